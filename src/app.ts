@@ -1,0 +1,234 @@
+import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import type { Config } from './config.js';
+import { createContext, type GatewayContext } from './context.js';
+import { createErrorFormatter } from './errors.js';
+import { createHttpServer } from './http.js';
+import { createLogger, type Logger } from './logger.js';
+import { queryLimits } from './auth/armor.js';
+import { createRateLimiter } from './auth/rate-limit.js';
+import { createTokenVerifier, type TokenVerifier } from './auth/token-verifier.js';
+import { listenToChannel } from './db/channel-listener.js';
+import { migrate, openOrm, type Orm } from './db/orm.js';
+import { createKeycloakAdmin, type KeycloakAdmin } from './keycloak/admin-client.js';
+import { provisionRealm } from './keycloak/provisioning.js';
+import { TenantRealms } from './keycloak/tenant-realms.js';
+import { createKeycloakSessions } from './modules/auth/keycloak-sessions.js';
+import { createMailer } from './mail/mailer.js';
+import { syncDirectory } from './jobs/directory-sync.js';
+import { createJobs, type Jobs } from './jobs/jobs.js';
+import { idempotencyPlugin } from './modules/idempotency/idempotency.plugin.js';
+import { UserRecordCache } from './modules/users/user-record-cache.js';
+import { buildExecutableSchema } from './schema.js';
+
+export interface App {
+  config: Config;
+  log: Logger;
+  orm: Orm;
+  verifier: TokenVerifier;
+  keycloak: KeycloakAdmin;
+  /** The tenant realms whose tokens are trusted (TENANCY_MODE=realm only). */
+  tenantRealms?: TenantRealms;
+  server: Server;
+  /** Background sync and reconciliation: running when `config.jobs.enabled`, else run on demand. */
+  jobs: Jobs;
+  /** Starts listening; resolves with the GraphQL endpoint's URL. Port 0 picks a free port. */
+  listen(port?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the gateway from its configuration: database, token verification, schema,
+ * HTTP server. Nothing listens until `listen`. The process entry points and the tests
+ * all start the gateway through here.
+ */
+export async function createApp(config: Config, options: { log?: Logger } = {}): Promise<App> {
+  const log = options.log ?? createLogger(config.log);
+  const development = config.environment === 'development';
+  const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
+  const orm = await openOrm(config.databaseUrl, { logger: (message) => log.debug(message) });
+  const userRecords = new UserRecordCache();
+  const userChanges = listenToChannel({
+    databaseUrl: config.databaseUrl,
+    channel: 'users_changed',
+    onMessage: (userId) => userRecords.forget(userId),
+    onListening: (listening) => userRecords.setListening(listening),
+    log,
+  });
+  const keycloak = apiClientAdmin(config);
+  const tenantRealms = config.tenancyMode === 'realm' ? new TenantRealms(config, orm.em, log) : undefined;
+  await tenantRealms?.start();
+  const verifier = createTokenVerifier({
+    keycloakUrl: config.keycloak.url,
+    issuerBaseUrl: config.keycloak.publicUrl,
+    trustedRealms: tenantRealms ? () => [config.keycloak.realm, ...tenantRealms.trusted()] : () => [config.keycloak.realm],
+    homeRealm: config.keycloak.realm,
+    audience: config.keycloak.apiClientId,
+  });
+  const mailer = createMailer(config.smtp);
+  const sessions = createKeycloakSessions({
+    url: config.keycloak.url,
+    realm: config.keycloak.realm,
+    clientId: config.keycloak.apiClientId,
+    clientSecret: config.keycloak.apiClientSecret,
+  });
+
+  const apollo = new ApolloServer<GatewayContext>({
+    schema: await buildExecutableSchema(),
+    introspection: development,
+    hideSchemaDetailsFromClientErrors: !development,
+    includeStacktraceInErrorResponses: development,
+    csrfPrevention: true,
+    // Depth, cost, aliases, directives and tokens, refused before anything runs.
+    ...queryLimits(),
+    formatError: createErrorFormatter({
+      exposeStack: development,
+      logUnexpected: (error) => log.error({ err: error }, 'unexpected error in a GraphQL operation'),
+    }),
+    // The HTTP layer serves its own IDE (src/ide.ts): Apollo's loads from a CDN.
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(),
+      // Apollo's cache-control plugin, on by default, runs a hook for every field resolved
+      // (thousands in a page of users) to compute hints the gateway never gives; its only
+      // outcome was `cache-control: no-store`, which noStoreHeader says directly.
+      ApolloServerPluginCacheControlDisabled(),
+      noStoreHeader(),
+      idempotencyPlugin({ em: orm.em, ttlSeconds: config.idempotency.ttlSeconds, log }),
+    ],
+    logger: log,
+  });
+  await apollo.start();
+
+  const server = createHttpServer({
+    apollo,
+    createContext: (request) =>
+      createContext(
+        {
+          em: orm.em,
+          verifier,
+          keycloak,
+          sessions,
+          mailer,
+          invitationAcceptUrl: config.invitationAcceptUrl,
+          rateLimiter,
+          userRecords,
+          trustedProxies: config.http.trustedProxies,
+          log,
+          tenantRealms,
+        },
+        request,
+      ),
+    readiness: () => readiness(config, orm),
+    ide: development,
+    log,
+  });
+
+  const jobs = createJobs({ em: orm.em, keycloak: keycloak.client, log, config: config.jobs });
+  if (config.jobs.enabled) jobs.start();
+
+  return {
+    config,
+    log,
+    orm,
+    verifier,
+    keycloak,
+    tenantRealms,
+    server,
+    jobs,
+    listen: (port = config.http.port) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, config.http.host, () => {
+          const { port: bound } = server.address() as AddressInfo;
+          resolve(`http://localhost:${bound}/graphql`);
+        });
+      }),
+    async close() {
+      tenantRealms?.stop();
+      await jobs.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await apollo.stop();
+      await userChanges.close();
+      await orm.close();
+      await rateLimiter.close();
+      mailer.close();
+    },
+  };
+}
+
+/**
+ * Work that must happen before a gateway serves: the database schema is migrated, and
+ * the Keycloak realm is provisioned when master-admin credentials are configured.
+ */
+export async function prepareBackends(config: Config, log: Logger): Promise<void> {
+  const { keycloak } = config;
+  if (keycloak.masterAdmin) {
+    await provisionRealm({
+      keycloakUrl: keycloak.url,
+      masterAdmin: keycloak.masterAdmin,
+      realm: keycloak.realm,
+      apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
+      frontendClient: {
+        clientId: keycloak.frontendClientId,
+        redirectUris: [`${config.publicUrl}/*`],
+        webOrigins: [config.publicUrl],
+      },
+      smtp: config.smtp,
+      bootstrapAdmin: config.bootstrapAdmin,
+      log: (message) => log.info({ realm: keycloak.realm }, message),
+    });
+  }
+  const orm = await openOrm(config.databaseUrl, { logger: (message) => log.debug(message) });
+  try {
+    const applied = await migrate(orm);
+    if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+    await syncDirectory(apiClientAdmin(config).client, orm.em.fork());
+  } finally {
+    await orm.close();
+  }
+}
+
+/** GraphQL answers (tokens, personal data) are never to be stored by browsers or proxies. */
+function noStoreHeader(): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          response.http.headers.set('cache-control', 'no-store');
+        },
+      };
+    },
+  };
+}
+
+/** Keycloak's admin API, as the gateway's own service account. */
+function apiClientAdmin({ keycloak }: Config): KeycloakAdmin {
+  return createKeycloakAdmin({
+    url: keycloak.url,
+    realm: keycloak.realm,
+    clientId: keycloak.apiClientId,
+    clientSecret: keycloak.apiClientSecret,
+    timeoutMs: keycloak.timeoutSeconds * 1000,
+  });
+}
+
+async function readiness(config: Config, orm: Orm): Promise<Record<string, string> | null> {
+  const problems: Record<string, string> = {};
+  const [database, keycloak] = await Promise.allSettled([
+    orm.em.getConnection().execute('select 1'),
+    fetch(`${config.keycloak.url}/realms/${encodeURIComponent(config.keycloak.realm)}`, {
+      signal: AbortSignal.timeout(2000),
+    }).then((response) => {
+      if (!response.ok) throw new Error(`realm answered ${response.status}`);
+    }),
+  ]);
+  if (database.status === 'rejected') problems.postgres = 'unreachable';
+  if (keycloak.status === 'rejected') problems.keycloak = 'unreachable or realm missing';
+  return Object.keys(problems).length > 0 ? problems : null;
+}

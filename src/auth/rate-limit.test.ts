@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError, loadConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import {
+  clientAddress,
+  MemoryRateLimitStore,
+  networkOf,
+  RATE_LIMITED_OPERATIONS,
+  RateLimiter,
+  RedisRateLimitStore,
+  type RateLimits,
+  type RateLimitStore,
+} from './rate-limit.js';
+
+const log = createLogger({ level: 'silent' });
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const LIMITS: RateLimits = {
+  login: { perAccountAndIp: { max: 3, windowSeconds: 60 }, perIp: { max: 5, windowSeconds: 600 } },
+  signup: RATE_LIMITED_OPERATIONS.signup.defaults,
+  resetPassword: RATE_LIMITED_OPERATIONS.resetPassword.defaults,
+};
+
+const login = (username: string) => ({ input: { username, password: 'never counted' } });
+
+/** The error `consume` threw, or undefined when it let the call through. */
+async function outcome(limiter: RateLimiter, ip: string, args: Record<string, unknown>): Promise<AppError | undefined> {
+  try {
+    await limiter.consume('login', ip, args);
+    return undefined;
+  } catch (error) {
+    return error as AppError;
+  }
+}
+
+describe('RateLimiter', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('refuses the call after the per-username-and-IP limit with RATE_LIMITED and a retry hint', async () => {
+    const limiter = new RateLimiter(new MemoryRateLimitStore(), LIMITS, log);
+    for (let call = 1; call <= 3; call += 1) expect(await outcome(limiter, '198.51.100.1', login('ann'))).toBeUndefined();
+
+    const refused = await outcome(limiter, '198.51.100.1', login('ann'));
+
+    expect(refused).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfterSeconds: 60 } });
+    expect(refused?.message).toBe('Too many attempts. Try again in 1 minute.');
+  });
+
+  it('counts a username in any case and with surrounding spaces as one account, per address', async () => {
+    const limiter = new RateLimiter(new MemoryRateLimitStore(), LIMITS, log);
+    for (const username of ['Ann@Example.test', ' ann@example.test', 'ANN@EXAMPLE.TEST']) {
+      expect(await outcome(limiter, '198.51.100.1', login(username))).toBeUndefined();
+    }
+    expect(await outcome(limiter, '198.51.100.1', login('ann@example.test'))).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(await outcome(limiter, '198.51.100.2', login('ann@example.test'))).toBeUndefined();
+  });
+
+  it('refuses an address that tries many usernames once the per-IP limit is reached', async () => {
+    const limiter = new RateLimiter(new MemoryRateLimitStore(), LIMITS, log);
+    for (let call = 1; call <= 5; call += 1) expect(await outcome(limiter, '198.51.100.1', login(`user-${call}`))).toBeUndefined();
+
+    expect(await outcome(limiter, '198.51.100.1', login('user-6'))).toMatchObject({
+      code: 'RATE_LIMITED',
+      details: { retryAfterSeconds: 600 },
+      message: 'Too many attempts. Try again in 10 minutes.',
+    });
+    expect(await outcome(limiter, '198.51.100.2', login('user-6'))).toBeUndefined();
+  });
+
+  it('lets calls through again once the window has passed', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const limits = { ...LIMITS, login: { ...LIMITS.login, perIp: { max: 100, windowSeconds: 60 } } };
+    const limiter = new RateLimiter(new MemoryRateLimitStore(), limits, log);
+    for (let call = 1; call <= 4; call += 1) await outcome(limiter, '198.51.100.1', login('ann'));
+    vi.advanceTimersByTime(59_000);
+    expect(await outcome(limiter, '198.51.100.1', login('ann'))).toMatchObject({ details: { retryAfterSeconds: 1 } });
+
+    vi.advanceTimersByTime(1_000);
+
+    expect(await outcome(limiter, '198.51.100.1', login('ann'))).toBeUndefined();
+  });
+
+  it('answers UPSTREAM_UNAVAILABLE, never lets the call through, when its store fails', async () => {
+    const broken: RateLimitStore = { hit: () => Promise.reject(new Error('connection refused')), close: async () => {} };
+    const limiter = new RateLimiter(broken, LIMITS, log);
+    expect(await outcome(limiter, '198.51.100.1', login('ann'))).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+  });
+});
+
+describe('RedisRateLimitStore', () => {
+  it('gives two limiters sharing one Redis one count, as two gateway processes would have', async () => {
+    const keyPrefix = `iam-gateway-test:${randomUUID()}:`;
+    const stores = await Promise.all([1, 2].map(() => RedisRateLimitStore.connect(REDIS_URL, keyPrefix, log)));
+    const [first, second] = stores.map((store) => new RateLimiter(store, LIMITS, log)) as [RateLimiter, RateLimiter];
+    try {
+      expect(await outcome(first, '198.51.100.1', login('ann'))).toBeUndefined();
+      expect(await outcome(second, '198.51.100.1', login('ann'))).toBeUndefined();
+      expect(await outcome(first, '198.51.100.1', login('ann'))).toBeUndefined();
+
+      const refused = await outcome(second, '198.51.100.1', login('ann'));
+
+      expect(refused).toMatchObject({ code: 'RATE_LIMITED' });
+      expect(refused?.details.retryAfterSeconds).toBeGreaterThan(55);
+      expect(refused?.details.retryAfterSeconds).toBeLessThanOrEqual(60);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it('opens a window with an expiry at its first call and only counts after that', async () => {
+    const store = await RedisRateLimitStore.connect(REDIS_URL, `iam-gateway-test:${randomUUID()}:`, log);
+    try {
+      const opened = await store.hit('key', 2_000);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const counted = await store.hit('key', 2_000);
+
+      expect(opened).toMatchObject({ count: 1 });
+      expect(counted.count).toBe(2);
+      expect(counted.resetInMs).toBeLessThanOrEqual(1_800);
+      expect(counted.resetInMs).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses to start when Redis does not answer, naming REDIS_URL', async () => {
+    await expect(RedisRateLimitStore.connect('redis://127.0.0.1:1', 'unused:', log)).rejects.toThrow(/REDIS_URL/);
+  });
+});
+
+describe('clientAddress', () => {
+  it('takes the socket address and ignores X-Forwarded-For unless proxies are trusted', () => {
+    expect(clientAddress('10.0.0.5', '203.0.113.9', 0)).toBe('10.0.0.5');
+  });
+
+  it('behind trusted proxies, takes the address the outermost trusted proxy saw, not what the client claimed', () => {
+    // The client sent "X-Forwarded-For: 1.1.1.1"; the load balancer appended the real address.
+    expect(clientAddress('10.0.0.5', '1.1.1.1, 203.0.113.9', 1)).toBe('203.0.113.9');
+    expect(clientAddress('10.0.0.5', '1.1.1.1, 203.0.113.9, 10.0.0.4', 2)).toBe('203.0.113.9');
+    expect(clientAddress('10.0.0.5', undefined, 1)).toBe('10.0.0.5');
+  });
+
+  it('reports IPv4 callers of a dual-stack socket as plain IPv4', () => {
+    expect(clientAddress('::ffff:127.0.0.1', undefined, 0)).toBe('127.0.0.1');
+  });
+});
+
+describe('networkOf', () => {
+  it('counts every address of one IPv6 /64 as one network, and IPv4 addresses one by one', () => {
+    expect(networkOf('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(networkOf('2001:db8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64');
+    expect(networkOf('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(networkOf('::1')).toBe('0:0:0:0::/64');
+    expect(networkOf('203.0.113.9')).toBe('203.0.113.9');
+  });
+});
+
+describe('rate-limit configuration', () => {
+  const required = { DATABASE_URL: 'postgres://localhost/db', KEYCLOAK_URL: 'http://localhost:8180', KEYCLOAK_API_CLIENT_SECRET: 's' };
+
+  it('has defaults for every operation, overridden per operation by RATE_LIMIT_<OPERATION>_PER_ACCOUNT_IP and _PER_IP', () => {
+    const config = loadConfig({ ...required, RATE_LIMIT_LOGIN_PER_IP: '500/1h', RATE_LIMIT_RESET_PASSWORD_PER_ACCOUNT_IP: '2/30' });
+    expect(config.rateLimits).toEqual({
+      login: { perAccountAndIp: { max: 10, windowSeconds: 900 }, perIp: { max: 500, windowSeconds: 3600 } },
+      signup: RATE_LIMITED_OPERATIONS.signup.defaults,
+      resetPassword: { perAccountAndIp: { max: 2, windowSeconds: 30 }, perIp: RATE_LIMITED_OPERATIONS.resetPassword.defaults.perIp },
+    });
+    expect(config.redis).toBeUndefined();
+    expect(config.http.trustedProxies).toBe(0);
+  });
+
+  it('reads REDIS_URL and TRUST_PROXY, and reports malformed limits', () => {
+    expect(loadConfig({ ...required, REDIS_URL: REDIS_URL, TRUST_PROXY: '1' })).toMatchObject({
+      redis: { url: REDIS_URL, keyPrefix: 'iam-gateway:' },
+      http: { trustedProxies: 1 },
+    });
+    const problems = (() => {
+      try {
+        loadConfig({ ...required, RATE_LIMIT_LOGIN_PER_IP: 'lots', REDIS_URL: 'http://x', TRUST_PROXY: 'yes' });
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    })();
+    expect(problems).toEqual([
+      'TRUST_PROXY must be a whole number, 0 or more (got "yes")',
+      'RATE_LIMIT_LOGIN_PER_IP must be calls per window, like 10/15m (s, m, h or d), at least 1/1s (got "lots")',
+      'REDIS_URL must start with redis:// or rediss:// (got http://…)',
+    ]);
+  });
+});

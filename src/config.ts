@@ -1,0 +1,265 @@
+import { RATE_LIMITED_OPERATIONS, type Limit, type RateLimits } from './auth/rate-limit.js';
+
+/**
+ * The environment, read once into one typed object. Every problem is reported at
+ * start-up, all at once, in words a person can act on. `.env.example` documents each
+ * variable.
+ */
+export type Environment = 'development' | 'production';
+export type TenancyMode = 'shared' | 'realm';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface Config {
+  /** development turns on introspection, field suggestions and stack traces. */
+  environment: Environment;
+  http: {
+    host: string;
+    port: number;
+    /** Reverse proxies in front of the gateway whose X-Forwarded-For entries are believed (0: none). */
+    trustedProxies: number;
+  };
+  databaseUrl: string;
+  /**
+   * `shared`: one realm, tenants in PostgreSQL only. `realm` (seed 002): each tenant also
+   * gets its own Keycloak realm, named by its id, where its owner's account lives.
+   */
+  tenancyMode: TenancyMode;
+  keycloak: {
+    /** Base URL the gateway calls, without /realms/...: http://localhost:8180 */
+    url: string;
+    /**
+     * Base URL in the tokens' issuer, when clients reach Keycloak at another address than
+     * the gateway does (for example inside docker compose). Defaults to `url`.
+     */
+    publicUrl: string;
+    realm: string;
+    /** The confidential client the gateway acts as; access tokens must name it in `aud`. */
+    apiClientId: string;
+    apiClientSecret: string;
+    /** The public client frontends use for the authorization-code flow with PKCE. */
+    frontendClientId: string;
+    /** Master-realm admin credentials. When present, the realm is provisioned at start. */
+    masterAdmin?: Credentials;
+    /**
+     * How long one call to Keycloak's admin API or token endpoint may take before the
+     * write counts Keycloak as unreachable (default 10 s).
+     */
+    timeoutSeconds: number;
+  };
+  /** The realm's first administrator (role_admin), created by provisioning when absent. */
+  bootstrapAdmin?: { email: string; password: string };
+  /** Where Keycloak (and the gateway's own mail) send email. */
+  smtp: { host: string; port: number; from: string };
+  /** Public base URL of the gateway, for redirect URIs and links in emails. */
+  publicUrl: string;
+  /** The frontend page an invitation email links to; the token is appended as `?token=`. */
+  invitationAcceptUrl: string;
+  log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent'; file?: string };
+  /** Abuse limits on public operations (src/auth/rate-limit.ts). */
+  rateLimits: RateLimits;
+  /** When set, rate-limit counts live in Redis, shared by every gateway process; else in memory. */
+  redis?: { url: string; keyPrefix: string };
+  /** Background jobs (src/jobs): the sync of users kept while Keycloak was away, and the reconciler. */
+  jobs: JobsConfig;
+  /** How long an Idempotency-Key's first answer is kept for repeats. */
+  idempotency: { ttlSeconds: number };
+}
+
+export interface JobsConfig {
+  /** Off in test gateways unless a test turns them on; every process may run them. */
+  enabled: boolean;
+  /** How often pending users are pushed to Keycloak (seed 001: 15 s). */
+  syncIntervalSeconds: number;
+  /** Users pushed per run and process. */
+  syncBatchSize: number;
+  /** How long a process holds a claimed user: longer than a push can take. */
+  syncLeaseSeconds: number;
+  /** The longest wait between two attempts for one user (the backoff doubles up to this). */
+  syncMaxBackoffSeconds: number;
+  /** How often changes made outside the gateway are brought into the mirror. */
+  reconcileIntervalSeconds: number;
+  /** A journal entry still PENDING after this long is finished or settled by the reconciler. */
+  pendingTimeoutSeconds: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nSee .env.example for every variable.`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const UNIT_SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const read = new EnvReader(env, problems);
+
+  const environment = read.oneOf('APP_ENV', ['development', 'production'] as const, 'production');
+  const port = read.port('PORT', 4000);
+  const masterAdminUsername = read.optional('KEYCLOAK_ADMIN_USERNAME');
+  const masterAdminPassword = read.optional('KEYCLOAK_ADMIN_PASSWORD');
+  if (Boolean(masterAdminUsername) !== Boolean(masterAdminPassword)) {
+    problems.push('KEYCLOAK_ADMIN_USERNAME and KEYCLOAK_ADMIN_PASSWORD go together: set both or neither');
+  }
+  const bootstrapEmail = read.optional('BOOTSTRAP_ADMIN_EMAIL');
+  const bootstrapPassword = read.optional('BOOTSTRAP_ADMIN_PASSWORD');
+  if (Boolean(bootstrapEmail) !== Boolean(bootstrapPassword)) {
+    problems.push('BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD go together: set both or neither');
+  }
+
+  const tenancyMode = read.oneOf('TENANCY_MODE', ['shared', 'realm'] as const, 'shared');
+  if (tenancyMode === 'realm' && !(masterAdminUsername && masterAdminPassword)) {
+    problems.push('TENANCY_MODE=realm creates a Keycloak realm per tenant, which needs the master admin: set KEYCLOAK_ADMIN_USERNAME and KEYCLOAK_ADMIN_PASSWORD');
+  }
+
+  const publicUrl = (read.optional('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  const keycloakUrl = read.url('KEYCLOAK_URL', ['http:', 'https:']).replace(/\/+$/, '');
+  const config: Config = {
+    environment,
+    http: { host: read.optional('HOST') ?? '0.0.0.0', port, trustedProxies: read.count('TRUST_PROXY', 0) },
+    databaseUrl: read.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    tenancyMode,
+    keycloak: {
+      url: keycloakUrl,
+      publicUrl: read.optional('KEYCLOAK_PUBLIC_URL')?.replace(/\/+$/, '') ?? keycloakUrl,
+      realm: read.optional('KEYCLOAK_REALM') ?? 'iam',
+      apiClientId: read.optional('KEYCLOAK_API_CLIENT_ID') ?? 'iam-gateway',
+      apiClientSecret: read.required('KEYCLOAK_API_CLIENT_SECRET'),
+      frontendClientId: read.optional('KEYCLOAK_FRONTEND_CLIENT_ID') ?? 'iam-frontend',
+      masterAdmin:
+        masterAdminUsername && masterAdminPassword
+          ? { username: masterAdminUsername, password: masterAdminPassword }
+          : undefined,
+      timeoutSeconds: read.positive('KEYCLOAK_TIMEOUT_SECONDS', 10),
+    },
+    bootstrapAdmin: bootstrapEmail && bootstrapPassword ? { email: bootstrapEmail, password: bootstrapPassword } : undefined,
+    smtp: {
+      host: read.optional('SMTP_HOST') ?? '127.0.0.1',
+      port: read.port('SMTP_PORT', 1025),
+      from: read.optional('SMTP_FROM') ?? 'no-reply@iam-gateway.local',
+    },
+    publicUrl,
+    invitationAcceptUrl: read.optional('INVITATION_ACCEPT_URL') ?? `${publicUrl}/accept-invitation`,
+    log: {
+      level: read.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+      file: read.optional('LOG_FILE'),
+    },
+    // RATE_LIMIT_LOGIN_PER_ACCOUNT_IP, RATE_LIMIT_RESET_PASSWORD_PER_IP, ...
+    rateLimits: Object.fromEntries(
+      Object.entries(RATE_LIMITED_OPERATIONS).map(([operation, { defaults }]) => {
+        const prefix = `RATE_LIMIT_${operation.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+        const perAccountAndIp = read.limit(`${prefix}_PER_ACCOUNT_IP`, defaults.perAccountAndIp);
+        return [operation, { perAccountAndIp, perIp: read.limit(`${prefix}_PER_IP`, defaults.perIp) }];
+      }),
+    ) as RateLimits,
+    redis: read.optional('REDIS_URL')
+      ? { url: read.url('REDIS_URL', ['redis:', 'rediss:']), keyPrefix: read.optional('REDIS_KEY_PREFIX') ?? 'iam-gateway:' }
+      : undefined,
+    jobs: {
+      enabled: read.oneOf('JOBS_ENABLED', ['true', 'false'] as const, 'true') === 'true',
+      syncIntervalSeconds: read.positive('SYNC_INTERVAL_SECONDS', 15),
+      syncBatchSize: read.positive('SYNC_BATCH_SIZE', 20),
+      syncLeaseSeconds: read.positive('SYNC_LEASE_SECONDS', 120),
+      syncMaxBackoffSeconds: read.positive('SYNC_MAX_BACKOFF_SECONDS', 3600),
+      reconcileIntervalSeconds: read.positive('RECONCILE_INTERVAL_SECONDS', 60),
+      pendingTimeoutSeconds: read.positive('PENDING_TIMEOUT_SECONDS', 300),
+    },
+    idempotency: { ttlSeconds: read.positive('IDEMPOTENCY_TTL_SECONDS', 86_400) },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+class EnvReader {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  optional(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    return value ? value : undefined;
+  }
+
+  required(name: string): string {
+    const value = this.optional(name);
+    if (value === undefined) this.problems.push(`${name} is required`);
+    return value ?? '';
+  }
+
+  url(name: string, protocols: string[]): string {
+    const value = this.required(name);
+    if (!value) return '';
+    try {
+      const url = new URL(value);
+      if (!protocols.includes(url.protocol)) {
+        // The scheme is all the person needs to see; the rest may hold a password.
+        this.problems.push(`${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')} (got ${url.protocol}//…)`);
+      }
+    } catch {
+      this.problems.push(`${name} is not a URL`);
+    }
+    return value;
+  }
+
+  port(name: string, fallback: number): number {
+    const value = this.optional(name);
+    if (value === undefined) return fallback;
+    const port = Number(value);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      this.problems.push(`${name} must be a port number between 0 and 65535 (got "${value}")`);
+      return fallback;
+    }
+    return port;
+  }
+
+  count(name: string, fallback: number): number {
+    const value = this.optional(name);
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value)) {
+      this.problems.push(`${name} must be a whole number, 0 or more (got "${value}")`);
+      return fallback;
+    }
+    return Number(value);
+  }
+
+  positive(name: string, fallback: number): number {
+    const value = this.optional(name);
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < 1) {
+      this.problems.push(`${name} must be a whole number, 1 or more (got "${value}")`);
+      return fallback;
+    }
+    return Number(value);
+  }
+
+  /** `10/15m`: at most 10 calls per 15 minutes (s, m, h or d; seconds without a unit). */
+  limit(name: string, fallback: Limit): Limit {
+    const value = this.optional(name);
+    if (value === undefined) return fallback;
+    const match = /^(\d+)\s*\/\s*(\d+)\s*([smhd]?)$/.exec(value);
+    const limit = match && { max: Number(match[1]), windowSeconds: Number(match[2]) * UNIT_SECONDS[match[3]!]! };
+    if (!limit || limit.max < 1 || limit.windowSeconds < 1) {
+      this.problems.push(`${name} must be calls per window, like 10/15m (s, m, h or d), at least 1/1s (got "${value}")`);
+      return fallback;
+    }
+    return limit;
+  }
+
+  oneOf<const T extends readonly string[]>(name: string, allowed: T, fallback: T[number]): T[number] {
+    const value = this.optional(name);
+    if (value === undefined) return fallback;
+    if (!allowed.includes(value)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${value}")`);
+      return fallback;
+    }
+    return value as T[number];
+  }
+}

@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { clientAddress, type RateLimiter } from './auth/rate-limit.js';
+import type { Principal, TokenVerifier } from './auth/token-verifier.js';
+import { unauthenticated } from './errors.js';
+import { Journal } from './journal/journal.js';
+import type { KeycloakAdmin } from './keycloak/admin-client.js';
+import type { TenantRealms } from './keycloak/tenant-realms.js';
+import type { Logger } from './logger.js';
+import { AuditService } from './modules/audit/audit.service.js';
+import { selectRows } from './db/loaders.js';
+import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
+import type { KeycloakSessions } from './modules/auth/keycloak-sessions.js';
+import { DashboardService } from './modules/dashboard/dashboard.service.js';
+import { createGroupLoaders } from './modules/groups/group.loader.js';
+import { GroupService } from './modules/groups/group.service.js';
+import { createRoleLoaders } from './modules/roles/role.loader.js';
+import { RoleService } from './modules/roles/role.service.js';
+import { OnboardingService } from './modules/onboarding/onboarding.service.js';
+import { createInvitationLoaders } from './modules/invitations/invitation.loader.js';
+import { InvitationService } from './modules/invitations/invitation.service.js';
+import type { Mailer } from './mail/mailer.js';
+import { createTenantLoaders } from './modules/tenants/tenant.loader.js';
+import { TenantService } from './modules/tenants/tenant.service.js';
+import { createUserLoaders } from './modules/users/user.loader.js';
+import type { UserRecordCache } from './modules/users/user-record-cache.js';
+import { UserService } from './modules/users/user.service.js';
+
+/** What every resolver receives: built once per request, shared by nothing. */
+export interface GatewayContext {
+  requestId: string;
+  /** The verified caller, or null for an anonymous call or a token that did not verify. */
+  principal: Principal | null;
+  /** The tenant the X-Tenant-ID header chose; the permission rules check the caller belongs to it. */
+  requestedTenantId: string | null;
+  /** The caller's address: the socket's, or X-Forwarded-For's behind trusted proxies (TRUST_PROXY). */
+  clientIp: string;
+  rateLimiter: RateLimiter;
+  /** The process's cache of callers' records (for `me`); mutations empty it when they end. */
+  userRecords: UserRecordCache;
+  log: Logger;
+  services: ReturnType<typeof createServices> & { auth: AuthService };
+  loaders: ReturnType<typeof createLoaders>;
+}
+
+export interface ContextDependencies {
+  em: EntityManager;
+  verifier: TokenVerifier;
+  keycloak: KeycloakAdmin;
+  sessions: KeycloakSessions;
+  mailer: Mailer;
+  invitationAcceptUrl: string;
+  rateLimiter: RateLimiter;
+  userRecords: UserRecordCache;
+  trustedProxies: number;
+  log: Logger;
+  /** Present in realm tenancy (TENANCY_MODE=realm) only. */
+  tenantRealms?: TenantRealms;
+}
+
+export async function createContext(
+  deps: ContextDependencies,
+  request: { authorization?: string; requestId?: string; tenantId?: string; remoteAddress?: string; forwardedFor?: string },
+): Promise<GatewayContext> {
+  return new RequestContext(
+    deps,
+    request.requestId || randomUUID(),
+    await authenticate(deps.verifier, request.authorization),
+    request.tenantId?.trim() || null,
+    clientAddress(request.remoteAddress, request.forwardedFor, deps.trustedProxies),
+  );
+}
+
+/**
+ * The request's parts are built on first use: `me` answered from the caller cache needs
+ * neither an EntityManager fork nor services nor loaders, and a per-request child logger
+ * is only wanted when something is logged (measured by `npm run bench`, workload 1).
+ * Getters on the prototype and plain fields, because Apollo copies the context's own
+ * properties into a new object of the same prototype before executing.
+ */
+class RequestContext implements GatewayContext {
+  readonly rateLimiter: RateLimiter;
+  readonly userRecords: UserRecordCache;
+  private logger?: Logger;
+  private parts?: Pick<GatewayContext, 'services' | 'loaders'>;
+
+  constructor(
+    private readonly deps: ContextDependencies,
+    readonly requestId: string,
+    readonly principal: Principal | null,
+    readonly requestedTenantId: string | null,
+    readonly clientIp: string,
+  ) {
+    this.rateLimiter = deps.rateLimiter;
+    this.userRecords = deps.userRecords;
+  }
+
+  get log(): Logger {
+    return (this.logger ??= this.deps.log.child({ requestId: this.requestId }));
+  }
+
+  get services(): GatewayContext['services'] {
+    return (this.parts ??= buildParts(this.deps, this.log)).services;
+  }
+
+  get loaders(): GatewayContext['loaders'] {
+    return (this.parts ??= buildParts(this.deps, this.log)).loaders;
+  }
+}
+
+function buildParts(deps: ContextDependencies, log: Logger): Pick<GatewayContext, 'services' | 'loaders'> {
+  // Identity map per request: a fork keeps one request's entities away from another's.
+  const em = deps.em.fork();
+  const services = createServices(em, deps, log);
+  const loaders = createLoaders(em, services);
+  // Shares the request's user loader, so login's account check and its `me` cost one query.
+  const auth = new AuthService({
+    sessions: deps.sessions,
+    tenantRealms: deps.tenantRealms && tenantSessions(em, deps.tenantRealms, deps.sessions),
+    verifier: deps.verifier,
+    findUser: (id) => loaders.userById.load(id),
+    log,
+  });
+  return { services: { ...services, auth }, loaders };
+}
+
+function createServices(em: EntityManager, deps: ContextDependencies, log: Logger) {
+  const { keycloak, sessions, mailer, invitationAcceptUrl, tenantRealms } = deps;
+  const journal = new Journal(em, log);
+  const roles = new RoleService(em, keycloak.client, journal);
+  const groups = new GroupService(em, keycloak.client, journal, roles);
+  const users = new UserService(em, keycloak.client, journal, roles, groups, null, tenantRealms);
+  const realmTenancy = tenantRealms && {
+    realms: tenantRealms,
+    usersIn: (realm: string) => new UserService(em, tenantRealms.adminFor(realm).client, journal, roles, groups, realm, tenantRealms),
+  };
+  const tenants = new TenantService(em, journal, realmTenancy);
+  return {
+    users,
+    roles,
+    groups,
+    tenants,
+    onboarding: new OnboardingService({ em, keycloak: keycloak.client, sessions, journal, users, roles, groups, tenants, tenantRealms, log }),
+    invitations: new InvitationService({
+      em,
+      journal,
+      keycloak: keycloak.client,
+      users,
+      mailer,
+      acceptUrl: invitationAcceptUrl,
+      log,
+      realmTenancy,
+    }),
+    audit: new AuditService(em),
+    dashboard: new DashboardService(em),
+  };
+}
+
+function createLoaders(em: EntityManager, services: ReturnType<typeof createServices>) {
+  return {
+    ...createUserLoaders(services.users),
+    ...createRoleLoaders(em),
+    ...createGroupLoaders(em),
+    ...createTenantLoaders(em),
+    ...createInvitationLoaders(services.invitations),
+  };
+}
+
+/** Realm tenancy's sessions: the gateway's realm's, and each tenant realm's. */
+function tenantSessions(em: EntityManager, tenantRealms: TenantRealms, home: KeycloakSessions): TenantSessions {
+  return {
+    async realmOfTenant(tenantId) {
+      const [tenant] = await selectRows<{ realm: string | null }>(em, 'select realm from tenants where id = ?', [tenantId]);
+      return tenant ? tenant.realm : undefined;
+    },
+    realmOfIssuer: (issuer) => tenantRealms.realmOfIssuer(issuer),
+    sessionsIn: (realm) => (tenantRealms.isTenantRealm(realm) ? tenantRealms.sessionsIn(realm) : home),
+  };
+}
+
+/**
+ * A missing or unverifiable token leaves the caller anonymous: public operations still
+ * answer, and the permission rules turn anonymity into UNAUTHENTICATED elsewhere.
+ */
+async function authenticate(verifier: TokenVerifier, authorization: string | undefined): Promise<Principal | null> {
+  const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+  if (!match) return null;
+  try {
+    return await verifier.verify(match[1]!);
+  } catch {
+    return null;
+  }
+}
+
+/** The caller of an operation the permission table already restricted to signed-in users. */
+export function principalOf(context: GatewayContext): Principal {
+  if (!context.principal) throw unauthenticated();
+  return context.principal;
+}

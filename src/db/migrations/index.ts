@@ -1,0 +1,26 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261122031851 } from './Migration20261122031851.js';
+import { Migration20261122033233 } from './Migration20261122033233.js';
+import { Migration20261122033736 } from './Migration20261122033736.js';
+import { Migration20261122034152 } from './Migration20261122034152.js';
+import { Migration20261122040538 } from './Migration20261122040538.js';
+import { Migration20261122041250 } from './Migration20261122041250.js';
+import { Migration20261122062000 } from './Migration20261122062000.js';
+
+/** Every migration, oldest first. `npm run migration:create` writes new ones; list them here. */
+export const MIGRATIONS: MigrationObject[] = [
+  // users
+  { name: 'Migration20261122031851', class: Migration20261122031851 },
+  // realm roles and privileges, groups, their links, the audit journal
+  { name: 'Migration20261122033233', class: Migration20261122033233 },
+  // tenants and memberships
+  { name: 'Migration20261122033736', class: Migration20261122033736 },
+  // invitations
+  { name: 'Migration20261122034152', class: Migration20261122034152 },
+  // background sync queue, job leases, idempotency keys
+  { name: 'Migration20261122040538', class: Migration20261122040538 },
+  // realm tenancy: a tenant's realm; users unique per realm
+  { name: 'Migration20261122041250', class: Migration20261122041250 },
+  // users announce their changes (NOTIFY users_changed) to the processes' record caches
+  { name: 'Migration20261122062000', class: Migration20261122062000 },
+];

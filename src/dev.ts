@@ -1,0 +1,26 @@
+/**
+ * `npm run dev`: the local stack (PostgreSQL, Keycloak, SMTP catcher; reused when
+ * running, started when not) and then the gateway, in development mode.
+ */
+import { loadConfig } from './config.js';
+import { exitWithProblem, runGateway } from './main.js';
+import { terminalProgress } from './stack/progress.js';
+import { startStack } from './stack/stack.js';
+
+const progress = terminalProgress();
+const started = performance.now();
+try {
+  const stack = await startStack({ env: process.env, database: 'iam_gateway', progress });
+  const config = loadConfig(stack.env);
+  await progress.step('Gateway', () => runGateway(config, stack.stop)).catch(async (error: unknown) => {
+    await stack.stop();
+    throw error;
+  });
+  progress.info(`Ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  progress.info(`GraphQL IDE:   ${config.publicUrl}/graphql`);
+  progress.info(`Keycloak:      ${config.keycloak.url}/admin (master admin: see README)`);
+  progress.info(`Sent emails:   ${stack.mailboxUrl}/messages`);
+  if (config.bootstrapAdmin) progress.info(`Realm admin:   ${config.bootstrapAdmin.email} (password: BOOTSTRAP_ADMIN_PASSWORD)`);
+} catch (error) {
+  exitWithProblem(error);
+}

@@ -1,0 +1,135 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { HeaderMap, type ApolloServer } from '@apollo/server';
+import type { GatewayContext } from './context.js';
+import type { Logger } from './logger.js';
+import { sendIdeAsset, sendIdePage } from './ide.js';
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface HttpHandlers {
+  apollo: ApolloServer<GatewayContext>;
+  createContext: (request: {
+    authorization?: string;
+    requestId: string;
+    tenantId?: string;
+    remoteAddress?: string;
+    forwardedFor?: string;
+  }) => Promise<GatewayContext>;
+  /** Null when ready, else what is not. */
+  readiness: () => Promise<Record<string, string> | null>;
+  /** Serve the GraphiQL IDE to browsers at /graphql. */
+  ide: boolean;
+  log: Logger;
+}
+
+/**
+ * The gateway's HTTP surface: /graphql (Apollo, and GraphiQL for browsers in development),
+ * /healthz (the process is alive) and /readyz (its backends answer). Plain node:http:
+ * the gateway needs no web framework for three routes.
+ */
+export function createHttpServer(handlers: HttpHandlers): Server {
+  return createServer((request, response) => {
+    const requestId = headerValue(request, 'x-request-id') ?? randomUUID();
+    response.setHeader('x-request-id', requestId);
+    route(handlers, request, response, requestId).catch((error: unknown) => {
+      handlers.log.error({ err: error, requestId }, 'request failed');
+      if (!response.headersSent) sendJson(response, 500, { error: 'Internal server error' });
+      else response.end();
+    });
+  });
+}
+
+async function route(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, requestId: string) {
+  const url = new URL(request.url ?? '/', 'http://gateway');
+  switch (url.pathname) {
+    case '/healthz':
+      return sendJson(response, 200, { status: 'ok' });
+    case '/readyz': {
+      const problems = await handlers.readiness();
+      return sendJson(response, problems ? 503 : 200, problems ? { status: 'unavailable', problems } : { status: 'ready' });
+    }
+    case '/graphql':
+      if (handlers.ide && request.method === 'GET' && request.headers.accept?.includes('text/html')) {
+        return sendIdePage(response);
+      }
+      return graphql(handlers, request, response, url, requestId);
+    default:
+      if (handlers.ide && url.pathname.startsWith('/ide/') && sendIdeAsset(url.pathname.slice(5), response)) return;
+      return sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
+  }
+}
+
+async function graphql(
+  handlers: HttpHandlers,
+  request: IncomingMessage,
+  response: ServerResponse,
+  url: URL,
+  requestId: string,
+) {
+  const headers = new HeaderMap();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const body = request.method === 'POST' ? await readJsonBody(request) : undefined;
+  if (body instanceof BodyError) return sendJson(response, body.status, { errors: [{ message: body.message }] });
+
+  const result = await handlers.apollo.executeHTTPGraphQLRequest({
+    httpGraphQLRequest: { method: request.method ?? 'GET', headers, search: url.search, body },
+    context: () =>
+      handlers.createContext({
+        authorization: headerValue(request, 'authorization'),
+        requestId,
+        tenantId: headerValue(request, 'x-tenant-id'),
+        // The rate limits count callers by address; X-Forwarded-For counts only behind trusted proxies.
+        remoteAddress: request.socket.remoteAddress,
+        forwardedFor: headerValue(request, 'x-forwarded-for'),
+      }),
+  });
+  for (const [name, value] of result.headers) response.setHeader(name, value);
+  response.statusCode = result.status ?? 200;
+  if (result.body.kind === 'complete') {
+    response.end(result.body.string);
+    return;
+  }
+  for await (const chunk of result.body.asyncIterator) response.write(chunk);
+  response.end();
+}
+
+class BodyError {
+  constructor(
+    readonly status: number,
+    readonly message: string,
+  ) {}
+}
+
+async function readJsonBody(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) return new BodyError(413, `Request body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  const type = request.headers['content-type'] ?? '';
+  // Apollo's CSRF prevention decides about non-JSON requests; hand it the raw text.
+  if (!type.includes('application/json')) return text;
+  if (text === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    return new BodyError(400, 'Request body is not valid JSON');
+  }
+}
+
+function headerValue(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown) {
+  response.statusCode = status;
+  response.setHeader('content-type', 'application/json; charset=utf-8');
+  response.end(JSON.stringify(body));
+}

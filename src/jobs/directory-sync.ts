@@ -1,0 +1,172 @@
+import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
+import type RoleRepresentation from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { selectRows } from '../db/loaders.js';
+import { isKeycloakNotFound } from '../keycloak/keycloak-errors.js';
+import { PRIVILEGE_PREFIX, ROLE_PREFIX } from '../keycloak/realm-catalog.js';
+import type { RealmRoleKind } from '../modules/roles/role.entity.js';
+
+interface DirectoryRole {
+  id: string;
+  name: string;
+  kind: RealmRoleKind;
+  description: string | null;
+  /** Sorted ids of the privileges a role is a composite of; none for a privilege. */
+  privilegeIds: string[];
+}
+
+interface DirectoryGroup {
+  id: string;
+  name: string;
+  /** Sorted ids of the realm roles mapped to the group. */
+  roleIds: string[];
+}
+
+/**
+ * Brings the mirror of roles, privileges and groups to what Keycloak holds: run at start
+ * (so roles created by provisioning or in the admin console are known) and by the
+ * reconciler. Keycloak is the source of truth; rows it no longer has are removed.
+ *
+ * The gateway keeps writing while this runs, and a listing of Keycloak is already old when
+ * it arrives: a role created since would look deleted, a group's new role would look
+ * removed. So the listing only finds what differs from the mirror; each difference is read
+ * again from Keycloak, one object at a time, and that fresh read is what gets written. A
+ * gateway write that lands in between is then seen, not undone. Runs from several
+ * processes are serialized by a transaction-scoped advisory lock.
+ */
+export async function syncDirectory(keycloak: KeycloakAdminClient, em: EntityManager): Promise<void> {
+  const listedRoles = await listRoles(keycloak);
+  const listedGroups = await listGroups(keycloak);
+  const mirror = await readMirror(em);
+
+  const staleRoles = differing(listedRoles, mirror.roles, (a, b) => a.name === b.name && a.kind === b.kind && a.description === b.description && same(a.privilegeIds, b.privilegeIds));
+  const staleGroups = differing(listedGroups, mirror.groups, (a, b) => a.name === b.name && same(a.roleIds, b.roleIds));
+  const roles = await Promise.all(staleRoles.map(async (id) => ({ id, now: await readRole(keycloak, id) })));
+  const groups = await Promise.all(staleGroups.map(async (id) => ({ id, now: await readGroup(keycloak, id) })));
+  if (roles.length === 0 && groups.length === 0) return;
+
+  await em.transactional(async (tx) => {
+    await tx.execute('select pg_advisory_xact_lock(hashtext(?))', ['iam-gateway:directory-sync']);
+    // Deletions first, so that a name Keycloak gave to another object is free again.
+    const gone = (items: { id: string; now: unknown }[]) => items.filter((item) => item.now === null).map((item) => item.id);
+    if (gone(roles).length > 0) await tx.execute('delete from realm_roles where id in (?)', [gone(roles)]);
+    if (gone(groups).length > 0) await tx.execute('delete from groups where id in (?)', [gone(groups)]);
+
+    // Privileges before roles, whose composites refer to them.
+    const present = roles.flatMap((role) => (role.now ? [role.now] : [])).sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'PRIVILEGE' ? -1 : 1));
+    for (const role of present) {
+      await tx.execute(
+        `insert into realm_roles (id, name, kind, description) values (?, ?, ?, ?)
+         on conflict (id) do update set name = excluded.name, kind = excluded.kind, description = excluded.description`,
+        [role.id, role.name, role.kind, role.description],
+      );
+      await replaceLinks(tx, 'role_privileges', 'role_id', 'privilege_id', role.id, role.privilegeIds, "kind = 'PRIVILEGE'");
+    }
+    for (const { now: group } of groups) {
+      if (!group) continue;
+      await tx.execute('insert into groups (id, name) values (?, ?) on conflict (id) do update set name = excluded.name', [group.id, group.name]);
+      await replaceLinks(tx, 'group_roles', 'group_id', 'role_id', group.id, group.roleIds, 'true');
+    }
+  });
+}
+
+/** Sets an owner's links to `targetIds`, keeping only targets the mirror has (others are not managed). */
+async function replaceLinks(tx: EntityManager, table: string, ownerColumn: string, targetColumn: string, ownerId: string, targetIds: string[], targetFilter: string) {
+  await tx.execute(`delete from ${table} where ${ownerColumn} = ?`, [ownerId]);
+  if (targetIds.length === 0) return;
+  await tx.execute(
+    `insert into ${table} (${ownerColumn}, ${targetColumn}) select ?, id from realm_roles where ${targetFilter} and id in (?) on conflict do nothing`,
+    [ownerId, targetIds],
+  );
+}
+
+async function listRoles(keycloak: KeycloakAdminClient): Promise<Map<string, DirectoryRole>> {
+  const managed = (await keycloak.roles.find({ briefRepresentation: false })).filter((role) => isManaged(role.name));
+  const described = await Promise.all(managed.map((role) => describeRole(keycloak, role)));
+  return new Map(described.flatMap((role) => (role ? [[role.id, role] as const] : [])));
+}
+
+async function listGroups(keycloak: KeycloakAdminClient): Promise<Map<string, DirectoryGroup>> {
+  const groups = await keycloak.groups.find({ briefRepresentation: true, max: 10_000 });
+  const described = await Promise.all(groups.map((group) => describeGroup(keycloak, group.id!, group.name!)));
+  return new Map(described.flatMap((group) => (group ? [[group.id, group] as const] : [])));
+}
+
+/** The role as Keycloak holds it now; null when it is gone or not one the gateway manages. */
+async function readRole(keycloak: KeycloakAdminClient, id: string): Promise<DirectoryRole | null> {
+  const role = await unlessVanished(keycloak.roles.findOneById({ id }));
+  return role && isManaged(role.name) ? describeRole(keycloak, role) : null;
+}
+
+async function readGroup(keycloak: KeycloakAdminClient, id: string): Promise<DirectoryGroup | null> {
+  const group = await unlessVanished(keycloak.groups.findOne({ id }));
+  return group ? describeGroup(keycloak, id, group.name!) : null;
+}
+
+async function describeRole(keycloak: KeycloakAdminClient, role: RoleRepresentation): Promise<DirectoryRole | null> {
+  const kind = kindOf(role.name!);
+  const composites = kind === 'ROLE' && role.composite ? await unlessVanished(keycloak.roles.getCompositeRolesForRealm({ id: role.id! })) : [];
+  if (composites === null) return null;
+  return {
+    id: role.id!,
+    name: role.name!,
+    kind,
+    description: role.description ?? null,
+    privilegeIds: composites.filter((child) => child.name?.startsWith(PRIVILEGE_PREFIX)).map((child) => child.id!).sort(),
+  };
+}
+
+async function describeGroup(keycloak: KeycloakAdminClient, id: string, name: string): Promise<DirectoryGroup | null> {
+  const roles = await unlessVanished(keycloak.groups.listRealmRoleMappings({ id }));
+  if (roles === null) return null;
+  return { id, name, roleIds: roles.filter((role) => isManaged(role.name)).map((role) => role.id!).sort() };
+}
+
+async function readMirror(em: EntityManager): Promise<{ roles: Map<string, DirectoryRole>; groups: Map<string, DirectoryGroup> }> {
+  const roles = await selectRows<DirectoryRole>(
+    em,
+    `select r.id, r.name, r.kind, r.description,
+            coalesce(array_agg(rp.privilege_id::text order by rp.privilege_id::text) filter (where rp.privilege_id is not null), '{}') as "privilegeIds"
+       from realm_roles r left join role_privileges rp on rp.role_id = r.id group by r.id`,
+    [],
+  );
+  const groups = await selectRows<DirectoryGroup>(
+    em,
+    `select g.id, g.name,
+            coalesce(array_agg(gr.role_id::text order by gr.role_id::text) filter (where gr.role_id is not null), '{}') as "roleIds"
+       from groups g left join group_roles gr on gr.group_id = g.id group by g.id`,
+    [],
+  );
+  return { roles: new Map(roles.map((role) => [role.id, role])), groups: new Map(groups.map((group) => [group.id, group])) };
+}
+
+/** Ids listed on one side only, or on both but not alike. */
+function differing<T>(listed: Map<string, T>, mirrored: Map<string, T>, alike: (a: T, b: T) => boolean): string[] {
+  const ids = new Set([...listed.keys(), ...mirrored.keys()]);
+  return [...ids].filter((id) => {
+    const [a, b] = [listed.get(id), mirrored.get(id)];
+    return !a || !b || !alike(a, b);
+  });
+}
+
+function same(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+
+function isManaged(name: string | undefined): boolean {
+  return Boolean(name?.startsWith(ROLE_PREFIX) || name?.startsWith(PRIVILEGE_PREFIX));
+}
+
+/** The read's result, or null when its role or group was deleted in Keycloak meanwhile. */
+async function unlessVanished<T>(read: Promise<T>): Promise<T | null> {
+  try {
+    return (await read) ?? null;
+  } catch (error) {
+    if (isKeycloakNotFound(error)) return null;
+    throw error;
+  }
+}
+
+function kindOf(roleName: string): RealmRoleKind {
+  return roleName.startsWith(PRIVILEGE_PREFIX) ? 'PRIVILEGE' : 'ROLE';
+}

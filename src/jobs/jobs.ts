@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { JobsConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import { reconcile, type ReconcileRun } from './reconciler.js';
+import { syncPendingUsers, type UserSyncRun } from './user-sync.js';
+
+export interface Jobs {
+  /** This process's name in leases: host, pid and a random part. */
+  readonly holder: string;
+  /** One run of the user sync now (tests call it directly; `now` moves past backoffs). */
+  syncPendingUsers(now?: Date): Promise<UserSyncRun>;
+  /** One run of the reconciler now, if no other process holds its lease; null when one does. */
+  reconcile(now?: Date): Promise<ReconcileRun | null>;
+  /** Runs both on their intervals, and purges expired idempotency keys. */
+  start(): void;
+  /** Stops the timers and waits for the runs under way. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The reconciler's lease is short and renewed while a run goes on: a process that dies
+ * mid-run (SIGKILL, a lost host) holds the job back for this long at most.
+ */
+const RECONCILER_LEASE_SECONDS = 30;
+const LEASE_RENEWAL_MS = (RECONCILER_LEASE_SECONDS * 1000) / 3;
+
+/**
+ * The gateway's background work. Every process may run it: the user sync claims users
+ * row by row, and the reconciler runs under a lease in `job_leases`, so processes
+ * coordinate through PostgreSQL alone.
+ */
+export function createJobs(deps: { em: EntityManager; keycloak: KeycloakAdminClient; log: Logger; config: JobsConfig }): Jobs {
+  const { em, keycloak, config } = deps;
+  const log = deps.log.child({ component: 'jobs' });
+  const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const timers = new Set<NodeJS.Timeout>();
+  const running = new Set<Promise<unknown>>();
+  let stopped = true;
+
+  const syncOnce = (now = new Date()) =>
+    syncPendingUsers({ em, keycloak, log }, {
+      batchSize: config.syncBatchSize,
+      leaseSeconds: config.syncLeaseSeconds,
+      baseBackoffSeconds: config.syncIntervalSeconds,
+      maxBackoffSeconds: config.syncMaxBackoffSeconds,
+    }, now);
+
+  const reconcileOnce = async (now = new Date()): Promise<ReconcileRun | null> => {
+    if (!(await claimLease(em.fork(), 'reconciler', holder, RECONCILER_LEASE_SECONDS))) return null;
+    const renewal = setInterval(() => {
+      claimLease(em.fork(), 'reconciler', holder, RECONCILER_LEASE_SECONDS).catch((error: unknown) =>
+        log.warn({ err: error }, 'could not renew the reconciler lease; another process may take over after it expires'),
+      );
+    }, LEASE_RENEWAL_MS);
+    try {
+      const run = await reconcile({ em, keycloak, log }, { pendingTimeoutSeconds: config.pendingTimeoutSeconds }, now);
+      await em.fork().execute('delete from idempotency_keys where expires_at < ?', [now]);
+      return run;
+    } finally {
+      clearInterval(renewal);
+      await em.fork().execute(`update job_leases set lease_until = ?, last_run_at = ? where name = 'reconciler' and holder = ?`, [
+        new Date(),
+        new Date(),
+        holder,
+      ]);
+    }
+  };
+
+  /** Runs `task` every `seconds`, never two at once, from `firstDelayMs` on. */
+  const every = (name: string, seconds: number, firstDelayMs: number, task: () => Promise<unknown>) => {
+    const schedule = (delayMs: number) => {
+      if (stopped) return;
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        const run = task()
+          .catch((error: unknown) => log.warn({ err: error, job: name }, 'background job run failed; it runs again at its next interval'))
+          .finally(() => {
+            running.delete(run);
+            schedule(seconds * 1000);
+          });
+        running.add(run);
+      }, delayMs);
+      timers.add(timer);
+    };
+    schedule(firstDelayMs);
+  };
+
+  return {
+    holder,
+    syncPendingUsers: syncOnce,
+    reconcile: reconcileOnce,
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      every('user-sync', config.syncIntervalSeconds, 1000, () => syncOnce());
+      every('reconciler', config.reconcileIntervalSeconds, config.reconcileIntervalSeconds * 1000, () => reconcileOnce());
+      log.info({ holder }, 'background jobs started');
+    },
+    async stop() {
+      stopped = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await Promise.allSettled([...running]);
+    },
+  };
+}
+
+/** Takes or renews a singleton job's lease; false while another process holds it. */
+export async function claimLease(em: EntityManager, name: string, holder: string, seconds: number): Promise<boolean> {
+  const now = new Date();
+  const rows = await em.execute<{ name: string }[]>(
+    `insert into job_leases (name, holder, lease_until) values (?, ?, ?)
+     on conflict (name) do update set holder = excluded.holder, lease_until = excluded.lease_until
+       where job_leases.lease_until < ? or job_leases.holder = excluded.holder
+     returning name`,
+    [name, holder, new Date(now.getTime() + seconds * 1000), now],
+  );
+  return rows.length > 0;
+}

@@ -1,0 +1,402 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import KeycloakAdminClient from '@keycloak/keycloak-admin-client';
+import type ClientRepresentation from '@keycloak/keycloak-admin-client/lib/defs/clientRepresentation.js';
+import type ProtocolMapperRepresentation from '@keycloak/keycloak-admin-client/lib/defs/protocolMapperRepresentation.js';
+import type RealmRepresentation from '@keycloak/keycloak-admin-client/lib/defs/realmRepresentation.js';
+import type RoleRepresentation from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
+import type { RoleMappingPayload } from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
+import { API_SERVICE_ACCOUNT_ROLES, type CatalogEntry, PRIVILEGES, ROLES } from './realm-catalog.js';
+
+/** The realm's password policy, in Keycloak's syntax. */
+export const PASSWORD_POLICY = 'length(8) and upperCase(1) and lowerCase(1) and digits(1)';
+
+export interface RealmProvisioningOptions {
+  keycloakUrl: string;
+  masterAdmin: { username: string; password: string };
+  realm: string;
+  apiClient: { clientId: string; secret: string };
+  frontendClient: { clientId: string; redirectUris: string[]; webOrigins: string[] };
+  smtp: { host: string; port: number; from: string };
+  bootstrapAdmin?: { email: string; password: string };
+  /** Receives one line per thing created or updated; never secrets. */
+  log?: (message: string) => void;
+}
+
+export interface RealmProvisioningResult {
+  realmCreated: boolean;
+}
+
+const ADMIN_ROLE = 'role_admin';
+const USER_ATTRIBUTES = ['entity_code', 'country_code'];
+const AUDIENCE_MAPPER = 'api-audience';
+const RACE_RECHECK_DELAYS_MS = [0, 250, 500, 1000, 2000, 4000];
+
+/**
+ * Brings a realm to the state the gateway needs: its settings, the API and frontend
+ * clients, the service account's permissions, the predefined privileges and roles, and
+ * the bootstrap administrator. Creates what is missing and updates what differs, so it
+ * can run at every start, also while another instance runs it; a second run changes
+ * nothing.
+ */
+export async function provisionRealm(options: RealmProvisioningOptions): Promise<RealmProvisioningResult> {
+  const master = await masterAdminClient(options.keycloakUrl, options.masterAdmin);
+  // The library renews a password-grant session in its client's realm, so that client
+  // stays on master and lends its tokens to one bound to the realm being provisioned.
+  const admin = new KeycloakAdminClient({ baseUrl: options.keycloakUrl, realmName: options.realm });
+  admin.registerTokenProvider(master);
+  return new RealmProvisioner(admin, options).run();
+}
+
+/** An admin client signed in to the master realm: only the master admin may create or delete realms. */
+export async function masterAdminClient(
+  keycloakUrl: string,
+  masterAdmin: { username: string; password: string },
+): Promise<KeycloakAdminClient> {
+  const master = new KeycloakAdminClient({ baseUrl: keycloakUrl, realmName: 'master' });
+  try {
+    await master.auth({ grantType: 'password', clientId: 'admin-cli', ...masterAdmin });
+  } catch (error) {
+    throw new Error(`Keycloak master-realm login as ${masterAdmin.username} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return master;
+}
+
+class RealmProvisioner {
+  private readonly log: (message: string) => void;
+
+  constructor(
+    private readonly admin: KeycloakAdminClient,
+    private readonly options: RealmProvisioningOptions,
+  ) {
+    this.log = options.log ?? (() => {});
+  }
+
+  async run(): Promise<RealmProvisioningResult> {
+    const realmCreated = await this.ensureRealm();
+    await this.ensureUserProfileAttributes();
+    const { apiClient, frontendClient, bootstrapAdmin } = this.options;
+    const api = await this.ensureClient({
+      clientId: apiClient.clientId,
+      enabled: true,
+      publicClient: false,
+      clientAuthenticatorType: 'client-secret',
+      // Compared on every run: the configuration, not Keycloak, owns the secret.
+      secret: apiClient.secret,
+      serviceAccountsEnabled: true,
+      // The gateway's login mutation uses the password grant, through this client only.
+      directAccessGrantsEnabled: true,
+      standardFlowEnabled: false,
+      implicitFlowEnabled: false,
+    });
+    await this.ensureServiceAccountRoles(api);
+    await this.ensureClient({
+      clientId: frontendClient.clientId,
+      enabled: true,
+      publicClient: true,
+      standardFlowEnabled: true,
+      implicitFlowEnabled: false,
+      directAccessGrantsEnabled: false,
+      serviceAccountsEnabled: false,
+      redirectUris: frontendClient.redirectUris,
+      webOrigins: frontendClient.webOrigins,
+      attributes: { 'pkce.code.challenge.method': 'S256' },
+    });
+    const roles = await this.ensureCatalogRoles();
+    if (bootstrapAdmin) await this.ensureBootstrapAdmin(bootstrapAdmin, roles.get(ADMIN_ROLE)!);
+    return { realmCreated };
+  }
+
+  /**
+   * Keycloak 26 drops user attributes its user profile does not declare: declare the
+   * ones the gateway stores (seed 004's entity_code and country_code), editable by admins.
+   */
+  private async ensureUserProfileAttributes(): Promise<void> {
+    const profile = await this.admin.users.getProfile();
+    const attributes = profile.attributes ?? [];
+    const missing = USER_ATTRIBUTES.filter((name) => !attributes.some((attribute) => attribute.name === name));
+    if (missing.length === 0) return;
+    await this.admin.users.updateProfile({
+      ...profile,
+      attributes: [
+        ...attributes,
+        ...missing.map((name) => ({
+          name,
+          displayName: name,
+          multivalued: false,
+          permissions: { view: ['admin', 'user'], edit: ['admin'] },
+        })),
+      ],
+    });
+    this.log(`declared user attributes ${missing.join(', ')}`);
+  }
+
+  private async ensureRealm(): Promise<boolean> {
+    const { realm, smtp } = this.options;
+    const desired: RealmRepresentation = {
+      enabled: true,
+      registrationEmailAsUsername: true,
+      loginWithEmailAllowed: true,
+      duplicateEmailsAllowed: false,
+      passwordPolicy: PASSWORD_POLICY,
+      // Off by default. Temporary lockouts only, as a permanent one needs an administrator:
+      // after 5 failures, a minute longer per further failure, up to the default 15 minutes.
+      bruteForceProtected: true,
+      permanentLockout: false,
+      failureFactor: 5,
+      waitIncrementSeconds: 60,
+      // Keycloak reads every SMTP setting as a string.
+      smtpServer: {
+        host: smtp.host,
+        port: String(smtp.port),
+        from: smtp.from,
+        auth: 'false',
+        ssl: 'false',
+        starttls: 'false',
+      },
+      // Admin events let a reconciler learn about changes made outside the gateway.
+      adminEventsEnabled: true,
+      adminEventsDetailsEnabled: true,
+    };
+    const { created } = await this.ensure(
+      `realm ${realm}`,
+      desired,
+      async () => (await this.admin.realms.findOne({ realm })) ?? undefined,
+      () => this.admin.realms.create({ realm, ...desired }),
+      (changes) => this.admin.realms.update({ realm }, changes),
+    );
+    return created;
+  }
+
+  /** Also gives the client an audience mapper, so its access tokens name the API in `aud`. */
+  private async ensureClient(desired: ClientRepresentation & { clientId: string }): Promise<ClientRepresentation> {
+    const mapper: ProtocolMapperRepresentation = {
+      name: AUDIENCE_MAPPER,
+      protocol: 'openid-connect',
+      protocolMapper: 'oidc-audience-mapper',
+      config: {
+        'included.client.audience': this.options.apiClient.clientId,
+        'access.token.claim': 'true',
+        'id.token.claim': 'false',
+      },
+    };
+    const { current: client } = await this.ensure<ClientRepresentation>(
+      `client ${desired.clientId}`,
+      desired,
+      async () => (await this.admin.clients.find({ clientId: desired.clientId }))[0],
+      // Created with its mapper: Keycloak accepts two same-named mappers added at once,
+      // but creates a client only once.
+      () => this.admin.clients.create({ protocol: 'openid-connect', ...desired, protocolMappers: [mapper] }),
+      (changes, current) => this.admin.clients.update({ id: current.id! }, changes),
+    );
+    const id = client.id!;
+    await this.ensure(
+      `protocol mapper ${AUDIENCE_MAPPER} of client ${desired.clientId}`,
+      mapper,
+      async () => (await this.admin.clients.listProtocolMappers({ id })).find((m) => m.name === AUDIENCE_MAPPER),
+      () => this.admin.clients.addProtocolMapper({ id }, mapper),
+      // An update replaces the whole mapper: keep the settings this does not manage.
+      (changes, current) =>
+        this.admin.clients.updateProtocolMapper(
+          { id, mapperId: current.id! },
+          { ...current, ...changes, config: { ...current.config, ...changes.config } },
+        ),
+    );
+    return client;
+  }
+
+  /** Exactly the realm-management roles the gateway needs: missing ones added, others removed. */
+  private async ensureServiceAccountRoles(apiClient: ClientRepresentation): Promise<void> {
+    const [realmManagement] = await this.admin.clients.find({ clientId: 'realm-management' });
+    const clientUniqueId = realmManagement!.id!;
+    const serviceAccount = await this.admin.clients.getServiceAccountUser({ id: apiClient.id! });
+    const mapping = { id: serviceAccount.id!, clientUniqueId };
+    const available = await this.admin.clients.listRoles({ id: clientUniqueId });
+    const wanted = API_SERVICE_ACCOUNT_ROLES.map((name) => {
+      const role = available.find((r) => r.name === name);
+      if (!role) throw new Error(`Keycloak has no realm-management role ${name}`);
+      return role;
+    });
+    const mapped = await this.admin.users.listClientRoleMappings(mapping);
+
+    const missing = wanted.filter((role) => !hasAll(mapped, [role]));
+    if (missing.length > 0) {
+      const granted = await tolerateRace(
+        () => this.admin.users.addClientRoleMappings({ ...mapping, roles: missing.map(toMapping) }),
+        async () => hasAll(await this.admin.users.listClientRoleMappings(mapping), missing),
+      );
+      if (granted) this.log(`granted ${names(missing)} to the service account of client ${apiClient.clientId}`);
+    }
+    const surplus = mapped.filter((role) => !API_SERVICE_ACCOUNT_ROLES.includes(role.name!));
+    if (surplus.length > 0) {
+      await this.admin.users.delClientRoleMappings({ ...mapping, roles: surplus.map(toMapping) });
+      this.log(`revoked ${names(surplus)} from the service account of client ${apiClient.clientId}`);
+    }
+  }
+
+  /** Returns every catalog role by name. */
+  private async ensureCatalogRoles(): Promise<Map<string, RoleRepresentation>> {
+    const roles = new Map<string, RoleRepresentation>();
+    // The catalog owns privileges. Roles belong to administrators once created: only
+    // privileges they lack are added, so role_admin always holds every privilege.
+    for (const privilege of PRIVILEGES) {
+      roles.set(privilege.name, await this.ensureRole(privilege, { description: privilege.description }));
+    }
+    for (const entry of ROLES) {
+      const role = await this.ensureRole(entry, {});
+      roles.set(entry.name, role);
+      await this.ensureComposites(role, entry.privileges.map((name) => roles.get(name)!));
+    }
+    return roles;
+  }
+
+  private async ensureRole(entry: CatalogEntry, desired: RoleRepresentation): Promise<RoleRepresentation> {
+    const { name, description } = entry;
+    const { current } = await this.ensure(
+      `role ${name}`,
+      desired,
+      async () => (await this.admin.roles.findOneByName({ name })) ?? undefined,
+      () => this.admin.roles.create({ name, description }),
+      // Keycloak sets every field of a role from the body, the name included.
+      (changes, found) => this.admin.roles.updateByName({ name }, { ...found, ...changes }),
+    );
+    return current;
+  }
+
+  private async ensureComposites(role: RoleRepresentation, privileges: RoleRepresentation[]): Promise<void> {
+    const id = role.id!;
+    const composites = () => this.admin.roles.getCompositeRolesForRealm({ id });
+    const current = await composites();
+    const lacking = privileges.filter((privilege) => !hasAll(current, [privilege]));
+    if (lacking.length === 0) return;
+    const added = await tolerateRace(
+      () => this.admin.roles.createComposite({ roleId: id }, lacking),
+      async () => hasAll(await composites(), lacking),
+    );
+    if (added) this.log(`added ${names(lacking)} to role ${role.name}`);
+  }
+
+  private async ensureBootstrapAdmin(
+    { email, password }: { email: string; password: string },
+    adminRole: RoleRepresentation,
+  ): Promise<void> {
+    const { current: user, created } = await findOrCreate(
+      `user ${email}`,
+      async () => (await this.admin.users.find({ username: email, exact: true }))[0],
+      // The password is set only on creation, so a restart never undoes a password change.
+      // Keycloak checks it against the password policy and creates no user when it fails.
+      () =>
+        this.admin.users.create({
+          username: email,
+          email,
+          emailVerified: true,
+          enabled: true,
+          firstName: 'Admin',
+          lastName: 'User',
+          credentials: [{ type: 'password', value: password, temporary: false }],
+        }),
+    );
+    if (created) this.log(`created user ${email}`);
+    const id = user.id!;
+    const realmRoles = () => this.admin.users.listRealmRoleMappings({ id });
+    if (hasAll(await realmRoles(), [adminRole])) return;
+    // Not part of the creation: Keycloak ignores realmRoles there (keycloak/keycloak#46759).
+    const granted = await tolerateRace(
+      () => this.admin.users.addRealmRoleMappings({ id, roles: [toMapping(adminRole)] }),
+      async () => hasAll(await realmRoles(), [adminRole]),
+    );
+    if (granted) this.log(`granted ${ADMIN_ROLE} to user ${email}`);
+  }
+
+  /**
+   * Creates the thing when missing, else updates the desired fields that differ.
+   * Returns it as found, before any update.
+   */
+  private async ensure<T extends object>(
+    thing: string,
+    desired: T,
+    find: () => Promise<T | undefined>,
+    create: () => Promise<unknown>,
+    update: (changes: Partial<T>, current: T) => Promise<unknown>,
+  ): Promise<{ current: T; created: boolean }> {
+    const found = await findOrCreate(thing, find, create);
+    if (found.created) {
+      this.log(`created ${thing}`);
+      return found;
+    }
+    const changed = changedFields(found.current, desired);
+    if (changed.length > 0) {
+      const changes = Object.fromEntries(changed.map((key) => [key, desired[key as keyof T]])) as Partial<T>;
+      await update(changes, found.current);
+      this.log(`updated ${thing}: ${changed.join(', ')}`);
+    }
+    return found;
+  }
+}
+
+async function findOrCreate<T>(
+  thing: string,
+  find: () => Promise<T | undefined>,
+  create: () => Promise<unknown>,
+): Promise<{ current: T; created: boolean }> {
+  const existing = await find();
+  if (existing) return { current: existing, created: false };
+  const created = await tolerateRace(create, async () => (await find()) !== undefined);
+  const current = await find();
+  if (!current) throw new Error(`Keycloak lost ${thing} right after creating it`);
+  return { current, created };
+}
+
+/**
+ * Makes a write that another provisioning run may be making at the same moment. Keycloak
+ * answers the loser with 409, or with 400 when the race reaches the database (realms,
+ * role mappings), sometimes before the winner has committed: a failure counts only when
+ * the write's effect is still missing a few seconds later. Returns whether this run made
+ * the write.
+ */
+async function tolerateRace(write: () => Promise<unknown>, isDone: () => Promise<boolean>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    for (const delay of RACE_RECHECK_DELAYS_MS) {
+      await sleep(delay);
+      if (await isDone()) return false;
+    }
+    throw error;
+  }
+}
+
+/** The desired fields whose current value differs: objects compare only the desired keys, lists ignore order. */
+function changedFields(current: object, desired: object): string[] {
+  return Object.entries(desired)
+    .filter(([key, value]) => !matches((current as Record<string, unknown>)[key], value))
+    .map(([key]) => key);
+}
+
+function matches(current: unknown, desired: unknown): boolean {
+  if (Array.isArray(desired)) {
+    return Array.isArray(current) && JSON.stringify(current.toSorted()) === JSON.stringify(desired.toSorted());
+  }
+  if (typeof desired === 'object' && desired !== null) {
+    return (
+      typeof current === 'object' &&
+      current !== null &&
+      Object.entries(desired).every(([key, value]) => matches((current as Record<string, unknown>)[key], value))
+    );
+  }
+  return current === desired;
+}
+
+function hasAll(roles: RoleRepresentation[], wanted: RoleRepresentation[]): boolean {
+  return wanted.every((role) => roles.some((r) => r.name === role.name));
+}
+
+function toMapping(role: RoleRepresentation): RoleMappingPayload {
+  return { id: role.id!, name: role.name! };
+}
+
+function names(roles: RoleRepresentation[]): string {
+  return roles.map((role) => role.name).join(', ');
+}

@@ -1,0 +1,43 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { Config } from './config.js';
+
+export type { Logger };
+
+/**
+ * Structured JSON logs to stdout and, when LOG_FILE is set, to that file too.
+ * Secret-bearing keys are censored wherever they appear, as a second line of defence:
+ * code should not log them in the first place.
+ */
+export function createLogger(config: Config['log']): Logger {
+  const options = {
+    level: config.level,
+    base: { service: 'iam-gateway' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: {
+      paths: [
+        'password',
+        'secret',
+        'token',
+        'accessToken',
+        'refreshToken',
+        'authorization',
+        '*.password',
+        '*.secret',
+        '*.token',
+        '*.accessToken',
+        '*.refreshToken',
+        '*.authorization',
+        '*.headers.authorization',
+      ],
+      censor: '[redacted]',
+    },
+  };
+  if (!config.file) return pino(options);
+  mkdirSync(dirname(config.file), { recursive: true });
+  return pino(
+    options,
+    pino.multistream([{ stream: process.stdout }, { stream: pino.destination({ dest: config.file, sync: false }) }]),
+  );
+}

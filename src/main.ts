@@ -1,0 +1,45 @@
+/**
+ * The gateway process: configuration from the environment, backends prepared, HTTP
+ * served until SIGTERM or SIGINT, then a clean stop.
+ */
+import { createApp, prepareBackends } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger } from './logger.js';
+
+/** Runs the gateway with a loaded configuration; `onStop` runs after the gateway closed. */
+export async function runGateway(config: Config, onStop: () => Promise<void> = async () => {}): Promise<void> {
+  const log = createLogger(config.log);
+  await prepareBackends(config, log);
+  const app = await createApp(config, { log });
+  const url = await app.listen();
+  log.info({ url, environment: config.environment }, 'gateway listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await app.close();
+    await onStop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Prints a configuration or start-up problem as a person reads it, then exits. */
+export function exitWithProblem(error: unknown): never {
+  process.stderr.write(`\n${error instanceof Error ? error.message : String(error)}\n`);
+  if (!(error instanceof ConfigError) && error instanceof Error && error.name !== 'StackError') {
+    process.stderr.write(`${error.stack ?? ''}\n`);
+  }
+  process.exit(1);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    await runGateway(loadConfig());
+  } catch (error) {
+    exitWithProblem(error);
+  }
+}

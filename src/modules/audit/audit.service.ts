@@ -1,0 +1,46 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { keysetPage, type Page } from '../../db/pagination.js';
+import { InputCheck } from '../../validation.js';
+import type { AuditEventFilterInput, AuditEventRecord } from './audit-event.type.js';
+
+const AUDIT_COLUMNS = `e.id, e.at, e.actor_id as "actorId", e.action, e.target_type as "targetType", e.target_id as "targetId",
+  e.tenant_id as "tenantId", e.status, e.details, e.error`;
+
+/** The audit journal, read newest first; the journal (src/journal) is its only writer. */
+export class AuditService {
+  constructor(private readonly em: EntityManager) {}
+
+  async list(first: number, after: string | null | undefined, filter: AuditEventFilterInput = {}): Promise<Page<AuditEventRecord>> {
+    return keysetPage(
+      this.em,
+      {
+        columns: AUDIT_COLUMNS,
+        from: 'audit_events e',
+        where: filterCondition(filter),
+        orderBy: ['e.at', 'e.id'],
+        direction: 'desc',
+        positionOf: (event: AuditEventRecord) => ({ at: event.at, id: event.id }),
+      },
+      first,
+      after,
+    );
+  }
+}
+
+function filterCondition(filter: AuditEventFilterInput): { clauses: string[]; params: unknown[] } {
+  // actor_id and tenant_id are uuid columns: a malformed id is the caller's mistake, not a server error.
+  new InputCheck()
+    .ids('actorId', filter.actorId ? [filter.actorId] : [], 'user')
+    .ids('tenantId', filter.tenantId ? [filter.tenantId] : [], 'tenant')
+    .throwIfAny();
+  const conditions: [string, unknown][] = [
+    ['e.action = ?', filter.action],
+    ['e.actor_id = ?', filter.actorId],
+    ['e.target_id = ?', filter.targetId],
+    ['e.tenant_id = ?', filter.tenantId],
+    ['e.status = ?', filter.status],
+    ['e.at >= ?', filter.since],
+  ];
+  const given = conditions.filter(([, value]) => value !== null && value !== undefined && value !== '');
+  return { clauses: given.map(([clause]) => clause), params: given.map(([, value]) => value) };
+}

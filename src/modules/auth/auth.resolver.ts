@@ -1,0 +1,34 @@
+import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
+import { principalOf, type GatewayContext } from '../../context.js';
+import { loadMe } from '../me/me.service.js';
+import { message, MessagePayloadType } from '../system/message.type.js';
+import { LoginInput } from './auth.input.js';
+import type { SignedIn } from './auth.service.js';
+import { AuthPayloadType } from './auth.type.js';
+
+@Resolver()
+export class AuthResolver {
+  @Mutation(() => AuthPayloadType, {
+    description:
+      'Username-or-email and password, checked by Keycloak; denied if the local record is disabled, created from the token when missing.',
+  })
+  async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() context: GatewayContext): Promise<AuthPayloadType> {
+    return payload(await context.services.auth.login(input), context);
+  }
+
+  @Mutation(() => AuthPayloadType)
+  async refreshToken(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() context: GatewayContext): Promise<AuthPayloadType> {
+    return payload(await context.services.auth.refresh(refreshToken), context);
+  }
+
+  @Mutation(() => MessagePayloadType)
+  async logout(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() context: GatewayContext): Promise<MessagePayloadType> {
+    await context.services.auth.logout(principalOf(context), refreshToken);
+    return message('Signed out: the session has ended.');
+  }
+}
+
+/** `me` exactly as the me query answers it, for the user the new tokens name. */
+async function payload({ tokens, principal }: SignedIn, context: GatewayContext): Promise<AuthPayloadType> {
+  return { tokens, me: await loadMe(principal, context) };
+}

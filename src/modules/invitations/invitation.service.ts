@@ -1,0 +1,229 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { selectRows } from '../../db/loaders.js';
+import { AppError } from '../../errors.js';
+import type { Journal } from '../../journal/journal.js';
+import { sendPasswordEmail, SETUP_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
+import type { TenantRealms } from '../../keycloak/tenant-realms.js';
+import type { Logger } from '../../logger.js';
+import type { Mailer } from '../../mail/mailer.js';
+import { InputCheck } from '../../validation.js';
+import { MembershipEntity, type TenantRole } from '../tenants/tenant.entity.js';
+import type { TenantRecord } from '../tenants/tenant.type.js';
+import type { UserService } from '../users/user.service.js';
+import type { UserRecord } from '../users/user.type.js';
+import { InvitationEntity } from './invitation.entity.js';
+import type { AcceptInvitationInput, CreateInvitationInput, InvitationRecord, InvitationStatus } from './invitation.type.js';
+
+export const INVITATION_COLUMNS = `i.id, i.tenant_id as "tenantId", i.email, i.role,
+  case when i.status = 'PENDING' and i.expires_at <= now() then 'EXPIRED' else i.status end as status,
+  i.created_at as "createdAt", i.expires_at as "expiresAt", i.accepted_at as "acceptedAt", i.invited_by as "invitedBy"`;
+
+const MAX_EXPIRY_HOURS = 30 * 24;
+
+export interface InvitationDependencies {
+  em: EntityManager;
+  journal: Journal;
+  keycloak: KeycloakAdminClient;
+  users: UserService;
+  mailer: Mailer;
+  /** The frontend page the email links to. */
+  acceptUrl: string;
+  log: Logger;
+  /** Realm tenancy only: a tenant with a realm has its members' accounts there. */
+  realmTenancy?: { realms: Pick<TenantRealms, 'adminFor'>; usersIn(realm: string): UserService };
+}
+
+/** Seed 003: invitations to join a tenant, by email, with a secret token. */
+export class InvitationService {
+  constructor(private readonly deps: InvitationDependencies) {}
+
+  async create(input: CreateInvitationInput, actorId: string): Promise<{ invitation: InvitationRecord; token: string; emailed: boolean }> {
+    const hours = input.expiresInHours ?? 168;
+    const check = new InputCheck().email('email', input.email);
+    if (!Number.isInteger(hours) || hours < 1 || hours > MAX_EXPIRY_HOURS) {
+      check.fail('expiresInHours', `must be between 1 and ${MAX_EXPIRY_HOURS}`);
+    }
+    check.throwIfAny();
+    const [tenant] = await selectRows<TenantRecord>(this.deps.em, 'select id, name from tenants where id = ?', [input.tenantId]);
+    if (!tenant) throw new AppError('NOT_FOUND', `No tenant with id ${input.tenantId}`);
+
+    const token = randomBytes(32).toString('base64url');
+    const now = new Date();
+    const row = {
+      id: randomUUID(),
+      tenant: tenant.id,
+      email: input.email.trim().toLowerCase(),
+      role: input.role ?? 'MEMBER',
+      tokenHash: hashToken(token),
+      status: 'PENDING' as const,
+      invitedBy: actorId,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + hours * 3600_000),
+    };
+    await this.deps.journal.writeLocal(
+      {
+        action: 'INVITATION_CREATE',
+        targetType: 'Invitation',
+        targetId: row.id,
+        tenantId: tenant.id,
+        actorId,
+        details: { email: row.email, role: row.role, expiresAt: row.expiresAt.toISOString() },
+      },
+      (em) => em.insert(InvitationEntity, row),
+    );
+    const emailed = await this.sendInvitation(row.email, tenant.name, token, row.expiresAt);
+    return { invitation: (await this.findByIds([row.id]))[0]!, token, emailed };
+  }
+
+  findByIds(ids: readonly string[]): Promise<InvitationRecord[]> {
+    return selectRows(this.deps.em, `select ${INVITATION_COLUMNS} from invitations i where i.id in (?)`, [ids]);
+  }
+
+  async list(tenantId: string, status?: InvitationStatus | null): Promise<InvitationRecord[]> {
+    const rows = await selectRows<InvitationRecord>(
+      this.deps.em,
+      `select ${INVITATION_COLUMNS} from invitations i where i.tenant_id = ? order by i.created_at desc`,
+      [tenantId],
+    );
+    return status ? rows.filter((row) => row.status === status) : rows;
+  }
+
+  async revoke(id: string, actorId: string): Promise<void> {
+    const [invitation] = await this.findByIds([id]);
+    if (!invitation) throw new AppError('NOT_FOUND', `No invitation with id ${id}`);
+    if (invitation.status !== 'PENDING') {
+      throw new AppError('CONFLICT', `The invitation is ${invitation.status.toLowerCase()}; only a pending one can be revoked`);
+    }
+    await this.deps.journal.writeLocal(
+      { action: 'INVITATION_REVOKE', targetType: 'Invitation', targetId: id, tenantId: invitation.tenantId, actorId, details: { email: invitation.email } },
+      (em) => em.nativeUpdate(InvitationEntity, { id, status: 'PENDING' }, { status: 'REVOKED' }),
+    );
+  }
+
+  /**
+   * Public: the token is the credential. An existing user joins with the invited role; a
+   * new invitee gets a Keycloak account (with the given password, or else Keycloak emails
+   * a link to set one). The invitation is claimed inside the local transaction, so two
+   * acceptances at once yield one membership.
+   */
+  async accept(input: AcceptInvitationInput): Promise<{ user: UserRecord; tenant: TenantRecord; role: TenantRole }> {
+    const invitation = await this.pendingInvitation(input.token);
+    const [tenant] = await selectRows<TenantRecord & { realm: string | null }>(
+      this.deps.em,
+      'select id, name, created_at as "createdAt", realm from tenants where id = ?',
+      [invitation.tenantId],
+    );
+    const { realm } = tenant!;
+    // Realm tenancy: the tenant's members are accounts of its own realm.
+    const { users, keycloak } = this.realmOf(realm);
+    const joinTenant = (em: EntityManager, userId: string) => this.claim(em, invitation, userId);
+    const entry = {
+      action: 'INVITATION_ACCEPT',
+      targetType: 'Invitation',
+      targetId: invitation.id,
+      tenantId: invitation.tenantId,
+      details: { email: invitation.email, role: invitation.role, ...(realm && { realm }) },
+    };
+
+    const [existing] = await users.findByEmailInRealm(invitation.email);
+    if (existing) {
+      await this.deps.journal.writeLocal({ ...entry, actorId: existing.id }, (em) => joinTenant(em, existing.id));
+      return { user: existing, tenant: tenant!, role: invitation.role };
+    }
+
+    // Someone the gateway knows in another realm keeps their names in the tenant's realm.
+    const [known] = realm ? await this.deps.users.findByEmail(invitation.email) : [];
+    const firstName = input.firstName ?? known?.firstName;
+    const lastName = input.lastName ?? known?.lastName;
+    const check = new InputCheck().require('firstName', firstName, 'First name').require('lastName', lastName, 'Last name');
+    if (input.password) check.password('password', input.password);
+    check.throwIfAny();
+    const user = await users.createAccount(
+      {
+        email: invitation.email,
+        firstName: firstName!,
+        lastName: lastName!,
+        password: input.password ?? undefined,
+        enabled: true,
+        // The invitee proved the address by receiving the token there.
+        emailVerified: true,
+        attributes: {},
+        roles: [],
+        groups: [],
+      },
+      {
+        ...entry,
+        actorId: null,
+        afterKeycloak: input.password ? undefined : (userId) => sendPasswordEmail(keycloak, userId, SETUP_LINK_LIFESPAN_SECONDS),
+        afterLocal: joinTenant,
+      },
+    );
+    return { user, tenant: tenant!, role: invitation.role };
+  }
+
+  /** Where a tenant's members' accounts live: the gateway's realm, or the tenant's own. */
+  private realmOf(realm: string | null): { users: UserService; keycloak: KeycloakAdminClient } {
+    if (!realm) return { users: this.deps.users, keycloak: this.deps.keycloak };
+    const { realmTenancy } = this.deps;
+    if (!realmTenancy) throw new Error(`tenant realm ${realm}: TENANCY_MODE=realm is needed to add its members`);
+    return { users: realmTenancy.usersIn(realm), keycloak: realmTenancy.realms.adminFor(realm).client };
+  }
+
+  private async pendingInvitation(token: string): Promise<InvitationRecord> {
+    const [invitation] = token
+      ? await selectRows<InvitationRecord>(this.deps.em, `select ${INVITATION_COLUMNS} from invitations i where i.token_hash = ?`, [
+          hashToken(token),
+        ])
+      : [];
+    const refusal: Record<Exclude<InvitationStatus, 'PENDING'>, string> = {
+      ACCEPTED: 'This invitation has already been accepted',
+      REVOKED: 'This invitation has been revoked',
+      EXPIRED: 'This invitation has expired',
+    };
+    if (!invitation) throw invalidToken('This invitation link is invalid');
+    if (invitation.status !== 'PENDING') throw invalidToken(refusal[invitation.status]);
+    return invitation;
+  }
+
+  /** Marks the invitation accepted and adds the membership; fails if another acceptance won. */
+  private async claim(em: EntityManager, invitation: InvitationRecord, userId: string): Promise<void> {
+    const claimed = await em.nativeUpdate(
+      InvitationEntity,
+      { id: invitation.id, status: 'PENDING', expiresAt: { $gt: new Date() } },
+      { status: 'ACCEPTED', acceptedAt: new Date() },
+    );
+    if (claimed === 0) throw invalidToken('This invitation has already been accepted');
+    await em
+      .createQueryBuilder(MembershipEntity)
+      .insert({ tenant: invitation.tenantId, user: userId, role: invitation.role, joinedAt: new Date() })
+      .onConflict(['tenant', 'user'])
+      .ignore()
+      .execute();
+  }
+
+  /** Sends the invitation; a mail failure leaves the invitation valid and is reported to the inviter. */
+  private async sendInvitation(email: string, tenantName: string, token: string, expiresAt: Date): Promise<boolean> {
+    const link = `${this.deps.acceptUrl}?token=${encodeURIComponent(token)}`;
+    try {
+      await this.deps.mailer.send({
+        to: email,
+        subject: `You are invited to join ${tenantName}`,
+        text: `You have been invited to join ${tenantName}.\n\nAccept the invitation: ${link}\n\nThe link is valid until ${expiresAt.toISOString()}.`,
+      });
+      return true;
+    } catch (error) {
+      this.deps.log.warn({ err: error }, 'invitation email not sent');
+      return false;
+    }
+  }
+}
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function invalidToken(message: string): AppError {
+  return new AppError('BAD_USER_INPUT', message, { fieldErrors: { token: message } });
+}

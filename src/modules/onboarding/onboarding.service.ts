@@ -1,0 +1,186 @@
+import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { selectRows } from '../../db/loaders.js';
+import { AppError } from '../../errors.js';
+import { UUID } from '../../validation.js';
+import type { Journal } from '../../journal/journal.js';
+import { sendPasswordEmail, SETUP_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
+import type { TenantRealms } from '../../keycloak/tenant-realms.js';
+import type { Logger } from '../../logger.js';
+import type { KeycloakSessions, TokenSet } from '../auth/keycloak-sessions.js';
+import type { GroupService } from '../groups/group.service.js';
+import type { RoleService } from '../roles/role.service.js';
+import { insertTenant, newTenant, type TenantService } from '../tenants/tenant.service.js';
+import type { TenantRecord } from '../tenants/tenant.type.js';
+import { userAttributes, type AccountCreation, type NewAccount, type UserService } from '../users/user.service.js';
+import type { UserRecord } from '../users/user.type.js';
+import { checkRegisterUser, checkSignup, type RegisterUserInput, type SignupInput } from './onboarding.input.js';
+
+/** Seed 002's answer, worded to confirm no more than that signing up is not possible. */
+export const NOT_ELIGIBLE_FOR_SIGNUP = 'Email not eligible for signup. Please login.';
+const RESET_LINK_LIFESPAN_SECONDS = 3600;
+
+export interface OnboardingDependencies {
+  em: EntityManager;
+  keycloak: KeycloakAdminClient;
+  sessions: KeycloakSessions;
+  journal: Journal;
+  users: UserService;
+  roles: RoleService;
+  groups: GroupService;
+  tenants: TenantService;
+  /** Present in realm tenancy only. */
+  tenantRealms?: TenantRealms;
+  log: Logger;
+}
+
+/** How people get an account and a password: sign-up, admin registration, password emails. */
+export class OnboardingService {
+  constructor(private readonly deps: OnboardingDependencies) {}
+
+  /** Seeds 000 and 002: the Keycloak user, its local record, an optional tenant, and tokens. */
+  async signup(input: SignupInput): Promise<{ user: UserRecord; tenant: TenantRecord | null; tokens: TokenSet | null }> {
+    checkSignup(input);
+    const tenant = input.accountName ? newTenant(input.accountName) : null;
+    // Realm tenancy (seed 002): the account is made in the new tenant's own realm instead.
+    const tenantRealms = tenant ? this.deps.tenantRealms : undefined;
+    const account: NewAccount = {
+      email: input.email,
+      firstName: input.firstName,
+      lastName: input.lastName,
+      password: input.password,
+      enabled: true,
+      emailVerified: false,
+      attributes: {},
+      roles: [],
+      groups: [],
+    };
+    const creation: AccountCreation = { action: 'USER_SIGNUP', actorId: null, tenantId: tenant?.id, details: tenant ? { tenant: tenant.name } : {} };
+    let user: UserRecord;
+    try {
+      user =
+        tenant && tenantRealms
+          ? await this.signupInOwnRealm(tenant, account, creation)
+          : await this.deps.users.createAccount(account, {
+              ...creation,
+              afterLocal: tenant ? (em, userId) => insertTenant(em, tenant, userId) : undefined,
+            });
+    } catch (error) {
+      // Known locally or only in Keycloak: either way the same answer, revealing nothing more.
+      if (error instanceof AppError && error.code === 'CONFLICT') throw new AppError('CONFLICT', NOT_ELIGIBLE_FOR_SIGNUP);
+      throw error;
+    }
+    const sessions = tenant && tenantRealms ? tenantRealms.sessionsIn(tenant.id) : this.deps.sessions;
+    return { user, tenant, tokens: await this.firstTokens(sessions, user.email, input.password) };
+  }
+
+  /**
+   * Seed 002 in realm tenancy. The new realm holds no one yet, so eligibility is the seed's
+   * own check, as in shared tenancy: an email the gateway knows, in any realm, or that its
+   * own realm has in Keycloak only, cannot sign up again.
+   */
+  private async signupInOwnRealm(tenant: TenantRecord, account: NewAccount, creation: AccountCreation): Promise<UserRecord> {
+    const email = account.email.trim().toLowerCase();
+    const known =
+      (await this.deps.users.findByEmail(email)).length > 0 ||
+      (await this.deps.keycloak.users.find({ email, exact: true, briefRepresentation: true, max: 1 })).length > 0;
+    if (known) throw new AppError('CONFLICT', NOT_ELIGIBLE_FOR_SIGNUP);
+    return this.deps.tenants.createWithRealm(tenant, account, creation);
+  }
+
+  /** Seed 001: an account without a password; Keycloak emails the link to set one. */
+  async registerUser(input: RegisterUserInput, actorId: string): Promise<UserRecord> {
+    checkRegisterUser(input);
+    return this.deps.users.createAccount(
+      {
+        email: input.email,
+        firstName: input.firstName,
+        lastName: input.lastName,
+        enabled: true,
+        emailVerified: false,
+        attributes: userAttributes(input),
+        roles: await this.deps.roles.require('ROLE', input.roleIds ?? [], 'roleIds'),
+        groups: await this.deps.groups.require(input.groupIds ?? [], 'groupIds'),
+      },
+      {
+        action: 'USER_REGISTER',
+        actorId,
+        // Part of the write: an account nobody can set a password for is undone.
+        afterKeycloak: (userId) => sendPasswordEmail(this.deps.keycloak, userId, SETUP_LINK_LIFESPAN_SECONDS),
+        // Seed 001: Keycloak away, the user is kept as PENDING and pushed by the sync job (src/jobs/user-sync.ts).
+        keepWhenUnreachable: true,
+      },
+    );
+  }
+
+  /** Sent by the realm the account lives in (realm tenancy: its tenant's realm). */
+  async sendPasswordSetupEmail(userId: string, actorId: string): Promise<void> {
+    const [user] = UUID.test(userId)
+      ? await selectRows<{ email: string; realm: string | null }>(this.deps.em, 'select email, realm from users where id = ?', [userId])
+      : [];
+    if (!user) throw new AppError('NOT_FOUND', `No user with id ${userId}`);
+    const keycloak = this.keycloakFor(user.realm);
+    await this.deps.journal.write({
+      entry: {
+        action: 'PASSWORD_SETUP_EMAIL',
+        targetType: 'User',
+        targetId: userId,
+        actorId,
+        details: { email: user.email, ...(user.realm && { realm: user.realm }) },
+      },
+      keycloak: () => sendPasswordEmail(keycloak, userId, SETUP_LINK_LIFESPAN_SECONDS),
+      local: async () => undefined,
+    });
+  }
+
+  /**
+   * Always answers the same, after the same work (one lookup), whether or not the email
+   * is known: the email itself is sent in the background for known users only. The
+   * account is the gateway realm's, or with `tenantId` that tenant's realm's (realm
+   * tenancy: one person may have an account in each).
+   */
+  async resetPassword(email: string, tenantId?: string | null): Promise<void> {
+    const normalized = email.trim().toLowerCase();
+    // Shared tenancy, or no tenant named: the gateway's realm. An unknown tenant matches no one.
+    const realmTenant = tenantId && this.deps.tenantRealms ? (UUID.test(tenantId) ? tenantId : null) : undefined;
+    const [user] = await selectRows<{ id: string; realm: string | null }>(
+      this.deps.em,
+      realmTenant === undefined
+        ? "select id, realm from users where email = ? and realm is null and enabled and sync_status = 'SYNCED'"
+        : `select u.id, u.realm from users u where u.email = ? and u.enabled and u.sync_status = 'SYNCED'
+             and u.realm is not distinct from (select t.realm from tenants t where t.id = ?)
+             and exists (select 1 from tenants t where t.id = ?)`,
+      realmTenant === undefined ? [normalized] : [normalized, realmTenant, realmTenant],
+    );
+    if (!user) return;
+    void this.deps.journal
+      .write({
+        entry: {
+          action: 'PASSWORD_RESET_EMAIL',
+          targetType: 'User',
+          targetId: user.id,
+          actorId: null,
+          details: { email: normalized, ...(user.realm && { realm: user.realm }) },
+        },
+        keycloak: () => sendPasswordEmail(this.keycloakFor(user.realm), user.id, RESET_LINK_LIFESPAN_SECONDS),
+        local: async () => undefined,
+      })
+      .catch((error: unknown) => this.deps.log.warn({ err: error, userId: user.id }, 'password reset email not sent'));
+  }
+
+  /** The admin client of the realm an account lives in (null: the gateway's own). */
+  private keycloakFor(realm: string | null): KeycloakAdminClient {
+    if (!realm) return this.deps.keycloak;
+    if (!this.deps.tenantRealms) throw new Error('this account lives in a tenant realm: TENANCY_MODE=realm is needed to reach it');
+    return this.deps.tenantRealms.adminFor(realm).client;
+  }
+
+  /** Tokens for a user who can log in at once; none when Keycloak wants something first. */
+  private async firstTokens(sessions: KeycloakSessions, email: string, password: string): Promise<TokenSet | null> {
+    try {
+      return await sessions.passwordGrant(email, password);
+    } catch {
+      return null;
+    }
+  }
+}

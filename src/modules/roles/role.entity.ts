@@ -1,0 +1,53 @@
+import { Entity, Index, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+import { OptionalProps, PrimaryKeyProp, type Rel } from '@mikro-orm/core';
+import { UserEntity } from '../users/user.entity.js';
+
+export type RealmRoleKind = 'ROLE' | 'PRIVILEGE';
+
+/**
+ * The mirror of a Keycloak realm role the gateway manages: a role (role_*) or a
+ * privilege (priv_*). Other realm roles (offline_access, default-roles-*) are not mirrored.
+ */
+@Entity({ tableName: 'realm_roles' })
+export class RealmRoleEntity {
+  [OptionalProps]?: 'description';
+
+  /** The Keycloak role id. */
+  @PrimaryKey({ type: 'uuid' })
+  id: string;
+
+  @Property({ unique: true })
+  name: string;
+
+  @Property({ type: 'string', length: 16 })
+  kind: RealmRoleKind;
+
+  @Property({ type: 'text', nullable: true })
+  description: string | null = null;
+}
+
+/** A privilege a role is a composite of. */
+@Entity({ tableName: 'role_privileges' })
+@Index({ properties: ['privilege'] })
+export class RolePrivilegeEntity {
+  [PrimaryKeyProp]?: ['role', 'privilege'];
+
+  @ManyToOne(() => RealmRoleEntity, { primary: true, deleteRule: 'cascade' })
+  role: Rel<RealmRoleEntity>;
+
+  @ManyToOne(() => RealmRoleEntity, { primary: true, deleteRule: 'cascade' })
+  privilege: Rel<RealmRoleEntity>;
+}
+
+/** A role assigned to a user directly. */
+@Entity({ tableName: 'user_roles' })
+@Index({ properties: ['role'] })
+export class UserRoleEntity {
+  [PrimaryKeyProp]?: ['user', 'role'];
+
+  @ManyToOne(() => UserEntity, { primary: true, deleteRule: 'cascade' })
+  user: Rel<UserEntity>;
+
+  @ManyToOne(() => RealmRoleEntity, { primary: true, deleteRule: 'cascade' })
+  role: Rel<RealmRoleEntity>;
+}

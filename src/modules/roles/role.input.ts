@@ -1,0 +1,62 @@
+import { Field, ID, InputType } from 'type-graphql';
+import { ROLE_PREFIX } from '../../keycloak/realm-catalog.js';
+import { InputCheck } from '../../validation.js';
+import { checkIdChanges } from './directory-writes.js';
+
+@InputType('CreateRoleInput')
+export class CreateRoleInput {
+  @Field(() => String, { description: 'role_ is prepended when missing.' })
+  roleName: string;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  privilegeIds?: string[] | null;
+}
+
+@InputType('UpdateRoleInput')
+export class UpdateRoleInput {
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => [ID])
+  privilegeIdsToAdd: string[];
+
+  @Field(() => [ID])
+  privilegeIdsToRemove: string[];
+}
+
+// Role names end up in tokens and in permission rules: keep them plain and unambiguous.
+const ROLE_NAME = /^role_[a-z0-9_]+$/;
+// Keycloak stores names and descriptions in 255-character columns.
+const MAX_NAME = 255;
+const MAX_DESCRIPTION = 255;
+
+/** The stored name: trimmed, role_ prepended when missing (seed 004). */
+export function roleNameOf(roleName: string): string {
+  const name = roleName.trim();
+  return name.startsWith(ROLE_PREFIX) ? name : `${ROLE_PREFIX}${name}`;
+}
+
+/** The description to store: undefined leaves it unchanged, blank clears it. */
+export function descriptionOf(description: string | null | undefined): string | null | undefined {
+  return description == null ? undefined : description.trim() || null;
+}
+
+export function checkCreateRole(input: CreateRoleInput): void {
+  const check = new InputCheck().require('roleName', input.roleName, 'Role name');
+  const name = roleNameOf(input.roleName ?? '');
+  if (!ROLE_NAME.test(name)) check.fail('roleName', 'must be lower-case letters, digits and underscores, e.g. role_support');
+  check
+    .maxLength('roleName', name, MAX_NAME)
+    .maxLength('description', input.description, MAX_DESCRIPTION)
+    .ids('privilegeIds', input.privilegeIds, 'privilege')
+    .throwIfAny();
+}
+
+export function checkUpdateRole(id: string, input: UpdateRoleInput): void {
+  const check = new InputCheck().ids('id', [id], 'role').maxLength('description', input.description, MAX_DESCRIPTION);
+  checkIdChanges(check, 'privilege', ['privilegeIdsToAdd', input.privilegeIdsToAdd], ['privilegeIdsToRemove', input.privilegeIdsToRemove]);
+  check.throwIfAny();
+}

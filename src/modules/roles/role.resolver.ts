@@ -1,0 +1,76 @@
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { principalOf, type GatewayContext } from '../../context.js';
+import { UUID } from '../../validation.js';
+import { message, MessagePayloadType } from '../system/message.type.js';
+import { CreateRoleInput, UpdateRoleInput } from './role.input.js';
+import { displayName, PrivilegeType, RolePayloadType, RoleType, type RoleRecord } from './role.type.js';
+
+@Resolver(() => RoleType)
+export class RoleResolver {
+  @Query(() => [RoleType])
+  roles(@Ctx() { services }: GatewayContext) {
+    return services.roles.list('ROLE');
+  }
+
+  @Query(() => RoleType, { nullable: true })
+  async role(@Arg('id', () => ID) id: string, @Ctx() { loaders }: GatewayContext) {
+    // Not a UUID: no role has it, and PostgreSQL would refuse it as a uuid.
+    const role = UUID.test(id) ? await loaders.roleById.load(id) : null;
+    return role?.kind === 'ROLE' ? role : null;
+  }
+
+  @Mutation(() => RolePayloadType)
+  async createRole(@Arg('input', () => CreateRoleInput) input: CreateRoleInput, @Ctx() context: GatewayContext) {
+    const role = await context.services.roles.create(input, principalOf(context).userId);
+    return { ...message(`Role ${role.name} created`), role };
+  }
+
+  @Mutation(() => RolePayloadType)
+  async updateRole(
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => UpdateRoleInput) input: UpdateRoleInput,
+    @Ctx() context: GatewayContext,
+  ) {
+    const role = await context.services.roles.update(id, input, principalOf(context).userId);
+    return { ...message(`Role ${role.name} updated`), role };
+  }
+
+  @Mutation(() => MessagePayloadType, { description: 'CONFLICT while the role is assigned to any user or group.' })
+  async deleteRole(@Arg('id', () => ID) id: string, @Ctx() context: GatewayContext) {
+    const role = await context.services.roles.delete(id, principalOf(context).userId);
+    return message(`Role ${role.name} deleted`);
+  }
+
+  @FieldResolver(() => String, { description: 'The name without its role_ prefix.' })
+  displayName(@Root() role: RoleRecord): string {
+    return displayName(role.name);
+  }
+
+  @FieldResolver(() => Boolean)
+  async composite(@Root() role: RoleRecord, @Ctx() { loaders }: GatewayContext): Promise<boolean> {
+    return (await loaders.privilegesByRoleId.load(role.id)).length > 0;
+  }
+
+  @FieldResolver(() => [PrivilegeType])
+  privileges(@Root() role: RoleRecord, @Ctx() { loaders }: GatewayContext) {
+    return loaders.privilegesByRoleId.load(role.id);
+  }
+
+  @FieldResolver(() => Int, { description: 'Users holding the role directly.' })
+  userCount(@Root() role: RoleRecord, @Ctx() { loaders }: GatewayContext) {
+    return loaders.userCountByRoleId.load(role.id);
+  }
+}
+
+@Resolver(() => PrivilegeType)
+export class PrivilegeResolver {
+  @Query(() => [PrivilegeType], { description: 'All privileges (priv_*). They are predefined and read-only.' })
+  privileges(@Ctx() { services }: GatewayContext) {
+    return services.roles.list('PRIVILEGE');
+  }
+
+  @FieldResolver(() => String, { description: 'The name without its priv_ prefix.' })
+  displayName(@Root() privilege: RoleRecord): string {
+    return displayName(privilege.name);
+  }
+}

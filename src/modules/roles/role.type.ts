@@ -1,0 +1,46 @@
+import { Field, ID, ObjectType } from 'type-graphql';
+import { MutationOutcome } from '../system/message.type.js';
+import type { RealmRoleKind } from './role.entity.js';
+
+/** A role or privilege as read from the mirror. */
+export interface RoleRecord {
+  id: string;
+  name: string;
+  kind: RealmRoleKind;
+  description: string | null;
+}
+
+@ObjectType('Privilege')
+export class PrivilegeType {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => String, { description: 'Always starts with priv_.' })
+  name: string;
+
+  @Field(() => String, { nullable: true })
+  description: string | null;
+}
+
+@ObjectType('Role')
+export class RoleType {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => String, { description: 'Always starts with role_.' })
+  name: string;
+
+  @Field(() => String, { nullable: true })
+  description: string | null;
+}
+
+@ObjectType('RolePayload')
+export class RolePayloadType extends MutationOutcome {
+  @Field(() => RoleType)
+  role: RoleRecord;
+}
+
+/** The name without its role_ or priv_ prefix. */
+export function displayName(name: string): string {
+  return name.replace(/^(role|priv)_/, '');
+}

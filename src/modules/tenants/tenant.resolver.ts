@@ -1,0 +1,83 @@
+import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { principalOf, type GatewayContext } from '../../context.js';
+import { AppError } from '../../errors.js';
+import { loadMe } from '../me/me.service.js';
+import { MeType } from '../me/me.type.js';
+import { UserType, type UserRecord } from '../users/user.type.js';
+import {
+  CreateTenantInput,
+  TenantMembershipType,
+  TenantPayloadType,
+  TenantType,
+  type MembershipRecord,
+  type TenantRecord,
+} from './tenant.type.js';
+
+@Resolver(() => TenantType)
+export class TenantResolver {
+  @Query(() => TenantType, { nullable: true })
+  tenant(@Arg('id', () => ID) id: string, @Ctx() { loaders }: GatewayContext) {
+    return loaders.tenantById.load(id);
+  }
+
+  @Query(() => [TenantType], { description: 'ROLE_ADMIN sees every tenant; anyone else the tenants they belong to.' })
+  tenants(@Ctx() context: GatewayContext) {
+    const principal = principalOf(context);
+    return principal.roles.includes('role_admin')
+      ? context.services.tenants.listAll()
+      : context.services.tenants.listFor(principal.userId);
+  }
+
+  @Mutation(() => TenantPayloadType)
+  async createTenant(@Arg('input', () => CreateTenantInput) input: CreateTenantInput, @Ctx() context: GatewayContext) {
+    // The owner's membership needs the caller's local record: mirror it first if new.
+    const { user } = await loadMe(principalOf(context), context);
+    const tenant = await context.services.tenants.create(input, user);
+    return { message: `Tenant ${tenant.name} created`, timestamp: new Date(), tenant };
+  }
+
+  @FieldResolver(() => [TenantMembershipType])
+  members(@Root() tenant: TenantRecord, @Ctx() { loaders }: GatewayContext) {
+    return loaders.membershipsByTenantId.load(tenant.id);
+  }
+}
+
+@Resolver(() => TenantMembershipType)
+export class TenantMembershipResolver {
+  @FieldResolver(() => TenantType)
+  tenant(@Root() membership: MembershipRecord, @Ctx() { loaders }: GatewayContext) {
+    return loaders.tenantById.load(membership.tenantId);
+  }
+
+  @FieldResolver(() => UserType)
+  user(@Root() membership: MembershipRecord, @Ctx() { loaders }: GatewayContext) {
+    return loaders.userById.load(membership.userId);
+  }
+}
+
+@Resolver(() => UserType)
+export class UserTenantsResolver {
+  @FieldResolver(() => [TenantMembershipType])
+  tenants(@Root() user: UserRecord, @Ctx() { loaders }: GatewayContext) {
+    return loaders.membershipsByUserId.load(user.id);
+  }
+}
+
+@Resolver(() => MeType)
+export class MeTenantsResolver {
+  @FieldResolver(() => [TenantMembershipType])
+  tenants(@Root() me: MeType, @Ctx() { loaders }: GatewayContext) {
+    return loaders.membershipsByUserId.load(me.user.id);
+  }
+
+  @FieldResolver(() => TenantType, { nullable: true, description: 'Chosen by the X-Tenant-ID request header; null when none is chosen.' })
+  async currentTenant(@Root() me: MeType, @Ctx() { loaders, requestedTenantId }: GatewayContext) {
+    if (!requestedTenantId) return null;
+    const memberships = await loaders.membershipsByUserId.load(me.user.id);
+    // The permission rules already refused a tenant the caller does not belong to.
+    if (!memberships.some((membership) => membership.tenantId === requestedTenantId)) {
+      throw new AppError('FORBIDDEN', 'X-Tenant-ID names a tenant you are not a member of');
+    }
+    return loaders.tenantById.load(requestedTenantId);
+  }
+}

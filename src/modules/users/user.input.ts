@@ -1,0 +1,127 @@
+import { Field, ID, InputType } from 'type-graphql';
+import { InputCheck } from '../../validation.js';
+
+@InputType('CreateUserInput')
+export class CreateUserInput {
+  @Field(() => String)
+  email: string;
+
+  @Field(() => String)
+  firstName: string;
+
+  @Field(() => String)
+  lastName: string;
+
+  @Field(() => String)
+  password: string;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: true })
+  enabled?: boolean | null;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: false })
+  emailVerified?: boolean | null;
+
+  @Field(() => String, { nullable: true })
+  entityCode?: string | null;
+
+  @Field(() => String, { nullable: true })
+  countryCode?: string | null;
+
+  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  roleIds?: string[] | null;
+
+  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  groupIds?: string[] | null;
+}
+
+/**
+ * Seed 004's update: the profile is sent whole; a flag or attribute left out (or null)
+ * keeps its value, and an empty entityCode or countryCode removes the attribute.
+ */
+@InputType('UpdateUserInput')
+export class UpdateUserInput {
+  @Field(() => String)
+  email: string;
+
+  @Field(() => String)
+  firstName: string;
+
+  @Field(() => String)
+  lastName: string;
+
+  @Field(() => Boolean, { nullable: true })
+  enabled?: boolean | null;
+
+  @Field(() => Boolean, { nullable: true })
+  emailVerified?: boolean | null;
+
+  @Field(() => String, { nullable: true })
+  entityCode?: string | null;
+
+  @Field(() => String, { nullable: true })
+  countryCode?: string | null;
+
+  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  roleIdsToAdd?: string[] | null;
+
+  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  roleIdsToRemove?: string[] | null;
+
+  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  groupIdsToAdd?: string[] | null;
+
+  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  groupIdsToRemove?: string[] | null;
+}
+
+type ProfileInput = Pick<CreateUserInput, 'email' | 'firstName' | 'lastName' | 'entityCode' | 'countryCode'>;
+
+/** The rules createUser and updateUser share. */
+/** The fields every account has; callers add their own checks before `throwIfAny`. */
+export function checkProfile(input: ProfileInput): InputCheck {
+  return new InputCheck()
+    .email('email', input.email)
+    .require('firstName', input.firstName, 'First name')
+    .require('lastName', input.lastName, 'Last name')
+    .maxLength('firstName', input.firstName, 255)
+    .maxLength('lastName', input.lastName, 255)
+    .maxLength('entityCode', input.entityCode, 64)
+    .maxLength('countryCode', input.countryCode, 8);
+}
+
+export function checkCreateUser(input: CreateUserInput): void {
+  checkProfile(input)
+    .password('password', input.password)
+    .ids('roleIds', input.roleIds, 'role')
+    .ids('groupIds', input.groupIds, 'group')
+    .throwIfAny();
+}
+
+export function checkUpdateUser(input: UpdateUserInput): void {
+  const check = checkProfile(input)
+    .ids('roleIdsToAdd', input.roleIdsToAdd, 'role')
+    .ids('roleIdsToRemove', input.roleIdsToRemove, 'role')
+    .ids('groupIdsToAdd', input.groupIdsToAdd, 'group')
+    .ids('groupIdsToRemove', input.groupIdsToRemove, 'group');
+  // Adding and removing the same id has no meaning an administrator could have intended.
+  for (const [field, add, remove] of [
+    ['roleIdsToRemove', input.roleIdsToAdd, input.roleIdsToRemove],
+    ['groupIdsToRemove', input.groupIdsToAdd, input.groupIdsToRemove],
+  ] as const) {
+    const both = (remove ?? []).filter((id) => add?.includes(id));
+    if (both.length > 0) check.fail(field, `must not repeat ids that are also to be added: ${both.join(', ')}`);
+  }
+  check.throwIfAny();
+}
+
+export function checkSetPassword(password: string): void {
+  new InputCheck().password('password', password).throwIfAny();
+}
+
+/** The realm logs users in by email (registrationEmailAsUsername): a different username cannot be kept. */
+export function checkUsernameIsEmail(check: InputCheck, username: string | null | undefined, email: string): InputCheck {
+  if (username && username.trim().toLowerCase() !== email.trim().toLowerCase()) {
+    check.fail('username', 'this realm uses the email as the username: leave it out, or change the email');
+  }
+  return check;
+}

@@ -1,0 +1,83 @@
+import 'reflect-metadata';
+import { printSchema, type GraphQLSchema } from 'graphql';
+import { buildSchema, type ResolverData } from 'type-graphql';
+import { applyMiddleware, type IMiddlewareFunction } from 'graphql-middleware';
+import { permissionsFor } from './auth/permissions.js';
+import type { GatewayContext } from './context.js';
+import { DateTimeScalar } from './scalars.js';
+import { AuditEventResolver } from './modules/audit/audit.resolver.js';
+import { AuthResolver } from './modules/auth/auth.resolver.js';
+import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
+import { MeResolver } from './modules/me/me.resolver.js';
+import { SystemResolver } from './modules/system/system.resolver.js';
+import { UserConnectionResolver, UserResolver } from './modules/users/user.resolver.js';
+import { PrivilegeResolver, RoleResolver } from './modules/roles/role.resolver.js';
+import { GroupResolver } from './modules/groups/group.resolver.js';
+import { OnboardingResolver } from './modules/onboarding/onboarding.resolver.js';
+import { InvitationResolver, TenantInvitationsResolver } from './modules/invitations/invitation.resolver.js';
+import {
+  MeTenantsResolver,
+  TenantMembershipResolver,
+  TenantResolver,
+  UserTenantsResolver,
+} from './modules/tenants/tenant.resolver.js';
+
+const RESOLVERS = [
+  SystemResolver,
+  MeResolver,
+  UserResolver,
+  UserConnectionResolver,
+  RoleResolver,
+  PrivilegeResolver,
+  GroupResolver,
+  TenantResolver,
+  TenantMembershipResolver,
+  UserTenantsResolver,
+  MeTenantsResolver,
+  OnboardingResolver,
+  InvitationResolver,
+  TenantInvitationsResolver,
+  AuthResolver,
+  DashboardResolver,
+  AuditEventResolver,
+] as const;
+
+/** The public schema, as type-graphql builds it from the decorated classes. */
+export async function buildPublicSchema(): Promise<GraphQLSchema> {
+  const instances = new Map<Function, object>(RESOLVERS.map((Resolver) => [Resolver, new Resolver()]));
+  return buildSchema({
+    resolvers: RESOLVERS,
+    // The contract names its date scalar DateTime (type-graphql's default is DateTimeISO).
+    scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
+    // Input rules live in the services, which report every field at once.
+    validate: false,
+    // Resolvers are stateless: one instance each for the process.
+    container: { get: (someClass: Function, _data: ResolverData) => instances.get(someClass) },
+  });
+}
+
+/** The schema with the permission table applied: what the server executes. */
+export async function buildExecutableSchema(): Promise<GraphQLSchema> {
+  const schema = await buildPublicSchema();
+  return applyMiddleware(schema, permissionsFor(schema), { Mutation: forgetReadsAfterWrite });
+}
+
+/**
+ * A mutation's payload must show the state it produced: whatever the request's loaders
+ * cached before the write (permission checks read roles, memberships) is dropped after it.
+ * The process's cache of callers' records is emptied too, so the caller's next `me` shows
+ * the write without waiting for PostgreSQL's change announcement.
+ */
+const forgetReadsAfterWrite: IMiddlewareFunction<unknown, GatewayContext> = async (resolve, parent, args, context, info) => {
+  try {
+    return await resolve(parent, args, context, info);
+  } finally {
+    for (const loader of Object.values(context.loaders)) loader.clearAll();
+    context.userRecords.forgetAll();
+  }
+};
+
+/** The committed schema.graphql is exactly this text. */
+export function schemaText(schema: GraphQLSchema): string {
+  return `${printSchema(schema)}\n`;
+}

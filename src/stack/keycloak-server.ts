@@ -1,0 +1,225 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { StackError, type Progress } from './progress.js';
+
+/**
+ * The one place the Keycloak version is recorded. docker-compose.yml uses the same
+ * image tag; a test keeps the two equal.
+ */
+export const KEYCLOAK_VERSION = '26.7.3';
+
+export interface LocalKeycloakOptions {
+  cacheDir: string;
+  httpPort: number;
+  managementPort: number;
+  /** Master-realm bootstrap admin, used only when the server creates its database. */
+  bootstrapAdmin: { username: string; password: string };
+  progress: Progress;
+}
+
+export interface RunningKeycloak {
+  url: string;
+  /** True when this process started the server and so must stop it. */
+  startedHere: boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * Brings up the real Keycloak server distribution: reuses one already answering on
+ * the port, else fetches the archive once through Maven into the cache folder and
+ * starts `kc.sh start-dev` with the newest JDK present.
+ */
+export async function startLocalKeycloak(options: LocalKeycloakOptions): Promise<RunningKeycloak> {
+  const url = `http://localhost:${options.httpPort}`;
+  const healthUrl = `http://localhost:${options.managementPort}/health/ready`;
+  if (await isReady(healthUrl)) {
+    options.progress.info(`Keycloak already running at ${url}: reusing it`);
+    return { url, startedHere: false, stop: async () => {} };
+  }
+
+  const javaHome = findNewestJava();
+  const home = await options.progress.step(`Keycloak ${KEYCLOAK_VERSION} distribution`, () =>
+    ensureDistribution(options.cacheDir, options.progress),
+  );
+  const logFile = join(options.cacheDir, 'keycloak.log');
+  const child = await options.progress.step(
+    `Keycloak on ${url} (Java at ${javaHome}, log in ${logFile})`,
+    async () => {
+      const started = launch(home, javaHome, logFile, options);
+      await waitUntilReady(healthUrl, started, logFile);
+      return started;
+    },
+  );
+  return { url, startedHere: true, stop: () => stopProcessGroup(child) };
+}
+
+async function isReady(healthUrl: string): Promise<boolean> {
+  try {
+    const response = await fetch(healthUrl, { signal: AbortSignal.timeout(2000) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Where to look for Java and Maven; the defaults are this machine's. */
+export interface ToolSearch {
+  env: NodeJS.ProcessEnv;
+  jvmDir: string;
+}
+
+const THIS_MACHINE: ToolSearch = { env: process.env, jvmDir: '/usr/lib/jvm' };
+
+/** Java 17 or newer; the newest present wins because Keycloak runs faster on it. */
+export function findNewestJava(search: ToolSearch = THIS_MACHINE): string {
+  const candidates = new Set<string>();
+  if (search.env.JAVA_HOME) candidates.add(search.env.JAVA_HOME);
+  if (existsSync(search.jvmDir)) {
+    for (const entry of readdirSync(search.jvmDir)) candidates.add(join(search.jvmDir, entry));
+  }
+  const onPath = commandPath('java', search.env);
+  if (onPath) candidates.add(join(onPath, '..', '..'));
+
+  let best: { home: string; major: number } | undefined;
+  for (const home of candidates) {
+    const major = javaMajorVersion(join(home, 'bin', 'java'));
+    if (major !== undefined && major >= 17 && (!best || major > best.major)) best = { home, major };
+  }
+  if (!best) {
+    throw new StackError(
+      'Keycloak needs Java 17 or newer and none was found (looked at JAVA_HOME, /usr/lib/jvm and PATH). ' +
+        'Install one (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`; macOS: `brew install openjdk@21`), ' +
+        'or set KEYCLOAK_URL to a Keycloak you already run.',
+    );
+  }
+  return best.home;
+}
+
+/** Keycloak's archive comes through Maven: say what to install when it is missing. */
+export function requireMaven(env: NodeJS.ProcessEnv = process.env): void {
+  if (!commandPath('mvn', env)) {
+    throw new StackError(
+      'Keycloak is fetched through Maven and `mvn` was not found. Install Maven ' +
+        '(Debian/Ubuntu: `apt-get install maven`; macOS: `brew install maven`), ' +
+        'or set KEYCLOAK_URL to a Keycloak you already run.',
+    );
+  }
+}
+
+function commandPath(command: string, env: NodeJS.ProcessEnv): string {
+  return (spawnSync('/bin/sh', ['-c', `command -v ${command}`], { encoding: 'utf8', env }).stdout ?? '').trim();
+}
+
+function javaMajorVersion(javaBinary: string): number | undefined {
+  if (!existsSync(javaBinary)) return undefined;
+  const result = spawnSync(javaBinary, ['-version'], { encoding: 'utf8' });
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(result.stderr ?? '');
+  if (!match) return undefined;
+  const first = Number(match[1]);
+  return first === 1 ? Number(match[2]) : first;
+}
+
+/** Fetches (once) and unpacks (once) the server distribution; returns its home folder. */
+async function ensureDistribution(cacheDir: string, progress: Progress): Promise<string> {
+  const home = join(cacheDir, `keycloak-${KEYCLOAK_VERSION}`);
+  if (existsSync(join(home, 'bin', 'kc.sh'))) return home;
+  mkdirSync(cacheDir, { recursive: true });
+
+  const archive = join(cacheDir, `keycloak-quarkus-dist-${KEYCLOAK_VERSION}.tar.gz`);
+  if (!existsSync(archive)) {
+    requireMaven();
+    progress.info(`fetching org.keycloak:keycloak-quarkus-dist:${KEYCLOAK_VERSION} through Maven (about 170 MB, once)`);
+    await run('mvn', [
+      '-B',
+      '-q',
+      'org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy',
+      `-Dartifact=org.keycloak:keycloak-quarkus-dist:${KEYCLOAK_VERSION}:tar.gz`,
+      `-DoutputDirectory=${cacheDir}`,
+    ]);
+  }
+
+  // Unpack beside the final place and rename, so an interrupted unpack never looks complete.
+  const unpacking = join(cacheDir, `unpacking-${process.pid}`);
+  rmSync(unpacking, { recursive: true, force: true });
+  mkdirSync(unpacking);
+  await run('tar', ['-xzf', archive, '-C', unpacking]);
+  renameSync(join(unpacking, `keycloak-${KEYCLOAK_VERSION}`), home);
+  rmSync(unpacking, { recursive: true, force: true });
+  return home;
+}
+
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new StackError(`\`${command} ${args.join(' ')}\` exited with ${code}`)),
+    );
+  });
+}
+
+function launch(home: string, javaHome: string, logFile: string, options: LocalKeycloakOptions): ChildProcess {
+  const log = openSync(logFile, 'a');
+  const child = spawn(
+    join(home, 'bin', 'kc.sh'),
+    [
+      'start-dev',
+      `--http-port=${options.httpPort}`,
+      `--http-management-port=${options.managementPort}`,
+      // Pinned so the token issuer does not follow whatever host a request used.
+      `--hostname=http://localhost:${options.httpPort}`,
+      '--health-enabled=true',
+      // dev-file keeps realms and users between runs, so a restart is fast.
+      '--db=dev-file',
+      // With brute-force detection on, Keycloak otherwise refuses a user's concurrent
+      // logins (two browser tabs, parallel clients): keycloak/keycloak#48272.
+      '--spi-brute-force-protector--default-brute-force-detector--allow-concurrent-requests=true',
+    ],
+    {
+      cwd: home,
+      // Its own process group, so stopping it also stops the JVM that kc.sh starts.
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: {
+        ...process.env,
+        JAVA_HOME: javaHome,
+        PATH: `${join(javaHome, 'bin')}:${process.env.PATH ?? ''}`,
+        KC_BOOTSTRAP_ADMIN_USERNAME: options.bootstrapAdmin.username,
+        KC_BOOTSTRAP_ADMIN_PASSWORD: options.bootstrapAdmin.password,
+      },
+    },
+  );
+  return child;
+}
+
+async function waitUntilReady(healthUrl: string, child: ChildProcess, logFile: string): Promise<void> {
+  const deadline = Date.now() + 240_000;
+  let exitCode: number | null = null;
+  child.once('exit', (code) => (exitCode = code ?? -1));
+  while (Date.now() < deadline) {
+    if (exitCode !== null) {
+      throw new StackError(`Keycloak exited with code ${exitCode} while starting; see ${logFile}`);
+    }
+    if (await isReady(healthUrl)) return;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  await stopProcessGroup(child);
+  throw new StackError(`Keycloak did not become ready within 240 s; see ${logFile}`);
+}
+
+async function stopProcessGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, name);
+    } catch {
+      // Already gone.
+    }
+  };
+  signal('SIGTERM');
+  const forced = setTimeout(() => signal('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(forced);
+}

@@ -1,0 +1,103 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { startLocalKeycloak } from './keycloak-server.js';
+import { resolveDatabase } from './postgres.js';
+import type { Progress } from './progress.js';
+import { startSmtpCatcher } from './smtp-catcher.js';
+
+/**
+ * Development-only credentials for the servers this stack starts on loopback. They never
+ * apply to a Keycloak the user points at with KEYCLOAK_URL.
+ */
+const LOCAL_KEYCLOAK = {
+  httpPort: 8180,
+  managementPort: 9180,
+  masterAdmin: { username: 'admin', password: 'admin' },
+};
+const LOCAL_DEFAULTS = {
+  KEYCLOAK_API_CLIENT_SECRET: 'local-dev-api-client-secret',
+  BOOTSTRAP_ADMIN_EMAIL: 'admin@iam-gateway.local',
+  BOOTSTRAP_ADMIN_PASSWORD: 'Admin-password-1',
+};
+
+export interface StackOptions {
+  /** The variables the user set; anything set here wins over what the stack provides. */
+  env: Record<string, string | undefined>;
+  /** The database created on a local PostgreSQL server. */
+  database: string;
+  progress: Progress;
+}
+
+export interface Stack {
+  /** Variables for `loadConfig`: the user's, completed with what the stack started. */
+  env: Record<string, string | undefined>;
+  /** Where the SMTP catcher's HTTP API answers. */
+  mailboxUrl: string;
+  /** Stops what this stack started; leaves what it reused. */
+  stop(): Promise<void>;
+}
+
+/** Where downloads and local server data live between runs (never in the repository). */
+export function cacheDirectory(env: Record<string, string | undefined>): string {
+  return env.IAM_GATEWAY_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'iam-gateway');
+}
+
+/**
+ * The whole local stack that `npm run dev` and the tests need: PostgreSQL, Keycloak and
+ * an SMTP catcher, each reused when already running and started otherwise.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const { env, progress } = options;
+  const cacheDir = cacheDirectory(env);
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const stopOne of stops.reverse()) await stopOne();
+  };
+
+  try {
+    const smtpPort = Number(env.SMTP_PORT ?? 1025);
+    const mail = await startSmtpCatcher({ smtpPort, httpPort: Number(env.MAILBOX_PORT ?? 1080), progress });
+    stops.push(mail.stop);
+
+    const database = await resolveDatabase({ databaseUrl: env.DATABASE_URL, database: options.database, cacheDir, progress });
+    stops.push(database.stop);
+
+    const keycloakEnv: Record<string, string | undefined> = {};
+    if (!env.KEYCLOAK_URL) {
+      const keycloak = await startLocalKeycloak({
+        cacheDir,
+        httpPort: LOCAL_KEYCLOAK.httpPort,
+        managementPort: LOCAL_KEYCLOAK.managementPort,
+        bootstrapAdmin: LOCAL_KEYCLOAK.masterAdmin,
+        progress,
+      });
+      stops.push(keycloak.stop);
+      Object.assign(keycloakEnv, {
+        KEYCLOAK_URL: keycloak.url,
+        KEYCLOAK_ADMIN_USERNAME: LOCAL_KEYCLOAK.masterAdmin.username,
+        KEYCLOAK_ADMIN_PASSWORD: LOCAL_KEYCLOAK.masterAdmin.password,
+        ...LOCAL_DEFAULTS,
+      });
+    }
+
+    return {
+      env: {
+        APP_ENV: 'development',
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: String(mail.smtpPort),
+        DATABASE_URL: database.url,
+        ...keycloakEnv,
+        ...definedOnly(env),
+      },
+      mailboxUrl: mail.apiUrl,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function definedOnly(env: Record<string, string | undefined>) {
+  return Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+}

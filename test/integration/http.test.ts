@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+
+describe('the HTTP surface', () => {
+  let gateway: TestGateway;
+  let base: string;
+  beforeAll(async () => {
+    gateway = await startTestGateway();
+    base = gateway.url.replace(/\/graphql$/, '');
+  });
+  afterAll(() => gateway?.close());
+
+  it('answers publicHello without a token', async () => {
+    const response = await gateway.graphql('{ publicHello }');
+    expect(response).toMatchObject({ status: 200, data: { publicHello: 'Hello from the IAM gateway' } });
+  });
+
+  it('is alive at /healthz and ready at /readyz when PostgreSQL and Keycloak answer', async () => {
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${base}/readyz`);
+    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready' }]);
+  });
+
+  it('reports not ready, naming Keycloak, when Keycloak cannot be reached', async () => {
+    const unreachable = await startTestGateway((config) => ({
+      ...config,
+      keycloak: { ...config.keycloak, url: 'http://127.0.0.1:9' },
+    }));
+    try {
+      const response = await fetch(`${unreachable.url.replace(/\/graphql$/, '')}/readyz`);
+      expect([response.status, await response.json()]).toEqual([
+        503,
+        { status: 'unavailable', problems: { keycloak: 'unreachable or realm missing' } },
+      ]);
+    } finally {
+      await unreachable.close();
+    }
+  });
+
+  it('echoes the caller’s request id, or makes one up', async () => {
+    const given = await fetch(`${base}/healthz`, { headers: { 'x-request-id': 'trace-123' } });
+    expect(given.headers.get('x-request-id')).toBe('trace-123');
+    const made = await fetch(`${base}/healthz`);
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('serves GraphiQL from the installed packages to a browser in development', async () => {
+    const page = await fetch(gateway.url, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<script src="/ide/graphiql.js"></script>');
+    for (const asset of ['react.js', 'react-dom.js', 'graphiql.js', 'graphiql.css']) {
+      const response = await fetch(`${base}/ide/${asset}`);
+      expect(response.status, asset).toBe(200);
+      expect((await response.text()).length, asset).toBeGreaterThan(1000);
+    }
+  });
+
+  it('serves no IDE and refuses introspection in production', async () => {
+    const production = await startTestGateway((config) => ({ ...config, environment: 'production' }));
+    try {
+      const page = await fetch(production.url, { headers: { accept: 'text/html' } });
+      expect(await page.text()).not.toContain('graphiql');
+      const introspection = await production.graphql('{ __schema { types { name } } }');
+      expect(introspection.errors?.[0]?.extensions.code).toBe('BAD_USER_INPUT');
+    } finally {
+      await production.close();
+    }
+  });
+
+  it('answers BAD_USER_INPUT for a query that does not parse or names an unknown field', async () => {
+    for (const query of ['{ publicHello', '{ nothingHere }']) {
+      const response = await gateway.graphql(query);
+      expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', status: 400 });
+    }
+  });
+
+  it('refuses a cross-site simple request (CSRF prevention)', async () => {
+    const response = await fetch(`${gateway.url}?query=${encodeURIComponent('{ publicHello }')}`);
+    expect(response.status).toBe(400);
+  });
+});

@@ -1,0 +1,119 @@
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { DEFAULT_JWKS_COOLDOWN_MS, JWKS_REFRESH_MS, JWKS_TIMEOUT_MS } from '../../src/auth/token-verifier.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
+import { createKeycloakUser } from '../support/keycloak.js';
+import { decodeToken, directGrantClient, grant, newRsaKey, signRs256 } from '../support/tokens.js';
+
+// The gateway reaches Keycloak only through a counting proxy, while tokens keep naming the
+// real Keycloak as their issuer (config.keycloak.publicUrl).
+const config = inject('config');
+const KEY_SET = `GET /realms/${config.keycloak.realm}/protocol/openid-connect/certs`;
+const ME = '{ me { user { id email } roles privileges } }';
+const USERS = '{ users(first: 5) { totalCount edges { node { id email roles { name } groups { name } effectivePrivileges { name } } } } }';
+
+let proxy: KeycloakProxy;
+let gateway: TestGateway;
+// Access tokens living an hour, so that they outlive the clock moved past the key refresh.
+let client: Awaited<ReturnType<typeof directGrantClient>>;
+beforeAll(async () => {
+  client = await directGrantClient({ audience: true, accessTokenLifespanSeconds: 3600 });
+  proxy = await startKeycloakProxy(config.keycloak.url);
+  gateway = await startTestGateway((base) => ({ ...base, keycloak: { ...base.keycloak, url: proxy.url } }));
+});
+afterAll(async () => {
+  await gateway?.close();
+  await proxy?.close();
+});
+// vi.setSystemTime below moves Date alone, for the gateway too as it runs in this process:
+// the key set's cooldown and age follow it, timers and sockets do not.
+afterEach(() => vi.useRealTimers());
+
+/**
+ * An access token of a new administrator. One login per user: while brute-force detection
+ * is on, Keycloak refuses logins of one user that come close together (keycloak/keycloak#48272).
+ */
+async function adminToken(): Promise<string> {
+  const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
+  return (await grant(config.keycloak.realm, client, admin.email, admin.password)).access_token;
+}
+
+async function expectAnswered(query: string, token: string) {
+  const response = await gateway.graphql(query, { token });
+  expect(response.errors).toBeUndefined();
+}
+
+async function expectRefused(token: string) {
+  const response = await gateway.graphql(ME, { token });
+  expect(response.errors?.[0]?.extensions.code).toBe('UNAUTHENTICATED');
+}
+
+/** The claims of a genuine token, signed by a key of a kid the realm never published. */
+function withUnknownKid(genuine: string): string {
+  const key = newRsaKey();
+  return signRs256({ typ: 'JWT', kid: key.kid }, decodeToken(genuine).payload, key.privateKey);
+}
+
+describe('calls from the gateway to Keycloak', () => {
+  it('are none for me and users once the first request fetched the realm keys', async () => {
+    // Distinct tokens, so that each is verified rather than found in the verified-token cache.
+    const tokens: string[] = [];
+    for (let i = 0; i < 5; i++) tokens.push(await adminToken());
+    await expectAnswered(ME, tokens[0]!);
+    expect(proxy.requests).toEqual([KEY_SET]);
+
+    for (const token of tokens) {
+      for (let i = 0; i < 3; i++) {
+        await expectAnswered(ME, token);
+        await expectAnswered(USERS, token);
+      }
+    }
+    expect(proxy.requests).toEqual([KEY_SET]);
+  });
+
+  it('are one key-set refetch for an unknown kid, and no more within the cooldown', async () => {
+    const genuine = await adminToken();
+    await expectAnswered(ME, genuine);
+    const before = proxy.requests.length;
+
+    await expectRefused(withUnknownKid(genuine));
+    expect(proxy.requests.length, 'the keys were fetched moments ago: still cooling down').toBe(before);
+
+    vi.setSystemTime(Date.now() + DEFAULT_JWKS_COOLDOWN_MS + 1000);
+    for (let i = 0; i < 5; i++) await expectRefused(withUnknownKid(genuine));
+    expect(proxy.requests.slice(before)).toEqual([KEY_SET]);
+
+    await expectAnswered(ME, await adminToken());
+    expect(proxy.requests.slice(before)).toEqual([KEY_SET]);
+  });
+});
+
+describe('while Keycloak is unreachable', () => {
+  afterEach(() => {
+    proxy.mode = 'pass';
+  });
+
+  it('me and users answer at once, with the keys the gateway has', async () => {
+    const [known, fresh] = [await adminToken(), await adminToken()];
+    await expectAnswered(ME, known);
+    proxy.mode = 'blackhole';
+    const before = proxy.requests.length;
+    // The keys are old enough to be refreshed: the refresh hangs, the requests do not.
+    vi.setSystemTime(Date.now() + JWKS_REFRESH_MS + 1000);
+    const started = performance.now();
+    await expectAnswered(ME, fresh);
+    await expectAnswered(USERS, known);
+    expect(performance.now() - started, 'no wait on Keycloak').toBeLessThan(JWKS_TIMEOUT_MS / 2);
+    expect(proxy.requests.slice(before)).toEqual([KEY_SET]);
+  });
+
+  it('a token with an unknown kid answers UNAUTHENTICATED at once', async () => {
+    const token = await adminToken();
+    await expectAnswered(ME, token);
+    proxy.mode = 'reset';
+    vi.setSystemTime(Date.now() + DEFAULT_JWKS_COOLDOWN_MS + 1000);
+    const started = performance.now();
+    await expectRefused(withUnknownKid(token));
+    expect(performance.now() - started, 'no wait on Keycloak').toBeLessThan(JWKS_TIMEOUT_MS / 2);
+  });
+});

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from '../support/database.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { createKeycloakUser, passwordGrant } from '../support/keycloak.js';
+
+// `me` is answered from the process's cache of callers' records
+// (src/modules/users/user-record-cache.ts), kept fresh by PostgreSQL's announcements of
+// every change to a user row. `enabled` is not a token claim, so `me` shows what the
+// mirror holds rather than re-mirroring it from the token.
+const ME = 'query { me { user { id firstName enabled } } }';
+const LISTENER = 'iam-gateway listening on users_changed';
+
+describe('me from the caller cache', () => {
+  let gateway: TestGateway;
+  let statements = 0;
+  beforeAll(async () => {
+    gateway = await startTestGateway();
+    gateway.app.orm.config.set('onQuery', (query: string) => {
+      statements++;
+      return query;
+    });
+  });
+  afterAll(() => gateway?.close());
+
+  async function caller() {
+    const user = await createKeycloakUser();
+    const token = (await passwordGrant(user.email, user.password)).access_token;
+    const first = await gateway.graphql(ME, { token });
+    expect(first.errors).toBeUndefined();
+    return { user, me: () => gateway.graphql<{ me: { user: { enabled: boolean; firstName: string } } }>(ME, { token }) };
+  }
+
+  it('answers a repeated me without a statement to PostgreSQL', async () => {
+    const { me } = await caller();
+    await me();
+    statements = 0;
+    for (let i = 0; i < 5; i++) expect((await me()).data!.me.user.enabled).toBe(true);
+    expect(statements).toBe(0);
+  });
+
+  it('shows a change another process made in PostgreSQL, once PostgreSQL announced it', async () => {
+    const { user, me } = await caller();
+    await me();
+    await sql('update users set enabled = false where id = $1', [user.id]);
+    await expect.poll(async () => (await me()).data!.me.user.enabled, { timeout: 2_000, interval: 20 }).toBe(false);
+  });
+
+  it('shows the caller’s own profile change at once, even with a token issued before it', async () => {
+    const { me, user } = await caller();
+    await me();
+    const token = (await passwordGrant(user.email, user.password)).access_token;
+    const updated = await gateway.graphql(`mutation { updateMyProfile(input: { firstName: "Cached" }) { user { firstName } } }`, { token });
+    expect(updated.errors).toBeUndefined();
+    // Read at once: no waiting for the announcement to arrive.
+    expect((await gateway.graphql<{ me: { user: { firstName: string } } }>(ME, { token })).data!.me.user.firstName).toBe('Cached');
+  });
+
+  it('forgets everything when its listening connection drops, and caches again once it listens again', async () => {
+    const { user, me } = await caller();
+    await me();
+    // Every gateway of this database loses its listener (other test files' too: they recover alike).
+    await sql(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = current_database()`, [LISTENER]);
+    // Made while nobody listens: the announcement is lost, so only forgetting on the drop shows it.
+    await sql('update users set enabled = false where id = $1', [user.id]);
+    expect((await me()).data!.me.user.enabled).toBe(false);
+
+    await expect
+      .poll(
+        async () => {
+          await me();
+          statements = 0;
+          await me();
+          return statements;
+        },
+        { timeout: 10_000, interval: 200 },
+      )
+      .toBe(0);
+  });
+});

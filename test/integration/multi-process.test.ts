@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { claimLease, createJobs, type Jobs } from '../../src/jobs/jobs.js';
+import { openOrm, type Orm } from '../../src/db/orm.js';
+import { createKeycloakAdmin } from '../../src/keycloak/admin-client.js';
+import { createLogger } from '../../src/logger.js';
+import { sql } from '../support/database.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
+import { adminAccessToken } from '../support/keycloak.js';
+import { adminPath, keycloakUsersByEmail, localUser, newEmail, registerWhileUnreachable } from '../support/sync.js';
+
+const config = inject('config');
+const USERS = 8;
+
+// Two job runners as two gateway processes would have them: each its own connection pool
+// and Keycloak client, sharing one database; their Keycloak calls counted by one proxy.
+let proxy: KeycloakProxy;
+let gateway: TestGateway;
+const orms: Orm[] = [];
+beforeAll(async () => {
+  proxy = await startKeycloakProxy(config.keycloak.url);
+  gateway = await startTestGateway((base) => ({ ...base, keycloak: { ...base.keycloak, url: proxy.url } }));
+});
+afterAll(async () => {
+  await Promise.all(orms.map((orm) => orm.close()));
+  await gateway?.close();
+  await proxy?.close();
+});
+
+async function runner(): Promise<Jobs> {
+  const orm = await openOrm(config.databaseUrl);
+  orms.push(orm);
+  const keycloak = createKeycloakAdmin({
+    url: proxy.url,
+    realm: config.keycloak.realm,
+    clientId: config.keycloak.apiClientId,
+    clientSecret: config.keycloak.apiClientSecret,
+  });
+  // Small batches, so that the two interleave over many claims.
+  return createJobs({ em: orm.em, keycloak: keycloak.client, log: createLogger({ level: 'silent' }), config: { ...config.jobs, syncBatchSize: 2 } });
+}
+
+describe('several gateway processes', () => {
+  it('two job runners on one database push each pending user to Keycloak exactly once', async () => {
+    const token = await adminAccessToken();
+    expect((await gateway.graphql('{ me { user { id } } }', { token })).errors).toBeUndefined();
+    const emails = Array.from({ length: USERS }, () => newEmail('multi'));
+    for (const email of emails) await registerWhileUnreachable(gateway, token, proxy, { email, firstName: 'Twice', lastName: 'Claimed' });
+    const [first, second] = [await runner(), await runner()];
+    const creations = () => proxy.requests.filter((request) => request.replace(/\/$/, '') === `POST ${adminPath('/users')}`).length;
+    const before = creations();
+
+    // Both drain the queue at once until neither finds anything due.
+    const drain = async (jobs: Jobs) => {
+      let synced = 0;
+      for (;;) {
+        const run = await jobs.syncPendingUsers();
+        synced += run.synced;
+        if (run.claimed === 0) return synced;
+      }
+    };
+    const [a, b] = await Promise.all([drain(first), drain(second)]);
+
+    expect(a + b).toBeGreaterThanOrEqual(USERS);
+    expect(creations() - before, 'one creation request per user, none repeated').toBe(a + b);
+    for (const email of emails) {
+      const inKeycloak = await keycloakUsersByEmail(email);
+      expect(inKeycloak, email).toHaveLength(1);
+      expect(await localUser(email)).toMatchObject({ id: inKeycloak[0]!.id, sync_status: 'SYNCED' });
+    }
+    expect(await sql(`select count(*)::int as count from audit_events where action = 'USER_SYNC' and details->>'email' = any($1)`, [emails])).toEqual([
+      { count: USERS },
+    ]);
+  });
+
+  it('two processes claiming the reconciler lease at once: exactly one gets it, until it ends', async () => {
+    const [first, second] = [await runner(), await runner()];
+    const name = `test-lease-${randomUUID()}`;
+    const [a, b] = await Promise.all([
+      claimLease(orms[orms.length - 2]!.em.fork(), name, first.holder, 60),
+      claimLease(orms[orms.length - 1]!.em.fork(), name, second.holder, 60),
+    ]);
+    expect([a, b].filter(Boolean)).toHaveLength(1);
+    const winner = a ? first : second;
+    expect(await sql('select holder from job_leases where name = $1', [name])).toEqual([{ holder: winner.holder }]);
+    await sql(`update job_leases set lease_until = now() - interval '1 second' where name = $1`, [name]);
+    expect(await claimLease(orms[orms.length - 1]!.em.fork(), name, (a ? second : first).holder, 60)).toBe(true);
+    await sql('delete from job_leases where name = $1', [name]);
+  });
+});

@@ -1,0 +1,330 @@
+import { randomUUID } from 'node:crypto';
+import KeycloakAdminClient from '@keycloak/keycloak-admin-client';
+import { decodeJwt, type JWTPayload } from 'jose';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createKeycloakAdmin } from '../../src/keycloak/admin-client.js';
+import {
+  PASSWORD_POLICY,
+  provisionRealm,
+  type RealmProvisioningOptions,
+  type RealmProvisioningResult,
+} from '../../src/keycloak/provisioning.js';
+import { API_SERVICE_ACCOUNT_ROLES, PRIVILEGES, ROLES } from '../../src/keycloak/realm-catalog.js';
+
+// Provisions throwaway probe-* realms in the real Keycloak and reads the outcome back
+// through Keycloak's own admin API and token endpoint.
+const config = inject('config');
+const { url: keycloakUrl, masterAdmin } = config.keycloak;
+if (!masterAdmin) throw new Error('the provisioning tests need KEYCLOAK_ADMIN_USERNAME/PASSWORD');
+
+const PRIVILEGE_NAMES = PRIVILEGES.map((privilege) => privilege.name);
+
+const master = new KeycloakAdminClient({ baseUrl: keycloakUrl, realmName: 'master' });
+const probeRealms: string[] = [];
+
+beforeAll(() => master.auth({ grantType: 'password', clientId: 'admin-cli', ...masterAdmin }));
+// A realm is missing when a filter skipped the tests that create it.
+afterAll(async () => {
+  await Promise.all(probeRealms.map((realm) => master.realms.del({ realm }, { catchNotFound: true })));
+});
+
+type ProbeOptions = RealmProvisioningOptions & Required<Pick<RealmProvisioningOptions, 'bootstrapAdmin'>>;
+type ProvisioningRun = RealmProvisioningResult & { lines: string[] };
+
+function probeOptions(): ProbeOptions {
+  const realm = `probe-${randomUUID().slice(0, 8)}`;
+  probeRealms.push(realm);
+  return {
+    keycloakUrl,
+    masterAdmin: masterAdmin!,
+    realm,
+    apiClient: { clientId: config.keycloak.apiClientId, secret: randomUUID() },
+    frontendClient: {
+      clientId: config.keycloak.frontendClientId,
+      redirectUris: ['http://localhost:5173/*'],
+      webOrigins: ['http://localhost:5173'],
+    },
+    smtp: { host: 'smtp.probe.test', port: 2525, from: 'no-reply@probe.test' },
+    bootstrapAdmin: { email: `admin@${realm}.test`, password: 'Probe-Passw0rd' },
+  };
+}
+
+async function provision(options: RealmProvisioningOptions): Promise<ProvisioningRun> {
+  const lines: string[] = [];
+  const result = await provisionRealm({ ...options, log: (line) => lines.push(line) });
+  return { ...result, lines };
+}
+
+async function requestToken(realm: string, parameters: Record<string, string>): Promise<Response> {
+  return fetch(`${keycloakUrl}/realms/${realm}/protocol/openid-connect/token`, {
+    method: 'POST',
+    body: new URLSearchParams(parameters),
+  });
+}
+
+async function accessTokenClaims(realm: string, parameters: Record<string, string>): Promise<JWTPayload> {
+  const response = await requestToken(realm, parameters);
+  const body = (await response.json()) as { access_token: string };
+  expect(response.status, JSON.stringify(body)).toBe(200);
+  return decodeJwt(body.access_token);
+}
+
+function passwordGrantThroughApiClient(options: RealmProvisioningOptions, username: string, password: string) {
+  return {
+    grant_type: 'password',
+    client_id: options.apiClient.clientId,
+    client_secret: options.apiClient.secret,
+    username,
+    password,
+  };
+}
+
+async function findClient(realm: string, clientId: string) {
+  const [client] = await master.clients.find({ realm, clientId });
+  return client!;
+}
+
+async function serviceAccountRoleNames(realm: string, clientId: string): Promise<string[]> {
+  const serviceAccount = await master.clients.getServiceAccountUser({ realm, id: (await findClient(realm, clientId)).id! });
+  const realmManagement = await findClient(realm, 'realm-management');
+  const roles = await master.users.listClientRoleMappings({ realm, id: serviceAccount.id!, clientUniqueId: realmManagement.id! });
+  return roles.map((role) => role.name!);
+}
+
+async function compositeNames(realm: string, roleName: string): Promise<string[]> {
+  const role = await master.roles.findOneByName({ realm, name: roleName });
+  return (await master.roles.getCompositeRolesForRealm({ realm, id: role!.id! })).map((composite) => composite.name!);
+}
+
+async function audienceMappers(realm: string, clientId: string) {
+  const client = await findClient(realm, clientId);
+  const mappers = await master.clients.listProtocolMappers({ realm, id: client.id! });
+  return mappers.filter((mapper) => mapper.protocolMapper === 'oidc-audience-mapper');
+}
+
+async function adminEventCount(realm: string): Promise<number> {
+  return (await master.realms.findAdminEvents({ realm, max: 10_000 })).length;
+}
+
+describe('provisionRealm on a new realm, run twice', () => {
+  const options = probeOptions();
+  const { realm, apiClient, frontendClient } = options;
+  let first: ProvisioningRun;
+  let second: ProvisioningRun;
+  let adminEventsBetweenRuns: number;
+
+  beforeAll(async () => {
+    first = await provision(options);
+    adminEventsBetweenRuns = await adminEventCount(realm);
+    second = await provision(options);
+  });
+
+  it('creates the realm on the first run, and the second run changes nothing', async () => {
+    expect(first.realmCreated).toBe(true);
+    expect(first.lines).toContain(`created realm ${realm}`);
+    expect(second).toEqual({ realmCreated: false, lines: [] });
+    expect(await adminEventCount(realm)).toBe(adminEventsBetweenRuns);
+  });
+
+  it('turns on brute-force detection, the password policy, SMTP and admin events', async () => {
+    const settings = await master.realms.findOne({ realm });
+    expect(settings).toMatchObject({
+      enabled: true,
+      bruteForceProtected: true,
+      failureFactor: 5,
+      registrationEmailAsUsername: true,
+      loginWithEmailAllowed: true,
+      duplicateEmailsAllowed: false,
+      passwordPolicy: PASSWORD_POLICY,
+      adminEventsEnabled: true,
+      adminEventsDetailsEnabled: true,
+      smtpServer: { host: 'smtp.probe.test', port: '2525', from: 'no-reply@probe.test', auth: 'false' },
+    });
+  });
+
+  it('makes the API client confidential, its service account holding exactly the needed realm-management roles', async () => {
+    const client = await findClient(realm, apiClient.clientId);
+    expect(client).toMatchObject({
+      publicClient: false,
+      clientAuthenticatorType: 'client-secret',
+      secret: apiClient.secret,
+      serviceAccountsEnabled: true,
+      directAccessGrantsEnabled: true,
+      standardFlowEnabled: false,
+      implicitFlowEnabled: false,
+    });
+    expect((await serviceAccountRoleNames(realm, apiClient.clientId)).toSorted()).toEqual(API_SERVICE_ACCOUNT_ROLES.toSorted());
+  });
+
+  it('names the API client in the aud of client-credentials tokens', async () => {
+    const claims = await accessTokenClaims(realm, {
+      grant_type: 'client_credentials',
+      client_id: apiClient.clientId,
+      client_secret: apiClient.secret,
+    });
+    expect(claims.aud).toContain(apiClient.clientId);
+  });
+
+  it('makes the frontend client public, with PKCE S256, no direct grants, and the API audience', async () => {
+    const client = await findClient(realm, frontendClient.clientId);
+    expect(client).toMatchObject({
+      publicClient: true,
+      standardFlowEnabled: true,
+      implicitFlowEnabled: false,
+      directAccessGrantsEnabled: false,
+      redirectUris: frontendClient.redirectUris,
+      webOrigins: frontendClient.webOrigins,
+      attributes: expect.objectContaining({ 'pkce.code.challenge.method': 'S256' }),
+    });
+    const mappers = await audienceMappers(realm, frontendClient.clientId);
+    expect(mappers).toHaveLength(1);
+    expect(mappers[0]!.config).toMatchObject({ 'included.client.audience': apiClient.clientId, 'access.token.claim': 'true' });
+    const refused = await requestToken(realm, {
+      grant_type: 'password',
+      client_id: frontendClient.clientId,
+      username: options.bootstrapAdmin.email,
+      password: options.bootstrapAdmin.password,
+    });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'unauthorized_client' });
+  });
+
+  it('creates the privileges and roles, role_admin composed of every privilege', async () => {
+    for (const entry of [...PRIVILEGES, ...ROLES]) {
+      const role = await master.roles.findOneByName({ realm, name: entry.name });
+      expect(role, entry.name).toMatchObject({ name: entry.name, description: entry.description });
+    }
+    expect((await compositeNames(realm, 'role_admin')).toSorted()).toEqual(PRIVILEGE_NAMES.toSorted());
+  });
+
+  it('lets the bootstrap admin log in through the API client, with role_admin and every privilege', async () => {
+    const { email, password } = options.bootstrapAdmin;
+    const claims = await accessTokenClaims(realm, passwordGrantThroughApiClient(options, email, password));
+    expect(claims).toMatchObject({ typ: 'Bearer', email, email_verified: true });
+    expect(claims.aud).toContain(apiClient.clientId);
+    expect((claims.realm_access as { roles: string[] }).roles).toEqual(expect.arrayContaining(['role_admin', ...PRIVILEGE_NAMES]));
+  });
+
+  it('gives the gateway admin client, with the API client credentials, the right to list users', async () => {
+    const { client } = createKeycloakAdmin({
+      url: keycloakUrl,
+      realm,
+      clientId: apiClient.clientId,
+      clientSecret: apiClient.secret,
+    });
+    const users = await client.users.find({ briefRepresentation: true });
+    expect(users.map((user) => user.email)).toContain(options.bootstrapAdmin.email);
+  });
+});
+
+describe('provisionRealm on a realm that drifted', () => {
+  const options = probeOptions();
+  const { realm, apiClient, frontendClient, bootstrapAdmin } = options;
+  const changedPassword = 'Changed-Passw0rd';
+  let repair: ProvisioningRun;
+
+  beforeAll(async () => {
+    await provision(options);
+    const admin = new KeycloakAdminClient({ baseUrl: keycloakUrl, realmName: realm });
+    admin.registerTokenProvider(master);
+
+    await admin.realms.update(
+      { realm },
+      // Keycloak 26.7 refuses SMTP settings without a valid sender address.
+      { bruteForceProtected: false, smtpServer: { host: 'elsewhere.test', port: '25', from: 'someone@elsewhere.test' } },
+    );
+    const api = await findClient(realm, apiClient.clientId);
+    await admin.clients.update({ id: api.id! }, { secret: 'drifted-secret', directAccessGrantsEnabled: false });
+    const realmManagement = await findClient(realm, 'realm-management');
+    const serviceAccount = await admin.clients.getServiceAccountUser({ id: api.id! });
+    const realmManagementRoles = await admin.clients.listRoles({ id: realmManagement.id! });
+    const byName = (name: string) => {
+      const role = realmManagementRoles.find((r) => r.name === name)!;
+      return { id: role.id!, name: role.name! };
+    };
+    const mapping = { id: serviceAccount.id!, clientUniqueId: realmManagement.id! };
+    await admin.users.addClientRoleMappings({ ...mapping, roles: [byName('manage-clients')] });
+    await admin.users.delClientRoleMappings({ ...mapping, roles: [byName('view-events')] });
+
+    const frontend = await findClient(realm, frontendClient.clientId);
+    await admin.clients.update({ id: frontend.id! }, { redirectUris: ['http://evil.test/*'], directAccessGrantsEnabled: true });
+    const [frontendAudience] = await audienceMappers(realm, frontendClient.clientId);
+    await admin.clients.delProtocolMapper({ id: frontend.id!, mapperId: frontendAudience!.id! });
+
+    const realmRole = (name: string) => admin.roles.findOneByName({ name }).then((role) => role!);
+    const roleAdmin = await realmRole('role_admin');
+    await admin.roles.delCompositeRoles({ id: roleAdmin.id! }, [await realmRole('priv_code_review')]);
+    const roleManager = await realmRole('role_manager');
+    await admin.roles.createComposite({ roleId: roleManager.id! }, [await realmRole('priv_view_reports')]);
+    await admin.roles.updateByName({ name: 'role_manager' }, { ...roleManager, description: 'Team lead' });
+    const userManagement = await realmRole('priv_user_management');
+    await admin.roles.updateByName({ name: 'priv_user_management' }, { ...userManagement, description: 'changed' });
+
+    const [user] = await admin.users.find({ username: bootstrapAdmin.email, exact: true });
+    await admin.users.delRealmRoleMappings({ id: user!.id!, roles: [{ id: roleAdmin.id!, name: roleAdmin.name! }] });
+    await admin.users.resetPassword({ id: user!.id!, credential: { type: 'password', value: changedPassword, temporary: false } });
+
+    repair = await provision(options);
+  });
+
+  it('reports each repair in one line', () => {
+    expect(repair).toEqual({
+      realmCreated: false,
+      lines: [
+        `updated realm ${realm}: bruteForceProtected, smtpServer`,
+        `updated client ${apiClient.clientId}: secret, directAccessGrantsEnabled`,
+        `granted view-events to the service account of client ${apiClient.clientId}`,
+        `revoked manage-clients from the service account of client ${apiClient.clientId}`,
+        `updated client ${frontendClient.clientId}: directAccessGrantsEnabled, redirectUris`,
+        `created protocol mapper api-audience of client ${frontendClient.clientId}`,
+        'updated role priv_user_management: description',
+        'added priv_code_review to role role_admin',
+        `granted role_admin to user ${bootstrapAdmin.email}`,
+      ],
+    });
+  });
+
+  it('restores the realm settings and both clients', async () => {
+    expect(await master.realms.findOne({ realm })).toMatchObject({
+      bruteForceProtected: true,
+      smtpServer: { host: 'smtp.probe.test', port: '2525', from: 'no-reply@probe.test' },
+    });
+    expect(await findClient(realm, apiClient.clientId)).toMatchObject({ secret: apiClient.secret, directAccessGrantsEnabled: true });
+    expect((await serviceAccountRoleNames(realm, apiClient.clientId)).toSorted()).toEqual(API_SERVICE_ACCOUNT_ROLES.toSorted());
+    expect(await findClient(realm, frontendClient.clientId)).toMatchObject({
+      redirectUris: frontendClient.redirectUris,
+      directAccessGrantsEnabled: false,
+    });
+    expect(await audienceMappers(realm, frontendClient.clientId)).toHaveLength(1);
+  });
+
+  it('puts back what the catalog owns and keeps what administrators added to roles', async () => {
+    expect((await compositeNames(realm, 'role_admin')).toSorted()).toEqual(PRIVILEGE_NAMES.toSorted());
+    expect(await compositeNames(realm, 'role_manager')).toEqual(['priv_view_reports']);
+    expect(await master.roles.findOneByName({ realm, name: 'role_manager' })).toMatchObject({ description: 'Team lead' });
+    expect(await master.roles.findOneByName({ realm, name: 'priv_user_management' })).toMatchObject({
+      description: PRIVILEGES.find((p) => p.name === 'priv_user_management')!.description,
+    });
+  });
+
+  it('gives the bootstrap admin role_admin back without resetting the password', async () => {
+    const refused = await requestToken(realm, passwordGrantThroughApiClient(options, bootstrapAdmin.email, bootstrapAdmin.password));
+    // Keycloak 26.7 answers a wrong password with 400 invalid_grant, not 401.
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_grant' });
+    const claims = await accessTokenClaims(realm, passwordGrantThroughApiClient(options, bootstrapAdmin.email, changedPassword));
+    expect((claims.realm_access as { roles: string[] }).roles).toContain('role_admin');
+  });
+});
+
+describe('provisionRealm run twice at once on a new realm', () => {
+  it('succeeds in both runs, one of them creating the realm, and leaves one audience mapper per client', async () => {
+    const options = probeOptions();
+    const results = await Promise.all([provisionRealm(options), provisionRealm(options)]);
+
+    expect(results.map((result) => result.realmCreated).toSorted()).toEqual([false, true]);
+    expect(await audienceMappers(options.realm, options.apiClient.clientId)).toHaveLength(1);
+    expect(await audienceMappers(options.realm, options.frontendClient.clientId)).toHaveLength(1);
+    expect((await provision(options)).lines).toEqual([]);
+  });
+});

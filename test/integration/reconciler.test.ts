@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createUserThroughGateway, unique } from '../support/directory.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
+import { keycloakAdmin, passwordGrant } from '../support/keycloak.js';
+import { keycloakGroupNamed, localLinks, localUser, newEmail } from '../support/sync.js';
+
+// The reconciler mirrors every user and group of its realm: it runs against a realm and a
+// database of its own, so that it never rewrites what other test files arrange.
+let backends: IsolatedBackends;
+let gateway: TestGateway;
+let token: string;
+beforeAll(async () => {
+  backends = await isolatedBackends('reconciler');
+  gateway = await startTestGateway(() => backends.config);
+  const admin = backends.config.bootstrapAdmin!;
+  token = (await passwordGrant(admin.email, admin.password, backends.realm)).access_token;
+});
+afterAll(async () => {
+  await gateway?.close();
+  await backends?.close();
+});
+
+const admin = <T = unknown>(method: string, path: string, body?: unknown) => keycloakAdmin<T>(method, path, body, backends.realm);
+
+/** A user created directly in Keycloak, as an administrator does in its console. */
+async function consoleUser(realmRoles: string[] = []): Promise<{ id: string; email: string }> {
+  const email = newEmail('console');
+  const created = await admin('POST', '/users', { username: email, email, firstName: 'Test', lastName: 'Console', enabled: true });
+  const id = created.location!.split('/').at(-1)!;
+  if (realmRoles.length > 0) {
+    const roles = await Promise.all(realmRoles.map(async (name) => (await admin('GET', `/roles/${name}`)).body));
+    await admin('POST', `/users/${id}/role-mappings/realm`, roles);
+  }
+  return { id, email };
+}
+
+const reconcile = async () => {
+  const run = await gateway.app.jobs.reconcile();
+  expect(run, 'the reconciler lease was free').not.toBeNull();
+  return run!;
+};
+
+/** A journal entry as an interrupted write leaves it: PENDING, and older than the timeout. */
+async function stalePendingEvent(action: string, targetId: string | null, details: Record<string, unknown>): Promise<string> {
+  const id = randomUUID();
+  await backends.sql(
+    `insert into audit_events (id, at, updated_at, action, target_type, target_id, actor_id, status, details)
+     values ($1, now() - interval '1 day', now() - interval '1 day', $2, 'User', $3, null, 'PENDING', $4)`,
+    [id, action, targetId, details],
+  );
+  return id;
+}
+
+describe('reconciler: changes made outside the gateway', () => {
+  it('a user created, renamed, disabled and deleted directly in Keycloak follows in the mirror after one run each', async () => {
+    const created = await consoleUser(['role_user']);
+    await reconcile();
+    expect(await localUser(created.email, backends)).toMatchObject({ id: created.id, sync_status: 'SYNCED', first_name: 'Test', enabled: true });
+    expect((await localLinks(created.id, backends)).roles).toEqual(['role_user']);
+
+    const renamed = newEmail('renamed');
+    await admin('PUT', `/users/${created.id}`, { email: renamed, username: renamed, firstName: 'Renamed', enabled: false });
+    await reconcile();
+    expect(await localUser(created.email, backends)).toBeUndefined();
+    expect(await localUser(renamed, backends)).toMatchObject({ id: created.id, first_name: 'Renamed', enabled: false });
+    const read = await gateway.graphql('query($id: ID!) { user(id: $id) { email firstName enabled } }', {
+      token,
+      variables: { id: created.id },
+    });
+    expect(read.data!.user).toEqual({ email: renamed, firstName: 'Renamed', enabled: false });
+
+    await admin('DELETE', `/users/${created.id}`);
+    await reconcile();
+    expect(await backends.sql('select 1 from users where id = $1', [created.id])).toEqual([]);
+  });
+
+  it('role and group memberships changed in Keycloak reach the mirror, and new groups with them', async () => {
+    const user = await createUserThroughGateway(gateway, token);
+    const groupName = unique('console-group-');
+    const groupId = await keycloakGroupNamed(groupName, backends);
+    await admin('PUT', `/users/${user.id}/groups/${groupId}`);
+    const manager = (await admin<{ id: string; name: string }>('GET', '/roles/role_manager')).body;
+    await admin('POST', `/users/${user.id}/role-mappings/realm`, [manager]);
+
+    await reconcile();
+    expect(await localLinks(user.id, backends)).toEqual({ roles: ['role_manager'], groups: [groupName] });
+
+    await admin('DELETE', `/users/${user.id}/groups/${groupId}`);
+    await admin('DELETE', `/users/${user.id}/role-mappings/realm`, [manager]);
+    await reconcile();
+    expect(await localLinks(user.id, backends)).toEqual({ roles: [], groups: [] });
+  });
+
+  it('leaves alone a user the gateway is writing (a young PENDING journal entry)', async () => {
+    const user = await createUserThroughGateway(gateway, token);
+    await admin('PUT', `/users/${user.id}`, { firstName: 'Midway' });
+    const young = randomUUID();
+    await backends.sql(
+      `insert into audit_events (id, at, updated_at, action, target_type, target_id, status, details)
+       values ($1, now(), now(), 'USER_UPDATE', 'User', $2, 'PENDING', $3)`,
+      [young, user.id, { email: user.email }],
+    );
+
+    await reconcile();
+    expect(await localUser(user.email, backends)).toMatchObject({ first_name: 'Grace' });
+    expect(await backends.sql('select status from audit_events where id = $1', [young])).toEqual([{ status: 'PENDING' }]);
+
+    await backends.sql(`update audit_events set status = 'SUCCEEDED', updated_at = now() - interval '1 day' where id = $1`, [young]);
+    await reconcile();
+    expect(await localUser(user.email, backends)).toMatchObject({ first_name: 'Midway' });
+  });
+});
+
+describe('reconciler: journal entries left PENDING', () => {
+  it('a stale PENDING deletion that Keycloak did is finished: the user leaves the mirror, the entry SUCCEEDED', async () => {
+    const user = await createUserThroughGateway(gateway, token);
+    // The deletion reached Keycloak; the process died before the local commit.
+    await admin('DELETE', `/users/${user.id}`);
+    const eventId = await stalePendingEvent('USER_DELETE', user.id, { email: user.email });
+
+    const run = await reconcile();
+
+    expect(run.eventsSettled).toBeGreaterThanOrEqual(1);
+    expect(await backends.sql('select 1 from users where id = $1', [user.id])).toEqual([]);
+    expect(await backends.sql('select status, error from audit_events where id = $1', [eventId])).toEqual([
+      { status: 'SUCCEEDED', error: expect.stringMatching(/^settled by the reconciler/) },
+    ]);
+  });
+
+  it('a stale PENDING creation whose user reached Keycloak is mirrored with its roles, not deleted', async () => {
+    const orphan = await consoleUser(['role_premium']);
+    const eventId = await stalePendingEvent('USER_CREATE', null, { email: orphan.email, roles: ['role_premium'] });
+
+    await reconcile();
+
+    expect(await localUser(orphan.email, backends)).toMatchObject({ id: orphan.id, sync_status: 'SYNCED' });
+    expect((await localLinks(orphan.id, backends)).roles).toEqual(['role_premium']);
+    expect((await admin('GET', `/users/${orphan.id}`)).status).toBe(200);
+    expect(await backends.sql('select status, target_id from audit_events where id = $1', [eventId])).toEqual([
+      { status: 'SUCCEEDED', target_id: orphan.id },
+    ]);
+  });
+
+  it('a stale PENDING creation that never reached Keycloak is FAILED; no PENDING entry older than the timeout is left', async () => {
+    const stale = await stalePendingEvent('USER_CREATE', null, { email: newEmail('never') });
+
+    await reconcile();
+
+    expect(await backends.sql('select status from audit_events where id = $1', [stale])).toEqual([{ status: 'FAILED' }]);
+    expect(
+      await backends.sql(`select id from audit_events where status = 'PENDING' and updated_at < now() - make_interval(secs => $1)`, [
+        backends.config.jobs.pendingTimeoutSeconds,
+      ]),
+    ).toEqual([]);
+  });
+});

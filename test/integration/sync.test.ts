@@ -1,0 +1,230 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { syncDirectory } from '../../src/jobs/directory-sync.js';
+import { sql } from '../support/database.js';
+import { unique } from '../support/directory.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
+import { adminAccessToken, keycloakAdmin } from '../support/keycloak.js';
+import { createMailbox } from '../support/mailbox.js';
+import {
+  keycloakGroupNamed,
+  keycloakLinks,
+  keycloakUsersByEmail,
+  localLinks,
+  localUser,
+  newEmail,
+  REGISTER,
+  registerWhileUnreachable,
+} from '../support/sync.js';
+
+const config = inject('config');
+const HOUR_MS = 3600_000;
+
+// The gateway reaches Keycloak through a proxy the tests cut; tokens still name the real Keycloak.
+let proxy: KeycloakProxy;
+let gateway: TestGateway;
+let token: string;
+let roleUser: string;
+let groupId: string;
+let groupName: string;
+beforeAll(async () => {
+  proxy = await startKeycloakProxy(config.keycloak.url);
+  gateway = await startTestGateway((base) => ({ ...base, keycloak: { ...base.keycloak, url: proxy.url } }));
+  token = await adminAccessToken();
+  groupName = unique('sync-group-');
+  groupId = await keycloakGroupNamed(groupName);
+  await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
+  [{ id: roleUser }] = await sql<{ id: string }>("select id from realm_roles where name = 'role_user'");
+  // Fetches the realm keys while Keycloak is reachable, as a running gateway has them.
+  expect((await gateway.graphql('{ me { user { id } } }', { token })).errors).toBeUndefined();
+});
+afterAll(async () => {
+  await gateway?.close();
+  await proxy?.close();
+});
+
+describe('background sync (seed 001)', () => {
+  it('registerUser while Keycloak is unreachable keeps the user PENDING with its roles and groups, and answers success', async () => {
+    const email = newEmail();
+    const user = await registerWhileUnreachable(gateway, token, proxy, {
+      email,
+      firstName: 'Offline',
+      lastName: 'Registrant',
+      roleIds: [roleUser],
+      groupIds: [groupId],
+    });
+
+    expect(user).toMatchObject({ email, syncStatus: 'PENDING', roles: [{ name: 'role_user' }], groups: [{ name: groupName }] });
+    expect(user.message).toMatch(/Keycloak is unreachable: the account and its password-setup email will follow/);
+    expect(await keycloakUsersByEmail(email)).toEqual([]);
+    expect(await localUser(email)).toMatchObject({ id: user.id, sync_status: 'PENDING', attempts: 0, last_error: null });
+    expect(await localLinks(user.id)).toEqual({ roles: ['role_user'], groups: [groupName] });
+    expect(await sql('select action, status, error from audit_events where target_id = $1', [user.id])).toEqual([
+      { action: 'USER_REGISTER', status: 'SUCCEEDED', error: 'Keycloak was unreachable: kept locally for the sync job' },
+    ]);
+    const dashboard = await gateway.graphql('{ dashboard { pendingSyncCount } }', { token });
+    expect(dashboard.data!.dashboard.pendingSyncCount).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a refusal by Keycloak (4xx) is not deferred: registerUser fails and nothing is kept', async () => {
+    const email = newEmail();
+    // The mirror still knows a group deleted in Keycloak: Keycloak answers 404 when the user joins it.
+    const gone = await keycloakGroupNamed(unique('gone-'));
+    await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
+    await keycloakAdmin('DELETE', `/groups/${gone}`);
+    try {
+      const response = await gateway.graphql(REGISTER, {
+        token,
+        variables: { input: { email, firstName: 'No', lastName: 'Group', groupIds: [gone] } },
+      });
+      expect(response.errors?.[0]?.extensions.code).toBe('NOT_FOUND');
+      expect(await localUser(email)).toBeUndefined();
+      expect(await keycloakUsersByEmail(email)).toEqual([]);
+    } finally {
+      await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
+    }
+  });
+
+  it('the sync job pushes a pending user: Keycloak user with its roles and groups, the Keycloak id locally, SYNCED, and the password-setup email', async () => {
+    const email = newEmail();
+    const pending = await registerWhileUnreachable(gateway, token, proxy, {
+      email,
+      firstName: 'Later',
+      lastName: 'Synced',
+      roleIds: [roleUser],
+      groupIds: [groupId],
+    });
+
+    const run = await gateway.app.jobs.syncPendingUsers();
+
+    expect(run.synced).toBeGreaterThanOrEqual(1);
+    const [inKeycloak, ...others] = await keycloakUsersByEmail(email);
+    expect(others).toEqual([]);
+    expect(inKeycloak).toMatchObject({ email, firstName: 'Later', enabled: true, requiredActions: ['UPDATE_PASSWORD'] });
+    expect(await keycloakLinks(inKeycloak!.id)).toEqual({ roles: expect.arrayContaining(['role_user']), groups: [groupName] });
+    expect(await localUser(email)).toMatchObject({ id: inKeycloak!.id, sync_status: 'SYNCED', attempts: null });
+    expect(await localLinks(inKeycloak!.id)).toEqual({ roles: ['role_user'], groups: [groupName] });
+    expect(await sql('select 1 from users where id = $1', [pending.id])).toEqual([]);
+    expect(await sql('select action, status from audit_events where target_id = $1 order by at', [inKeycloak!.id])).toEqual([
+      { action: 'USER_REGISTER', status: 'SUCCEEDED' },
+      { action: 'USER_SYNC', status: 'SUCCEEDED' },
+    ]);
+    await createMailbox(inject('mailboxUrl')).waitFor(email, { subject: /password|account/i });
+  });
+
+  it('while Keycloak stays unreachable the user stays PENDING with the reason, and is not tried again before its backoff', async () => {
+    const email = newEmail();
+    await registerWhileUnreachable(gateway, token, proxy, { email, firstName: 'Still', lastName: 'Away' });
+    proxy.mode = 'reset';
+    const started = new Date();
+    try {
+      await gateway.app.jobs.syncPendingUsers(started);
+    } finally {
+      proxy.mode = 'pass';
+    }
+    const row = await localUser(email);
+    expect(row).toMatchObject({ sync_status: 'PENDING', attempts: 1, last_error: expect.stringMatching(/^Keycloak unreachable/) });
+    expect(row!.next_at!.getTime()).toBeGreaterThan(started.getTime());
+
+    await gateway.app.jobs.syncPendingUsers(started);
+    expect(await localUser(email)).toMatchObject({ sync_status: 'PENDING', attempts: 1 });
+    expect(await keycloakUsersByEmail(email)).toEqual([]);
+
+    await gateway.app.jobs.syncPendingUsers(new Date(Date.now() + HOUR_MS));
+    expect(await localUser(email)).toMatchObject({ sync_status: 'SYNCED', attempts: null });
+    expect(await keycloakUsersByEmail(email)).toHaveLength(1);
+  });
+
+  it('a user Keycloak refuses becomes FAILED with the reason, and is retried later', async () => {
+    const email = newEmail();
+    await registerWhileUnreachable(gateway, token, proxy, { email, firstName: 'Taken', lastName: 'Email' });
+    // Someone else's account under this email, older than the registration: not adopted.
+    await keycloakAdmin('POST', '/users', { username: email, email, firstName: 'Someone', lastName: 'Else', enabled: true });
+    await sql(`update users set created_at = created_at + interval '1 hour' where email = $1`, [email]);
+
+    await gateway.app.jobs.syncPendingUsers(new Date(Date.now() + 2 * HOUR_MS));
+
+    expect(await localUser(email)).toMatchObject({ sync_status: 'FAILED', attempts: 1, last_error: expect.stringMatching(/exists/i) });
+    const [onlyTheirs, ...more] = await keycloakUsersByEmail(email);
+    expect(onlyTheirs).toMatchObject({ firstName: 'Someone' });
+    expect(more).toEqual([]);
+    const dashboard = await gateway.graphql('{ dashboard { pendingSyncCount } }', { token });
+    expect(dashboard.data!.dashboard.pendingSyncCount).toBeGreaterThanOrEqual(1);
+
+    await gateway.app.jobs.syncPendingUsers(new Date(Date.now() + 4 * HOUR_MS));
+    expect(await localUser(email)).toMatchObject({ sync_status: 'FAILED', attempts: 2 });
+  });
+
+  it('adopts the Keycloak user an interrupted earlier push created, rather than failing or creating a second one', async () => {
+    const email = newEmail();
+    const pending = await registerWhileUnreachable(gateway, token, proxy, { email, firstName: 'Half', lastName: 'Done', roleIds: [roleUser] });
+    // What a push killed after Keycloak's answer leaves: the user in Keycloak, the local row still PENDING.
+    await keycloakAdmin('POST', '/users', { username: email, email, firstName: 'Half', lastName: 'Done', enabled: true });
+
+    await gateway.app.jobs.syncPendingUsers(new Date(Date.now() + 6 * HOUR_MS));
+
+    const [inKeycloak, ...more] = await keycloakUsersByEmail(email);
+    expect(more).toEqual([]);
+    expect(await localUser(email)).toMatchObject({ id: inKeycloak!.id, sync_status: 'SYNCED' });
+    expect((await keycloakLinks(inKeycloak!.id)).roles).toContain('role_user');
+    expect(await sql('select 1 from users where id = $1', [pending.id])).toEqual([]);
+  });
+});
+
+describe('jobs in the gateway process', () => {
+  it('a gateway with jobs enabled pushes pending users on its own, and stops cleanly on close', async () => {
+    const withJobs = await startTestGateway((base) => ({
+      ...base,
+      keycloak: { ...base.keycloak, url: proxy.url },
+      jobs: { ...base.jobs, enabled: true, syncIntervalSeconds: 1, reconcileIntervalSeconds: 3600 },
+    }));
+    try {
+      expect((await withJobs.graphql('{ me { user { id } } }', { token })).errors).toBeUndefined();
+      const email = newEmail();
+      await registerWhileUnreachable(withJobs, token, proxy, { email, firstName: 'Auto', lastName: 'Sync' });
+      await expect.poll(async () => (await localUser(email))?.sync_status, { timeout: 15_000, interval: 250 }).toBe('SYNCED');
+      expect(await keycloakUsersByEmail(email)).toHaveLength(1);
+    } finally {
+      const started = performance.now();
+      await withJobs.close();
+      expect(performance.now() - started).toBeLessThan(5000);
+    }
+  });
+});
+
+describe('the directory sync while the gateway writes', () => {
+  it('never drops a role or group created while it ran: whatever was acknowledged before a run ended is mirrored after it', async () => {
+    const acknowledged: string[] = [];
+    const dropped: string[] = [];
+    let writing = true;
+    // Runs back to back, each checked against what the gateway acknowledged before it ended.
+    const syncs = (async () => {
+      while (writing) {
+        await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
+        const expected = [...acknowledged];
+        const mirrored = await sql<{ id: string }>('select id from realm_roles where id = any($1) union all select id from groups where id = any($1)', [expected]);
+        const present = new Set(mirrored.map((row) => row.id));
+        dropped.push(...expected.filter((id) => !present.has(id)));
+      }
+    })();
+
+    const adminToken = await adminAccessToken();
+    for (let i = 0; i < 6; i++) {
+      const role = await gateway.graphql('mutation($input: CreateRoleInput!) { createRole(input: $input) { role { id } } }', {
+        token: adminToken,
+        variables: { input: { roleName: unique('sync_race_') } },
+      });
+      expect(role.errors).toBeUndefined();
+      acknowledged.push(role.data!.createRole.role.id);
+      const group = await gateway.graphql('mutation($input: CreateGroupInput!) { createGroup(input: $input) { group { id } } }', {
+        token: adminToken,
+        variables: { input: { groupName: unique('sync-race-') } },
+      });
+      expect(group.errors).toBeUndefined();
+      acknowledged.push(group.data!.createGroup.group.id);
+    }
+    writing = false;
+    await syncs;
+    expect(dropped).toEqual([]);
+  });
+});

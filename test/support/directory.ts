@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from './database.js';
+import type { TestGateway } from './gateway.js';
+import { keycloakAdmin } from './keycloak.js';
+
+/**
+ * Helpers for the role and group tests: arranging users through the gateway, and reading
+ * back what Keycloak and PostgreSQL hold.
+ */
+
+export const unique = (prefix: string) => `${prefix}${randomUUID().slice(0, 8)}`;
+
+export const sortedNames = (records: readonly { name: string }[]) => records.map((record) => record.name).sort();
+
+/** Realm role and privilege ids by name, as the mirror knows them. */
+export async function realmRoleIds(): Promise<Record<string, string>> {
+  const rows = await sql<{ id: string; name: string }>('select id, name from realm_roles');
+  return Object.fromEntries(rows.map((row) => [row.name, row.id]));
+}
+
+/** A user created through the gateway (so Keycloak and the mirror both have it). */
+export async function createUserThroughGateway(
+  gateway: TestGateway,
+  token: string,
+  input: { roleIds?: string[]; groupIds?: string[] } = {},
+): Promise<{ id: string; email: string }> {
+  const response = await gateway.graphql(
+    'mutation($input: CreateUserInput!) { createUser(input: $input) { user { id email } } }',
+    {
+      token,
+      variables: {
+        input: { email: `${unique('member-')}@example.test`, firstName: 'Grace', lastName: 'Hopper', password: 'Str0ng-password', ...input },
+      },
+    },
+  );
+  if (response.errors) throw new Error(`createUser failed: ${JSON.stringify(response.errors)}`);
+  return response.data!.createUser.user;
+}
+
+/** The journal entries of one action on the role or group named `name`. */
+export function auditOf(action: string, name: string) {
+  return sql<{ status: string; target_id: string | null; details: Record<string, unknown>; error: string | null }>(
+    `select status, target_id, details, error from audit_events where action = $1 and details->>'name' = $2 order by at`,
+    [action, name],
+  );
+}
+
+/** The realm role Keycloak has under `name`, or undefined. */
+export async function keycloakRole(name: string) {
+  const found = await keycloakAdmin<{ id: string; name: string; description?: string; composite: boolean }>(
+    'GET',
+    `/roles/${encodeURIComponent(name)}`,
+  );
+  return found.status === 404 ? undefined : found.body;
+}
+
+/** Names of the realm roles a Keycloak role is a composite of. */
+export async function keycloakComposites(roleId: string): Promise<string[]> {
+  return sortedNames((await keycloakAdmin<{ name: string }[]>('GET', `/roles-by-id/${roleId}/composites`)).body);
+}
+
+/** The top-level group Keycloak has under `name`, or undefined. */
+export async function keycloakGroup(name: string) {
+  const found = await keycloakAdmin<{ id: string; name: string }[]>('GET', `/groups?search=${encodeURIComponent(name)}&exact=true`);
+  return found.body.find((group) => group.name === name);
+}
+
+/** Names of the realm roles and privileges mapped to a Keycloak group. */
+export async function keycloakGroupRoles(groupId: string): Promise<string[]> {
+  return sortedNames((await keycloakAdmin<{ name: string }[]>('GET', `/groups/${groupId}/role-mappings/realm`)).body);
+}
+
+/** Ids of a Keycloak group's direct members. */
+export async function keycloakGroupMembers(groupId: string): Promise<string[]> {
+  return (await keycloakAdmin<{ id: string }[]>('GET', `/groups/${groupId}/members`)).body.map((user) => user.id).sort();
+}
+
+/**
+ * Makes PostgreSQL refuse to delete rows of `table` whose name starts with `prefix`, for
+ * the duration of `run`: a local failure after Keycloak succeeded.
+ */
+export async function refusingDeletes<T>(table: 'realm_roles' | 'groups', prefix: string, run: () => Promise<T>): Promise<T> {
+  const name = `refuse_delete_${table}`;
+  await sql(`create or replace function ${name}() returns trigger language plpgsql as $$
+    begin if old.name like '${prefix}%' then raise exception 'injected failure'; end if; return old; end $$`);
+  await sql(`drop trigger if exists ${name} on ${table}`);
+  await sql(`create trigger ${name} before delete on ${table} for each row execute function ${name}()`);
+  try {
+    return await run();
+  } finally {
+    await sql(`drop trigger if exists ${name} on ${table}`);
+  }
+}

@@ -1,0 +1,42 @@
+import { inject } from 'vitest';
+import { createApp, type App } from '../../src/app.js';
+import type { Config } from '../../src/config.js';
+
+export interface GraphQLResponse<T = Record<string, unknown>> {
+  status: number;
+  data?: T | null;
+  errors?: { message: string; path?: string[]; extensions: { code: string; status: number; fieldErrors?: Record<string, string> } }[];
+}
+
+export interface TestGateway {
+  app: App;
+  url: string;
+  graphql<T = Record<string, any>>(
+    query: string,
+    options?: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string> },
+  ): Promise<GraphQLResponse<T>>;
+  close(): Promise<void>;
+}
+
+/** A gateway on a free port, configured like the one `npm run dev` starts, over real HTTP. */
+export async function startTestGateway(overrides: (config: Config) => Config = (config) => config): Promise<TestGateway> {
+  const app = await createApp(overrides(inject('config')));
+  const url = await app.listen(0);
+  return {
+    app,
+    url,
+    async graphql(query, options = {}) {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(options.token && { authorization: `Bearer ${options.token}` }),
+          ...options.headers,
+        },
+        body: JSON.stringify({ query, variables: options.variables }),
+      });
+      return { status: response.status, ...((await response.json()) as object) };
+    },
+    close: () => app.close(),
+  };
+}

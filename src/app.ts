@@ -188,7 +188,8 @@ export async function prepareBackends(config: Config, log: Logger): Promise<void
   try {
     const applied = await migrate(orm);
     if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
-    await syncDirectory(apiClientAdmin(config).client, orm.em.fork());
+    const unsynced = await syncDirectory(apiClientAdmin(config).client, orm.em.fork());
+    if (unsynced.length > 0) log.warn({ unsynced }, 'directory sync left roles or groups for the reconciler');
   } finally {
     await orm.close();
   }

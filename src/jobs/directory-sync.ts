@@ -15,6 +15,13 @@ interface DirectoryRole {
   privilegeIds: string[];
 }
 
+/** A role or group the mirror refused to take from Keycloak in this run; the next run tries again. */
+export interface UnsyncedObject {
+  kind: 'role' | 'group';
+  id: string;
+  reason: string;
+}
+
 interface DirectoryGroup {
   id: string;
   name: string;
@@ -32,9 +39,10 @@ interface DirectoryGroup {
  * removed. So the listing only finds what differs from the mirror; each difference is read
  * again from Keycloak, one object at a time, and that fresh read is what gets written. A
  * gateway write that lands in between is then seen, not undone. Runs from several
- * processes are serialized by a transaction-scoped advisory lock.
+ * processes are serialized by a transaction-scoped advisory lock. Answers what it could not
+ * write.
  */
-export async function syncDirectory(keycloak: KeycloakAdminClient, em: EntityManager): Promise<void> {
+export async function syncDirectory(keycloak: KeycloakAdminClient, em: EntityManager): Promise<UnsyncedObject[]> {
   const listedRoles = await listRoles(keycloak);
   const listedGroups = await listGroups(keycloak);
   const mirror = await readMirror(em);
@@ -43,31 +51,52 @@ export async function syncDirectory(keycloak: KeycloakAdminClient, em: EntityMan
   const staleGroups = differing(listedGroups, mirror.groups, (a, b) => a.name === b.name && same(a.roleIds, b.roleIds));
   const roles = await Promise.all(staleRoles.map(async (id) => ({ id, now: await readRole(keycloak, id) })));
   const groups = await Promise.all(staleGroups.map(async (id) => ({ id, now: await readGroup(keycloak, id) })));
-  if (roles.length === 0 && groups.length === 0) return;
+  if (roles.length === 0 && groups.length === 0) return [];
 
+  const unsynced: UnsyncedObject[] = [];
   await em.transactional(async (tx) => {
     await tx.execute('select pg_advisory_xact_lock(hashtext(?))', ['iam-gateway:directory-sync']);
+    /**
+     * Each object is written under a savepoint of its own: one the mirror refuses (a name
+     * still held by a row the gateway is about to rename, a trigger) is reported and left
+     * for the next run, and does not hold back the others.
+     */
+    const write = async (kind: UnsyncedObject['kind'], id: string, statements: () => Promise<unknown>) => {
+      await tx.execute('savepoint directory_object');
+      try {
+        await statements();
+        await tx.execute('release savepoint directory_object');
+      } catch (error) {
+        await tx.execute('rollback to savepoint directory_object');
+        unsynced.push({ kind, id, reason: error instanceof Error ? error.message : String(error) });
+      }
+    };
+
     // Deletions first, so that a name Keycloak gave to another object is free again.
-    const gone = (items: { id: string; now: unknown }[]) => items.filter((item) => item.now === null).map((item) => item.id);
-    if (gone(roles).length > 0) await tx.execute('delete from realm_roles where id in (?)', [gone(roles)]);
-    if (gone(groups).length > 0) await tx.execute('delete from groups where id in (?)', [gone(groups)]);
+    for (const { id, now } of roles) if (!now) await write('role', id, () => tx.execute('delete from realm_roles where id = ?', [id]));
+    for (const { id, now } of groups) if (!now) await write('group', id, () => tx.execute('delete from groups where id = ?', [id]));
 
     // Privileges before roles, whose composites refer to them.
     const present = roles.flatMap((role) => (role.now ? [role.now] : [])).sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'PRIVILEGE' ? -1 : 1));
     for (const role of present) {
-      await tx.execute(
-        `insert into realm_roles (id, name, kind, description) values (?, ?, ?, ?)
-         on conflict (id) do update set name = excluded.name, kind = excluded.kind, description = excluded.description`,
-        [role.id, role.name, role.kind, role.description],
-      );
-      await replaceLinks(tx, 'role_privileges', 'role_id', 'privilege_id', role.id, role.privilegeIds, "kind = 'PRIVILEGE'");
+      await write('role', role.id, async () => {
+        await tx.execute(
+          `insert into realm_roles (id, name, kind, description) values (?, ?, ?, ?)
+           on conflict (id) do update set name = excluded.name, kind = excluded.kind, description = excluded.description`,
+          [role.id, role.name, role.kind, role.description],
+        );
+        await replaceLinks(tx, 'role_privileges', 'role_id', 'privilege_id', role.id, role.privilegeIds, "kind = 'PRIVILEGE'");
+      });
     }
     for (const { now: group } of groups) {
       if (!group) continue;
-      await tx.execute('insert into groups (id, name) values (?, ?) on conflict (id) do update set name = excluded.name', [group.id, group.name]);
-      await replaceLinks(tx, 'group_roles', 'group_id', 'role_id', group.id, group.roleIds, 'true');
+      await write('group', group.id, async () => {
+        await tx.execute('insert into groups (id, name) values (?, ?) on conflict (id) do update set name = excluded.name', [group.id, group.name]);
+        await replaceLinks(tx, 'group_roles', 'group_id', 'role_id', group.id, group.roleIds, 'true');
+      });
     }
   });
+  return unsynced;
 }
 
 /** Sets an owner's links to `targetIds`, keeping only targets the mirror has (others are not managed). */

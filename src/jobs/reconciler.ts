@@ -64,7 +64,8 @@ const DELETE_ACTIONS = new Set(['USER_DELETE', 'ACCOUNT_DELETE']);
  * Run by one process at a time (the job lease in src/jobs/jobs.ts).
  */
 export async function reconcile(deps: Deps, options: ReconcilerOptions, now: Date = new Date()): Promise<ReconcileRun> {
-  await syncDirectory(deps.keycloak, deps.em.fork());
+  const unsynced = await syncDirectory(deps.keycloak, deps.em.fork());
+  if (unsynced.length > 0) deps.log.warn({ unsynced }, 'directory sync left roles or groups for its next run');
   const run: ReconcileRun = { usersAdded: 0, usersUpdated: 0, usersRemoved: 0, linksChanged: 0, eventsSettled: 0 };
   await mirrorUsers(deps, options, now, run);
   await settleStaleEvents(deps, options, now, run);

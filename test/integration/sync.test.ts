@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { sql } from '../support/database.js';
-import { unique } from '../support/directory.js';
+import { refusingDeletes, unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
 import { adminAccessToken, keycloakAdmin } from '../support/keycloak.js';
@@ -226,5 +226,25 @@ describe('the directory sync while the gateway writes', () => {
     writing = false;
     await syncs;
     expect(dropped).toEqual([]);
+  });
+
+  it('writes every other role and group when the mirror refuses one, reports that one, and writes it on the next run', async () => {
+    const refusedName = unique('role_refused_');
+    await keycloakAdmin('POST', '/roles', { name: refusedName });
+    const refused = (await keycloakAdmin<{ id: string }>('GET', `/roles/${refusedName}`)).body.id;
+    await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
+    await keycloakAdmin('DELETE', `/roles-by-id/${refused}`);
+    const newGroupName = unique('sync-after-refusal-');
+    const newGroup = await keycloakGroupNamed(newGroupName);
+
+    const unsynced = await refusingDeletes('realm_roles', refusedName, () => syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork()));
+
+    // Other test files may have objects of their own refused at the same moment.
+    expect(unsynced).toContainEqual({ kind: 'role', id: refused, reason: expect.stringContaining('injected failure') });
+    expect(await sql('select name from groups where id = $1', [newGroup])).toEqual([{ name: newGroupName }]);
+    expect(await sql('select name from realm_roles where id = $1', [refused])).toEqual([{ name: refusedName }]);
+
+    await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
+    expect(await sql('select name from realm_roles where id = $1', [refused])).toEqual([]);
   });
 });

@@ -42,6 +42,9 @@ export function listenToChannel(options: ChannelListenerOptions): ChannelListene
       listening = false;
       options.onListening(false);
       log.warn({ err: error, channel }, 'lost the connection that listens for changes; reconnecting');
+    } else if (!closed && retryMs === FIRST_RETRY_MS) {
+      // The first failure of a streak is worth a warning; the retries after it are not.
+      log.warn({ err: error, channel }, 'cannot listen for changes; retrying with backoff');
     }
     if (closed) return;
     retry = setTimeout(connect, retryMs);

@@ -82,6 +82,9 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     hideSchemaDetailsFromClientErrors: !development,
     includeStacktraceInErrorResponses: development,
     csrfPrevention: true,
+    // The process stops Apollo with everything else (src/main.ts). Apollo's own handler
+    // would re-raise the signal once Apollo stopped, killing the process half-way.
+    stopOnTerminationSignals: false,
     // Depth, cost, aliases, directives and tokens, refused before anything runs.
     ...queryLimits(),
     formatError: createErrorFormatter({

@@ -19,12 +19,21 @@ export async function runGateway(config: Config, onStop: () => Promise<void> = a
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    await app.close();
+    let exitCode = 0;
+    try {
+      await app.close();
+    } catch (error) {
+      log.error({ err: error }, 'the gateway did not close cleanly');
+      exitCode = 1;
+    }
+    // Whatever happened above, the servers the stack started must not outlive it.
     await onStop();
-    process.exit(0);
+    process.exit(exitCode);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  // Not `once`: a second Ctrl-C, or a signal a library raises again, would otherwise kill
+  // the process before it stopped what it started (Keycloak, PostgreSQL).
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 /** Prints a configuration or start-up problem as a person reads it, then exits. */

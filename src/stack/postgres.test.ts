@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,17 +68,16 @@ describe.skipIf(!localServerAnswers)('with the PostgreSQL server on 127.0.0.1:54
 });
 
 describe('with an embedded server', () => {
-  it('initialises it once, starts it, reuses it while it runs and stops it', async () => {
+  async function embeddedOptions() {
     const cacheDir = mkdtempSync(join(tmpdir(), 'stack-embedded-'));
     // As root, PostgreSQL runs as the `postgres` user, which must reach the folder mkdtemp made private.
     chmodSync(cacheDir, 0o755);
-    const options = {
-      database: 'stack_embedded',
-      cacheDir,
-      progress: silentProgress,
-      preferEmbedded: true,
-      embeddedPort: await freePort(),
-    };
+    return { database: 'stack_embedded', cacheDir, progress: silentProgress, preferEmbedded: true, embeddedPort: await freePort() };
+  }
+
+  it('initialises it once, starts it, reuses it while it runs and stops it', async () => {
+    const options = await embeddedOptions();
+    const { cacheDir } = options;
     const signalHandlers = process.listeners('SIGINT');
     const exitHandlers = process.listeners('exit');
     const started: ResolvedDatabase[] = [];
@@ -106,6 +105,24 @@ describe('with an embedded server', () => {
     } finally {
       for (const database of started) await database.stop();
       rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs it in a process group of its own, and stop() returns when it had already exited', async () => {
+    const options = await embeddedOptions();
+    const database = await resolveDatabase(options);
+    try {
+      const serverPid = Number(readFileSync(join(options.cacheDir, 'postgres-data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const processGroup = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
+      // Ctrl-C in a terminal then reaches the gateway, which stops PostgreSQL after itself.
+      expect(processGroup(serverPid)).not.toBe(processGroup(process.pid));
+
+      process.kill(serverPid, 'SIGINT');
+      await expect.poll(() => query(database.url, 'select 1').then(() => 'up', () => 'down'), { timeout: 10_000 }).toBe('down');
+    } finally {
+      // Would wait for an exit it had already missed, and hang the stack's stop.
+      await database.stop();
+      rmSync(options.cacheDir, { recursive: true, force: true });
     }
   });
 });

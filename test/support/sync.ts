@@ -82,7 +82,8 @@ export async function localLinks(userId: string, backends: Backends = SHARED): P
 }
 
 /** The realm's admin-API path prefix as the proxy sees it. */
-export const adminPath = (path: string) => `/admin/realms/${encodeURIComponent(inject('config').keycloak.realm)}${path}`;
+export const adminPath = (path: string, { realm }: Backends = SHARED) =>
+  `/admin/realms/${encodeURIComponent(realm ?? inject('config').keycloak.realm)}${path}`;
 
 /** Registers a user while the gateway's Keycloak is cut off; answers the registered user and the message. */
 export async function registerWhileUnreachable(

@@ -11,8 +11,6 @@ export async function runGateway(config: Config, onStop: () => Promise<void> = a
   const log = createLogger(config.log);
   await prepareBackends(config, log);
   const app = await createApp(config, { log });
-  const url = await app.listen();
-  log.info({ url, environment: config.environment }, 'gateway listening');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -34,6 +32,10 @@ export async function runGateway(config: Config, onStop: () => Promise<void> = a
   // the process before it stopped what it started (Keycloak, PostgreSQL).
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+
+  // Only once it can be stopped: whoever reads this line may signal at once.
+  const url = await app.listen();
+  log.info({ url, environment: config.environment }, 'gateway listening');
 }
 
 /** Prints a configuration or start-up problem as a person reads it, then exits. */

@@ -15,6 +15,9 @@ interface DirectoryRole {
   privilegeIds: string[];
 }
 
+/** The advisory lock that serializes the directory syncs of every process on a database. */
+export const DIRECTORY_SYNC_LOCK = 'iam-gateway:directory-sync';
+
 /** A role or group the mirror refused to take from Keycloak in this run; the next run tries again. */
 export interface UnsyncedObject {
   kind: 'role' | 'group';
@@ -55,7 +58,7 @@ export async function syncDirectory(keycloak: KeycloakAdminClient, em: EntityMan
 
   const unsynced: UnsyncedObject[] = [];
   await em.transactional(async (tx) => {
-    await tx.execute('select pg_advisory_xact_lock(hashtext(?))', ['iam-gateway:directory-sync']);
+    await tx.execute('select pg_advisory_xact_lock(hashtext(?))', [DIRECTORY_SYNC_LOCK]);
     /**
      * Each object is written under a savepoint of its own: one the mirror refuses (a name
      * still held by a row the gateway is about to rename, a trigger) is reported and left

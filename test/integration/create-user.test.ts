@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { sql } from '../support/database.js';
+import { withoutDirectorySync } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { adminAccessToken, createKeycloakUser, keycloakAdmin, passwordGrant } from '../support/keycloak.js';
 
@@ -156,16 +157,18 @@ describe('createUser', () => {
     const name = `role_ghost_${randomUUID().slice(0, 8)}`;
     await keycloakAdmin('POST', '/roles', { name });
     await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
-    const [{ id: roleId }] = await sql<{ id: string }>('select id from realm_roles where name = $1', [name]);
-    await keycloakAdmin('DELETE', `/roles/${name}`);
+    await withoutDirectorySync(async () => {
+      const [{ id: roleId }] = await sql<{ id: string }>('select id from realm_roles where name = $1', [name]);
+      await keycloakAdmin('DELETE', `/roles/${name}`);
 
-    const given = input({ roleIds: [roleId] });
-    const response = await gateway.graphql(CREATE_USER, { token, variables: { input: given } });
+      const given = input({ roleIds: [roleId] });
+      const response = await gateway.graphql(CREATE_USER, { token, variables: { input: given } });
 
-    expect(response.errors?.[0]?.extensions.code).toBe('NOT_FOUND');
-    expect(await keycloakUsersByEmail(given.email.toLowerCase())).toEqual([]);
-    expect(await sql('select 1 from users where email = $1', [given.email.toLowerCase()])).toEqual([]);
-    expect(await auditOf(given.email.toLowerCase())).toMatchObject([{ status: 'FAILED' }]);
+      expect(response.errors?.[0]?.extensions.code).toBe('NOT_FOUND');
+      expect(await keycloakUsersByEmail(given.email.toLowerCase())).toEqual([]);
+      expect(await sql('select 1 from users where email = $1', [given.email.toLowerCase()])).toEqual([]);
+      expect(await auditOf(given.email.toLowerCase())).toMatchObject([{ status: 'FAILED' }]);
+    });
   });
 
   it('undoes the Keycloak user when the local transaction fails (COMPENSATED)', async () => {

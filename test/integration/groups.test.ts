@@ -11,6 +11,7 @@ import {
   refusingDeletes,
   sortedNames,
   unique,
+  withoutDirectorySync,
 } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { adminAccessToken, createKeycloakUser, keycloakAdmin, passwordGrant } from '../support/keycloak.js';
@@ -128,15 +129,17 @@ describe('groups', () => {
 
   it('createGroup leaves PostgreSQL unchanged when Keycloak refuses (a group only Keycloak knows): CONFLICT, audit FAILED', async () => {
     const name = unique('console-made-');
-    await keycloakAdmin('POST', '/groups', { name });
+    await withoutDirectorySync(async () => {
+      await keycloakAdmin('POST', '/groups', { name });
 
-    const response = await gateway.graphql(CREATE_GROUP, { token, variables: { input: { groupName: name, roleIds: [ids.role_user] } } });
+      const response = await gateway.graphql(CREATE_GROUP, { token, variables: { input: { groupName: name, roleIds: [ids.role_user] } } });
 
-    expect(response.errors?.[0]?.extensions.code).toBe('CONFLICT');
-    const inKeycloak = await keycloakGroup(name);
-    expect(await keycloakGroupRoles(inKeycloak!.id)).toEqual([]);
-    expect(await sql('select 1 from groups where name = $1', [name])).toEqual([]);
-    expect(await auditOf('GROUP_CREATE', name)).toMatchObject([{ status: 'FAILED', error: expect.any(String) }]);
+      expect(response.errors?.[0]?.extensions.code).toBe('CONFLICT');
+      const inKeycloak = await keycloakGroup(name);
+      expect(await keycloakGroupRoles(inKeycloak!.id)).toEqual([]);
+      expect(await sql('select 1 from groups where name = $1', [name])).toEqual([]);
+      expect(await auditOf('GROUP_CREATE', name)).toMatchObject([{ status: 'FAILED', error: expect.any(String) }]);
+    });
   });
 
   it('updateGroupUsers adds and removes members in Keycloak and PostgreSQL; groups, userCount and Group.users page through them', async () => {
@@ -295,16 +298,18 @@ describe('groups', () => {
     const member = await newUser();
     await gateway.graphql(UPDATE_USERS, { token, variables: { id, input: { userIdsToAdd: [member.id], userIdsToRemove: [] } } });
 
-    const response = await refusingDeletes('groups', 'undo-', () => gateway.graphql(DELETE_GROUP, { token, variables: { id } }));
+    await withoutDirectorySync(async () => {
+      const response = await refusingDeletes('groups', name, () => gateway.graphql(DELETE_GROUP, { token, variables: { id } }));
 
-    expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
-    const recreated = await keycloakGroup(name);
-    expect(recreated!.id).not.toBe(id);
-    expect(await keycloakGroupRoles(recreated!.id)).toEqual(['role_premium']);
-    expect(await keycloakGroupMembers(recreated!.id)).toEqual([member.id]);
-    expect(await mirroredGroup(recreated!.id)).toEqual({ name, roles: ['role_premium'], members: [member.id] });
-    expect(await mirroredGroup(id)).toBeUndefined();
-    expect(await auditOf('GROUP_DELETE', name)).toMatchObject([{ status: 'COMPENSATED', target_id: id }]);
+      expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
+      const recreated = await keycloakGroup(name);
+      expect(recreated!.id).not.toBe(id);
+      expect(await keycloakGroupRoles(recreated!.id)).toEqual(['role_premium']);
+      expect(await keycloakGroupMembers(recreated!.id)).toEqual([member.id]);
+      expect(await mirroredGroup(recreated!.id)).toEqual({ name, roles: ['role_premium'], members: [member.id] });
+      expect(await mirroredGroup(id)).toBeUndefined();
+      expect(await auditOf('GROUP_DELETE', name)).toMatchObject([{ status: 'COMPENSATED', target_id: id }]);
+    });
   });
 
   it('a user with only priv_user_management may read groups but not change them (FORBIDDEN)', async () => {

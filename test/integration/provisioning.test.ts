@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import { decodeJwt, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createKeycloakAdmin } from '../../src/keycloak/admin-client.js';
 import {
   PASSWORD_POLICY,
@@ -22,9 +22,14 @@ const PRIVILEGE_NAMES = PRIVILEGES.map((privilege) => privilege.name);
 const master = new KeycloakAdminClient({ baseUrl: keycloakUrl, realmName: 'master' });
 const probeRealms: string[] = [];
 
-beforeAll(() => master.auth({ grantType: 'password', clientId: 'admin-cli', ...masterAdmin }));
+// The client does not renew its token, which lives 60 s in the master realm: sign in again
+// before each test (and each group's set-up), and before cleaning up, however long the file takes on a loaded machine.
+const signIn = () => master.auth({ grantType: 'password', clientId: 'admin-cli', ...masterAdmin });
+beforeAll(signIn);
+beforeEach(signIn);
 // A realm is missing when a filter skipped the tests that create it.
 afterAll(async () => {
+  await signIn();
   await Promise.all(probeRealms.map((realm) => master.realms.del({ realm }, { catchNotFound: true })));
 });
 

@@ -11,6 +11,7 @@ import {
   refusingDeletes,
   sortedNames,
   unique,
+  withoutDirectorySync,
 } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { adminAccessToken, createKeycloakUser, keycloakAdmin, passwordGrant } from '../support/keycloak.js';
@@ -152,14 +153,16 @@ describe('roles and privileges', () => {
 
   it('createRole leaves PostgreSQL unchanged when Keycloak refuses (a role only Keycloak knows): CONFLICT, audit FAILED', async () => {
     const name = unique('role_only_in_keycloak_');
-    await keycloakAdmin('POST', '/roles', { name, description: 'made in the console' });
+    await withoutDirectorySync(async () => {
+      await keycloakAdmin('POST', '/roles', { name, description: 'made in the console' });
 
-    const response = await gateway.graphql(CREATE_ROLE, { token, variables: { input: { roleName: name, description: 'mine' } } });
+      const response = await gateway.graphql(CREATE_ROLE, { token, variables: { input: { roleName: name, description: 'mine' } } });
 
-    expect(response.errors?.[0]?.extensions.code).toBe('CONFLICT');
-    expect(await keycloakRole(name)).toMatchObject({ description: 'made in the console' });
-    expect(await sql('select 1 from realm_roles where name = $1', [name])).toEqual([]);
-    expect(await auditOf('ROLE_CREATE', name)).toMatchObject([{ status: 'FAILED', error: expect.any(String) }]);
+      expect(response.errors?.[0]?.extensions.code).toBe('CONFLICT');
+      expect(await keycloakRole(name)).toMatchObject({ description: 'made in the console' });
+      expect(await sql('select 1 from realm_roles where name = $1', [name])).toEqual([]);
+      expect(await auditOf('ROLE_CREATE', name)).toMatchObject([{ status: 'FAILED', error: expect.any(String) }]);
+    });
   });
 
   it('updateRole sets the description and adds and removes privileges, in Keycloak and PostgreSQL', async () => {
@@ -232,16 +235,18 @@ describe('roles and privileges', () => {
 
   it('updateRole leaves PostgreSQL unchanged when Keycloak no longer has the role: NOT_FOUND, audit FAILED', async () => {
     const { id, name } = await createRole({ roleName: unique('vanished_'), description: 'kept' });
-    await keycloakAdmin('DELETE', `/roles-by-id/${id}`);
+    await withoutDirectorySync(async () => {
+      await keycloakAdmin('DELETE', `/roles-by-id/${id}`);
 
-    const response = await gateway.graphql(UPDATE_ROLE, {
-      token,
-      variables: { id, input: { description: 'changed', privilegeIdsToAdd: [ids.priv_code_review], privilegeIdsToRemove: [] } },
+      const response = await gateway.graphql(UPDATE_ROLE, {
+        token,
+        variables: { id, input: { description: 'changed', privilegeIdsToAdd: [ids.priv_code_review], privilegeIdsToRemove: [] } },
+      });
+
+      expect(response.errors?.[0]?.extensions.code).toBe('NOT_FOUND');
+      expect(await mirroredRole(id)).toEqual({ name, kind: 'ROLE', description: 'kept', privileges: [] });
+      expect(await auditOf('ROLE_UPDATE', name)).toMatchObject([{ status: 'FAILED' }]);
     });
-
-    expect(response.errors?.[0]?.extensions.code).toBe('NOT_FOUND');
-    expect(await mirroredRole(id)).toEqual({ name, kind: 'ROLE', description: 'kept', privileges: [] });
-    expect(await auditOf('ROLE_UPDATE', name)).toMatchObject([{ status: 'FAILED' }]);
   });
 
   it('deleteRole removes the role from Keycloak and PostgreSQL', async () => {
@@ -291,16 +296,18 @@ describe('roles and privileges', () => {
   it('deleteRole re-creates the role in Keycloak when the local delete fails (COMPENSATED); the mirror follows its new id', async () => {
     const { id, name } = await createRole({ roleName: unique('undo_'), description: 'comes back', privilegeIds: [ids.priv_view_reports] });
 
-    const response = await refusingDeletes('realm_roles', 'role_undo_', () => gateway.graphql(DELETE_ROLE, { token, variables: { id } }));
+    await withoutDirectorySync(async () => {
+      const response = await refusingDeletes('realm_roles', name, () => gateway.graphql(DELETE_ROLE, { token, variables: { id } }));
 
-    expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
-    const recreated = await keycloakRole(name);
-    expect(recreated).toMatchObject({ name, description: 'comes back' });
-    expect(recreated!.id).not.toBe(id);
-    expect(await keycloakComposites(recreated!.id)).toEqual(['priv_view_reports']);
-    expect(await mirroredRole(recreated!.id)).toEqual({ name, kind: 'ROLE', description: 'comes back', privileges: ['priv_view_reports'] });
-    expect(await mirroredRole(id)).toBeUndefined();
-    expect(await auditOf('ROLE_DELETE', name)).toMatchObject([{ status: 'COMPENSATED', target_id: id }]);
+      expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
+      const recreated = await keycloakRole(name);
+      expect(recreated).toMatchObject({ name, description: 'comes back' });
+      expect(recreated!.id).not.toBe(id);
+      expect(await keycloakComposites(recreated!.id)).toEqual(['priv_view_reports']);
+      expect(await mirroredRole(recreated!.id)).toEqual({ name, kind: 'ROLE', description: 'comes back', privileges: ['priv_view_reports'] });
+      expect(await mirroredRole(id)).toBeUndefined();
+      expect(await auditOf('ROLE_DELETE', name)).toMatchObject([{ status: 'COMPENSATED', target_id: id }]);
+    });
   });
 
   it('roles, role and privileges read the mirror: displayName without prefix, composite, privileges, userCount', async () => {

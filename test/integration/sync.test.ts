@@ -187,7 +187,8 @@ describe('jobs in the gateway process', () => {
     } finally {
       const started = performance.now();
       await withJobs.close();
-      expect(performance.now() - started).toBeLessThan(5000);
+      // Not the sync interval's wait, nor a hang; generous, as other test files load the machine.
+      expect(performance.now() - started).toBeLessThan(15_000);
     }
   });
 });
@@ -237,12 +238,16 @@ describe('the directory sync while the gateway writes', () => {
     const newGroupName = unique('sync-after-refusal-');
     const newGroup = await keycloakGroupNamed(newGroupName);
 
-    const unsynced = await refusingDeletes('realm_roles', refusedName, () => syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork()));
+    const unsynced = await refusingDeletes('realm_roles', refusedName, async () => {
+      const result = await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
+      // Checked while still refused: another test file's sync may delete it right after.
+      expect(await sql('select name from realm_roles where id = $1', [refused])).toEqual([{ name: refusedName }]);
+      return result;
+    });
 
     // Other test files may have objects of their own refused at the same moment.
     expect(unsynced).toContainEqual({ kind: 'role', id: refused, reason: expect.stringContaining('injected failure') });
     expect(await sql('select name from groups where id = $1', [newGroup])).toEqual([{ name: newGroupName }]);
-    expect(await sql('select name from realm_roles where id = $1', [refused])).toEqual([{ name: refusedName }]);
 
     await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
     expect(await sql('select name from realm_roles where id = $1', [refused])).toEqual([]);

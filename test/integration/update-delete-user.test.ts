@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { sql } from '../support/database.js';
+import { withoutDirectorySync } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant } from '../support/keycloak.js';
@@ -238,24 +239,26 @@ describe('updateUser, deleteUser and setUserPassword', () => {
 
     it('undoes its earlier Keycloak steps when a later one fails (a group deleted behind the mirror’s back)', async () => {
       const ghost = await createGroup();
-      await keycloakAdmin('DELETE', `/groups/${ghost.id}`);
-      const user = await createUser();
-      const before = await mirrorOf(user.id);
+      await withoutDirectorySync(async () => {
+        await keycloakAdmin('DELETE', `/groups/${ghost.id}`);
+        const user = await createUser();
+        const before = await mirrorOf(user.id);
 
-      const response = await gateway.graphql(UPDATE_USER, {
-        token,
-        variables: {
-          id: user.id,
-          input: profile(user, { lastName: 'Changed', entityCode: 'E-9', roleIdsToAdd: [roles.role_premium], roleIdsToRemove: [roles.role_user], groupIdsToAdd: [ghost.id] }),
-        },
+        const response = await gateway.graphql(UPDATE_USER, {
+          token,
+          variables: {
+            id: user.id,
+            input: profile(user, { lastName: 'Changed', entityCode: 'E-9', roleIdsToAdd: [roles.role_premium], roleIdsToRemove: [roles.role_user], groupIdsToAdd: [ghost.id] }),
+          },
+        });
+
+        expect(response.errors?.[0]?.extensions.code).toBe('NOT_FOUND');
+        expect((await keycloakUser(user.id)).body).toMatchObject({ lastName: 'Hopper', attributes: { entity_code: ['E-1'], country_code: ['US'] } });
+        expect(await keycloakRoles(user.id)).toContain('role_user');
+        expect(await keycloakRoles(user.id)).not.toContain('role_premium');
+        expect(await mirrorOf(user.id)).toEqual(before);
+        expect(await auditOf(user.id, 'USER_UPDATE')).toMatchObject([{ status: 'FAILED' }]);
       });
-
-      expect(response.errors?.[0]?.extensions.code).toBe('NOT_FOUND');
-      expect((await keycloakUser(user.id)).body).toMatchObject({ lastName: 'Hopper', attributes: { entity_code: ['E-1'], country_code: ['US'] } });
-      expect(await keycloakRoles(user.id)).toContain('role_user');
-      expect(await keycloakRoles(user.id)).not.toContain('role_premium');
-      expect(await mirrorOf(user.id)).toEqual(before);
-      expect(await auditOf(user.id, 'USER_UPDATE')).toMatchObject([{ status: 'FAILED' }]);
     });
 
     it('answers NOT_FOUND for an unknown user and BAD_USER_INPUT naming each field for invalid input', async () => {

@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { DIRECTORY_SYNC_LOCK } from '../../src/jobs/directory-sync.js';
 import { sql } from './database.js';
 import type { TestGateway } from './gateway.js';
 import { keycloakAdmin } from './keycloak.js';
@@ -76,18 +79,37 @@ export async function keycloakGroupMembers(groupId: string): Promise<string[]> {
 }
 
 /**
- * Makes PostgreSQL refuse to delete rows of `table` whose name starts with `prefix`, for
- * the duration of `run`: a local failure after Keycloak succeeded.
+ * Makes PostgreSQL refuse to delete the row of `table` named `name`, for the duration of
+ * `run`: a local failure after Keycloak succeeded. The trigger is this call's own, so that
+ * two test files refusing deletes at once do not replace or drop each other's.
  */
-export async function refusingDeletes<T>(table: 'realm_roles' | 'groups', prefix: string, run: () => Promise<T>): Promise<T> {
-  const name = `refuse_delete_${table}`;
-  await sql(`create or replace function ${name}() returns trigger language plpgsql as $$
-    begin if old.name like '${prefix}%' then raise exception 'injected failure'; end if; return old; end $$`);
-  await sql(`drop trigger if exists ${name} on ${table}`);
-  await sql(`create trigger ${name} before delete on ${table} for each row execute function ${name}()`);
+export async function refusingDeletes<T>(table: 'realm_roles' | 'groups', name: string, run: () => Promise<T>): Promise<T> {
+  const trigger = `refuse_delete_${randomUUID().replaceAll('-', '')}`;
+  await sql(`create function ${trigger}() returns trigger language plpgsql as $$
+    begin if old.name = '${name}' then raise exception 'injected failure'; end if; return old; end $$`);
+  await sql(`create trigger ${trigger} before delete on ${table} for each row execute function ${trigger}()`);
   try {
     return await run();
   } finally {
-    await sql(`drop trigger if exists ${name} on ${table}`);
+    await sql(`drop trigger if exists ${trigger} on ${table}`);
+    await sql(`drop function if exists ${trigger}()`);
+  }
+}
+
+/**
+ * Runs `run` while no directory sync can write to the mirror: for tests that make Keycloak
+ * and the mirror differ on purpose (a role only Keycloak has, a group deleted behind the
+ * mirror's back), which a sync started by another test file would otherwise repair half-way
+ * through. `run` must not sync the directory itself: it would wait for this lock.
+ */
+export async function withoutDirectorySync<T>(run: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: inject('config').databaseUrl });
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock(hashtext($1))', [DIRECTORY_SYNC_LOCK]);
+    return await run();
+  } finally {
+    // Ending the session releases its advisory locks.
+    await client.end();
   }
 }

@@ -9,18 +9,29 @@ import { startStack } from './stack/stack.js';
 
 const progress = terminalProgress();
 const started = performance.now();
+// Ctrl-C before the gateway listens (Keycloak's first start takes a minute): stop what the
+// stack started instead of dying and leaving it running. Once listening, the gateway's own
+// handlers stop everything.
+const interrupted = new AbortController();
+process.on('SIGINT', () => interrupted.abort());
+process.on('SIGTERM', () => interrupted.abort());
 try {
-  const stack = await startStack({ env: process.env, database: 'iam_gateway', progress });
+  const stack = await startStack({ env: process.env, database: 'iam_gateway', progress, signal: interrupted.signal });
   const config = loadConfig(stack.env);
   await progress.step('Gateway', () => runGateway(config, stack.stop)).catch(async (error: unknown) => {
     await stack.stop();
     throw error;
   });
-  progress.info(`Ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  progress.info(`GraphQL IDE:   ${config.publicUrl}/graphql`);
-  progress.info(`Keycloak:      ${config.keycloak.url}/admin (master admin: see README)`);
-  progress.info(`Sent emails:   ${stack.mailboxUrl}/messages`);
-  if (config.bootstrapAdmin) progress.info(`Realm admin:   ${config.bootstrapAdmin.email} (password: BOOTSTRAP_ADMIN_PASSWORD)`);
+  if (interrupted.signal.aborted) {
+    // Pressed while the gateway was starting: stop now, as the gateway does on Ctrl-C.
+    process.kill(process.pid, 'SIGINT');
+  } else {
+    progress.info(`Ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    progress.info(`GraphQL IDE:   ${config.publicUrl}/graphql`);
+    progress.info(`Keycloak:      ${config.keycloak.url}/admin (master admin: see README)`);
+    progress.info(`Sent emails:   ${stack.mailboxUrl}/messages`);
+    if (config.bootstrapAdmin) progress.info(`Realm admin:   ${config.bootstrapAdmin.email} (password: BOOTSTRAP_ADMIN_PASSWORD)`);
+  }
 } catch (error) {
   exitWithProblem(error);
 }

@@ -1,9 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findNewestJava, requireMaven } from './keycloak-server.js';
-import { StackError } from './progress.js';
+import { findNewestJava, KEYCLOAK_VERSION, requireMaven, startLocalKeycloak } from './keycloak-server.js';
+import { silentProgress, StackError } from './progress.js';
 
 const nowhere = { PATH: '/nonexistent' };
 
@@ -22,5 +23,55 @@ describe('the local Keycloak’s tools', () => {
   it('says what to install when Maven is missing', () => {
     expect(() => requireMaven(nowhere)).toThrow(/`mvn` was not found.*apt-get install maven.*KEYCLOAK_URL/);
     expect(() => requireMaven()).not.toThrow();
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('a Keycloak start interrupted by Ctrl-C', () => {
+  it('stops the server it launched and says so, rather than leaving it running', async () => {
+    // A distribution whose kc.sh never becomes ready: what matters is what happens to it.
+    const cacheDir = mkdtempSync(join(tmpdir(), 'stack-keycloak-'));
+    const bin = join(cacheDir, `keycloak-${KEYCLOAK_VERSION}`, 'bin');
+    mkdirSync(bin, { recursive: true });
+    const pidFile = join(cacheDir, 'kc.pid');
+    writeFileSync(join(bin, 'kc.sh'), `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 300\n`);
+    chmodSync(join(bin, 'kc.sh'), 0o755);
+    const interrupted = new AbortController();
+    try {
+      const starting = startLocalKeycloak({
+        cacheDir,
+        httpPort: await freePort(),
+        managementPort: await freePort(),
+        bootstrapAdmin: { username: 'admin', password: 'admin' },
+        progress: silentProgress,
+        signal: interrupted.signal,
+      });
+      await expect.poll(() => readFileSync(pidFile, 'utf8').trim(), { timeout: 10_000 }).toMatch(/^\d+$/);
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      expect(isRunning(pid)).toBe(true);
+
+      interrupted.abort();
+
+      await expect(starting).rejects.toThrow('Interrupted while Keycloak was starting; it was stopped again');
+      expect(isRunning(pid)).toBe(false);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   });
 });

@@ -16,6 +16,8 @@ export interface LocalKeycloakOptions {
   /** Master-realm bootstrap admin, used only when the server creates its database. */
   bootstrapAdmin: { username: string; password: string };
   progress: Progress;
+  /** Aborted by Ctrl-C while the server starts: it is stopped again rather than left running. */
+  signal?: AbortSignal;
 }
 
 export interface RunningKeycloak {
@@ -47,7 +49,7 @@ export async function startLocalKeycloak(options: LocalKeycloakOptions): Promise
     `Keycloak on ${url} (Java at ${javaHome}, log in ${logFile})`,
     async () => {
       const started = launch(home, javaHome, logFile, options);
-      await waitUntilReady(healthUrl, started, logFile);
+      await waitUntilReady(healthUrl, started, logFile, options.signal);
       return started;
     },
   );
@@ -193,13 +195,17 @@ function launch(home: string, javaHome: string, logFile: string, options: LocalK
   return child;
 }
 
-async function waitUntilReady(healthUrl: string, child: ChildProcess, logFile: string): Promise<void> {
+async function waitUntilReady(healthUrl: string, child: ChildProcess, logFile: string, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + 240_000;
   let exitCode: number | null = null;
   child.once('exit', (code) => (exitCode = code ?? -1));
   while (Date.now() < deadline) {
     if (exitCode !== null) {
       throw new StackError(`Keycloak exited with code ${exitCode} while starting; see ${logFile}`);
+    }
+    if (signal?.aborted) {
+      await stopProcessGroup(child);
+      throw new StackError('Interrupted while Keycloak was starting; it was stopped again');
     }
     if (await isReady(healthUrl)) return;
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalKeycloak } from './keycloak-server.js';
 import { resolveDatabase } from './postgres.js';
-import type { Progress } from './progress.js';
+import { StackError, type Progress } from './progress.js';
 import { startSmtpCatcher } from './smtp-catcher.js';
 
 /**
@@ -26,6 +26,8 @@ export interface StackOptions {
   /** The database created on a local PostgreSQL server. */
   database: string;
   progress: Progress;
+  /** Aborted by Ctrl-C during start-up: what was started is stopped, and startStack rejects. */
+  signal?: AbortSignal;
 }
 
 export interface Stack {
@@ -47,20 +49,25 @@ export function cacheDirectory(env: Record<string, string | undefined>): string 
  * an SMTP catcher, each reused when already running and started otherwise.
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const { env, progress } = options;
+  const { env, progress, signal } = options;
   const cacheDir = cacheDirectory(env);
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const stopOne of stops.reverse()) await stopOne();
+  };
+  const unlessInterrupted = () => {
+    if (signal?.aborted) throw new StackError('Interrupted while the stack was starting; what it had started was stopped again');
   };
 
   try {
     const smtpPort = Number(env.SMTP_PORT ?? 1025);
     const mail = await startSmtpCatcher({ smtpPort, httpPort: Number(env.MAILBOX_PORT ?? 1080), progress });
     stops.push(mail.stop);
+    unlessInterrupted();
 
     const database = await resolveDatabase({ databaseUrl: env.DATABASE_URL, database: options.database, cacheDir, progress });
     stops.push(database.stop);
+    unlessInterrupted();
 
     const keycloakEnv: Record<string, string | undefined> = {};
     if (!env.KEYCLOAK_URL) {
@@ -70,8 +77,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         managementPort: LOCAL_KEYCLOAK.managementPort,
         bootstrapAdmin: LOCAL_KEYCLOAK.masterAdmin,
         progress,
+        signal,
       });
       stops.push(keycloak.stop);
+      unlessInterrupted();
       Object.assign(keycloakEnv, {
         KEYCLOAK_URL: keycloak.url,
         KEYCLOAK_ADMIN_USERNAME: LOCAL_KEYCLOAK.masterAdmin.username,

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdirSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type AddressInfo, type Server } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -11,6 +11,7 @@ import type { DevStartOptions, DevStartResult } from '../dev-start.js';
 import { LOG_DIR } from '../processes.js';
 import { met, type Row } from '../report.js';
 import { figure, ratio, summarize } from '../stats.js';
+import { freePort } from '../../src/stack/free-port.js';
 
 const COLD_DATABASE = 'iam_gateway_bench_cold';
 const COLD_LIMIT_SECONDS = 60;
@@ -23,14 +24,6 @@ function shellEnv(): Record<string, string> {
   return Object.fromEntries(
     Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !GATEWAY_VARIABLES.test(entry[0])),
   );
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A Unix socket outside the namespace, piped to the PostgreSQL server the bench uses. */

@@ -1,10 +1,10 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findNewestJava, KEYCLOAK_VERSION, requireMaven, startLocalKeycloak } from './keycloak-server.js';
 import { silentProgress, StackError } from './progress.js';
+import { freePort } from './free-port.js';
 
 const nowhere = { PATH: '/nonexistent' };
 
@@ -25,14 +25,6 @@ describe('the local Keycloak’s tools', () => {
     expect(() => requireMaven()).not.toThrow();
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function isRunning(pid: number): boolean {
   try {

@@ -1,20 +1,11 @@
-import { Field, ID, InputType } from 'type-graphql';
+import { Field, InputType } from 'type-graphql';
 import { checkTenantName } from '../tenants/tenant.service.js';
-import { checkProfile, checkUsernameIsEmail } from '../users/user.input.js';
+import { checkProfile, checkUsernameIsEmail, NewDirectoryUserInput, PersonInput } from '../users/user.input.js';
 
 @InputType('SignupInput')
-export class SignupInput {
-  @Field(() => String)
-  email: string;
-
+export class SignupInput extends PersonInput {
   @Field(() => String)
   password: string;
-
-  @Field(() => String)
-  firstName: string;
-
-  @Field(() => String)
-  lastName: string;
 
   @Field(() => String, { nullable: true, description: 'Only where the realm allows usernames other than the email.' })
   username?: string | null;
@@ -23,29 +14,9 @@ export class SignupInput {
   accountName?: string | null;
 }
 
+/** Like createUser, without a password: Keycloak emails the user a link to set one. */
 @InputType('RegisterUserInput')
-export class RegisterUserInput {
-  @Field(() => String)
-  email: string;
-
-  @Field(() => String)
-  firstName: string;
-
-  @Field(() => String)
-  lastName: string;
-
-  @Field(() => String, { nullable: true })
-  entityCode?: string | null;
-
-  @Field(() => String, { nullable: true })
-  countryCode?: string | null;
-
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
-  roleIds?: string[] | null;
-
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
-  groupIds?: string[] | null;
-}
+export class RegisterUserInput extends NewDirectoryUserInput {}
 
 export function checkSignup(input: SignupInput): void {
   const check = checkUsernameIsEmail(checkProfile(input).password('password', input.password), input.username, input.email);

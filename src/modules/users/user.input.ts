@@ -1,8 +1,12 @@
 import { Field, ID, InputType } from 'type-graphql';
 import { InputCheck } from '../../validation.js';
 
-@InputType('CreateUserInput')
-export class CreateUserInput {
+// The abstract inputs below are decorated only so that type-graphql passes their fields on
+// to the inputs that extend them; no operation takes them, so the schema does not show them.
+
+/** The email and names every account has. */
+@InputType()
+export abstract class PersonInput {
   @Field(() => String)
   email: string;
 
@@ -11,7 +15,30 @@ export class CreateUserInput {
 
   @Field(() => String)
   lastName: string;
+}
 
+/** A person with the attributes an administrator manages (seed 004). */
+@InputType()
+abstract class DirectoryPersonInput extends PersonInput {
+  @Field(() => String, { nullable: true })
+  entityCode?: string | null;
+
+  @Field(() => String, { nullable: true })
+  countryCode?: string | null;
+}
+
+/** A user an administrator adds, with the roles and groups it starts with. */
+@InputType()
+export abstract class NewDirectoryUserInput extends DirectoryPersonInput {
+  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  roleIds?: string[] | null;
+
+  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  groupIds?: string[] | null;
+}
+
+@InputType('CreateUserInput')
+export class CreateUserInput extends NewDirectoryUserInput {
   @Field(() => String)
   password: string;
 
@@ -20,18 +47,6 @@ export class CreateUserInput {
 
   @Field(() => Boolean, { nullable: true, defaultValue: false })
   emailVerified?: boolean | null;
-
-  @Field(() => String, { nullable: true })
-  entityCode?: string | null;
-
-  @Field(() => String, { nullable: true })
-  countryCode?: string | null;
-
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
-  roleIds?: string[] | null;
-
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
-  groupIds?: string[] | null;
 }
 
 /**
@@ -39,27 +54,12 @@ export class CreateUserInput {
  * keeps its value, and an empty entityCode or countryCode removes the attribute.
  */
 @InputType('UpdateUserInput')
-export class UpdateUserInput {
-  @Field(() => String)
-  email: string;
-
-  @Field(() => String)
-  firstName: string;
-
-  @Field(() => String)
-  lastName: string;
-
+export class UpdateUserInput extends DirectoryPersonInput {
   @Field(() => Boolean, { nullable: true })
   enabled?: boolean | null;
 
   @Field(() => Boolean, { nullable: true })
   emailVerified?: boolean | null;
-
-  @Field(() => String, { nullable: true })
-  entityCode?: string | null;
-
-  @Field(() => String, { nullable: true })
-  countryCode?: string | null;
 
   @Field(() => [ID], { nullable: true, defaultValue: [] })
   roleIdsToAdd?: string[] | null;
@@ -74,10 +74,9 @@ export class UpdateUserInput {
   groupIdsToRemove?: string[] | null;
 }
 
-type ProfileInput = Pick<CreateUserInput, 'email' | 'firstName' | 'lastName' | 'entityCode' | 'countryCode'>;
+type ProfileInput = PersonInput & Pick<DirectoryPersonInput, 'entityCode' | 'countryCode'>;
 
-/** The rules createUser and updateUser share. */
-/** The fields every account has; callers add their own checks before `throwIfAny`. */
+/** The rules every account's fields follow; callers add their own checks before `throwIfAny`. */
 export function checkProfile(input: ProfileInput): InputCheck {
   return new InputCheck()
     .email('email', input.email)

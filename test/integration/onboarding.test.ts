@@ -62,6 +62,30 @@ describe.each(TENANCY_MODES)('onboarding (TENANCY_MODE=%s)', (mode) => {
     ...overrides,
   });
 
+  it('signup whose local write fails answers an error with no tokens, and leaves no user in Keycloak (COMPENSATED)', async () => {
+    const input = signupInput();
+    // PostgreSQL refuses this one user's row: a local failure after Keycloak created the user.
+    const refuse = `refuse_signup_${randomUUID().replaceAll('-', '')}`;
+    await sql(`create function ${refuse}() returns trigger language plpgsql as $$
+      begin if new.email = '${input.email}' then raise exception 'injected failure'; end if; return new; end $$`);
+    await sql(`create trigger ${refuse} before insert on users for each row execute function ${refuse}()`);
+    let response: Awaited<ReturnType<typeof gateway.graphql>>;
+    try {
+      response = await gateway.graphql(SIGNUP, { variables: { input } });
+    } finally {
+      await sql(`drop trigger if exists ${refuse} on users`);
+      await sql(`drop function if exists ${refuse}()`);
+    }
+
+    expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(response.data?.signup ?? null).toBeNull();
+    expect(await keycloakUser(input.email)).toBeUndefined();
+    expect(await sql('select 1 from users where email = $1', [input.email])).toEqual([]);
+    expect(await sql(`select status from audit_events where action = 'USER_SIGNUP' and details->>'email' = $1`, [input.email])).toEqual([
+      { status: 'COMPENSATED' },
+    ]);
+  });
+
   it('signup creates the Keycloak user and the local record, and returns tokens that work at once', async () => {
     const input = signupInput();
     const response = await gateway.graphql(SIGNUP, { variables: { input } });

@@ -57,6 +57,7 @@ export class OnboardingService {
     };
     const creation: AccountCreation = { action: 'USER_SIGNUP', actorId: null, tenantId: tenant?.id, details: tenant ? { tenant: tenant.name } : {} };
     let user: UserRecord;
+    let tokens: Promise<TokenSet | null> | undefined;
     try {
       user =
         tenant && tenantRealms
@@ -64,14 +65,20 @@ export class OnboardingService {
           : await this.deps.users.createAccount(account, {
               ...creation,
               afterLocal: tenant ? (em, userId) => insertTenant(em, tenant, userId) : undefined,
+              // The first tokens need only the Keycloak user: asked for while the mirror is
+              // written, not after. Should that write fail, the user is deleted again in
+              // Keycloak, ending the session, and the tokens are never handed out.
+              afterKeycloak: async () => {
+                tokens = this.firstTokens(this.deps.sessions, account.email.trim().toLowerCase(), input.password);
+              },
             });
     } catch (error) {
       // Known locally or only in Keycloak: either way the same answer, revealing nothing more.
       if (error instanceof AppError && error.code === 'CONFLICT') throw new AppError('CONFLICT', NOT_ELIGIBLE_FOR_SIGNUP);
       throw error;
     }
-    const sessions = tenant && tenantRealms ? tenantRealms.sessionsIn(tenant.id) : this.deps.sessions;
-    return { user, tenant, tokens: await this.firstTokens(sessions, user.email, input.password) };
+    tokens ??= this.firstTokens(tenant && tenantRealms ? tenantRealms.sessionsIn(tenant.id) : this.deps.sessions, user.email, input.password);
+    return { user, tenant, tokens: await tokens };
   }
 
   /**

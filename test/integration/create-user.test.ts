@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
-import { sql } from '../support/database.js';
+import { refusingWrites, sql } from '../support/database.js';
 import { withoutDirectorySync } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { adminAccessToken, createKeycloakUser, keycloakAdmin, passwordGrant } from '../support/keycloak.js';
@@ -173,16 +173,8 @@ describe('createUser', () => {
 
   it('undoes the Keycloak user when the local transaction fails (COMPENSATED)', async () => {
     const given = input({ email: `fail-local-${randomUUID().slice(0, 8)}@example.test` });
-    await sql(`create or replace function refuse_fail_local() returns trigger language plpgsql as $$
-      begin if new.email like 'fail-local-%' then raise exception 'injected failure'; end if; return new; end $$`);
-    await sql('drop trigger if exists refuse_fail_local on users');
-    await sql('create trigger refuse_fail_local before insert on users for each row execute function refuse_fail_local()');
-    try {
-      const response = await gateway.graphql(CREATE_USER, { token, variables: { input: given } });
-      expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
-    } finally {
-      await sql('drop trigger if exists refuse_fail_local on users');
-    }
+    const response = await refusingWrites('insert', 'users', 'email', given.email, () => gateway.graphql(CREATE_USER, { token, variables: { input: given } }));
+    expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
     expect(await keycloakUsersByEmail(given.email)).toEqual([]);
     expect(await sql('select 1 from users where email = $1', [given.email])).toEqual([]);
     expect(await auditOf(given.email)).toMatchObject([{ status: 'COMPENSATED' }]);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from '../support/database.js';
+import { refusingWrites, sql } from '../support/database.js';
 import {
   auditOf,
   createUserThroughGateway,
@@ -8,7 +8,6 @@ import {
   keycloakGroupMembers,
   keycloakGroupRoles,
   realmRoleIds,
-  refusingDeletes,
   sortedNames,
   unique,
   withoutDirectorySync,
@@ -299,7 +298,7 @@ describe('groups', () => {
     await gateway.graphql(UPDATE_USERS, { token, variables: { id, input: { userIdsToAdd: [member.id], userIdsToRemove: [] } } });
 
     await withoutDirectorySync(async () => {
-      const response = await refusingDeletes('groups', name, () => gateway.graphql(DELETE_GROUP, { token, variables: { id } }));
+      const response = await refusingWrites('delete', 'groups', 'name', name, () => gateway.graphql(DELETE_GROUP, { token, variables: { id } }));
 
       expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
       const recreated = await keycloakGroup(name);

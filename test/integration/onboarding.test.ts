@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { sql } from '../support/database.js';
+import { refusingWrites, sql } from '../support/database.js';
 import type { TestGateway } from '../support/gateway.js';
 import { adminAccessToken, createKeycloakUser, keycloakAdmin } from '../support/keycloak.js';
 import { createMailbox, extractLinks } from '../support/mailbox.js';
@@ -65,17 +65,7 @@ describe.each(TENANCY_MODES)('onboarding (TENANCY_MODE=%s)', (mode) => {
   it('signup whose local write fails answers an error with no tokens, and leaves no user in Keycloak (COMPENSATED)', async () => {
     const input = signupInput();
     // PostgreSQL refuses this one user's row: a local failure after Keycloak created the user.
-    const refuse = `refuse_signup_${randomUUID().replaceAll('-', '')}`;
-    await sql(`create function ${refuse}() returns trigger language plpgsql as $$
-      begin if new.email = '${input.email}' then raise exception 'injected failure'; end if; return new; end $$`);
-    await sql(`create trigger ${refuse} before insert on users for each row execute function ${refuse}()`);
-    let response: Awaited<ReturnType<typeof gateway.graphql>>;
-    try {
-      response = await gateway.graphql(SIGNUP, { variables: { input } });
-    } finally {
-      await sql(`drop trigger if exists ${refuse} on users`);
-      await sql(`drop function if exists ${refuse}()`);
-    }
+    const response = await refusingWrites('insert', 'users', 'email', input.email, () => gateway.graphql(SIGNUP, { variables: { input } }));
 
     expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
     expect(response.data?.signup ?? null).toBeNull();

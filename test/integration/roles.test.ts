@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
-import { sql } from '../support/database.js';
+import { refusingWrites, sql } from '../support/database.js';
 import {
   auditOf,
   createUserThroughGateway,
   keycloakComposites,
   keycloakRole,
   realmRoleIds,
-  refusingDeletes,
   sortedNames,
   unique,
   withoutDirectorySync,
@@ -297,7 +296,7 @@ describe('roles and privileges', () => {
     const { id, name } = await createRole({ roleName: unique('undo_'), description: 'comes back', privilegeIds: [ids.priv_view_reports] });
 
     await withoutDirectorySync(async () => {
-      const response = await refusingDeletes('realm_roles', name, () => gateway.graphql(DELETE_ROLE, { token, variables: { id } }));
+      const response = await refusingWrites('delete', 'realm_roles', 'name', name, () => gateway.graphql(DELETE_ROLE, { token, variables: { id } }));
 
       expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
       const recreated = await keycloakRole(name);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
-import { sql } from '../support/database.js';
-import { refusingDeletes, unique } from '../support/directory.js';
+import { refusingWrites, sql } from '../support/database.js';
+import { unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
 import { adminAccessToken, keycloakAdmin } from '../support/keycloak.js';
@@ -238,7 +238,7 @@ describe('the directory sync while the gateway writes', () => {
     const newGroupName = unique('sync-after-refusal-');
     const newGroup = await keycloakGroupNamed(newGroupName);
 
-    const unsynced = await refusingDeletes('realm_roles', refusedName, async () => {
+    const unsynced = await refusingWrites('delete', 'realm_roles', 'name', refusedName, async () => {
       const result = await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
       // Checked while still refused: another test file's sync may delete it right after.
       expect(await sql('select name from realm_roles where id = $1', [refused])).toEqual([{ name: refusedName }]);

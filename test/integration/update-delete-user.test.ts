@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
-import { sql } from '../support/database.js';
+import { refusingWrites, sql } from '../support/database.js';
 import { withoutDirectorySync } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
@@ -325,15 +325,8 @@ describe('updateUser, deleteUser and setUserPassword', () => {
 
     it('keeps the event PENDING when the local delete fails after Keycloak deleted the user, and a retry finishes it', async () => {
       const user = await createUser({ email: uniqueEmail('fail-delete') });
-      await sql(`create or replace function refuse_fail_delete() returns trigger language plpgsql as $$
-        begin if old.email like 'fail-delete-%' then raise exception 'injected failure'; end if; return old; end $$`);
-      await sql('create or replace trigger refuse_fail_delete before delete on users for each row execute function refuse_fail_delete()');
-      try {
-        const response = await gateway.graphql(DELETE_USER, { token, variables: { id: user.id } });
-        expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
-      } finally {
-        await sql('drop trigger if exists refuse_fail_delete on users');
-      }
+      const response = await refusingWrites('delete', 'users', 'email', user.email, () => gateway.graphql(DELETE_USER, { token, variables: { id: user.id } }));
+      expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
       expect((await keycloakUser(user.id)).status).toBe(404);
       expect((await mirrorOf(user.id)).row).toMatchObject({ email: user.email });
       // A deleted Keycloak user cannot be restored: not COMPENSATED, left for a retry or the reconciler.

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 
@@ -9,5 +10,31 @@ export async function sql<T = Record<string, unknown>>(text: string, params: unk
     return (await client.query(text, params)).rows as T[];
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Makes PostgreSQL refuse to insert or delete the rows of `table` whose `column` equals
+ * `value`, for the duration of `run`: a local failure after Keycloak succeeded. The trigger
+ * is this call's own, so that test files refusing writes at once do not replace or drop
+ * each other's, and it touches no other row.
+ */
+export async function refusingWrites<T>(
+  operation: 'insert' | 'delete',
+  table: string,
+  column: string,
+  value: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  const trigger = `refuse_${operation}_${randomUUID().replaceAll('-', '')}`;
+  const row = operation === 'insert' ? 'new' : 'old';
+  await sql(`create function ${trigger}() returns trigger language plpgsql as $$
+    begin if ${row}.${column} = '${value.replaceAll("'", "''")}' then raise exception 'injected failure'; end if; return ${row}; end $$`);
+  await sql(`create trigger ${trigger} before ${operation} on ${table} for each row execute function ${trigger}()`);
+  try {
+    return await run();
+  } finally {
+    await sql(`drop trigger if exists ${trigger} on ${table}`);
+    await sql(`drop function if exists ${trigger}()`);
   }
 }

@@ -79,24 +79,6 @@ export async function keycloakGroupMembers(groupId: string): Promise<string[]> {
 }
 
 /**
- * Makes PostgreSQL refuse to delete the row of `table` named `name`, for the duration of
- * `run`: a local failure after Keycloak succeeded. The trigger is this call's own, so that
- * two test files refusing deletes at once do not replace or drop each other's.
- */
-export async function refusingDeletes<T>(table: 'realm_roles' | 'groups', name: string, run: () => Promise<T>): Promise<T> {
-  const trigger = `refuse_delete_${randomUUID().replaceAll('-', '')}`;
-  await sql(`create function ${trigger}() returns trigger language plpgsql as $$
-    begin if old.name = '${name}' then raise exception 'injected failure'; end if; return old; end $$`);
-  await sql(`create trigger ${trigger} before delete on ${table} for each row execute function ${trigger}()`);
-  try {
-    return await run();
-  } finally {
-    await sql(`drop trigger if exists ${trigger} on ${table}`);
-    await sql(`drop function if exists ${trigger}()`);
-  }
-}
-
-/**
  * Runs `run` while no directory sync can write to the mirror: for tests that make Keycloak
  * and the mirror differ on purpose (a role only Keycloak has, a group deleted behind the
  * mirror's back), which a sync started by another test file would otherwise repair half-way

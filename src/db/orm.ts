@@ -7,7 +7,7 @@ import { IdempotencyKeyEntity } from '../modules/idempotency/idempotency.entity.
 import { JobLeaseEntity } from '../jobs/job-lease.entity.js';
 import { UserSyncEntity } from '../jobs/user-sync.entity.js';
 import { GroupEntity, GroupRoleEntity, UserGroupEntity } from '../modules/groups/group.entity.js';
-import { RealmRoleEntity, RolePrivilegeEntity, UserRoleEntity } from '../modules/roles/role.entity.js';
+import { RealmRoleEntity, RoleCompositeEntity, RolePrivilegeEntity, UserRoleEntity } from '../modules/roles/role.entity.js';
 import { InvitationEntity } from '../modules/invitations/invitation.entity.js';
 import { MembershipEntity, TenantEntity } from '../modules/tenants/tenant.entity.js';
 import { UserEntity } from '../modules/users/user.entity.js';
@@ -17,6 +17,7 @@ export const ENTITIES = [
   UserEntity,
   RealmRoleEntity,
   RolePrivilegeEntity,
+  RoleCompositeEntity,
   UserRoleEntity,
   GroupEntity,
   GroupRoleEntity,

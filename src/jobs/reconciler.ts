@@ -142,7 +142,11 @@ async function mirrorUsers(deps: Deps, options: ReconcilerOptions, now: Date, ru
   run.linksChanged += await mirrorLinks(deps, em, remote, () => touchedTargets(em, options, now, snapshotAt), snapshotAt, added);
 }
 
-/** Direct role and group memberships: one listing per role and per group, not one per user. */
+/**
+ * Direct role, privilege and group memberships: one listing per role and per group, not
+ * one per user. Privileges too, and subgroups: Keycloak's console can map a privilege to a
+ * user, or put one in a subgroup, and the token then holds what they give (effective roles).
+ */
 async function mirrorLinks(
   { keycloak }: Deps,
   em: EntityManager,
@@ -165,7 +169,7 @@ async function mirrorLinks(
   };
   let changed = 0;
 
-  const roles = await selectRows<{ id: string; name: string }>(em, `select id, name from realm_roles where kind = 'ROLE'`, []);
+  const roles = await selectRows<{ id: string; name: string }>(em, 'select id, name from realm_roles', []);
   for (const role of roles) {
     const members = await pagedIds((first, max) => keycloak.roles.findUsersWithRole({ name: role.name, first, max, briefRepresentation: true }));
     const eligible = await eligibleNow(role.id);
@@ -294,7 +298,7 @@ async function settlement(
   return { status: 'FAILED', note: 'interrupted before the local commit; the mirror now matches Keycloak' };
 }
 
-/** Writes one Keycloak user, its direct roles and its groups into the mirror. */
+/** Writes one Keycloak user, its direct roles and privileges and its groups into the mirror. */
 async function mirrorOne(keycloak: KeycloakAdminClient, em: EntityManager, remoteUser: UserRepresentation): Promise<void> {
   const id = remoteUser.id!;
   const fields = mirroredFields(remoteUser);
@@ -312,7 +316,7 @@ async function mirrorOne(keycloak: KeycloakAdminClient, em: EntityManager, remot
     );
     await tx.execute('delete from user_roles where user_id = ?', [id]);
     await tx.execute(
-      `insert into user_roles (user_id, role_id) select ?, id from realm_roles where kind = 'ROLE' and id in (?)`,
+      `insert into user_roles (user_id, role_id) select ?, id from realm_roles where id in (?)`,
       [id, ['00000000-0000-0000-0000-000000000000', ...roles.map((role) => role.id!)]],
     );
     await tx.execute('delete from user_groups where user_id = ?', [id]);

@@ -93,6 +93,18 @@ describe('reconciler: changes made outside the gateway', () => {
     expect(await localLinks(user.id, backends)).toEqual({ roles: [], groups: [] });
   });
 
+  it('a subgroup made in Keycloak reaches the mirror with its parent, with its members and with privileges mapped to users directly', async () => {
+    const parentId = await keycloakGroupNamed(unique('console-parent-'), backends);
+    const child = unique('console-child-');
+    const childId = (await admin('POST', `/groups/${parentId}/children`, { name: child })).location!.split('/').at(-1)!;
+    const user = await consoleUser(['priv_view_reports']);
+    await admin('PUT', `/users/${user.id}/groups/${childId}`);
+
+    await reconcile();
+    expect(await backends.sql('select parent_id from groups where id = $1', [childId])).toEqual([{ parent_id: parentId }]);
+    expect(await localLinks(user.id, backends)).toEqual({ roles: ['priv_view_reports'], groups: [child] });
+  });
+
   it('leaves alone a user the gateway is writing (a young PENDING journal entry)', async () => {
     const user = await createUserThroughGateway(gateway, token);
     await admin('PUT', `/users/${user.id}`, { firstName: 'Midway' });

@@ -6,6 +6,7 @@ import { Migration20261122034152 } from './Migration20261122034152.js';
 import { Migration20261122040538 } from './Migration20261122040538.js';
 import { Migration20261122041250 } from './Migration20261122041250.js';
 import { Migration20261122062000 } from './Migration20261122062000.js';
+import { Migration20261201222425 } from './Migration20261201222425.js';
 
 /** Every migration, oldest first. `npm run migration:create` writes new ones; list them here. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -23,4 +24,6 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261122041250', class: Migration20261122041250 },
   // users announce their changes (NOTIFY users_changed) to the processes' record caches
   { name: 'Migration20261122062000', class: Migration20261122062000 },
+  // effective roles: subgroups with their parent, composite links beyond role → privilege
+  { name: 'Migration20261201222425', class: Migration20261201222425 },
 ];

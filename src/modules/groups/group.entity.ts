@@ -1,17 +1,31 @@
-import { Entity, Index, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
-import { PrimaryKeyProp, type Rel } from '@mikro-orm/core';
+import { Entity, Index, ManyToOne, PrimaryKey, Property, Unique } from '@mikro-orm/decorators/legacy';
+import { OptionalProps, PrimaryKeyProp, type Rel } from '@mikro-orm/core';
 import { RealmRoleEntity } from '../roles/role.entity.js';
 import { UserEntity } from '../users/user.entity.js';
 
-/** The mirror of a top-level Keycloak group. */
+/**
+ * The mirror of a Keycloak group. The gateway creates top-level groups; subgroups made in
+ * Keycloak's console are mirrored with their parent, because a member of a subgroup holds
+ * the roles of every group above it too. Names are unique among siblings, as in Keycloak.
+ */
 @Entity({ tableName: 'groups' })
+@Unique({
+  name: 'groups_parent_id_name_unique',
+  expression: 'create unique index "groups_parent_id_name_unique" on "groups" ("parent_id", "name") nulls not distinct',
+})
 export class GroupEntity {
+  [OptionalProps]?: 'parent';
+
   /** The Keycloak group id. */
   @PrimaryKey({ type: 'uuid' })
   id: string;
 
-  @Property({ unique: true })
+  @Property()
   name: string;
+
+  /** The group this one is a subgroup of; null for a top-level group. */
+  @ManyToOne(() => GroupEntity, { nullable: true, deleteRule: 'cascade' })
+  parent: Rel<GroupEntity> | null = null;
 }
 
 /** A realm role or privilege mapped to a group: its members hold it. */

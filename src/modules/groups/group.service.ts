@@ -34,8 +34,10 @@ interface Member {
 }
 
 /**
- * Top-level groups: read from the mirror; written to Keycloak first and then to the
- * mirror, through the journal. Members hold the roles and privileges mapped to the group.
+ * Groups: read from the mirror; written to Keycloak first and then to the mirror, through
+ * the journal. Members hold the roles and privileges mapped to the group and to the groups
+ * above it. The gateway creates top-level groups; subgroups made in Keycloak's console
+ * reach the mirror through the directory sync.
  */
 export class GroupService {
   constructor(
@@ -192,7 +194,8 @@ export class GroupService {
   }
 
   private async requireNameFree(name: string): Promise<void> {
-    const [taken] = await selectRows(this.em, 'select 1 from groups where name = ?', [name]);
+    // Keycloak keeps names unique among siblings: here, among top-level groups.
+    const [taken] = await selectRows(this.em, 'select 1 from groups where name = ? and parent_id is null', [name]);
     if (taken) throw new AppError('CONFLICT', `A group named ${name} already exists`);
   }
 

@@ -26,7 +26,7 @@ export class RealmRoleEntity {
   description: string | null = null;
 }
 
-/** A privilege a role is a composite of. */
+/** A privilege a role is a composite of: what `Role.privileges` shows and `updateRole` edits. */
 @Entity({ tableName: 'role_privileges' })
 @Index({ properties: ['privilege'] })
 export class RolePrivilegeEntity {
@@ -39,7 +39,27 @@ export class RolePrivilegeEntity {
   privilege: Rel<RealmRoleEntity>;
 }
 
-/** A role assigned to a user directly. */
+/**
+ * Every other composite link Keycloak holds between mirrored roles: a role composed of
+ * roles, a privilege composed of anything (both only made in Keycloak's console). The
+ * gateway's API neither shows nor edits them; they count for effective roles
+ * (src/modules/roles/role.loader.ts), as they do in Keycloak's tokens. The directory sync
+ * writes them, with any realm role the mirror leaves out followed through to the mirrored
+ * roles it is composed of.
+ */
+@Entity({ tableName: 'role_composites' })
+@Index({ properties: ['child'] })
+export class RoleCompositeEntity {
+  [PrimaryKeyProp]?: ['role', 'child'];
+
+  @ManyToOne(() => RealmRoleEntity, { primary: true, deleteRule: 'cascade' })
+  role: Rel<RealmRoleEntity>;
+
+  @ManyToOne(() => RealmRoleEntity, { primary: true, deleteRule: 'cascade' })
+  child: Rel<RealmRoleEntity>;
+}
+
+/** A role or privilege assigned to a user directly. */
 @Entity({ tableName: 'user_roles' })
 @Index({ properties: ['role'] })
 export class UserRoleEntity {

@@ -57,6 +57,43 @@ export async function keycloakRole(name: string) {
   return found.status === 404 ? undefined : found.body;
 }
 
+/**
+ * A realm role made directly in Keycloak, as an administrator does in its console,
+ * composed of the realm roles named (mirrored or not). Answers its id.
+ */
+export async function consoleRole(name: string, composedOf: string[] = []): Promise<string> {
+  const created = await keycloakAdmin('POST', '/roles', { name });
+  if (created.status !== 201) throw new Error(`creating role ${name} failed: ${created.status}`);
+  const { id } = (await keycloakAdmin<{ id: string }>('GET', `/roles/${encodeURIComponent(name)}`)).body;
+  if (composedOf.length > 0) {
+    const children = await Promise.all(composedOf.map(async (child) => (await keycloakAdmin('GET', `/roles/${encodeURIComponent(child)}`)).body));
+    const linked = await keycloakAdmin('POST', `/roles-by-id/${id}/composites`, children);
+    if (linked.status !== 204) throw new Error(`composing role ${name} failed: ${linked.status}`);
+  }
+  return id;
+}
+
+/**
+ * A group made directly in Keycloak, as an administrator does in its console: a subgroup
+ * of `parentId` when given, with the realm roles named mapped to it. Answers its id.
+ */
+export async function consoleGroup(name: string, { parentId, roles = [] }: { parentId?: string; roles?: string[] } = {}): Promise<string> {
+  const created = await keycloakAdmin('POST', parentId ? `/groups/${parentId}/children` : '/groups', { name });
+  if (created.status !== 201 || !created.location) throw new Error(`creating group ${name} failed: ${created.status}`);
+  const id = created.location.split('/').at(-1)!;
+  if (roles.length > 0) {
+    const mapped = await Promise.all(roles.map(async (role) => (await keycloakAdmin('GET', `/roles/${encodeURIComponent(role)}`)).body));
+    await keycloakAdmin('POST', `/groups/${id}/role-mappings/realm`, mapped);
+  }
+  return id;
+}
+
+/** The gateway's realm roles (role_*) and privileges (priv_*) in an access token's `realm_access`, sorted. */
+export function tokenRealmRoles(accessToken: string): string[] {
+  const claims = JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString('utf8')) as { realm_access?: { roles?: string[] } };
+  return (claims.realm_access?.roles ?? []).filter((name) => /^(role|priv)_/.test(name)).sort();
+}
+
 /** Names of the realm roles a Keycloak role is a composite of. */
 export async function keycloakComposites(roleId: string): Promise<string[]> {
   return sortedNames((await keycloakAdmin<{ name: string }[]>('GET', `/roles-by-id/${roleId}/composites`)).body);

@@ -79,9 +79,11 @@ export class UserResolver {
     return loaders.groupsByUserId.load(user.id);
   }
 
-  @FieldResolver(() => [PrivilegeType], { description: "Privileges reached through the user's roles and groups." })
-  effectivePrivileges(@Root() user: UserRecord, @Ctx() { loaders }: GatewayContext) {
-    return loaders.effectivePrivilegesByUserId.load(user.id);
+  @FieldResolver(() => [PrivilegeType], {
+    description: "Privileges the user holds, as in their token: directly, through roles (composites included), groups and parent groups.",
+  })
+  async effectivePrivileges(@Root() user: UserRecord, @Ctx() { loaders }: GatewayContext) {
+    return (await loaders.effectiveRolesByUserId.load(user.id)).filter((role) => role.kind === 'PRIVILEGE');
   }
 
   @FieldResolver(() => String, { nullable: true, description: 'Shortcut for the entity_code attribute.' })

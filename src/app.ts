@@ -116,6 +116,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
           sessions,
           mailer,
           invitationAcceptUrl: config.invitationAcceptUrl,
+          invitationLimits: config.invitations,
           rateLimiter,
           userRecords,
           trustedProxies: config.http.trustedProxies,

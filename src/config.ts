@@ -58,6 +58,8 @@ export interface Config {
   publicUrl: string;
   /** The frontend page an invitation email links to; the token is appended as `?token=`. */
   invitationAcceptUrl: string;
+  /** M4: how many invitations a tenant may have waiting (pending, unexpired) at once. */
+  invitations: { maxPendingPerTenant: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent'; file?: string };
   /** Abuse limits on public operations (src/auth/rate-limit.ts). */
   rateLimits: RateLimits;
@@ -147,6 +149,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     publicUrl,
     invitationAcceptUrl: read.optional('INVITATION_ACCEPT_URL') ?? `${publicUrl}/accept-invitation`,
+    invitations: { maxPendingPerTenant: read.positive('INVITATIONS_MAX_PENDING_PER_TENANT', 100) },
     log: {
       level: read.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
       file: read.optional('LOG_FILE'),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { clientAddress, type RateLimiter } from './auth/rate-limit.js';
 import type { Principal, TokenVerifier } from './auth/token-verifier.js';
+import type { Config } from './config.js';
 import { unauthenticated } from './errors.js';
 import { Journal } from './journal/journal.js';
 import type { KeycloakAdmin } from './keycloak/admin-client.js';
@@ -50,6 +51,7 @@ export interface ContextDependencies {
   sessions: KeycloakSessions;
   mailer: Mailer;
   invitationAcceptUrl: string;
+  invitationLimits: Config['invitations'];
   rateLimiter: RateLimiter;
   userRecords: UserRecordCache;
   trustedProxies: number;
@@ -125,7 +127,7 @@ function buildParts(deps: ContextDependencies, log: Logger): Pick<GatewayContext
 }
 
 function createServices(em: EntityManager, deps: ContextDependencies, log: Logger) {
-  const { keycloak, sessions, mailer, invitationAcceptUrl, tenantRealms } = deps;
+  const { keycloak, sessions, mailer, invitationAcceptUrl, invitationLimits, tenantRealms } = deps;
   const journal = new Journal(em, log);
   const roles = new RoleService(em, keycloak.client, journal);
   const groups = new GroupService(em, keycloak.client, journal, roles);
@@ -148,6 +150,7 @@ function createServices(em: EntityManager, deps: ContextDependencies, log: Logge
       users,
       mailer,
       acceptUrl: invitationAcceptUrl,
+      maxPendingPerTenant: invitationLimits.maxPendingPerTenant,
       log,
       realmTenancy,
     }),

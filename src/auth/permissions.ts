@@ -92,6 +92,14 @@ const ANY_TENANT_ROLE = ['OWNER', 'ADMIN', 'MEMBER'] as const;
 const TENANT_ADMINS = ['OWNER', 'ADMIN'] as const;
 const invitationTenant = async ({ id }: Record<string, any>, { loaders }: GatewayContext) =>
   typeof id === 'string' ? (await loaders.invitationById.load(id))?.tenantId : undefined;
+const invitedTenant = (args: Record<string, any>) => args.input?.tenantId;
+
+/**
+ * Only an OWNER invites an OWNER (L4): an ADMIN who could would make themselves one by
+ * accepting with a second account of their own.
+ */
+const invitesNoOwner = rule('invitesNoOwner', { cache: 'strict' })((_parent, args) => (args.input?.role === 'OWNER' ? forbidden() : true));
+const INVITERS = or(ROLE_ADMIN, tenantRole(['OWNER'], invitedTenant), and(tenantRole(TENANT_ADMINS, invitedTenant), invitesNoOwner));
 
 /**
  * Who may call what: every Query and Mutation field, in one table. Anything missing is
@@ -127,7 +135,7 @@ export const PERMISSIONS = {
     resetPassword: rateLimited('resetPassword'),
     registerUser: USER_WRITERS,
     sendPasswordSetupEmail: USER_WRITERS,
-    createInvitation: or(ROLE_ADMIN, tenantRole(TENANT_ADMINS, (args) => args.input?.tenantId)),
+    createInvitation: INVITERS,
     revokeInvitation: or(ROLE_ADMIN, tenantRole(TENANT_ADMINS, invitationTenant)),
     acceptInvitation: allow,
     updateMyProfile: isAuthenticated,

@@ -1,20 +1,37 @@
 import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import { AppError } from '../errors.js';
 
+/** The actions a Keycloak email link can carry out, as Keycloak names them. */
+export type EmailAction = 'UPDATE_PASSWORD' | 'VERIFY_EMAIL';
+
 /**
- * Has Keycloak email the user a link to set a password (execute-actions-email with
- * UPDATE_PASSWORD), valid for `lifespanSeconds`.
+ * Has Keycloak email the user one link (execute-actions-email) that performs `actions`,
+ * valid for `lifespanSeconds`. Following it is Keycloak's own proof that the person
+ * reads the address: the only thing that ever makes an email verified.
  */
-export async function sendPasswordEmail(keycloak: KeycloakAdminClient, userId: string, lifespanSeconds: number): Promise<void> {
+export async function sendActionsEmail(
+  keycloak: KeycloakAdminClient,
+  userId: string,
+  actions: readonly EmailAction[],
+  lifespanSeconds: number,
+): Promise<void> {
   try {
-    await keycloak.users.executeActionsEmail({ id: userId, actions: ['UPDATE_PASSWORD'], lifespan: lifespanSeconds });
+    await keycloak.users.executeActionsEmail({ id: userId, actions: [...actions], lifespan: lifespanSeconds });
   } catch (error) {
     const status = (error as { response?: { status?: number } }).response?.status;
     // Keycloak answers 500 for any mail failure; say what failed rather than "unavailable".
-    if (status === 500) throw new AppError('UPSTREAM_UNAVAILABLE', 'Keycloak could not send the password email; nothing was changed.');
+    if (status === 500) throw new AppError('UPSTREAM_UNAVAILABLE', 'Keycloak could not send the email; nothing was changed.');
     throw error;
   }
 }
 
+/** Has Keycloak email the user a link to set a password (UPDATE_PASSWORD). */
+export function sendPasswordEmail(keycloak: KeycloakAdminClient, userId: string, lifespanSeconds: number): Promise<void> {
+  return sendActionsEmail(keycloak, userId, ['UPDATE_PASSWORD'], lifespanSeconds);
+}
+
 /** How long a password-setup link for a new account stays valid. */
 export const SETUP_LINK_LIFESPAN_SECONDS = 72 * 3600;
+
+/** How long the link that verifies a changed email stays valid. */
+export const VERIFY_LINK_LIFESPAN_SECONDS = 24 * 3600;

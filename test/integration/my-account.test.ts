@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { sql } from '../support/database.js';
-import { createKeycloakUser, keycloakAdmin, passwordGrant } from '../support/keycloak.js';
+import { createKeycloakUser, followEmailAction, keycloakAdmin, passwordGrant } from '../support/keycloak.js';
+import { createMailbox, extractLinks } from '../support/mailbox.js';
 import { TENANCY_MODES, useTenancy } from '../support/tenancy.js';
+import { decodeToken } from '../support/tokens.js';
 
 const UPDATE = 'mutation($input: UpdateProfileInput!) { updateMyProfile(input: $input) { message user { id email username firstName lastName } } }';
 const DELETE = 'mutation { deleteMyAccount { message } }';
@@ -26,16 +28,52 @@ describe.each(TENANCY_MODES)('my account (TENANCY_MODE=%s)', (mode) => {
     await passwordGrant(email, me.password, me.realm);
   });
 
-  it('keeps the local record unchanged, and says why, when Keycloak refuses the new email', async () => {
+  it('H2/L2: a new email of one’s own is unverified (in a fresh token, in Keycloak, in the mirror) until Keycloak’s email to it is followed', async () => {
+    // Realm tenancy: an account of a tenant's realm, whose email comes from there.
+    const realm = mode === 'realm' ? (await tenancy.tenantOwner()).realm : undefined;
+    const me = await tenancy.signedIn(realm);
+    // Verified before: Keycloak proved the old address, not the new one.
+    expect(decodeToken(me.token).payload.email_verified).toBe(true);
+    const email = `moved-${randomUUID().slice(0, 8)}@example.test`;
+
+    const response = await tenancy.gateway.graphql(
+      'mutation($input: UpdateProfileInput!) { updateMyProfile(input: $input) { message user { email emailVerified } } }',
+      { token: me.token, variables: { input: { email } } },
+    );
+
+    expect(response.errors).toBeUndefined();
+    expect(response.data!.updateMyProfile.user).toEqual({ email, emailVerified: false });
+    const fresh = await passwordGrant(email, me.password, realm);
+    expect(decodeToken(fresh.access_token).payload).toMatchObject({ email, email_verified: false });
+    expect((await keycloakAdmin<{ emailVerified: boolean }>('GET', `/users/${me.id}`, undefined, realm)).body.emailVerified).toBe(false);
+    expect(await sql('select email_verified from users where id = $1', [me.id])).toEqual([{ email_verified: false }]);
+    const mail = await createMailbox(inject('mailboxUrl')).waitFor(email, { subject: /update your account/i });
+    expect(mail.text).toMatch(/Verify Email/);
+    const link = extractLinks(mail).find((url) => url.includes('/login-actions/action-token'));
+    expect(link).toContain(`/realms/${realm ?? inject('config').keycloak.realm}/`);
+    // Names alone keep the flag and send nothing: only a new address needs proving.
+    const named = await tenancy.gateway.graphql(UPDATE, { token: fresh.access_token, variables: { input: { lastName: 'Kept' } } });
+    expect(named.errors).toBeUndefined();
+    expect(await createMailbox(inject('mailboxUrl')).list(email)).toHaveLength(1);
+
+    // The addressee follows Keycloak's link: now, and only now, the address is verified.
+    await followEmailAction(link!);
+    expect(decodeToken((await passwordGrant(email, me.password, realm)).access_token).payload).toMatchObject({ email, email_verified: true });
+  });
+
+  it('L2: a taken email answers CONFLICT "This email cannot be used" without naming it, known to the gateway or only to Keycloak, and changes nothing', async () => {
     const me = await tenancy.tenantOwner();
-    // Known to Keycloak in the caller's realm only, so only Keycloak can refuse.
-    const other = await createKeycloakUser({ realm: me.realm });
+    // Known to the gateway; and known to Keycloak in the caller's realm only, so only Keycloak can refuse.
+    const known = await tenancy.signedIn(me.realm);
+    const onlyInKeycloak = await createKeycloakUser({ realm: me.realm });
 
-    const response = await tenancy.gateway.graphql(UPDATE, { token: me.token, variables: { input: { email: other.email } } });
+    for (const taken of [known.email, onlyInKeycloak.email]) {
+      const response = await tenancy.gateway.graphql(UPDATE, { token: me.token, variables: { input: { email: taken } } });
 
-    expect(response.errors?.[0]?.extensions.code).toBe('CONFLICT');
-    expect(response.errors?.[0]?.message).toMatch(/email/i);
-    expect(await sql('select email from users where id = $1', [me.id])).toEqual([{ email: me.email }]);
+      expect(response.errors?.[0]).toMatchObject({ message: 'This email cannot be used', extensions: { code: 'CONFLICT' } });
+      expect(JSON.stringify(response)).not.toContain(taken);
+    }
+    expect(await sql('select email, email_verified from users where id = $1', [me.id])).toEqual([{ email: me.email, email_verified: false }]);
     expect((await keycloakAdmin<{ email: string }>('GET', `/users/${me.id}`, undefined, me.realm)).body.email).toBe(me.email);
   });
 
@@ -77,6 +115,7 @@ describe.each(TENANCY_MODES)('my account (TENANCY_MODE=%s)', (mode) => {
       variables: { t: owner.tenant.id, e: member.email },
     });
     const accepted = await tenancy.gateway.graphql('mutation($t: String!) { acceptInvitation(input: { token: $t }) { user { id } } }', {
+      token: member.token,
       variables: { t: invitation.data!.createInvitation.token },
     });
     expect(accepted.data!.acceptInvitation.user.id).toBe(member.id);

@@ -82,6 +82,7 @@ export function environmentOf(config: Config): Record<string, string> {
     SMTP_PORT: String(smtp.port),
     SMTP_FROM: smtp.from,
     PUBLIC_URL: config.publicUrl,
+    INVITATIONS_MAX_PENDING_PER_TENANT: String(config.invitations.maxPendingPerTenant),
     LOG_LEVEL: 'info',
     JOBS_ENABLED: String(jobs.enabled),
     SYNC_INTERVAL_SECONDS: String(jobs.syncIntervalSeconds),

@@ -40,15 +40,23 @@ export class InvitationResolver {
     return message('Invitation revoked');
   }
 
-  @Mutation(() => AcceptInvitationPayloadType, { description: 'No authentication. The token is the invitation\'s secret.' })
-  async acceptInvitation(@Arg('input', () => AcceptInvitationInput) input: AcceptInvitationInput, @Ctx() { services }: GatewayContext) {
-    const { user, tenant, role } = await services.invitations.accept(input);
+  @Mutation(() => AcceptInvitationPayloadType, {
+    description:
+      'No authentication to create a new account (names required). An invitation to an email that already has an account is accepted only with that account\'s access token.',
+  })
+  async acceptInvitation(@Arg('input', () => AcceptInvitationInput) input: AcceptInvitationInput, @Ctx() { services, principal }: GatewayContext) {
+    const { user, tenant, role, created } = await services.invitations.accept(input, principal);
     return {
-      ...message(`Invitation accepted. Please log in to access ${tenant.name}.`),
+      ...message(
+        created
+          ? `Invitation accepted. Follow the link Keycloak emailed to ${user.email} to verify the address, then log in to access ${tenant.name}.`
+          : `Invitation accepted: you are now a member of ${tenant.name}.`,
+      ),
       user,
       tenant,
       role,
-      redirectToKeycloak: true,
+      // A new account signs in first; a signed-in member already is.
+      redirectToKeycloak: created,
       keycloakLoginHint: user.email,
     };
   }

@@ -1,15 +1,17 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Principal } from '../../auth/token-verifier.js';
 import { selectRows } from '../../db/loaders.js';
 import { AppError } from '../../errors.js';
 import type { Journal } from '../../journal/journal.js';
-import { sendPasswordEmail, SETUP_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
+import { sendActionsEmail, SETUP_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
 import type { TenantRealms } from '../../keycloak/tenant-realms.js';
 import type { Logger } from '../../logger.js';
 import type { Mailer } from '../../mail/mailer.js';
 import { InputCheck } from '../../validation.js';
 import { MembershipEntity, type TenantRole } from '../tenants/tenant.entity.js';
+import { isPlainTenantName } from '../tenants/tenant.service.js';
 import type { TenantRecord } from '../tenants/tenant.type.js';
 import type { UserService } from '../users/user.service.js';
 import type { UserRecord } from '../users/user.type.js';
@@ -22,6 +24,15 @@ export const INVITATION_COLUMNS = `i.id, i.tenant_id as "tenantId", i.email, i.r
 
 const MAX_EXPIRY_HOURS = 30 * 24;
 
+/**
+ * H4: the one answer to every acceptance that can neither join the caller's own account
+ * nor make a new one: an invitation to an address that has an account, without that
+ * account's sign-in; and one to an address without an account, without names. Worded and
+ * coded alike, so that it never tells whether the address has an account.
+ */
+export const SIGN_IN_OR_GIVE_NAMES =
+  'To accept this invitation, sign in as the invited account; to create a new account, give firstName and lastName';
+
 export interface InvitationDependencies {
   em: EntityManager;
   journal: Journal;
@@ -30,6 +41,8 @@ export interface InvitationDependencies {
   mailer: Mailer;
   /** The frontend page the email links to. */
   acceptUrl: string;
+  /** M4: the most invitations one tenant may have pending (and unexpired) at once. */
+  maxPendingPerTenant: number;
   log: Logger;
   /** Realm tenancy only: a tenant with a realm has its members' accounts there. */
   realmTenancy?: { realms: Pick<TenantRealms, 'adminFor'>; usersIn(realm: string): UserService };
@@ -71,7 +84,10 @@ export class InvitationService {
         actorId,
         details: { email: row.email, role: row.role, expiresAt: row.expiresAt.toISOString() },
       },
-      (em) => em.insert(InvitationEntity, row),
+      async (em) => {
+        await this.requireRoomForOneMore(em, tenant.id);
+        await em.insert(InvitationEntity, row);
+      },
     );
     const emailed = await this.sendInvitation(row.email, tenant.name, token, row.expiresAt);
     return { invitation: (await this.findByIds([row.id]))[0]!, token, emailed };
@@ -103,12 +119,22 @@ export class InvitationService {
   }
 
   /**
-   * Public: the token is the credential. An existing user joins with the invited role; a
-   * new invitee gets a Keycloak account (with the given password, or else Keycloak emails
-   * a link to set one). The invitation is claimed inside the local transaction, so two
-   * acceptances at once yield one membership.
+   * Public. The token names the invitation but proves nothing about the invited address:
+   * the inviter held it too. So:
+   * - an address that has an account in the tenant's realm joins only when the caller is
+   *   signed in as that very account (H4): nobody is added to a tenant, or made its owner,
+   *   without their own sign-in, and nobody is handed another person's record;
+   * - an address without one gets a new, unverified account (H2), and Keycloak emails the
+   *   address one link that verifies it (and sets a password, when none was given here).
+   *   Realm tenancy: a caller signed in elsewhere under the invited address brings their names.
+   * Anything else answers SIGN_IN_OR_GIVE_NAMES, after the same lookups either way. The
+   * invitation is claimed inside the local transaction, so two acceptances at once yield
+   * one membership.
    */
-  async accept(input: AcceptInvitationInput): Promise<{ user: UserRecord; tenant: TenantRecord; role: TenantRole }> {
+  async accept(
+    input: AcceptInvitationInput,
+    caller: Principal | null,
+  ): Promise<{ user: UserRecord; tenant: TenantRecord; role: TenantRole; created: boolean }> {
     const invitation = await this.pendingInvitation(input.token);
     const [tenant] = await selectRows<TenantRecord & { realm: string | null }>(
       this.deps.em,
@@ -129,26 +155,27 @@ export class InvitationService {
 
     const [existing] = await users.findByEmailInRealm(invitation.email);
     if (existing) {
+      if (caller?.userId !== existing.id || !existing.enabled) throw signInOrGiveNames();
       await this.deps.journal.writeLocal({ ...entry, actorId: existing.id }, (em) => joinTenant(em, existing.id));
-      return { user: existing, tenant: tenant!, role: invitation.role };
+      return { user: existing, tenant: tenant!, role: invitation.role, created: false };
     }
 
-    // Someone the gateway knows in another realm keeps their names in the tenant's realm.
-    const [known] = realm ? await this.deps.users.findByEmail(invitation.email) : [];
-    const firstName = input.firstName ?? known?.firstName;
-    const lastName = input.lastName ?? known?.lastName;
-    const check = new InputCheck().require('firstName', firstName, 'First name').require('lastName', lastName, 'Last name');
+    const self = caller?.email === invitation.email ? caller : null;
+    const firstName = input.firstName ?? self?.firstName;
+    const lastName = input.lastName ?? self?.lastName;
+    if (!firstName?.trim() || !lastName?.trim()) throw signInOrGiveNames();
+    const check = new InputCheck();
     if (input.password) check.password('password', input.password);
     check.throwIfAny();
     const user = await users.createAccount(
       {
         email: invitation.email,
-        firstName: firstName!,
-        lastName: lastName!,
+        firstName,
+        lastName,
         password: input.password ?? undefined,
         enabled: true,
-        // The invitee proved the address by receiving the token there.
-        emailVerified: true,
+        // H2: holding the token is no proof of the address; Keycloak's email below is.
+        emailVerified: false,
         attributes: {},
         roles: [],
         groups: [],
@@ -156,11 +183,13 @@ export class InvitationService {
       {
         ...entry,
         actorId: null,
-        afterKeycloak: input.password ? undefined : (userId) => sendPasswordEmail(keycloak, userId, SETUP_LINK_LIFESPAN_SECONDS),
+        // Part of the write: an account whose address cannot be reached is undone, and the invitation stays pending.
+        afterKeycloak: (userId) =>
+          sendActionsEmail(keycloak, userId, input.password ? ['VERIFY_EMAIL'] : ['VERIFY_EMAIL', 'UPDATE_PASSWORD'], SETUP_LINK_LIFESPAN_SECONDS),
         afterLocal: joinTenant,
       },
     );
-    return { user, tenant: tenant!, role: invitation.role };
+    return { user, tenant: tenant!, role: invitation.role, created: true };
   }
 
   /** Where a tenant's members' accounts live: the gateway's realm, or the tenant's own. */
@@ -187,6 +216,27 @@ export class InvitationService {
     return invitation;
   }
 
+  /**
+   * M4: refuses a tenant's invitation beyond its pending cap. Runs in the transaction that
+   * inserts the invitation, holding the tenant's row (FOR NO KEY UPDATE, which leaves the
+   * foreign keys of memberships and invitations free): two inviters at once are counted
+   * one after the other, so the cap holds.
+   */
+  private async requireRoomForOneMore(em: EntityManager, tenantId: string): Promise<void> {
+    const max = this.deps.maxPendingPerTenant;
+    await em.execute('select id from tenants where id = ? for no key update', [tenantId]);
+    const [{ pending }] = (await em.execute(
+      "select count(*)::int as pending from invitations where tenant_id = ? and status = 'PENDING' and expires_at > now()",
+      [tenantId],
+    )) as [{ pending: number }];
+    if (pending >= max) {
+      throw new AppError(
+        'CONFLICT',
+        `This tenant already has ${max} pending invitations, the most allowed: revoke one, or wait until one is accepted or expires`,
+      );
+    }
+  }
+
   /** Marks the invitation accepted and adds the membership; fails if another acceptance won. */
   private async claim(em: EntityManager, invitation: InvitationRecord, userId: string): Promise<void> {
     const claimed = await em.nativeUpdate(
@@ -203,14 +253,24 @@ export class InvitationService {
       .execute();
   }
 
-  /** Sends the invitation; a mail failure leaves the invitation valid and is reported to the inviter. */
+  /**
+   * Sends the invitation; a mail failure leaves the invitation valid and is reported to the
+   * inviter. M4: a tenant's name is its creator's text, mailed by the organisation's server
+   * to any address. So it never goes into the subject, and the body names the tenant only
+   * when the name is plain (isPlainTenantName: no URL, domain or address for a mail client
+   * to turn into a link). Names are restricted so at creation; one stored before that is
+   * left out rather than sent.
+   */
   private async sendInvitation(email: string, tenantName: string, token: string, expiresAt: Date): Promise<boolean> {
     const link = `${this.deps.acceptUrl}?token=${encodeURIComponent(token)}`;
+    const tenant = isPlainTenantName(tenantName) ? `the tenant "${tenantName}"` : 'a tenant';
     try {
       await this.deps.mailer.send({
         to: email,
-        subject: `You are invited to join ${tenantName}`,
-        text: `You have been invited to join ${tenantName}.\n\nAccept the invitation: ${link}\n\nThe link is valid until ${expiresAt.toISOString()}.`,
+        subject: 'You have been invited to join a tenant',
+        text:
+          `You have been invited to join ${tenant}.\n\nAccept the invitation: ${link}\n\n` +
+          `The link is valid until ${expiresAt.toISOString()}. If you did not expect this invitation, ignore this email.`,
       });
       return true;
     } catch (error) {
@@ -222,6 +282,10 @@ export class InvitationService {
 
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
+}
+
+function signInOrGiveNames(): AppError {
+  return new AppError('BAD_USER_INPUT', SIGN_IN_OR_GIVE_NAMES);
 }
 
 function invalidToken(message: string): AppError {

@@ -14,13 +14,13 @@ export class MeResolver {
     return loadMe(principalOf(context), context);
   }
 
-  /** Seed 000: email and names change in Keycloak first, then locally. */
+  /** Seed 000: email and names change in Keycloak first, then locally; a new email is unverified until Keycloak's link is followed. */
   @Mutation(() => UserPayloadType)
   async updateMyProfile(@Arg('input', () => UpdateProfileInput) input: UpdateProfileInput, @Ctx() context: GatewayContext) {
     const { user: current } = await loadMe(principalOf(context), context);
-    const profile = editedProfile(current, input);
-    const user = await context.services.users.update(current.id, { ...profile, ...NO_LINK_CHANGES }, current.id);
-    return { ...message('Profile updated'), user };
+    const user = await context.services.users.updateOwnProfile(current, editedProfile(current, input));
+    const verify = user.email !== current.email ? ': follow the link emailed to the new address to verify it' : '';
+    return { ...message(`Profile updated${verify}`), user };
   }
 
   @Mutation(() => MessagePayloadType)
@@ -30,5 +30,3 @@ export class MeResolver {
     return message('Your account has been deleted');
   }
 }
-
-const NO_LINK_CHANGES = { roleIdsToAdd: [], roleIdsToRemove: [], groupIdsToAdd: [], groupIdsToRemove: [] };

@@ -103,7 +103,24 @@ export class TenantService {
 }
 
 export function checkTenantName(check: InputCheck, field: string, name: string | null | undefined): InputCheck {
-  return check.require(field, name, 'The tenant name').maxLength(field, name, 200);
+  check.require(field, name, 'The tenant name').maxLength(field, name, 200);
+  if (name?.trim() && !isPlainTenantName(name.trim())) {
+    check.fail(field, 'may hold letters, digits, spaces and & \' ’ , . ( ) + ! ? _ - only, with no dot inside a word: no link, domain or address');
+  }
+  return check;
+}
+
+/**
+ * M4: whether a tenant name is plain text that no mail client turns into a link. The
+ * name is its creator's text, and invitation emails carry it to any address from the
+ * organisation's mail server. Escaping it in each email would depend on how each client
+ * linkifies (and a defanged "evil[.]example" reads badly), so names are restricted where
+ * they are made: letters, digits, spaces and the punctuation of company names, without
+ * "/", ":" or "@" (URLs, addresses) and without a dot inside a word ("evil.example",
+ * "Acme.io"), while "Acme Co." keeps its final dot.
+ */
+export function isPlainTenantName(name: string): boolean {
+  return /^[\p{L}\p{M}\p{N} &'’,.()+!?_-]+$/u.test(name) && !/\.[\p{L}\p{M}\p{N}]/u.test(name);
 }
 
 export function newTenant(name: string): TenantRecord {

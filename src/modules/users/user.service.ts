@@ -6,6 +6,7 @@ import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import { selectRows } from '../../db/loaders.js';
 import { keysetPage, type Page } from '../../db/pagination.js';
 import type { Journal, UndoLog } from '../../journal/journal.js';
+import { sendActionsEmail, VERIFY_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
 import { isKeycloakNotFound } from '../../keycloak/keycloak-errors.js';
 import type { TenantRealms } from '../../keycloak/tenant-realms.js';
 import { InputCheck, UUID } from '../../validation.js';
@@ -82,6 +83,16 @@ interface KeycloakNewUser {
   emailVerified: boolean;
   attributes: UserAttributes;
   password?: string;
+}
+
+/** L2: the answer to a user's own change to an email that is taken, which names no address. */
+export const EMAIL_UNUSABLE = 'This email cannot be used';
+
+/** A user's own edit of their profile (updateMyProfile): absent fields already filled in. */
+export interface OwnProfile {
+  email: string;
+  firstName: string;
+  lastName: string;
 }
 
 /** A Keycloak user this much older than the attempt to create it is someone else's. */
@@ -308,10 +319,15 @@ export class UserService {
 
   /**
    * Seed 004's update: Keycloak first (profile, then role mappings, then groups, each step
-   * undone if a later one fails), then the mirror. Only real changes are sent, so that
-   * every undo puts back exactly what was there.
+   * undone if a later one fails, then `afterKeycloak`), then the mirror. Only real changes
+   * are sent, so that every undo puts back exactly what was there.
    */
-  async update(id: string, input: UpdateUserInput, actorId: string | null): Promise<UserRecord> {
+  async update(
+    id: string,
+    input: UpdateUserInput,
+    actorId: string | null,
+    afterKeycloak?: (keycloak: KeycloakAdminClient, userId: string) => Promise<void>,
+  ): Promise<UserRecord> {
     checkUpdateUser(input);
     const current = await this.requireUser(id);
     const rolesToAdd = await this.roles.require('ROLE', input.roleIdsToAdd ?? [], 'roleIdsToAdd');
@@ -390,6 +406,7 @@ export class UserService {
           await keycloak.users.delFromGroup({ id, groupId: group.id });
           undo.push(`join group ${group.name} again`, () => keycloak.users.addToGroup({ id, groupId: group.id }));
         }
+        await afterKeycloak?.(keycloak, id);
         return attributes;
       },
       local: async (em, attributes) => {
@@ -401,6 +418,24 @@ export class UserService {
       },
     });
     return (await this.findByIds([id]))[0]!;
+  }
+
+  /**
+   * A user edits their own profile. A new email is unverified until the person follows the
+   * link Keycloak emails to it (H2): the email is part of the write, so a change whose
+   * email cannot be sent is undone. A taken email answers EMAIL_UNUSABLE (L2), whether the
+   * gateway or only Keycloak knows it, so that the answer names no address.
+   */
+  async updateOwnProfile(current: UserRecord, profile: OwnProfile): Promise<UserRecord> {
+    const emailChanges = profile.email.trim().toLowerCase() !== current.email;
+    const input = { ...profile, roleIdsToAdd: [], roleIdsToRemove: [], groupIdsToAdd: [], groupIdsToRemove: [], ...(emailChanges && { emailVerified: false }) };
+    const verify = (keycloak: KeycloakAdminClient, userId: string) => sendActionsEmail(keycloak, userId, ['VERIFY_EMAIL'], VERIFY_LINK_LIFESPAN_SECONDS);
+    try {
+      return await this.update(current.id, input, current.id, emailChanges ? verify : undefined);
+    } catch (error) {
+      if (emailChanges && error instanceof AppError && error.code === 'CONFLICT') throw new AppError('CONFLICT', EMAIL_UNUSABLE);
+      throw error;
+    }
   }
 
   /**

@@ -5,7 +5,7 @@ import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
-import { createErrorFormatter } from './errors.js';
+import { createErrorFormatter, rateLimitedStatus } from './errors.js';
 import { createHttpServer } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';
@@ -99,6 +99,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
       // outcome was `cache-control: no-store`, which noStoreHeader says directly.
       ApolloServerPluginCacheControlDisabled(),
       noStoreHeader(),
+      rateLimitedStatus(),
       idempotencyPlugin({ em: orm.em, ttlSeconds: config.idempotency.ttlSeconds, log }),
     ],
     logger: log,

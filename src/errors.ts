@@ -1,4 +1,5 @@
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 
 /** The error codes of the public contract, with their HTTP-like statuses. */
@@ -47,6 +48,26 @@ const REQUEST_ERROR_CODES = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
 ]);
 
+/**
+ * Apollo's refusals of a request that carry an HTTP 4xx status and no code: a persisted
+ * query whose hash does not match its text, an unknown persisted-query version.
+ */
+function isUncodedRequestError(error: unknown): boolean {
+  if (!(error instanceof GraphQLError) || error.originalError) return false;
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+/**
+ * The longest message an error carries. graphql-js quotes a variable's value when it cannot
+ * coerce it, and an answer must not grow with what was sent.
+ */
+export const MAX_MESSAGE_LENGTH = 1000;
+
+function bounded(message: string): string {
+  return message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH - 1)}…` : message;
+}
+
 export interface ErrorFormatterOptions {
   /** Include stack traces (development only). */
   exposeStack: boolean;
@@ -57,12 +78,12 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const timestamp = new Date().toISOString();
-    const base = { message: formatted.message, locations: formatted.locations, path: formatted.path };
+    const base = { message: bounded(formatted.message), locations: formatted.locations, path: formatted.path };
 
     if (original instanceof AppError) {
       return {
         ...base,
-        message: original.message,
+        message: bounded(original.message),
         extensions: {
           code: original.code,
           status: ERROR_STATUS[original.code],
@@ -74,7 +95,7 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
     }
 
     const apolloCode = formatted.extensions?.code;
-    if (typeof apolloCode === 'string' && REQUEST_ERROR_CODES.has(apolloCode)) {
+    if ((typeof apolloCode === 'string' && REQUEST_ERROR_CODES.has(apolloCode)) || isUncodedRequestError(error)) {
       return { ...base, extensions: { code: 'BAD_USER_INPUT', status: 400, timestamp } };
     }
 
@@ -90,5 +111,28 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
         ...(options.exposeStack && original instanceof Error && { stacktrace: original.stack?.split('\n') }),
       },
     };
+  };
+}
+
+/**
+ * A response refused by rate limits alone answers HTTP 429 with `Retry-After` (the longest
+ * wait among its errors), so that proxies, gateways and clients see the throttling without
+ * reading the body. A response that also carries data keeps 200: the data must reach the client.
+ */
+export function rateLimitedStatus<T extends object>(): ApolloServerPlugin<T> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          const { errors, data } = response.body.singleResult;
+          if (!errors?.length || !errors.every((error) => error.extensions?.code === 'RATE_LIMITED')) return;
+          if (data && Object.values(data).some((value) => value !== null)) return;
+          response.http.status = ERROR_STATUS.RATE_LIMITED;
+          const waits = errors.map((error) => Number(error.extensions?.retryAfterSeconds)).filter((wait) => wait > 0);
+          response.http.headers.set('retry-after', String(waits.length > 0 ? Math.max(...waits) : 1));
+        },
+      };
+    },
   };
 }

@@ -1,10 +1,11 @@
 import 'reflect-metadata';
-import { printSchema, type GraphQLSchema } from 'graphql';
+import { isObjectType, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type ResolverData } from 'type-graphql';
-import { applyMiddleware, type IMiddlewareFunction } from 'graphql-middleware';
+import { applyMiddleware, type IMiddleware, type IMiddlewareFunction } from 'graphql-middleware';
 import { permissionsFor } from './auth/permissions.js';
 import type { GatewayContext } from './context.js';
 import { DateTimeScalar } from './scalars.js';
+import { checkArguments } from './validation.js';
 import { AuditEventResolver } from './modules/audit/audit.resolver.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
 import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
@@ -59,7 +60,27 @@ export async function buildPublicSchema(): Promise<GraphQLSchema> {
 /** The schema with the permission table applied: what the server executes. */
 export async function buildExecutableSchema(): Promise<GraphQLSchema> {
   const schema = await buildPublicSchema();
-  return applyMiddleware(schema, permissionsFor(schema), { Mutation: forgetReadsAfterWrite });
+  // The first middleware runs first: arguments are checked before any permission rule reads them.
+  return applyMiddleware(schema, argumentChecks(schema), permissionsFor(schema), { Mutation: forgetReadsAfterWrite });
+}
+
+/**
+ * Every field that takes arguments, at any depth, checks them first (the bounds of
+ * src/validation.ts); fields without arguments are not wrapped, so they cost nothing.
+ */
+function argumentChecks(schema: GraphQLSchema): IMiddleware {
+  const middleware: Record<string, Record<string, IMiddlewareFunction>> = {};
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const field of Object.values(type.getFields())) {
+      if (field.args.length === 0) continue;
+      (middleware[type.name] ??= {})[field.name] = (resolve, parent, args, context, info) => {
+        checkArguments(field.args, args);
+        return resolve(parent, args, context, info);
+      };
+    }
+  }
+  return middleware;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ParseOptions, ValidationRule } from 'graphql';
+import { GraphQLError, type ParseOptions, type ValidationRule } from 'graphql';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 
 /**
@@ -21,8 +21,22 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 export const QUERY_LIMITS = { depth: 10, cost: 20_000, aliases: 20, directives: 10, tokens: 2_000 } as const;
 
 /**
- * Apollo Server options enforcing QUERY_LIMITS. A refused document answers
- * BAD_USER_INPUT (400) like any invalid document, naming the limit it broke.
+ * An operation of a type the schema lacks (a subscription: the gateway has none) is refused
+ * while validating, like an unknown field. graphql-js 16 would let it through validation
+ * and fail it in execution, which answers like a server error.
+ */
+const knownOperationTypes: ValidationRule = (context) => ({
+  OperationDefinition(node) {
+    const schema = context.getSchema();
+    const root = { query: schema.getQueryType(), mutation: schema.getMutationType(), subscription: schema.getSubscriptionType() }[node.operation];
+    if (!root) context.reportError(new GraphQLError(`This API has no ${node.operation} operations`, { nodes: node }));
+  },
+});
+
+/**
+ * Apollo Server options enforcing QUERY_LIMITS, and refusing operation types the schema
+ * lacks. A refused document answers BAD_USER_INPUT (400) like any invalid document, naming
+ * the limit it broke.
  */
 export function queryLimits(): { validationRules: ValidationRule[]; parseOptions: ParseOptions } {
   const { validationRules } = new ApolloArmor({
@@ -38,5 +52,5 @@ export function queryLimits(): { validationRules: ValidationRule[]; parseOptions
     // Apollo already hides suggestions outside development (hideSchemaDetailsFromClientErrors).
     blockFieldSuggestion: { enabled: false },
   }).protect();
-  return { validationRules, parseOptions: { maxTokens: QUERY_LIMITS.tokens } };
+  return { validationRules: [...validationRules, knownOperationTypes], parseOptions: { maxTokens: QUERY_LIMITS.tokens } };
 }

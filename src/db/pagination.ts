@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AppError } from '../errors.js';
+import { inDateRange, UUID } from '../validation.js';
 import { selectRows } from './loaders.js';
 
 export const MAX_PAGE_SIZE = 200;
@@ -94,7 +95,8 @@ function decodeCursor(cursor: string): Position {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     const date = new Date(at);
-    if (typeof id === 'string' && !Number.isNaN(date.getTime())) return { at: date, id };
+    // Checked like any id and date argument: the database would refuse either in its casts.
+    if (typeof id === 'string' && UUID.test(id) && inDateRange(date)) return { at: date, id };
   } catch {
     // Reported below.
   }

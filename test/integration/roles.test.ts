@@ -322,7 +322,6 @@ describe('roles and privileges', () => {
         roles { name }
         role(id: $id) { ${ROLE_FIELDS} }
         privilegeAsRole: role(id: $privilege) { id }
-        notAnId: role(id: "role_admin") { id }
         privileges { name displayName description }
       }`,
       { token, variables: { id, privilege: ids.priv_view_reports } },
@@ -342,7 +341,9 @@ describe('roles and privileges', () => {
       userCount: 1,
     });
     expect(data.privilegeAsRole).toBeNull();
-    expect(data.notAnId).toBeNull();
+    // A name where an id belongs names nothing: refused at the edge, like any malformed id.
+    const notAnId = await gateway.graphql('{ role(id: "role_admin") { id } }', { token });
+    expect(notAnId).toMatchObject({ data: { role: null }, errors: [{ extensions: { code: 'BAD_USER_INPUT', fieldErrors: { id: expect.any(String) } } }] });
     expect(data.privileges).toEqual([
       { name: 'priv_code_review', displayName: 'code_review', description: 'Review code' },
       { name: 'priv_user_management', displayName: 'user_management', description: 'Manage users, their roles and groups' },

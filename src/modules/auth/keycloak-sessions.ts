@@ -53,6 +53,11 @@ export function createKeycloakSessions(options: KeycloakSessionsOptions): Keyclo
     const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
     if (response.ok) return body;
     if (body?.error === 'invalid_grant') throw new AppError('UNAUTHENTICATED', refusal);
+    // What the caller sent, not the gateway's configuration: a request too large for Keycloak,
+    // or parameters it cannot read. The caller gets the answer for any refused credentials.
+    if (response.status === 413 || response.status === 414 || response.status === 431 || body?.error === 'invalid_request') {
+      throw new AppError('UNAUTHENTICATED', refusal);
+    }
     // invalid_client, unauthorized_client and the like: the gateway's own configuration is wrong.
     throw new Error(
       `Keycloak refused ${path} to client ${options.clientId} in realm ${options.realm}: HTTP ${response.status} ${String(body?.error ?? '')}`,

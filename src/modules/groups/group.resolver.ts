@@ -1,6 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { principalOf, type GatewayContext } from '../../context.js';
-import { UUID } from '../../validation.js';
 import { PrivilegeType, RoleType } from '../roles/role.type.js';
 import { message, MessagePayloadType } from '../system/message.type.js';
 import { UserConnectionType } from '../users/user.type.js';
@@ -16,8 +15,7 @@ export class GroupResolver {
 
   @Query(() => GroupType, { nullable: true })
   group(@Arg('id', () => ID) id: string, @Ctx() { loaders }: GatewayContext) {
-    // Not a UUID: no group has it, and PostgreSQL would refuse it as a uuid.
-    return UUID.test(id) ? loaders.groupById.load(id) : null;
+    return loaders.groupById.load(id);
   }
 
   @Mutation(() => GroupPayloadType)

@@ -2,7 +2,7 @@ import type { EntityClass, FilterQuery, RequiredEntityData } from '@mikro-orm/co
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AppError } from '../../errors.js';
 import type { UndoLog } from '../../journal/journal.js';
-import { InputCheck } from '../../validation.js';
+import { InputCheck, someOf } from '../../validation.js';
 
 /*
  * What the role and group writes share: looking up the ids an input names, and changing
@@ -30,13 +30,13 @@ export function checkIdChanges(
 ): InputCheck {
   check.ids(addField, add, what).ids(removeField, remove, what);
   const both = (add ?? []).filter((id) => remove?.includes(id));
-  if (both.length > 0) check.fail(removeField, `must not repeat an id of ${addField}: ${both.join(', ')}`);
+  if (both.length > 0) check.fail(removeField, `must not repeat an id of ${addField}: ${someOf(both)}`);
   return check;
 }
 
 /**
- * The rows behind the ids an input field gives, in the order given: NOT_FOUND naming any
- * unknown id, before any write.
+ * The rows behind the ids an input field gives, in the order given: NOT_FOUND naming the
+ * first few unknown ids, before any write.
  */
 export async function requireAll<T extends { id: string }>(
   field: string,
@@ -48,7 +48,7 @@ export async function requireAll<T extends { id: string }>(
   const unique = [...new Set(ids)];
   const byId = new Map((await load(unique)).map((row) => [row.id, row]));
   const missing = unique.filter((id) => !byId.has(id));
-  if (missing.length > 0) throw new AppError('NOT_FOUND', `${field}: no ${what} with id ${missing.join(', ')}`);
+  if (missing.length > 0) throw new AppError('NOT_FOUND', `${field}: no ${what} with id ${someOf(missing)}`);
   return unique.map((id) => byId.get(id)!);
 }
 

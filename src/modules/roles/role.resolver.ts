@@ -1,6 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { principalOf, type GatewayContext } from '../../context.js';
-import { UUID } from '../../validation.js';
 import { message, MessagePayloadType } from '../system/message.type.js';
 import { CreateRoleInput, UpdateRoleInput } from './role.input.js';
 import { displayName, PrivilegeType, RolePayloadType, RoleType, type RoleRecord } from './role.type.js';
@@ -14,8 +13,7 @@ export class RoleResolver {
 
   @Query(() => RoleType, { nullable: true })
   async role(@Arg('id', () => ID) id: string, @Ctx() { loaders }: GatewayContext) {
-    // Not a UUID: no role has it, and PostgreSQL would refuse it as a uuid.
-    const role = UUID.test(id) ? await loaders.roleById.load(id) : null;
+    const role = await loaders.roleById.load(id);
     return role?.kind === 'ROLE' ? role : null;
   }
 

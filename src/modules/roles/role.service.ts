@@ -2,6 +2,7 @@ import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../../db/loaders.js';
 import { AppError } from '../../errors.js';
+import { someOf } from '../../validation.js';
 import type { Journal, UndoLog } from '../../journal/journal.js';
 import {
   applyLinkChanges,
@@ -58,7 +59,7 @@ export class RoleService {
     const wrong = found.filter((role) => role.kind !== kind);
     if (wrong.length > 0) {
       const expected = kind === 'ROLE' ? 'only role_* roles can be given here' : 'only priv_* privileges can be given here';
-      throw new AppError('BAD_USER_INPUT', `${field}: ${namesOf(wrong).join(', ')}: ${expected}`, {
+      throw new AppError('BAD_USER_INPUT', `${field}: ${someOf(namesOf(wrong))}: ${expected}`, {
         fieldErrors: { [field]: expected },
       });
     }

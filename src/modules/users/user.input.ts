@@ -1,5 +1,5 @@
 import { Field, ID, InputType } from 'type-graphql';
-import { InputCheck } from '../../validation.js';
+import { InputCheck, someOf } from '../../validation.js';
 
 // The abstract inputs below are decorated only so that type-graphql passes their fields on
 // to the inputs that extend them; no operation takes them, so the schema does not show them.
@@ -108,7 +108,7 @@ export function checkUpdateUser(input: UpdateUserInput): void {
     ['groupIdsToRemove', input.groupIdsToAdd, input.groupIdsToRemove],
   ] as const) {
     const both = (remove ?? []).filter((id) => add?.includes(id));
-    if (both.length > 0) check.fail(field, `must not repeat ids that are also to be added: ${both.join(', ')}`);
+    if (both.length > 0) check.fail(field, `must not repeat ids that are also to be added: ${someOf(both)}`);
   }
   check.throwIfAny();
 }

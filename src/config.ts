@@ -1,4 +1,4 @@
-import { RATE_LIMITED_OPERATIONS, type Limit, type RateLimits } from './auth/rate-limit.js';
+import { COUNTER_VARIABLES, RATE_LIMITED_OPERATIONS, type CounterName, type Limit, type RateLimits } from './auth/rate-limit.js';
 
 /**
  * The environment, read once into one typed object. Every problem is reported at
@@ -154,12 +154,15 @@ export function loadConfig(env: Env = process.env): Config {
       level: read.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
       file: read.optional('LOG_FILE'),
     },
-    // RATE_LIMIT_LOGIN_PER_ACCOUNT_IP, RATE_LIMIT_RESET_PASSWORD_PER_IP, ...
+    // RATE_LIMIT_LOGIN_PER_ACCOUNT_IP, RATE_LIMIT_CREATE_INVITATION_PER_TENANT, ...
     rateLimits: Object.fromEntries(
       Object.entries(RATE_LIMITED_OPERATIONS).map(([operation, { defaults }]) => {
         const prefix = `RATE_LIMIT_${operation.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
-        const perAccountAndIp = read.limit(`${prefix}_PER_ACCOUNT_IP`, defaults.perAccountAndIp);
-        return [operation, { perAccountAndIp, perIp: read.limit(`${prefix}_PER_IP`, defaults.perIp) }];
+        const limits = Object.entries(defaults).map(([counter, limit]) => [
+          counter,
+          read.limit(`${prefix}_${COUNTER_VARIABLES[counter as CounterName]}`, limit),
+        ]);
+        return [operation, Object.fromEntries(limits)];
       }),
     ) as RateLimits,
     redis: read.optional('REDIS_URL')

@@ -1,6 +1,6 @@
 import { isObjectType, type GraphQLSchema } from 'graphql';
 import type { IMiddleware } from 'graphql-middleware';
-import { allow, and, or, rule, shield, type IRules } from 'graphql-shield';
+import { allow, and, chain, or, rule, shield, type IRules } from 'graphql-shield';
 import type { GatewayContext } from '../context.js';
 import { forbidden, unauthenticated } from '../errors.js';
 import type { RateLimitedOperation } from './rate-limit.js';
@@ -75,17 +75,25 @@ const USER_WRITERS = or(ROLE_ADMIN, and(PRIV_USER_MANAGEMENT, leavesAdminsAlone)
 const AUDITORS = or(ROLE_ADMIN, hasRealmRole('role_manager'));
 
 /**
- * Public, within the operation's abuse limits (src/auth/rate-limit.ts). Never cached:
- * every call counts, so 15 aliased calls with the same arguments count 15.
+ * Within the operation's abuse limits (src/auth/rate-limit.ts). Never cached: every call
+ * counts, so 15 aliased calls with the same arguments count 15.
  */
 function rateLimited(operation: RateLimitedOperation): ShieldRule {
-  return rule(`rateLimited:${operation}`, { cache: 'no_cache' })((_parent, args, { rateLimiter, clientIp }: GatewayContext) =>
+  return rule(`rateLimited:${operation}`, { cache: 'no_cache' })((_parent, args, { rateLimiter, clientIp, principal }: GatewayContext) =>
     // Returned, not thrown: graphql-shield would turn a thrown error into FORBIDDEN.
-    rateLimiter.consume(operation, clientIp, args).then(
+    rateLimiter.consume(operation, clientIp, args, principal ?? undefined).then(
       () => true,
       (error: Error) => error,
     ),
   );
+}
+
+/**
+ * `allowed`, then the abuse limits: `chain` stops at the first refusal, so a call the
+ * permission table refuses is not counted against anyone.
+ */
+function limited(allowed: ShieldRule, operation: RateLimitedOperation): ShieldRule {
+  return chain(allowed, rateLimited(operation));
 }
 
 const ANY_TENANT_ROLE = ['OWNER', 'ADMIN', 'MEMBER'] as const;
@@ -130,15 +138,16 @@ export const PERMISSIONS = {
     updateUser: USER_WRITERS,
     deleteUser: USER_WRITERS,
     setUserPassword: USER_WRITERS,
-    createTenant: isAuthenticated,
+    createTenant: limited(isAuthenticated, 'createTenant'),
     signup: rateLimited('signup'),
     resetPassword: rateLimited('resetPassword'),
-    registerUser: USER_WRITERS,
-    sendPasswordSetupEmail: USER_WRITERS,
-    createInvitation: INVITERS,
+    registerUser: limited(USER_WRITERS, 'registerUser'),
+    sendPasswordSetupEmail: limited(USER_WRITERS, 'sendPasswordSetupEmail'),
+    createInvitation: limited(INVITERS, 'createInvitation'),
     revokeInvitation: or(ROLE_ADMIN, tenantRole(TENANT_ADMINS, invitationTenant)),
-    acceptInvitation: allow,
-    updateMyProfile: isAuthenticated,
+    acceptInvitation: rateLimited('acceptInvitation'),
+    // Email changes only: names may change as often as their owner likes.
+    updateMyProfile: limited(isAuthenticated, 'emailChange'),
     deleteMyAccount: isAuthenticated,
     createRole: ROLE_ADMIN,
     updateRole: ROLE_ADMIN,

@@ -5,6 +5,7 @@ import { AppError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import {
   clientAddress,
+  defaultRateLimits,
   MemoryRateLimitStore,
   networkOf,
   RATE_LIMITED_OPERATIONS,
@@ -17,9 +18,8 @@ import {
 const log = createLogger({ level: 'silent' });
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const LIMITS: RateLimits = {
+  ...defaultRateLimits(),
   login: { perAccountAndIp: { max: 3, windowSeconds: 60 }, perIp: { max: 5, windowSeconds: 600 } },
-  signup: RATE_LIMITED_OPERATIONS.signup.defaults,
-  resetPassword: RATE_LIMITED_OPERATIONS.resetPassword.defaults,
 };
 
 const login = (username: string) => ({ input: { username, password: 'never counted' } });
@@ -87,6 +87,63 @@ describe('RateLimiter', () => {
     const broken: RateLimitStore = { hit: () => Promise.reject(new Error('connection refused')), close: async () => {} };
     const limiter = new RateLimiter(broken, LIMITS, log);
     expect(await outcome(limiter, '198.51.100.1', login('ann'))).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+  });
+});
+
+describe('RateLimiter, per caller and per tenant', () => {
+  const caller = (userId: string, email = `${userId}@example.test`) => ({ userId, email });
+  const invite = (tenantId: string) => ({ input: { tenantId, email: 'someone@example.test' } });
+  const limits: RateLimits = { ...defaultRateLimits(), createInvitation: { perCaller: { max: 3, windowSeconds: 60 }, perTenant: { max: 4, windowSeconds: 60 } } };
+
+  async function invitationOutcome(limiter: RateLimiter, userId: string, tenantId: string) {
+    return limiter.consume('createInvitation', '198.51.100.1', invite(tenantId), caller(userId)).then(
+      () => 'OK',
+      (error: AppError) => error.code,
+    );
+  }
+
+  it('M4: counts invitations per inviter and per tenant, whichever runs out first', async () => {
+    const limiter = new RateLimiter(new MemoryRateLimitStore(), limits, log);
+    const outcomes = [];
+    for (const [userId, tenantId] of [['ann', 't1'], ['ann', 't1'], ['ann', 't2'], ['ann', 't2'], ['bob', 't1'], ['bob', 't1'], ['bob', 't1']]) {
+      outcomes.push(await invitationOutcome(limiter, userId!, tenantId!));
+    }
+    // ann's 4th call is over her own limit; bob's 3rd is t1's 5th invitation.
+    expect(outcomes).toEqual(['OK', 'OK', 'OK', 'RATE_LIMITED', 'OK', 'OK', 'RATE_LIMITED']);
+  });
+
+  it('M4: counts an updateMyProfile only when it changes the caller’s email', async () => {
+    const limiter = new RateLimiter(new MemoryRateLimitStore(), { ...defaultRateLimits(), emailChange: { perCaller: { max: 1, windowSeconds: 60 } } }, log);
+    const change = (email?: string) =>
+      limiter.consume('emailChange', '198.51.100.1', { input: { email, firstName: 'Ann' } }, caller('ann', 'ann@example.test')).then(
+        () => 'OK',
+        (error: AppError) => error.code,
+      );
+    expect([await change(), await change(' ANN@example.test'), await change('new@example.test'), await change('other@example.test')]).toEqual([
+      'OK',
+      'OK',
+      'OK',
+      'RATE_LIMITED',
+    ]);
+  });
+});
+
+describe('MemoryRateLimitStore memory (L3)', () => {
+  it('L3: once an address is refused, its further calls under new usernames add no counter', async () => {
+    const store = new MemoryRateLimitStore();
+    const limiter = new RateLimiter(store, LIMITS, log);
+    for (let call = 1; call <= 1000; call += 1) await outcome(limiter, '198.51.100.1', login(`user-${call}@example.test`));
+    // The address's counter, and one per username for the 5 calls the address was allowed.
+    expect(store.size).toBe(1 + 5);
+  });
+
+  it('L3: holds at most maxKeys windows, dropping the least recently counted', async () => {
+    const store = new MemoryRateLimitStore(3);
+    for (const key of ['a', 'b', 'c', 'a', 'd']) await store.hit(key, 60_000);
+    expect(store.size).toBe(3);
+    // b was the least recently counted: it went, and starts again from 1; a kept its count.
+    expect(await store.hit('b', 60_000)).toMatchObject({ count: 1 });
+    expect(await store.hit('a', 60_000)).toMatchObject({ count: 3 });
   });
 });
 
@@ -161,11 +218,27 @@ describe('networkOf', () => {
 describe('rate-limit configuration', () => {
   const required = { DATABASE_URL: 'postgres://localhost/db', KEYCLOAK_URL: 'http://localhost:8180', KEYCLOAK_API_CLIENT_SECRET: 's' };
 
+  it('reads every counter of every operation from RATE_LIMIT_<OPERATION>_<COUNTER>', () => {
+    const config = loadConfig({
+      ...required,
+      RATE_LIMIT_CREATE_INVITATION_PER_TENANT: '5/1d',
+      RATE_LIMIT_EMAIL_CHANGE_PER_CALLER: '1/1h',
+      RATE_LIMIT_SEND_PASSWORD_SETUP_EMAIL_PER_RECIPIENT: '2/10m',
+      RATE_LIMIT_ACCEPT_INVITATION_PER_IP: '7/1h',
+    });
+    expect(config.rateLimits).toMatchObject({
+      createInvitation: { perCaller: RATE_LIMITED_OPERATIONS.createInvitation.defaults.perCaller, perTenant: { max: 5, windowSeconds: 86_400 } },
+      emailChange: { perCaller: { max: 1, windowSeconds: 3600 } },
+      sendPasswordSetupEmail: { perRecipient: { max: 2, windowSeconds: 600 } },
+      acceptInvitation: { perIp: { max: 7, windowSeconds: 3600 } },
+    });
+  });
+
   it('has defaults for every operation, overridden per operation by RATE_LIMIT_<OPERATION>_PER_ACCOUNT_IP and _PER_IP', () => {
     const config = loadConfig({ ...required, RATE_LIMIT_LOGIN_PER_IP: '500/1h', RATE_LIMIT_RESET_PASSWORD_PER_ACCOUNT_IP: '2/30' });
     expect(config.rateLimits).toEqual({
+      ...defaultRateLimits(),
       login: { perAccountAndIp: { max: 10, windowSeconds: 900 }, perIp: { max: 500, windowSeconds: 3600 } },
-      signup: RATE_LIMITED_OPERATIONS.signup.defaults,
       resetPassword: { perAccountAndIp: { max: 2, windowSeconds: 30 }, perIp: RATE_LIMITED_OPERATIONS.resetPassword.defaults.perIp },
     });
     expect(config.redis).toBeUndefined();

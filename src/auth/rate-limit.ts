@@ -10,38 +10,102 @@ export interface Limit {
   windowSeconds: number;
 }
 
-export interface OperationLimits {
-  /** Calls naming one account (username or email) from one client address: guessing one password. */
-  perAccountAndIp: Limit;
-  /** Calls from one client address, whatever account they name: spraying many accounts. */
-  perIp: Limit;
+/**
+ * Who one counter counts:
+ * - perIp: calls from one client address, whatever they name (spraying many accounts);
+ * - perAccountAndIp: calls naming one account (username or email) from one address (guessing one password);
+ * - perCaller: calls by one signed-in user;
+ * - perTenant: calls naming one tenant, whoever sends them;
+ * - perRecipient: calls that mail one user.
+ */
+export type CounterName = 'perIp' | 'perAccountAndIp' | 'perCaller' | 'perTenant' | 'perRecipient';
+
+/** The environment variable suffix of each counter: RATE_LIMIT_<OPERATION>_<SUFFIX>. */
+export const COUNTER_VARIABLES: Record<CounterName, string> = {
+  perIp: 'PER_IP',
+  perAccountAndIp: 'PER_ACCOUNT_IP',
+  perCaller: 'PER_CALLER',
+  perTenant: 'PER_TENANT',
+  perRecipient: 'PER_RECIPIENT',
+};
+
+/** One call as the counters see it. */
+export interface Call {
+  args: Args;
+  /** The caller's network: an IPv4 address, or an IPv6 /64. */
+  network: string;
+  /** The signed-in caller, if any. */
+  caller?: { userId: string; email: string };
+}
+
+/** What a counter counts a call under; undefined when the call is not one it counts. */
+type CounterKey = (call: Call) => string | undefined;
+
+function limited<K extends CounterName>(keys: Record<K, CounterKey>, defaults: Record<K, Limit>) {
+  return { keys, defaults };
 }
 
 const MINUTES = 60;
+const HOURS = 60 * MINUTES;
+const perHour = (max: number): Limit => ({ max, windowSeconds: HOURS });
+const byNetwork: CounterKey = ({ network }) => network;
+const byCaller: CounterKey = ({ caller }) => caller?.userId;
+const byAccount =
+  (account: (args: Args) => string | undefined): CounterKey =>
+  ({ args, network }) => {
+    const name = account(args)?.trim().toLowerCase();
+    return name ? `${name}\n${network}` : undefined;
+  };
 
 /**
- * Every rate-limited operation, in one place: where its arguments name the account it
- * targets, and its default limits (`src/config.ts` reads overrides from the environment).
- * The permission table applies them with `rateLimited(operation)`.
+ * Every rate-limited operation, in one place: what each of its counters counts, and their
+ * default limits (`src/config.ts` reads overrides from the environment). The permission
+ * table applies them with `rateLimited(operation)`. Counters are listed broadest first: a
+ * call one counter refused is not counted by the ones after it, so a client hammering away
+ * under many usernames keeps one counter, not one per username (L3).
  */
 export const RATE_LIMITED_OPERATIONS = {
-  login: {
-    account: (args: Args) => field(args.input, 'username'),
-    defaults: { perAccountAndIp: { max: 10, windowSeconds: 15 * MINUTES }, perIp: { max: 100, windowSeconds: 15 * MINUTES } },
-  },
-  signup: {
-    account: (args: Args) => field(args.input, 'email'),
-    defaults: { perAccountAndIp: { max: 5, windowSeconds: 60 * MINUTES }, perIp: { max: 20, windowSeconds: 60 * MINUTES } },
-  },
-  resetPassword: {
-    account: (args: Args) => field(args, 'email'),
-    defaults: { perAccountAndIp: { max: 5, windowSeconds: 60 * MINUTES }, perIp: { max: 20, windowSeconds: 60 * MINUTES } },
-  },
-} satisfies Record<string, { account: (args: Args) => string | undefined; defaults: OperationLimits }>;
+  login: limited(
+    { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'username')) },
+    { perIp: { max: 100, windowSeconds: 15 * MINUTES }, perAccountAndIp: { max: 10, windowSeconds: 15 * MINUTES } },
+  ),
+  signup: limited({ perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'email')) }, { perIp: perHour(20), perAccountAndIp: perHour(5) }),
+  resetPassword: limited({ perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args, 'email')) }, { perIp: perHour(20), perAccountAndIp: perHour(5) }),
+  // Anyone signed in may create tenants; each may send invitation emails.
+  createTenant: limited({ perCaller: byCaller }, { perCaller: perHour(10) }),
+  // Invitation emails go to any address: per inviter, and per tenant however many inviters it has.
+  createInvitation: limited(
+    { perCaller: byCaller, perTenant: ({ args }) => field(args.input, 'tenantId') },
+    { perCaller: perHour(50), perTenant: perHour(20) },
+  ),
+  // Public, and it may create an account: per address, as signup. An office behind one address onboards at once.
+  acceptInvitation: limited({ perIp: byNetwork }, { perIp: perHour(60) }),
+  // Each sends Keycloak's password-setup email.
+  registerUser: limited({ perCaller: byCaller }, { perCaller: perHour(100) }),
+  sendPasswordSetupEmail: limited(
+    { perCaller: byCaller, perRecipient: ({ args }) => field(args, 'userId') },
+    { perCaller: perHour(50), perRecipient: perHour(5) },
+  ),
+  // updateMyProfile changing the caller's email: each change can be a probe for a taken address.
+  emailChange: limited(
+    {
+      perCaller: ({ args, caller }) => {
+        const email = field(args.input, 'email')?.trim().toLowerCase();
+        return caller && email && email !== caller.email.toLowerCase() ? caller.userId : undefined;
+      },
+    },
+    { perCaller: perHour(5) },
+  ),
+};
 
 export type RateLimitedOperation = keyof typeof RATE_LIMITED_OPERATIONS;
-export type RateLimits = Record<RateLimitedOperation, OperationLimits>;
+export type RateLimits = { [Operation in RateLimitedOperation]: (typeof RATE_LIMITED_OPERATIONS)[Operation]['defaults'] };
 type Args = Record<string, unknown>;
+
+/** The limits when the environment sets none. */
+export function defaultRateLimits(): RateLimits {
+  return Object.fromEntries(Object.entries(RATE_LIMITED_OPERATIONS).map(([operation, { defaults }]) => [operation, defaults])) as RateLimits;
+}
 
 function field(object: unknown, name: string): string | undefined {
   const value = (object as Record<string, unknown> | undefined)?.[name];
@@ -71,32 +135,28 @@ export class RateLimiter {
    * RATE_LIMITED once a limit is exceeded, and UPSTREAM_UNAVAILABLE when the store does
    * not answer: a limiter that cannot count does not let calls through uncounted.
    */
-  async consume(operation: RateLimitedOperation, clientIp: string, args: Args): Promise<void> {
-    const limits = this.limits[operation];
-    const network = networkOf(clientIp);
-    const account = RATE_LIMITED_OPERATIONS[operation].account(args)?.trim().toLowerCase();
-    const counters: [key: string, limit: Limit][] = [[`${operation}:ip:${network}`, limits.perIp]];
-    // Hashed: keys stay short, and the store never holds anyone's username.
-    if (account) counters.push([`${operation}:account-ip:${digest(`${account}\n${network}`)}`, limits.perAccountAndIp]);
-
-    let counts: { count: number; resetInMs: number; limit: Limit }[];
-    try {
-      counts = await Promise.all(
-        counters.map(async ([key, limit]) => ({ ...(await this.store.hit(key, limit.windowSeconds * 1000)), limit })),
-      );
-    } catch (error) {
-      this.log.error({ err: error, operation }, 'the rate-limit store did not answer');
-      throw new AppError('UPSTREAM_UNAVAILABLE', 'This operation is unavailable for a moment. Try again shortly.');
+  async consume(operation: RateLimitedOperation, clientIp: string, args: Args, caller?: Call['caller']): Promise<void> {
+    const call: Call = { args, network: networkOf(clientIp), caller };
+    const limits = this.limits[operation] as Partial<Record<CounterName, Limit>>;
+    for (const [counter, keyOf] of Object.entries(RATE_LIMITED_OPERATIONS[operation].keys) as [CounterName, CounterKey][]) {
+      const key = keyOf(call);
+      const limit = limits[counter];
+      if (key === undefined || !limit) continue;
+      let count: number;
+      let resetInMs: number;
+      try {
+        // Hashed: keys stay short, and the store never holds anyone's username or address book.
+        ({ count, resetInMs } = await this.store.hit(`${operation}:${counter}:${digest(key)}`, limit.windowSeconds * 1000));
+      } catch (error) {
+        this.log.error({ err: error, operation }, 'the rate-limit store did not answer');
+        throw new AppError('UPSTREAM_UNAVAILABLE', 'This operation is unavailable for a moment. Try again shortly.');
+      }
+      if (count <= limit.max) continue;
+      const retryAfterSeconds = Math.max(1, Math.ceil(resetInMs / 1000));
+      // Once per window and counter: a client hammering away does not flood the log.
+      if (count === limit.max + 1) this.log.warn({ operation, counter, clientIp, retryAfterSeconds }, 'rate limit reached');
+      throw new AppError('RATE_LIMITED', `Too many attempts. Try again in ${inWords(retryAfterSeconds)}.`, { retryAfterSeconds });
     }
-    const exceeded = counts.filter(({ count, limit }) => count > limit.max);
-    if (exceeded.length === 0) return;
-
-    const retryAfterSeconds = Math.max(...exceeded.map(({ resetInMs }) => Math.max(1, Math.ceil(resetInMs / 1000))));
-    // Once per window and counter: a client hammering away does not flood the log.
-    if (exceeded.some(({ count, limit }) => count === limit.max + 1)) {
-      this.log.warn({ operation, clientIp, retryAfterSeconds }, 'rate limit reached');
-    }
-    throw new AppError('RATE_LIMITED', `Too many attempts. Try again in ${inWords(retryAfterSeconds)}.`, { retryAfterSeconds });
   }
 
   close(): Promise<void> {
@@ -104,28 +164,41 @@ export class RateLimiter {
   }
 }
 
-/** Counts in this process only: right for one gateway process, and for tests. */
+/**
+ * Counts in this process only: right for one gateway process, and for tests. Holds at most
+ * `maxKeys` windows: past that, the least recently counted goes, so that a flood of one-off
+ * addresses or names cannot fill memory (L3). A window dropped that way starts again from 0;
+ * several processes, or clients with many addresses, want REDIS_URL.
+ */
 export class MemoryRateLimitStore implements RateLimitStore {
   private readonly windows = new Map<string, { count: number; closesAt: number }>();
   private nextSweep = 0;
+
+  constructor(private readonly maxKeys = 100_000) {}
 
   async hit(key: string, windowMs: number) {
     const now = Date.now();
     this.sweep(now);
     let window = this.windows.get(key);
-    if (!window || window.closesAt <= now) {
-      window = { count: 0, closesAt: now + windowMs };
-      this.windows.set(key, window);
-    }
+    // Taken out and put back: a Map iterates in insertion order, so the first key is the least recently counted.
+    this.windows.delete(key);
+    if (!window || window.closesAt <= now) window = { count: 0, closesAt: now + windowMs };
     window.count += 1;
+    this.windows.set(key, window);
+    if (this.windows.size > this.maxKeys) this.windows.delete(this.windows.keys().next().value!);
     return { count: window.count, resetInMs: window.closesAt - now };
+  }
+
+  /** Windows held now. */
+  get size(): number {
+    return this.windows.size;
   }
 
   async close() {
     this.windows.clear();
   }
 
-  /** Closed windows are dropped now and then, so a stream of one-off addresses cannot fill memory. */
+  /** Closed windows are dropped now and then. */
   private sweep(now: number) {
     if (now < this.nextSweep) return;
     this.nextSweep = now + 60_000;

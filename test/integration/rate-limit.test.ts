@@ -1,15 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createKeycloakUser } from '../support/keycloak.js';
+import { createKeycloakUser, passwordGrant } from '../support/keycloak.js';
+import { createMailbox } from '../support/mailbox.js';
 
 const LOGIN = 'mutation Login($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }';
+
+const twice = { max: 2, windowSeconds: 60 };
 
 /** Small limits, so a test reaches them in a few calls; every gateway here has its own counts. */
 function limited(config: Config, overrides: Partial<Config> = {}): Config {
   const login = { perAccountAndIp: { max: 3, windowSeconds: 60 }, perIp: { max: 6, windowSeconds: 60 } };
-  return { ...config, redis: undefined, rateLimits: { ...config.rateLimits, login }, ...overrides };
+  const rateLimits = {
+    ...config.rateLimits,
+    login,
+    createTenant: { perCaller: twice },
+    createInvitation: { perCaller: { max: 3, windowSeconds: 60 }, perTenant: twice },
+    acceptInvitation: { perIp: twice },
+    registerUser: { perCaller: twice },
+    sendPasswordSetupEmail: { perCaller: { max: 3, windowSeconds: 60 }, perRecipient: twice },
+    emailChange: { perCaller: { max: 1, windowSeconds: 60 } },
+  };
+  return { ...config, redis: undefined, rateLimits, ...overrides };
 }
 
 function login(gateway: TestGateway, username: string, password: string, clientIp?: string) {
@@ -104,5 +117,116 @@ describe('abuse limits on login', () => {
     } finally {
       await Promise.all([first?.close(), second?.close()]);
     }
+  });
+});
+
+describe('abuse limits wherever email is sent or an account is made', () => {
+  let gateway: TestGateway;
+  beforeAll(async () => {
+    gateway = await startTestGateway((config) => limited(config, { http: { ...config.http, trustedProxies: 1 } }));
+  });
+  afterAll(() => gateway?.close());
+
+  /** A new user with these realm roles, signed in and mirrored. */
+  async function signIn(realmRoles: string[] = ['role_user']) {
+    const user = await createKeycloakUser({ realmRoles });
+    const token = (await passwordGrant(user.email, user.password)).access_token;
+    await gateway.graphql('{ me { user { id } } }', { token });
+    return { ...user, token };
+  }
+  const code = (response: { errors?: { extensions: { code: string } }[] }) => response.errors?.[0]?.extensions.code ?? 'OK';
+  const createTenant = (token: string) => gateway.graphql('mutation { createTenant(input: { name: "Limited" }) { tenant { id } } }', { token });
+  const invite = (token: string, tenantId: string, email = `limited-${randomUUID().slice(0, 8)}@example.test`) =>
+    gateway.graphql('mutation($i: CreateInvitationInput!) { createInvitation(input: $i) { message } }', { token, variables: { i: { tenantId, email } } });
+
+  it('L5: a call refused by a rate limit answers HTTP 429 with Retry-After; a refusal of another kind keeps its status', async () => {
+    const send = () =>
+      fetch(gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.20' },
+        body: JSON.stringify({ query: LOGIN, variables: { input: { username: unknownUser(), password: 'Any-password-1' } } }),
+      });
+    for (let call = 1; call <= 6; call += 1) expect((await send()).status).toBe(200);
+
+    const refused = await send();
+
+    const body = (await refused.json()) as { data: unknown; errors: { extensions: { code: string; retryAfterSeconds: number } }[] };
+    expect(body.errors[0]!.extensions.code).toBe('RATE_LIMITED');
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe(String(body.errors[0]!.extensions.retryAfterSeconds));
+  });
+
+  it('M4: createTenant is limited per caller', async () => {
+    const [ann, bob] = await Promise.all([signIn(), signIn()]);
+    const codes = [code(await createTenant(ann.token)), code(await createTenant(ann.token)), code(await createTenant(ann.token)), code(await createTenant(bob.token))];
+    expect(codes).toEqual(['OK', 'OK', 'RATE_LIMITED', 'OK']);
+  });
+
+  it('M4: createInvitation is limited per tenant, whoever invites, and the refused invitation sends no email', async () => {
+    const owner = await signIn();
+    const admin = await signIn(['role_admin']);
+    const tenantId = (await createTenant(owner.token)).data!.createTenant.tenant.id as string;
+    const refusedEmail = `refused-${randomUUID().slice(0, 8)}@example.test`;
+    const codes = [code(await invite(owner.token, tenantId)), code(await invite(admin.token, tenantId)), code(await invite(owner.token, tenantId, refusedEmail))];
+    expect(codes).toEqual(['OK', 'OK', 'RATE_LIMITED']);
+    // Another tenant of the same owner has its own count.
+    const other = (await createTenant(owner.token)).data!.createTenant.tenant.id as string;
+    expect(code(await invite(owner.token, other))).toBe('OK');
+    expect(await createMailbox(inject('mailboxUrl')).list(refusedEmail)).toEqual([]);
+  });
+
+  it('M4: createInvitation is limited per inviter across tenants; a call the permission table refuses is not counted', async () => {
+    const admin = await signIn(['role_admin']);
+    const outsider = await signIn();
+    const tenants = await Promise.all([1, 2].map(async () => (await createTenant((await signIn()).token)).data!.createTenant.tenant.id as string));
+    // Not a member: FORBIDDEN, and the outsider's own count stays untouched.
+    for (let call = 1; call <= 4; call += 1) expect(code(await invite(outsider.token, tenants[0]!))).toBe('FORBIDDEN');
+    const codes = [tenants[0], tenants[1], tenants[0], tenants[1]].map((tenantId) => invite(admin.token, tenantId!));
+    expect((await Promise.all(codes)).map(code).sort()).toEqual(['OK', 'OK', 'OK', 'RATE_LIMITED']);
+  });
+
+  it('M4: acceptInvitation is limited per client address', async () => {
+    const accept = () =>
+      gateway.graphql('mutation($i: AcceptInvitationInput!) { acceptInvitation(input: $i) { message } }', {
+        variables: { i: { token: randomUUID(), firstName: 'A', lastName: 'B' } },
+        headers: { 'x-forwarded-for': '203.0.113.21' },
+      });
+    expect([code(await accept()), code(await accept()), code(await accept())]).toEqual(['BAD_USER_INPUT', 'BAD_USER_INPUT', 'RATE_LIMITED']);
+  });
+
+  it('M4: registerUser is limited per caller, sendPasswordSetupEmail per caller and per recipient', async () => {
+    const manager = await signIn(['priv_user_management']);
+    const register = () =>
+      gateway.graphql('mutation($i: RegisterUserInput!) { registerUser(input: $i) { user { id } } }', {
+        token: manager.token,
+        variables: { i: { email: `registered-${randomUUID().slice(0, 8)}@example.test`, firstName: 'Reg', lastName: 'Istered' } },
+      });
+    const registered = [await register(), await register(), await register()];
+    expect(registered.map(code)).toEqual(['OK', 'OK', 'RATE_LIMITED']);
+
+    const [first, second] = registered.map((response) => response.data?.registerUser.user.id as string);
+    const setupEmail = (userId: string) =>
+      gateway.graphql('mutation($id: ID!) { sendPasswordSetupEmail(userId: $id) { message } }', { token: manager.token, variables: { id: userId } });
+    // Per recipient: the third email to one user is refused; then the caller's own limit ends the rest.
+    expect([code(await setupEmail(first!)), code(await setupEmail(first!)), code(await setupEmail(first!)), code(await setupEmail(second!))]).toEqual([
+      'OK',
+      'OK',
+      'RATE_LIMITED',
+      'RATE_LIMITED',
+    ]);
+  });
+
+  it('M4: updateMyProfile is limited per caller for email changes only', async () => {
+    const user = await signIn();
+    const update = (input: Record<string, string>) =>
+      gateway.graphql('mutation($i: UpdateProfileInput!) { updateMyProfile(input: $i) { user { email } } }', { token: user.token, variables: { i: input } });
+    const codes = [
+      code(await update({ firstName: 'Once' })),
+      code(await update({ firstName: 'Twice', email: user.email })),
+      code(await update({ email: `changed-${randomUUID().slice(0, 8)}@example.test` })),
+      code(await update({ email: `again-${randomUUID().slice(0, 8)}@example.test` })),
+      code(await update({ lastName: 'Still fine' })),
+    ];
+    expect(codes).toEqual(['OK', 'OK', 'OK', 'RATE_LIMITED', 'OK']);
   });
 });

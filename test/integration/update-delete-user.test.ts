@@ -273,7 +273,7 @@ describe('updateUser, deleteUser and setUserPassword', () => {
           input: profile(user, {
             email: 'not-an-email',
             firstName: ' ',
-            roleIdsToAdd: ['role_admin'],
+            roleIdsToAdd: [roles.role_user],
             groupIdsToAdd: null,
             roleIdsToRemove: [roles.role_user],
             groupIdsToRemove: [],
@@ -282,8 +282,11 @@ describe('updateUser, deleteUser and setUserPassword', () => {
       });
       expect(invalid.errors?.[0]?.extensions).toMatchObject({
         code: 'BAD_USER_INPUT',
-        fieldErrors: { email: expect.any(String), firstName: expect.any(String), roleIdsToAdd: expect.any(String), groupIdsToAdd: expect.any(String) },
+        fieldErrors: { email: expect.any(String), firstName: expect.any(String), roleIdsToRemove: expect.any(String), groupIdsToAdd: expect.any(String) },
       });
+      // A name where an id belongs is refused at the edge, before the profile's own rules.
+      const named = await gateway.graphql(UPDATE_USER, { token, variables: { id: user.id, input: profile(user, { roleIdsToAdd: ['role_admin'] }) } });
+      expect(named.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { roleIdsToAdd: expect.any(String) } });
 
       const privilege = await gateway.graphql(UPDATE_USER, {
         token,
@@ -357,13 +360,15 @@ describe('updateUser, deleteUser and setUserPassword', () => {
       expect(await auditOf(user.id, 'USER_DELETE')).toMatchObject([{ status: 'FAILED' }]);
     });
 
-    it('refuses to delete the caller (deleteMyAccount is for that) and answers NOT_FOUND for an unknown id', async () => {
+    it('refuses to delete the caller (deleteMyAccount is for that), answers NOT_FOUND for an unknown id and BAD_USER_INPUT for a malformed one', async () => {
       const self = await gateway.graphql(DELETE_USER, { token, variables: { id: adminId } });
       expect(self.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { id: expect.stringContaining('deleteMyAccount') } });
       expect((await keycloakUser(adminId)).status).toBe(200);
 
-      const unknown = await gateway.graphql(DELETE_USER, { token, variables: { id: 'not-a-user-id' } });
+      const unknown = await gateway.graphql(DELETE_USER, { token, variables: { id: randomUUID() } });
       expect(unknown.errors?.[0]?.extensions.code).toBe('NOT_FOUND');
+      const malformed = await gateway.graphql(DELETE_USER, { token, variables: { id: 'not-a-user-id' } });
+      expect(malformed.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { id: expect.any(String) } });
     });
   });
 

@@ -100,7 +100,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
       ApolloServerPluginCacheControlDisabled(),
       noStoreHeader(),
       rateLimitedStatus(),
-      idempotencyPlugin({ em: orm.em, ttlSeconds: config.idempotency.ttlSeconds, log }),
+      idempotencyPlugin({ em: orm.em, ttlSeconds: config.idempotency.ttlSeconds, secret: config.keycloak.apiClientSecret, log }),
     ],
     logger: log,
   });

@@ -7,6 +7,7 @@ import { Migration20261122040538 } from './Migration20261122040538.js';
 import { Migration20261122041250 } from './Migration20261122041250.js';
 import { Migration20261122062000 } from './Migration20261122062000.js';
 import { Migration20261201222425 } from './Migration20261201222425.js';
+import { Migration20261201223841 } from './Migration20261201223841.js';
 
 /** Every migration, oldest first. `npm run migration:create` writes new ones; list them here. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -26,4 +27,6 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261122062000', class: Migration20261122062000 },
   // effective roles: subgroups with their parent, composite links beyond role → privilege
   { name: 'Migration20261201222425', class: Migration20261201222425 },
+  // idempotency keys keep no secrets: rows stored with tokens go
+  { name: 'Migration20261201223841', class: Migration20261201223841 },
 ];

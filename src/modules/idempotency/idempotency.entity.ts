@@ -12,21 +12,21 @@ export type IdempotencyStatus = 'IN_PROGRESS' | 'DONE';
 export class IdempotencyKeyEntity {
   [OptionalProps]?: 'response' | 'createdAt';
 
-  /** Who sent it: the user id, or `anonymous`. Keys are scoped per caller. */
+  /** Who sent it: the user id (anonymous callers cannot send a key). Keys are scoped per caller. */
   @PrimaryKey({ length: 255 })
   caller: string;
 
   @PrimaryKey({ length: 255 })
   key: string;
 
-  /** sha256 of the operation, its name and its variables. */
+  /** HMAC-SHA256 of the operation, its name and its variables (src/modules/idempotency/idempotency.plugin.ts). */
   @Property({ length: 64 })
   requestHash: string;
 
   @Property({ type: 'string', length: 16 })
   status: IdempotencyStatus;
 
-  /** The GraphQL response body as first sent. */
+  /** The GraphQL response body as first sent: never one holding a token (NOT_REPLAYABLE). */
   @Property({ type: 'json', nullable: true })
   response: Record<string, unknown> | null = null;
 

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeaderMap, type ApolloServerPlugin, type GraphQLResponse } from '@apollo/server';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { print } from 'graphql';
+import { Kind, print, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { GatewayContext } from '../../context.js';
 import { ERROR_STATUS, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -12,6 +12,19 @@ export const IDEMPOTENCY_HEADER = 'idempotency-key';
 /** Answers that say nothing was done: the key is released so that a retry runs again. */
 const RETRYABLE_CODES = new Set<string>(['UPSTREAM_UNAVAILABLE', 'INTERNAL_SERVER_ERROR', 'RATE_LIMITED', 'UNAUTHENTICATED']);
 const IN_PROGRESS_WAIT_MS = 10_000;
+
+/**
+ * Mutations that refuse an Idempotency-Key (BAD_USER_INPUT), because keeping their answer
+ * for a repeat would keep a secret at rest, or replaying it would hand one out again (M1):
+ * - login, signup, refreshToken: the answer holds access and refresh tokens; a repeat opens
+ *   a new session, which is what a client retrying wants anyway.
+ * - createInvitation: the answer holds the invitation's secret (PostgreSQL keeps only its hash).
+ * - acceptInvitation: its input is that secret; it works once by itself, and its answer must
+ *   not go to whoever repeats the key.
+ * - logout: its input is a refresh token, and ending an ended session already answers the same.
+ * A test walks the schema: a mutation whose answer can reach a token fails it unless listed.
+ */
+export const NOT_REPLAYABLE: ReadonlySet<string> = new Set(['login', 'signup', 'refreshToken', 'createInvitation', 'acceptInvitation', 'logout']);
 const IN_PROGRESS_POLL_MS = 100;
 
 /**
@@ -21,7 +34,14 @@ const IN_PROGRESS_POLL_MS = 100;
  * running anything, and the same key with another request answers CONFLICT. Queries
  * ignore the header: they write nothing.
  */
-export function idempotencyPlugin(deps: { em: EntityManager; ttlSeconds: number; log: Logger }): ApolloServerPlugin<GatewayContext> {
+export function idempotencyPlugin(deps: {
+  em: EntityManager;
+  ttlSeconds: number;
+  /** Keys the hash of each request: without it, a stored hash would let anyone try passwords against it. */
+  secret: string;
+  log: Logger;
+}): ApolloServerPlugin<GatewayContext> {
+  const hashKey = Buffer.from(hkdfSync('sha256', deps.secret, '', 'iam-gateway idempotency request hash', 32));
   return {
     async requestDidStart({ request }) {
       const key = request.http?.headers.get(IDEMPOTENCY_HEADER)?.trim();
@@ -33,8 +53,16 @@ export function idempotencyPlugin(deps: { em: EntityManager; ttlSeconds: number;
           if (key.length > 255 || !/^[\x21-\x7e]+$/.test(key)) {
             return errorResponse('BAD_USER_INPUT', 'The Idempotency-Key header must be 1 to 255 visible ASCII characters');
           }
-          const caller = context.contextValue.principal?.userId ?? 'anonymous';
-          const hash = requestHash(context.operationName, print(context.document), context.request.variables ?? {});
+          // Keys are scoped per caller. Anonymously there is nothing to scope them by that a
+          // client could not share, and nothing to gain: every public mutation is either
+          // NOT_REPLAYABLE or answers the same whatever happened (resetPassword).
+          const caller = context.contextValue.principal?.userId;
+          if (!caller) return errorResponse('BAD_USER_INPUT', 'An Idempotency-Key needs a signed-in caller: send the access token, or leave the header out');
+          const refused = rootFields(context.operation, context.document).filter((field) => NOT_REPLAYABLE.has(field));
+          if (refused.length > 0) {
+            return errorResponse('BAD_USER_INPUT', `${[...new Set(refused)].join(', ')} cannot be sent with an Idempotency-Key: the answer is never stored`);
+          }
+          const hash = requestHash(hashKey, context.operationName, print(context.document), context.request.variables ?? {});
           const store = new IdempotencyStore(deps.em.fork(), deps.ttlSeconds);
           const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
           for (;;) {
@@ -74,9 +102,29 @@ export function idempotencyPlugin(deps: { em: EntityManager; ttlSeconds: number;
   };
 }
 
-/** The request as the key names it: sha256 of the printed operation, its name and its variables (keys sorted). */
-export function requestHash(operationName: string | null, document: string, variables: Record<string, unknown>): string {
-  return createHash('sha256').update(JSON.stringify([operationName ?? null, document, canonical(variables)])).digest('hex');
+/**
+ * The request as the key names it: HMAC-SHA256 of the printed operation, its name and its
+ * variables (keys sorted), keyed by a secret every gateway process shares and PostgreSQL
+ * does not hold, since variables may hold a password (createUser, setUserPassword).
+ */
+export function requestHash(key: Buffer, operationName: string | null, document: string, variables: Record<string, unknown>): string {
+  return createHmac('sha256', key).update(JSON.stringify([operationName ?? null, document, canonical(variables)])).digest('hex');
+}
+
+/** The root fields an operation selects, through its fragments. */
+function rootFields(operation: OperationDefinitionNode, document: DocumentNode): string[] {
+  const fragments = new Map(
+    document.definitions.filter((node): node is FragmentDefinitionNode => node.kind === Kind.FRAGMENT_DEFINITION).map((node) => [node.name.value, node]),
+  );
+  // Validation refused fragment cycles before this runs.
+  const fieldsOf = ({ selections }: SelectionSetNode): string[] =>
+    selections.flatMap((selection) => {
+      if (selection.kind === Kind.FIELD) return [selection.name.value];
+      if (selection.kind === Kind.INLINE_FRAGMENT) return fieldsOf(selection.selectionSet);
+      const fragment = fragments.get(selection.name.value);
+      return fragment ? fieldsOf(fragment.selectionSet) : [];
+    });
+  return fieldsOf(operation.selectionSet);
 }
 
 function canonical(value: unknown): unknown {

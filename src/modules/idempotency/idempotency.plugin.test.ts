@@ -1,0 +1,31 @@
+import 'reflect-metadata';
+import { getNamedType, isObjectType, type GraphQLNamedType } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { buildPublicSchema } from '../../schema.js';
+import { NOT_REPLAYABLE } from './idempotency.plugin.js';
+
+/** Types whose values are secrets, and fields that hold one wherever they appear. */
+const SECRET_TYPES = new Set(['TokenSet']);
+const SECRET_FIELDS = new Set(['token', 'accessToken', 'refreshToken', 'password', 'secret']);
+
+/** Whether a value of `type` can hold a secret, at any depth. */
+function holdsSecret(type: GraphQLNamedType, seen = new Set<string>()): boolean {
+  if (SECRET_TYPES.has(type.name)) return true;
+  if (!isObjectType(type) || seen.has(type.name)) return false;
+  seen.add(type.name);
+  return Object.values(type.getFields()).some((field) => SECRET_FIELDS.has(field.name) || holdsSecret(getNamedType(field.type), seen));
+}
+
+describe('NOT_REPLAYABLE', () => {
+  it('M1: names every mutation whose answer can hold a token or another secret, so that no such answer is stored', async () => {
+    const mutations = Object.values((await buildPublicSchema()).getMutationType()!.getFields());
+    const secretAnswers = mutations.filter((field) => holdsSecret(getNamedType(field.type))).map((field) => field.name);
+    expect(secretAnswers.length).toBeGreaterThan(0);
+    expect(secretAnswers.filter((name) => !NOT_REPLAYABLE.has(name))).toEqual([]);
+  });
+
+  it('names only mutations that exist', async () => {
+    const mutations = (await buildPublicSchema()).getMutationType()!.getFields();
+    expect([...NOT_REPLAYABLE].filter((name) => !(name in mutations))).toEqual([]);
+  });
+});

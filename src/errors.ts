@@ -68,6 +68,14 @@ function bounded(message: string): string {
   return message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH - 1)}…` : message;
 }
 
+/**
+ * The body of an answer to a request refused before GraphQL could read it (too large, not
+ * JSON): shaped like any other refusal, so a client reads one kind of error.
+ */
+export function requestErrorBody(message: string) {
+  return { errors: [{ message, extensions: { code: 'BAD_USER_INPUT', status: ERROR_STATUS.BAD_USER_INPUT, timestamp: new Date().toISOString() } }] };
+}
+
 export interface ErrorFormatterOptions {
   /** Include stack traces (development only). */
   exposeStack: boolean;

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomUUID } from 'node:crypto';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
 import type { GatewayContext } from './context.js';
+import { requestErrorBody } from './errors.js';
 import type { Logger } from './logger.js';
 import { sendIdeAsset, sendIdePage } from './ide.js';
 
@@ -72,7 +73,11 @@ async function graphql(
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
   const body = request.method === 'POST' ? await readJsonBody(request) : undefined;
-  if (body instanceof BodyError) return sendJson(response, body.status, { errors: [{ message: body.message }] });
+  if (body instanceof BodyError) {
+    // The rest of a body too large was never read: this connection cannot carry another request.
+    if (body.status === 413) response.setHeader('connection', 'close');
+    return sendJson(response, body.status, requestErrorBody(body.message));
+  }
 
   const result = await handlers.apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method: request.method ?? 'GET', headers, search: url.search, body },

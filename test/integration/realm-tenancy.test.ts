@@ -191,10 +191,13 @@ describe('realm tenancy (TENANCY_MODE=realm)', () => {
     const credentials = { username: input.email, password: input.password };
 
     // Not an account of the gateway's realm, and an unknown tenant: the one answer for any refusal.
-    for (const extra of [{}, { tenantId: randomUUID() }, { tenantId: 'not-an-id' }]) {
+    for (const extra of [{}, { tenantId: randomUUID() }]) {
       const refused = await gateway.graphql(LOGIN, { variables: { input: { ...credentials, ...extra } } });
       expect(refused.errors?.[0]).toMatchObject({ message: 'Invalid username or password', extensions: { code: 'UNAUTHENTICATED' } });
     }
+    // A malformed id names no tenant and no account: refused at the edge, like any malformed id.
+    const malformed = await gateway.graphql(LOGIN, { variables: { input: { ...credentials, tenantId: 'not-an-id' } } });
+    expect(malformed.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { tenantId: expect.any(String) } });
     const login = await gateway.graphql(LOGIN, { variables: { input: { ...credentials, tenantId: tenant.id } } });
     expect(login.errors).toBeUndefined();
     expect(login.data!.login.me).toEqual({ user: { id: user.id }, roles: [] });

@@ -20,7 +20,7 @@ export interface IsolatedBackends {
  * tests whose subject rewrites whatever it finds (the reconciler mirrors every user and
  * group of its realm): in the shared realm they would undo what other test files arrange.
  */
-export async function isolatedBackends(name: string): Promise<IsolatedBackends> {
+export async function isolatedBackends(name: string, configure: (config: Config) => Config = (config) => config): Promise<IsolatedBackends> {
   const base = inject('config');
   const realm = `${base.keycloak.realm}-${name}`;
   const url = new URL(base.databaseUrl);
@@ -40,7 +40,7 @@ export async function isolatedBackends(name: string): Promise<IsolatedBackends> 
   await run(admin.toString(), `create database "${database}"`);
   await keycloakAdmin('DELETE', '', undefined, realm);
   url.pathname = `/${database}`;
-  const config: Config = { ...base, databaseUrl: url.toString(), keycloak: { ...base.keycloak, realm } };
+  const config: Config = configure({ ...base, databaseUrl: url.toString(), keycloak: { ...base.keycloak, realm } });
   await prepareBackends(config, createLogger({ level: 'silent' }));
   return {
     config,

@@ -14,8 +14,8 @@ import { createTokenVerifier, type TokenVerifier } from './auth/token-verifier.j
 import { listenToChannel } from './db/channel-listener.js';
 import { migrate, openOrm, type Orm } from './db/orm.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './keycloak/admin-client.js';
-import { provisionRealm } from './keycloak/provisioning.js';
-import { TenantRealms } from './keycloak/tenant-realms.js';
+import { frontendClient, provisionRealm } from './keycloak/provisioning.js';
+import { CONTROL_PLANE_CLIENT_ID, TenantRealms } from './keycloak/tenant-realms.js';
 import { createKeycloakSessions } from './modules/auth/keycloak-sessions.js';
 import { createMailer } from './mail/mailer.js';
 import { syncDirectory } from './jobs/directory-sync.js';
@@ -67,6 +67,8 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     trustedRealms: tenantRealms ? () => [config.keycloak.realm, ...tenantRealms.trusted()] : () => [config.keycloak.realm],
     homeRealm: config.keycloak.realm,
     audience: config.keycloak.apiClientId,
+    authorizedParties: (realm) =>
+      realm === config.keycloak.realm ? config.keycloak.acceptedClientIds : [config.keycloak.apiClientId, CONTROL_PLANE_CLIENT_ID],
   });
   const mailer = createMailer(config.smtp);
   const sessions = createKeycloakSessions({
@@ -179,11 +181,7 @@ export async function prepareBackends(config: Config, log: Logger): Promise<void
       masterAdmin: keycloak.masterAdmin,
       realm: keycloak.realm,
       apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
-      frontendClient: {
-        clientId: keycloak.frontendClientId,
-        redirectUris: [`${config.publicUrl}/*`],
-        webOrigins: [config.publicUrl],
-      },
+      frontendClient: frontendClient(keycloak.frontendClientId, keycloak.frontendRedirectUris),
       smtp: config.smtp,
       bootstrapAdmin: config.bootstrapAdmin,
       log: (message) => log.info({ realm: keycloak.realm }, message),

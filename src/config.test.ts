@@ -49,4 +49,16 @@ describe('loadConfig', () => {
     expect(message).not.toContain('hunter2');
     expect(message).not.toContain('hunter3');
   });
+
+  it('I1: the frontend client is sent back to exact pages only: ${PUBLIC_URL}/callback unless FRONTEND_REDIRECT_URIS lists others', () => {
+    expect(loadConfig(MINIMAL).keycloak).toMatchObject({
+      frontendRedirectUris: ['http://localhost:4000/callback'],
+      acceptedClientIds: ['iam-gateway', 'iam-frontend'],
+    });
+    const listed = loadConfig({ ...MINIMAL, FRONTEND_REDIRECT_URIS: 'https://app.example.com/callback, http://localhost:5173/cb' });
+    expect(listed.keycloak.frontendRedirectUris).toEqual(['https://app.example.com/callback', 'http://localhost:5173/cb']);
+    for (const pattern of ['http://localhost:4000/*', 'https://app.example.com/cb#x', 'javascript:alert(1)', 'not a url']) {
+      expect(() => loadConfig({ ...MINIMAL, FRONTEND_REDIRECT_URIS: pattern }), pattern).toThrow(/FRONTEND_REDIRECT_URIS must list exact http\(s\) URLs/);
+    }
+  });
 });

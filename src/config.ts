@@ -42,6 +42,18 @@ export interface Config {
     apiClientSecret: string;
     /** The public client frontends use for the authorization-code flow with PKCE. */
     frontendClientId: string;
+    /**
+     * The exact URLs Keycloak may send a frontend back to after sign-in (the frontend
+     * client's redirect URIs; its web origins are their origins). No wildcards: a pattern
+     * would let Keycloak hand a code to any page it matches.
+     */
+    frontendRedirectUris: string[];
+    /**
+     * The clients of the gateway's realm whose access tokens are accepted (`azp`): the API
+     * client and the frontend client unless set. A tenant realm's are the API client and
+     * its control-plane client.
+     */
+    acceptedClientIds: string[];
     /** Master-realm admin credentials. When present, the realm is provisioned at start. */
     masterAdmin?: Credentials;
     /**
@@ -123,6 +135,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   const publicUrl = (read.optional('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
   const keycloakUrl = read.url('KEYCLOAK_URL', ['http:', 'https:']).replace(/\/+$/, '');
+  const apiClientId = read.optional('KEYCLOAK_API_CLIENT_ID') ?? 'iam-gateway';
+  const frontendClientId = read.optional('KEYCLOAK_FRONTEND_CLIENT_ID') ?? 'iam-frontend';
   const config: Config = {
     environment,
     http: { host: read.optional('HOST') ?? '0.0.0.0', port, trustedProxies: read.count('TRUST_PROXY', 0) },
@@ -132,9 +146,11 @@ export function loadConfig(env: Env = process.env): Config {
       url: keycloakUrl,
       publicUrl: read.optional('KEYCLOAK_PUBLIC_URL')?.replace(/\/+$/, '') ?? keycloakUrl,
       realm: read.optional('KEYCLOAK_REALM') ?? 'iam',
-      apiClientId: read.optional('KEYCLOAK_API_CLIENT_ID') ?? 'iam-gateway',
+      apiClientId,
       apiClientSecret: read.required('KEYCLOAK_API_CLIENT_SECRET'),
-      frontendClientId: read.optional('KEYCLOAK_FRONTEND_CLIENT_ID') ?? 'iam-frontend',
+      frontendClientId,
+      frontendRedirectUris: read.exactUrls('FRONTEND_REDIRECT_URIS', [`${publicUrl}/callback`]),
+      acceptedClientIds: read.list('KEYCLOAK_ACCEPTED_CLIENT_IDS', [apiClientId, frontendClientId]),
       masterAdmin:
         masterAdminUsername && masterAdminPassword
           ? { username: masterAdminUsername, password: masterAdminPassword }
@@ -213,6 +229,30 @@ class EnvReader {
       this.problems.push(`${name} is not a URL`);
     }
     return value;
+  }
+
+  /** A comma-separated list of names. */
+  list(name: string, fallback: string[]): string[] {
+    const value = this.optional(name);
+    if (value === undefined) return fallback;
+    return [...new Set(value.split(',').map((item) => item.trim()).filter(Boolean))];
+  }
+
+  /** A comma-separated list of absolute http(s) URLs, each exactly one page: no wildcard, no fragment. */
+  exactUrls(name: string, fallback: string[]): string[] {
+    const urls = this.list(name, fallback);
+    for (const value of urls) {
+      let url: URL | undefined;
+      try {
+        url = new URL(value);
+      } catch {
+        // Reported below.
+      }
+      if (!url || !['http:', 'https:'].includes(url.protocol) || value.includes('*') || url.hash) {
+        this.problems.push(`${name} must list exact http(s) URLs, separated by commas, without * or # (got "${value}")`);
+      }
+    }
+    return urls;
   }
 
   port(name: string, fallback: number): number {

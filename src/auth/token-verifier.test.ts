@@ -27,6 +27,7 @@ import {
 // key-set policy and the cache, each checked with tokens signed exactly as needed.
 const REALM = 'unit';
 const AUDIENCE = 'iam-gateway';
+const FRONTEND = 'iam-frontend';
 const trusted = newRsaKey();
 // Another key, published nowhere, under the trusted key’s kid.
 const attacker = newRsaKey(trusted.kid);
@@ -50,6 +51,7 @@ function verifier(options: Partial<TokenVerifierOptions> = {}): TokenVerifier {
     trustedRealms: () => [REALM],
     homeRealm: REALM,
     audience: AUDIENCE,
+    authorizedParties: () => [AUDIENCE, FRONTEND],
     ...options,
   });
 }
@@ -77,6 +79,8 @@ describe('token verification', () => {
       realm_access: { roles: ['priv_view_reports', 'role_user', 'offline_access', 'default-roles-unit', 42] },
     });
     await expect(verifier().verify(token)).resolves.toEqual({
+      kind: 'person',
+      clientId: AUDIENCE,
       userId: 'user-1',
       realm: REALM,
       tenantRealm: null,
@@ -134,6 +138,7 @@ describe('token verification', () => {
     'no typ': () => signed({ typ: undefined }),
     'no sub': () => signed({ sub: undefined }),
     'no exp': () => signed({ exp: undefined }),
+    'no azp': () => signed({ azp: undefined }),
     'a payload changed after signing': () => {
       const { header, payload, signature } = decodeToken(signed());
       return encodeToken({ header, payload: { ...payload, realm_access: { roles: ['role_admin'] } }, signature });
@@ -150,6 +155,38 @@ describe('token verification', () => {
 
   it.each(Object.entries(refused))('refuses %s, with UNAUTHENTICATED and nothing more', async (_name, token) => {
     await expectRefused(verifier(), token());
+  });
+
+  it('I4: refuses an iat in the future beyond the clock tolerance, and accepts one within it', async () => {
+    vi.useFakeTimers({ now: new Date('2026-12-01T12:00:00Z'), toFake: ['Date'] });
+    const verify = verifier();
+    await expectRefused(verify, signed({ iat: nowSeconds() + DEFAULT_CLOCK_TOLERANCE_SECONDS + 1 }));
+    await expectRefused(verify, signed({ iat: nowSeconds() + 86_400 }));
+    await expect(verify.verify(signed({ iat: nowSeconds() + DEFAULT_CLOCK_TOLERANCE_SECONDS }))).resolves.toBeDefined();
+  });
+
+  it('I4: accepts only the configured clients (azp), per realm', async () => {
+    const verify = verifier({ authorizedParties: (realm) => (realm === REALM ? [AUDIENCE, FRONTEND] : []) });
+    await expect(verify.verify(signed({ azp: FRONTEND }))).resolves.toMatchObject({ clientId: FRONTEND });
+    // Another client of the realm, given an audience mapper for the API in the console.
+    await expectRefused(verify, signed({ azp: 'direct-grant-tool' }));
+    await expectRefused(verify, signed({ azp: ['iam-gateway'] }));
+    await expectRefused(verifier({ authorizedParties: () => [] }), signed());
+  });
+
+  it("I4: takes a service account's token (client credentials) for a client, never a person, and gives it no roles", async () => {
+    // As Keycloak 26 writes them: no sid, the client's id in client_id, a reserved username.
+    const serviceAccount = {
+      preferred_username: `service-account-${AUDIENCE}`,
+      client_id: AUDIENCE,
+      email: undefined,
+      realm_access: { roles: ['role_admin', 'priv_user_management'] },
+    };
+    await expect(verifier().verify(signed(serviceAccount))).resolves.toMatchObject({ kind: 'client', clientId: AUDIENCE, roles: [], privileges: [] });
+    // Either mark is enough.
+    await expect(verifier().verify(signed({ ...serviceAccount, client_id: undefined }))).resolves.toMatchObject({ kind: 'client' });
+    await expect(verifier().verify(signed({ ...serviceAccount, preferred_username: 'robot@example.test' }))).resolves.toMatchObject({ kind: 'client' });
+    await expect(verifier().verify(signed())).resolves.toMatchObject({ kind: 'person' });
   });
 
   it('never fetches keys for an algorithm it does not allow, nor from a jku or x5u header', async () => {
@@ -251,6 +288,21 @@ describe('the verified-token cache', () => {
     await verify.verify(token);
     travel((60 + DEFAULT_CLOCK_TOLERANCE_SECONDS + 1) * 1000);
     await expectRefused(verify, token);
+  });
+
+  it('I4: refuses a cached token at the same instant as an uncached one: exp plus the clock tolerance', async () => {
+    vi.useFakeTimers({ now: new Date('2026-12-01T12:00:00Z'), toFake: ['Date'] });
+    const exp = nowSeconds() + 60;
+    const token = signed({ exp });
+    const cachedBy = verifier();
+    await cachedBy.verify(token);
+    // The last second in which both accept the token, then the first in which both refuse it.
+    vi.setSystemTime((exp + DEFAULT_CLOCK_TOLERANCE_SECONDS - 1) * 1000 + 999);
+    await expect(cachedBy.verify(token)).resolves.toBeDefined();
+    await expect(verifier({ cacheSize: 0 }).verify(token)).resolves.toBeDefined();
+    vi.setSystemTime((exp + DEFAULT_CLOCK_TOLERANCE_SECONDS) * 1000);
+    await expectRefused(cachedBy, token);
+    await expectRefused(verifier({ cacheSize: 0 }), token);
   });
 
   it('stops answering for a realm that is no longer trusted', async () => {

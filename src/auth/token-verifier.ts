@@ -4,6 +4,14 @@ import { PRIVILEGE_PREFIX, ROLE_PREFIX } from '../keycloak/realm-catalog.js';
 
 /** Who is calling, as stated by a verified Keycloak access token. */
 export interface Principal {
+  /**
+   * `person`: a user who signed in. `client`: a client's service account (client
+   * credentials), which acts for a program: it is never mirrored as a user and may call
+   * nothing that needs a person (src/auth/permissions.ts).
+   */
+  kind: 'person' | 'client';
+  /** The client the token was issued to (`azp`), one of the accepted ones. */
+  clientId: string;
   userId: string;
   realm: string;
   /** The tenant realm the token comes from (realm tenancy); null for the gateway's own realm. */
@@ -38,6 +46,12 @@ export interface TokenVerifierOptions {
   homeRealm: string;
   /** The API client id that access tokens must name in `aud`. */
   audience: string;
+  /**
+   * The clients of a realm whose tokens are accepted (`azp`): any other client of the
+   * realm that names the API in `aud` (an audience mapper added in the console) is refused.
+   */
+  authorizedParties: (realm: string) => readonly string[];
+  /** Applies alike to `exp`, `nbf` and `iat`, and to tokens found in the cache. */
   clockToleranceSeconds?: number;
   /** Minimum time between two JWKS fetches for one realm (an unknown `kid` triggers one). */
   jwksCooldownMs?: number;
@@ -63,7 +77,8 @@ export const JWKS_TIMEOUT_MS = 5_000;
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const keySets = new Map<string, JWTVerifyGetKey>();
-  const cache = new VerifiedTokenCache(options.cacheSize ?? 10_000);
+  const tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
+  const cache = new VerifiedTokenCache(options.cacheSize ?? 10_000, tolerance);
   const issuerPrefix = `${options.issuerBaseUrl}/realms/`;
 
   function keySetFor(realm: string) {
@@ -88,11 +103,15 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       issuer: claimedIssuer,
       audience: options.audience,
       algorithms: ALGORITHMS,
-      clockTolerance: options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS,
-      requiredClaims: ['exp', 'sub'],
+      clockTolerance: tolerance,
+      requiredClaims: ['exp', 'sub', 'azp'],
     });
     // Keycloak marks access tokens `typ: Bearer`; ID and refresh tokens must not pass as them.
     if (payload.typ !== 'Bearer') throw unauthenticated();
+    // jose checks `iat` only against a maximum age: a token "issued" in the future would
+    // outlive its real lifetime in every check that compares with `iat`.
+    if (typeof payload.iat === 'number' && payload.iat > nowSeconds() + tolerance) throw unauthenticated();
+    if (typeof payload.azp !== 'string' || !options.authorizedParties(realm).includes(payload.azp)) throw unauthenticated();
     return principalFrom(payload, realm, realm === options.homeRealm);
   }
 
@@ -140,10 +159,30 @@ function realmKeySet(url: URL, cooldownMs: number): JWTVerifyGetKey {
   };
 }
 
+/** Seconds since the epoch, as jose counts them. */
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+const SERVICE_ACCOUNT_PREFIX = 'service-account-';
+
+/**
+ * Keycloak writes a service account's username as `service-account-<client id>`, and its
+ * `service_account` client scope adds a `client_id` claim (Keycloak 26; such a token also
+ * has no `sid`, as no one signed in). Either mark is enough: a client taken for a person
+ * would be mirrored as a user, the reverse only refuses that token.
+ */
+function isServiceAccount(payload: JWTPayload): boolean {
+  const username = payload.preferred_username;
+  return typeof payload.client_id === 'string' || (typeof username === 'string' && username.startsWith(SERVICE_ACCOUNT_PREFIX));
+}
+
 function principalFrom(payload: JWTPayload, realm: string, home: boolean): Principal {
-  const realmRoles = home ? readRealmRoles(payload) : [];
+  const client = isServiceAccount(payload);
+  // A service account's realm roles are the client's grants, never a person's.
+  const realmRoles = home && !client ? readRealmRoles(payload) : [];
   const text = (claim: string) => (typeof payload[claim] === 'string' ? (payload[claim] as string) : '');
   return {
+    kind: client ? 'client' : 'person',
+    clientId: payload.azp as string,
     userId: payload.sub!,
     realm,
     tenantRealm: home ? null : realm,
@@ -167,16 +206,21 @@ function readRealmRoles(payload: JWTPayload): string[] {
 /**
  * Verified principals keyed by the whole token, each kept until its token expires, the
  * oldest dropped first when full. A signature check costs tens of microseconds; a map
- * lookup costs nothing.
+ * lookup costs nothing. A token leaves the cache at the very second jose would start
+ * refusing it (`exp` plus the clock tolerance), so whether it was cached never changes
+ * the answer.
  */
 class VerifiedTokenCache {
   private readonly entries = new Map<string, Principal>();
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly toleranceSeconds: number,
+  ) {}
 
   get(token: string): Principal | undefined {
     const principal = this.entries.get(token);
     if (!principal) return undefined;
-    if (principal.expiresAt * 1000 <= Date.now()) {
+    if (principal.expiresAt + this.toleranceSeconds <= nowSeconds()) {
       this.entries.delete(token);
       return undefined;
     }

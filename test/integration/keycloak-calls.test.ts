@@ -19,7 +19,10 @@ let client: Awaited<ReturnType<typeof directGrantClient>>;
 beforeAll(async () => {
   client = await directGrantClient({ audience: true, accessTokenLifespanSeconds: 3600 });
   proxy = await startKeycloakProxy(config.keycloak.url);
-  gateway = await startTestGateway((base) => ({ ...base, keycloak: { ...base.keycloak, url: proxy.url } }));
+  gateway = await startTestGateway((base) => ({
+    ...base,
+    keycloak: { ...base.keycloak, url: proxy.url, acceptedClientIds: [...base.keycloak.acceptedClientIds, client.clientId] },
+  }));
 });
 afterAll(async () => {
   await gateway?.close();

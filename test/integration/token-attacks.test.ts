@@ -6,7 +6,7 @@ import type { JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PERMISSIONS } from '../../src/auth/permissions.js';
 import { DEFAULT_CLOCK_TOLERANCE_SECONDS, JWKS_TIMEOUT_MS } from '../../src/auth/token-verifier.js';
-import { provisionRealm } from '../../src/keycloak/provisioning.js';
+import { frontendClient, provisionRealm } from '../../src/keycloak/provisioning.js';
 import { buildPublicSchema } from '../../src/schema.js';
 import { aliasedQuery, BIGGEST_LISTING, deepQuery, minimalOperation } from '../support/documents.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
@@ -38,6 +38,8 @@ const ME = '{ me { user { id } } }';
 const FAST_MS = JWKS_TIMEOUT_MS / 2;
 
 let gateway: TestGateway;
+/** A client of the realm whose access tokens live 2 s, and which the gateway accepts. */
+let shortLived: Awaited<ReturnType<typeof directGrantClient>>;
 let anonymousAnswer: unknown;
 /** Tokens Keycloak issued to a user with role_user, and the parts of its access token. */
 let genuine: TokenSet;
@@ -46,7 +48,11 @@ let parts: TokenParts;
 let realmKey: JWK;
 
 beforeAll(async () => {
-  gateway = await startTestGateway();
+  shortLived = await directGrantClient({ audience: true, accessTokenLifespanSeconds: 2 });
+  gateway = await startTestGateway((base) => ({
+    ...base,
+    keycloak: { ...base.keycloak, acceptedClientIds: [...base.keycloak.acceptedClientIds, shortLived.clientId] },
+  }));
   const user = await createKeycloakUser({ realmRoles: ['role_user'] });
   genuine = await passwordGrant(user.email, user.password);
   parts = decodeToken(genuine.access_token);
@@ -85,9 +91,8 @@ describe('a forged or misused token answers like no token at all', () => {
   // An expiring token is fetched first, so that the wait for its expiry overlaps the other tests.
   let expiring: { token: string; exp: number };
   beforeAll(async () => {
-    const client = await directGrantClient({ audience: true, accessTokenLifespanSeconds: 2 });
     const user = await createKeycloakUser();
-    const token = (await grant(realm, client, user.email, user.password)).access_token;
+    const token = (await grant(realm, shortLived, user.email, user.password)).access_token;
     expiring = { token, exp: decodeToken(token).payload.exp as number };
     const fresh = await gateway.graphql(ME, { token });
     expect(fresh.data, 'the short-lived token is good until it expires').toEqual({ me: { user: { id: user.id } } });
@@ -178,6 +183,14 @@ describe('a forged or misused token answers like no token at all', () => {
     await expectLikeNoToken(token);
   });
 
+  it('I4: a genuine token of another client of the realm, one that names the API in aud', async () => {
+    const client = await directGrantClient({ audience: true });
+    const user = await createKeycloakUser();
+    const token = (await grant(realm, client, user.email, user.password)).access_token;
+    expect(decodeToken(token).payload).toMatchObject({ aud: expect.arrayContaining([apiClientId]), azp: client.clientId });
+    await expectLikeNoToken(token);
+  });
+
   it('malformed tokens', async () => {
     const [header, payload] = genuine.access_token.split('.');
     for (const token of ['not-a-jwt', 'a.b.c', '..', `${header}.${payload}`, `${header}.${payload}.`, `${header}.%%%.sig`, 'e30.e30.e30']) {
@@ -228,7 +241,7 @@ describe('another realm of the same Keycloak', () => {
       masterAdmin,
       realm: otherRealm,
       apiClient: otherApiClient,
-      frontendClient: { clientId: config.keycloak.frontendClientId, redirectUris: [`${config.publicUrl}/*`], webOrigins: [config.publicUrl] },
+      frontendClient: frontendClient(config.keycloak.frontendClientId, config.keycloak.frontendRedirectUris),
       smtp: config.smtp,
       bootstrapAdmin: otherAdmin,
     });

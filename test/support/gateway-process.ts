@@ -77,6 +77,8 @@ export function environmentOf(config: Config): Record<string, string> {
     KEYCLOAK_API_CLIENT_ID: keycloak.apiClientId,
     KEYCLOAK_API_CLIENT_SECRET: keycloak.apiClientSecret,
     KEYCLOAK_FRONTEND_CLIENT_ID: keycloak.frontendClientId,
+    FRONTEND_REDIRECT_URIS: keycloak.frontendRedirectUris.join(','),
+    KEYCLOAK_ACCEPTED_CLIENT_IDS: keycloak.acceptedClientIds.join(','),
     KEYCLOAK_TIMEOUT_SECONDS: String(keycloak.timeoutSeconds),
     SMTP_HOST: smtp.host,
     SMTP_PORT: String(smtp.port),

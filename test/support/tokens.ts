@@ -68,6 +68,8 @@ export function accessClaims(issuer: string, audience: string, overrides: JsonOb
   return {
     iss: issuer,
     aud: [audience, 'account'],
+    // Keycloak names the client the token was issued to; here, the API client's own login.
+    azp: audience,
     sub,
     typ: 'Bearer',
     iat: now,

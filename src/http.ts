@@ -7,6 +7,12 @@ import type { Logger } from './logger.js';
 import { sendIdeAsset, sendIdePage } from './ide.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * A client's X-Request-Id is kept only when it is a short token of safe characters: it is
+ * echoed in the response and written into every log line, where anything else could forge
+ * or break entries. Otherwise the request gets an id of its own.
+ */
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface HttpHandlers {
   apollo: ApolloServer<GatewayContext>;
@@ -31,7 +37,8 @@ export interface HttpHandlers {
  */
 export function createHttpServer(handlers: HttpHandlers): Server {
   return createServer((request, response) => {
-    const requestId = headerValue(request, 'x-request-id') ?? randomUUID();
+    const given = headerValue(request, 'x-request-id');
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     response.setHeader('x-request-id', requestId);
     route(handlers, request, response, requestId).catch((error: unknown) => {
       handlers.log.error({ err: error, requestId }, 'request failed');

@@ -44,6 +44,16 @@ describe('the HTTP surface', () => {
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('I5: replaces a request id that is not a short token of safe characters, which would reach every log line', async () => {
+    const kept = 'A-z_0.9'.padEnd(64, 'x');
+    expect((await fetch(`${base}/healthz`, { headers: { 'x-request-id': kept } })).headers.get('x-request-id')).toBe(kept);
+    const refused = ['x'.repeat(65), 'two words', '{"level":"error"}', 'trace;admin=1', 'é', '../../etc', 'id\tx'];
+    for (const given of refused) {
+      const response = await fetch(`${base}/healthz`, { headers: { 'x-request-id': given } });
+      expect(response.headers.get('x-request-id'), given).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+
   it('serves GraphiQL from the installed packages to a browser in development', async () => {
     const page = await fetch(gateway.url, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);

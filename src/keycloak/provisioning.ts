@@ -7,8 +7,25 @@ import type RoleRepresentation from '@keycloak/keycloak-admin-client/lib/defs/ro
 import type { RoleMappingPayload } from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
 import { API_SERVICE_ACCOUNT_ROLES, type CatalogEntry, PRIVILEGES, ROLES } from './realm-catalog.js';
 
-/** The realm's password policy, in Keycloak's syntax. */
-export const PASSWORD_POLICY = 'length(8) and upperCase(1) and lowerCase(1) and digits(1)';
+/**
+ * The realm's password policy, in Keycloak's syntax. maxLength bounds the work a password
+ * costs to hash and to carry (Keycloak itself refuses a request body past its limit with a
+ * 413); notEmail and passwordHistory refuse the address itself and the last passwords.
+ */
+export const PASSWORD_POLICY =
+  'length(8) and maxLength(128) and upperCase(1) and lowerCase(1) and digits(1) and notEmail(undefined) and passwordHistory(3)';
+
+/** How long Keycloak keeps login and admin events (30 days): enough to look into an incident. */
+export const EVENTS_RETENTION_SECONDS = 30 * 86_400;
+
+/**
+ * Keycloak's own clients in every realm. Their password grants would be a second way to
+ * guess passwords, past the gateway's rate limits: admin-cli allows them by default.
+ */
+export const BUILT_IN_CLIENTS = ['admin-cli', 'account', 'account-console'];
+
+/** The realm role and client scope behind offline tokens, which outlive every session and password change. */
+const OFFLINE_ACCESS = 'offline_access';
 
 export interface RealmProvisioningOptions {
   keycloakUrl: string;
@@ -20,6 +37,14 @@ export interface RealmProvisioningOptions {
   bootstrapAdmin?: { email: string; password: string };
   /** Receives one line per thing created or updated; never secrets. */
   log?: (message: string) => void;
+}
+
+/**
+ * A public client frontends sign in through: Keycloak sends the browser back only to these
+ * exact pages (FRONTEND_REDIRECT_URIS), and answers CORS for their origins.
+ */
+export function frontendClient(clientId: string, redirectUris: string[]): RealmProvisioningOptions['frontendClient'] {
+  return { clientId, redirectUris, webOrigins: [...new Set(redirectUris.map((uri) => new URL(uri).origin))] };
 }
 
 export interface RealmProvisioningResult {
@@ -39,6 +64,9 @@ const RACE_RECHECK_DELAYS_MS = [0, 250, 500, 1000, 2000, 4000];
  * nothing.
  */
 export async function provisionRealm(options: RealmProvisioningOptions): Promise<RealmProvisioningResult> {
+  // The master realm's admin-cli password grant is how the gateway itself signs in as the
+  // master admin: hardening master like a managed realm would lock everyone out.
+  if (options.realm === 'master') throw new Error('the master realm is Keycloak\'s own: choose another KEYCLOAK_REALM');
   const master = await masterAdminClient(options.keycloakUrl, options.masterAdmin);
   // The library renews a password-grant session in its client's realm, so that client
   // stays on master and lends its tokens to one bound to the realm being provisioned.
@@ -76,6 +104,7 @@ class RealmProvisioner {
   async run(): Promise<RealmProvisioningResult> {
     const realmCreated = await this.ensureRealm();
     await this.ensureUserProfileAttributes();
+    await this.ensureNoOfflineAccessByDefault();
     const { apiClient, frontendClient, bootstrapAdmin } = this.options;
     const api = await this.ensureClient({
       clientId: apiClient.clientId,
@@ -103,6 +132,7 @@ class RealmProvisioner {
       webOrigins: frontendClient.webOrigins,
       attributes: { 'pkce.code.challenge.method': 'S256' },
     });
+    for (const clientId of BUILT_IN_CLIENTS) await this.ensureNoPasswordGrant(clientId);
     const roles = await this.ensureCatalogRoles();
     if (bootstrapAdmin) await this.ensureBootstrapAdmin(bootstrapAdmin, roles.get(ADMIN_ROLE)!);
     return { realmCreated };
@@ -155,9 +185,17 @@ class RealmProvisioner {
         ssl: 'false',
         starttls: 'false',
       },
-      // Admin events let a reconciler learn about changes made outside the gateway.
+      // Admin events let a reconciler learn about changes made outside the gateway; login
+      // events record every sign-in and failure. Both are kept for a while, not for ever.
       adminEventsEnabled: true,
       adminEventsDetailsEnabled: true,
+      eventsEnabled: true,
+      eventsExpiration: EVENTS_RETENTION_SECONDS,
+      attributes: { adminEventsExpiration: String(EVENTS_RETENTION_SECONDS) },
+      // A refresh token works once: a stolen one that is used shows up, as the owner's
+      // next refresh fails, and the thief's copy dies with the owner's use of it.
+      revokeRefreshToken: true,
+      refreshTokenMaxReuse: 0,
     };
     const { created } = await this.ensure(
       `realm ${realm}`,
@@ -169,7 +207,49 @@ class RealmProvisioner {
     return created;
   }
 
-  /** Also gives the client an audience mapper, so its access tokens name the API in `aud`. */
+  /**
+   * Offline tokens live 30 days past any session, survive password resets, and only
+   * Keycloak's console ends them: no one gets one by default. The realm's default roles
+   * lose offline_access, and the gateway's clients the scope that asks for it.
+   */
+  private async ensureNoOfflineAccessByDefault(): Promise<void> {
+    const { realm } = this.options;
+    const defaultRole = (await this.admin.realms.findOne({ realm }))?.defaultRole;
+    if (!defaultRole?.id) return;
+    const composites = () => this.admin.roles.getCompositeRolesForRealm({ id: defaultRole.id! });
+    const offline = (await composites()).find((role) => role.name === OFFLINE_ACCESS);
+    if (!offline) return;
+    const removed = await tolerateRace(
+      () => this.admin.roles.delCompositeRoles({ id: defaultRole.id! }, [offline]),
+      async () => !(await composites()).some((role) => role.name === OFFLINE_ACCESS),
+    );
+    if (removed) this.log(`removed ${OFFLINE_ACCESS} from the default roles`);
+  }
+
+  private async ensureNoOfflineScope(client: ClientRepresentation): Promise<void> {
+    const id = client.id!;
+    const optional = () => this.admin.clients.listOptionalClientScopes({ id });
+    const scope = (await optional()).find((s) => s.name === OFFLINE_ACCESS);
+    if (!scope) return;
+    const removed = await tolerateRace(
+      () => this.admin.clients.delOptionalClientScope({ id, clientScopeId: scope.id! }),
+      async () => !(await optional()).some((s) => s.name === OFFLINE_ACCESS),
+    );
+    if (removed) this.log(`removed the optional scope ${OFFLINE_ACCESS} from client ${client.clientId}`);
+  }
+
+  /** A built-in client without password grants; one an administrator deleted stays deleted. */
+  private async ensureNoPasswordGrant(clientId: string): Promise<void> {
+    const [client] = await this.admin.clients.find({ clientId });
+    if (!client || client.directAccessGrantsEnabled === false) return;
+    await this.admin.clients.update({ id: client.id! }, { directAccessGrantsEnabled: false });
+    this.log(`updated client ${clientId}: directAccessGrantsEnabled`);
+  }
+
+  /**
+   * Also gives the client an audience mapper, so its access tokens name the API in `aud`,
+   * and takes away its optional offline_access scope.
+   */
   private async ensureClient(desired: ClientRepresentation & { clientId: string }): Promise<ClientRepresentation> {
     const mapper: ProtocolMapperRepresentation = {
       name: AUDIENCE_MAPPER,
@@ -203,6 +283,7 @@ class RealmProvisioner {
           { ...current, ...changes, config: { ...current.config, ...changes.config } },
         ),
     );
+    await this.ensureNoOfflineScope(client);
     return client;
   }
 

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import { createKeycloakSessions, type KeycloakSessions } from '../modules/auth/keycloak-sessions.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './admin-client.js';
 import { isKeycloakNotFound } from './keycloak-errors.js';
-import { masterAdminClient, provisionRealm } from './provisioning.js';
+import { frontendClient, masterAdminClient, provisionRealm } from './provisioning.js';
 
 /** Seed 002: the public client a tenant's frontends sign in through (code flow with PKCE). */
 export const CONTROL_PLANE_CLIENT_ID = 'control-plane';
@@ -70,14 +70,14 @@ export class TenantRealms {
    * registered first: a realm left half-made by a failing step is deleted too.
    */
   async create(realm: string, undo: UndoLog): Promise<void> {
-    const { keycloak, publicUrl, smtp } = this.config;
+    const { keycloak, smtp } = this.config;
     undo.push(`delete realm ${realm}`, () => this.delete(realm));
     await provisionRealm({
       keycloakUrl: keycloak.url,
       masterAdmin: this.masterAdmin(),
       realm,
       apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
-      frontendClient: { clientId: CONTROL_PLANE_CLIENT_ID, redirectUris: [`${publicUrl}/*`], webOrigins: [publicUrl] },
+      frontendClient: frontendClient(CONTROL_PLANE_CLIENT_ID, keycloak.frontendRedirectUris),
       smtp,
       log: (message) => this.log.debug({ realm }, message),
     });

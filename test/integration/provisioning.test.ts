@@ -4,6 +4,8 @@ import { decodeJwt, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createKeycloakAdmin } from '../../src/keycloak/admin-client.js';
 import {
+  BUILT_IN_CLIENTS,
+  EVENTS_RETENTION_SECONDS,
   PASSWORD_POLICY,
   provisionRealm,
   type RealmProvisioningOptions,
@@ -46,7 +48,7 @@ function probeOptions(): ProbeOptions {
     apiClient: { clientId: config.keycloak.apiClientId, secret: randomUUID() },
     frontendClient: {
       clientId: config.keycloak.frontendClientId,
-      redirectUris: ['http://localhost:5173/*'],
+      redirectUris: ['http://localhost:5173/callback'],
       webOrigins: ['http://localhost:5173'],
     },
     smtp: { host: 'smtp.probe.test', port: 2525, from: 'no-reply@probe.test' },
@@ -145,6 +147,96 @@ describe('provisionRealm on a new realm, run twice', () => {
       adminEventsDetailsEnabled: true,
       smtpServer: { host: 'smtp.probe.test', port: '2525', from: 'no-reply@probe.test', auth: 'false' },
     });
+  });
+
+  it('L6: refuses password grants through admin-cli, account and account-console', async () => {
+    const { email, password } = options.bootstrapAdmin;
+    for (const clientId of BUILT_IN_CLIENTS) {
+      expect(await findClient(realm, clientId), clientId).toMatchObject({ directAccessGrantsEnabled: false });
+      const refused = await requestToken(realm, { grant_type: 'password', client_id: clientId, username: email, password });
+      expect(refused.status, clientId).toBe(400);
+      expect(await refused.json(), clientId).toMatchObject({ error: 'unauthorized_client' });
+    }
+  });
+
+  it('L6: records login events (a failed login among them) and admin events, each kept for a limited time', async () => {
+    expect(await master.realms.findOne({ realm })).toMatchObject({
+      eventsEnabled: true,
+      eventsExpiration: EVENTS_RETENTION_SECONDS,
+      adminEventsEnabled: true,
+      attributes: expect.objectContaining({ adminEventsExpiration: String(EVENTS_RETENTION_SECONDS) }),
+    });
+    const wrong = await requestToken(realm, passwordGrantThroughApiClient(options, options.bootstrapAdmin.email, 'Wrong-passw0rd'));
+    expect(wrong.status).toBe(400);
+    await expect
+      .poll(async () => (await master.realms.findEvents({ realm, type: 'LOGIN_ERROR', max: 10 })).length)
+      .toBeGreaterThan(0);
+  });
+
+  /** A user of the probe realm with a password, created in Keycloak directly. */
+  async function probeUser(): Promise<{ id: string; email: string; password: string }> {
+    const email = `user1-${randomUUID().slice(0, 8)}@${realm}.test`;
+    const password = `Pw-${randomUUID().slice(0, 8)}-9a`;
+    const { id } = await master.users.create({
+      realm,
+      username: email,
+      email,
+      enabled: true,
+      emailVerified: true,
+      firstName: 'Probe',
+      lastName: 'User',
+      credentials: [{ type: 'password', value: password, temporary: false }],
+    });
+    return { id, email, password };
+  }
+
+  it('I2: the password policy caps the length and refuses the email address and the last three passwords', async () => {
+    const user = await probeUser();
+    const setPassword = (value: string) =>
+      master.users.resetPassword({ realm, id: user.id, credential: { type: 'password', value, temporary: false } }).then(
+        () => 'accepted',
+        (error: { responseData?: unknown }) => JSON.stringify(error.responseData ?? 'refused'),
+      );
+    expect(await setPassword(`Aa1${'x'.repeat(126)}`)).toMatch(/invalidPasswordMaxLength/);
+    // The address itself, passing every other rule (an upper-case letter, a digit).
+    expect(await setPassword(`${user.email[0]!.toUpperCase()}${user.email.slice(1)}`)).toMatch(/invalidPasswordNotEmail/);
+    for (const value of ['History-1a', 'History-2a']) expect(await setPassword(value)).toBe('accepted');
+    // The original password and the two set since: the last three.
+    expect(await setPassword('History-1a')).toMatch(/invalidPasswordHistory/);
+    expect(await setPassword(user.password)).toMatch(/invalidPasswordHistory/);
+    expect(await setPassword(`Aa1${'x'.repeat(125)}`)).toBe('accepted');
+  });
+
+  it('M3: rotates refresh tokens, each usable once', async () => {
+    expect(await master.realms.findOne({ realm })).toMatchObject({ revokeRefreshToken: true, refreshTokenMaxReuse: 0 });
+    const user = await probeUser();
+    const signedIn = await requestToken(realm, passwordGrantThroughApiClient(options, user.email, user.password));
+    const { refresh_token: first } = (await signedIn.json()) as { refresh_token: string };
+    const refresh = (refreshToken: string) =>
+      requestToken(realm, { grant_type: 'refresh_token', client_id: apiClient.clientId, client_secret: apiClient.secret, refresh_token: refreshToken });
+    expect((await refresh(first)).status).toBe(200);
+    const reused = await refresh(first);
+    expect(reused.status).toBe(400);
+    expect(await reused.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('M3: grants no offline token: offline_access is neither a default role nor a scope of the frontend or API client', async () => {
+    const defaultRole = (await master.realms.findOne({ realm }))!.defaultRole!;
+    expect(await compositeNames(realm, defaultRole.name!)).not.toContain('offline_access');
+    for (const clientId of [frontendClient.clientId, apiClient.clientId]) {
+      const client = await findClient(realm, clientId);
+      const scopes = [
+        ...(await master.clients.listOptionalClientScopes({ realm, id: client.id! })),
+        ...(await master.clients.listDefaultClientScopes({ realm, id: client.id! })),
+      ];
+      expect(scopes.map((scope) => scope.name), clientId).not.toContain('offline_access');
+    }
+    const user = await probeUser();
+    const asked = await requestToken(realm, { ...passwordGrantThroughApiClient(options, user.email, user.password), scope: 'openid offline_access' });
+    const body = (await asked.json()) as { refresh_token?: string; error?: string };
+    // Keycloak either refuses the scope or leaves it out: never an offline token.
+    if (asked.status === 200) expect(decodeJwt(body.refresh_token!).typ).not.toBe('Offline');
+    else expect(body.error).toBeDefined();
   });
 
   it('makes the API client confidential, its service account holding exactly the needed realm-management roles', async () => {
@@ -255,6 +347,10 @@ describe('provisionRealm on a realm that drifted', () => {
     await admin.clients.update({ id: frontend.id! }, { redirectUris: ['http://evil.test/*'], directAccessGrantsEnabled: true });
     const [frontendAudience] = await audienceMappers(realm, frontendClient.clientId);
     await admin.clients.delProtocolMapper({ id: frontend.id!, mapperId: frontendAudience!.id! });
+    const [offlineScope] = await admin.clientScopes.find().then((scopes) => scopes.filter((scope) => scope.name === 'offline_access'));
+    await admin.clients.addOptionalClientScope({ id: frontend.id!, clientScopeId: offlineScope!.id! });
+    const adminCli = await findClient(realm, 'admin-cli');
+    await admin.clients.update({ id: adminCli.id! }, { directAccessGrantsEnabled: true });
 
     const realmRole = (name: string) => admin.roles.findOneByName({ name }).then((role) => role!);
     const roleAdmin = await realmRole('role_admin');
@@ -282,6 +378,8 @@ describe('provisionRealm on a realm that drifted', () => {
         `revoked manage-clients from the service account of client ${apiClient.clientId}`,
         `updated client ${frontendClient.clientId}: directAccessGrantsEnabled, redirectUris`,
         `created protocol mapper api-audience of client ${frontendClient.clientId}`,
+        `removed the optional scope offline_access from client ${frontendClient.clientId}`,
+        'updated client admin-cli: directAccessGrantsEnabled',
         'updated role priv_user_management: description',
         'added priv_code_review to role role_admin',
         `granted role_admin to user ${bootstrapAdmin.email}`,
@@ -301,6 +399,7 @@ describe('provisionRealm on a realm that drifted', () => {
       directAccessGrantsEnabled: false,
     });
     expect(await audienceMappers(realm, frontendClient.clientId)).toHaveLength(1);
+    expect(await findClient(realm, 'admin-cli')).toMatchObject({ directAccessGrantsEnabled: false });
   });
 
   it('puts back what the catalog owns and keeps what administrators added to roles', async () => {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AppError } from '../errors.js';
-import { fromKeycloakError } from '../keycloak/keycloak-errors.js';
+import { fromKeycloakError, isKeycloakNotFound } from '../keycloak/keycloak-errors.js';
 import type { Logger } from '../logger.js';
 import { AuditEventEntity, type AuditStatus } from '../modules/audit/audit-event.entity.js';
 
@@ -33,6 +34,27 @@ export class UndoLog {
     }
     this.undos.length = 0;
     if (failures.length > 0) throw new Error(`could not undo: ${failures.join(', ')}`);
+  }
+}
+
+/**
+ * A Keycloak step of a write that takes something away from a user (a password, their
+ * account being enabled, a role, a group, the account itself): ends every session of theirs,
+ * offline ones included, so their refresh tokens stop working at once. Their access tokens
+ * are refused by the gateway's own per-request check. Nothing to undo: should the write be
+ * undone after this step, the user only signs in again. A user Keycloak no longer has has
+ * no sessions.
+ */
+export async function endSessions(keycloak: KeycloakAdminClient, userId: string): Promise<void> {
+  try {
+    await keycloak.users.logout({ id: userId });
+    // Logout leaves offline sessions to Keycloak's not-before rule, which spares a token
+    // issued within the same second: they are revoked client by client.
+    for (const grant of await keycloak.users.listConsents({ id: userId })) {
+      if (grant.clientId) await keycloak.users.revokeConsent({ id: userId, clientId: grant.clientId });
+    }
+  } catch (error) {
+    if (!isKeycloakNotFound(error)) throw error;
   }
 }
 

@@ -2,7 +2,7 @@ import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../../db/loaders.js';
 import { AppError } from '../../errors.js';
-import type { Journal, UndoLog } from '../../journal/journal.js';
+import { endSessions, type Journal, type UndoLog } from '../../journal/journal.js';
 import {
   applyLinkChanges,
   checkId,
@@ -103,8 +103,8 @@ export class GroupService {
         actorId,
         details: { name: group.name, usersAdded: emailsOf(members.add), usersRemoved: emailsOf(members.remove) },
       },
-      keycloak: (undo) =>
-        applyLinkChanges(
+      keycloak: async (undo) => {
+        await applyLinkChanges(
           undo,
           `members of ${group.name}`,
           members,
@@ -112,7 +112,10 @@ export class GroupService {
           ([user]) => this.keycloak.users.delFromGroup({ id: user.id, groupId: id }),
           // Keycloak adds and removes members one per call.
           { oneByOne: true },
-        ),
+        );
+        // Those who left lose the group's roles: the sessions opened with them end.
+        for (const user of members.remove) await endSessions(this.keycloak, user.id);
+      },
       local: (em) => mirrorLinkChanges(em, UserGroupEntity, ['group', id], 'user', members),
     });
     return group;

@@ -5,7 +5,7 @@ import { AppError } from '../../errors.js';
 import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import { selectRows } from '../../db/loaders.js';
 import { keysetPage, type Page } from '../../db/pagination.js';
-import type { Journal, UndoLog } from '../../journal/journal.js';
+import { endSessions, type Journal, type UndoLog } from '../../journal/journal.js';
 import { sendActionsEmail, VERIFY_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
 import { isKeycloakNotFound } from '../../keycloak/keycloak-errors.js';
 import type { TenantRealms } from '../../keycloak/tenant-realms.js';
@@ -354,6 +354,8 @@ export class UserService {
       emailVerified: input.emailVerified ?? current.emailVerified,
     };
     const names = (records: { name: string }[]) => records.map((record) => record.name);
+    // Disabling, or removing a role or group: the sessions opened with them end too.
+    const takesAway = (current.enabled && !profile.enabled) || roles.remove.length > 0 || groups.remove.length > 0;
 
     await this.journal.write({
       entry: {
@@ -407,6 +409,7 @@ export class UserService {
           undo.push(`join group ${group.name} again`, () => keycloak.users.addToGroup({ id, groupId: group.id }));
         }
         await afterKeycloak?.(keycloak, id);
+        if (takesAway) await endSessions(keycloak, id);
         return attributes;
       },
       local: async (em, attributes) => {
@@ -467,6 +470,9 @@ export class UserService {
     await this.journal.write({
       entry: { action, targetType: 'User', targetId: id, actorId, details: { email: user.email, ...(realms.length > 0 && { realmsDeleted: realms }) } },
       keycloak: async (undo) => {
+        // Keycloak drops a deleted user's sessions too; ended first all the same, so that no
+        // refresh slips in while the deletion runs.
+        await endSessions(keycloak, id);
         try {
           await keycloak.users.del({ id });
         } catch (error) {
@@ -523,7 +529,10 @@ export class UserService {
     }
   }
 
-  /** An administrator sets a user's password; it reaches Keycloak only, never the journal or logs. */
+  /**
+   * An administrator sets a user's password, ending the user's sessions; the password
+   * reaches Keycloak only, never the journal or logs.
+   */
   async setPassword(id: string, password: string, temporary: boolean, actorId: string | null): Promise<UserRecord> {
     checkSetPassword(password);
     const user = await this.requireUser(id);
@@ -533,6 +542,8 @@ export class UserService {
       keycloak: async (undo) => {
         await keycloak.users.resetPassword({ id, credential: { type: 'password', value: password, temporary } });
         irreversible(undo, `the new password of ${user.email}`);
+        // A reset is how an administrator answers a compromise: whoever held the old password keeps nothing.
+        await endSessions(keycloak, id);
       },
       local: async () => undefined,
     });

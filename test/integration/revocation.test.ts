@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { syncDirectory } from '../../src/jobs/directory-sync.js';
+import { sql } from '../support/database.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser, type TokenSet } from '../support/keycloak.js';
+import { decodeToken, directGrantClient, grant } from '../support/tokens.js';
+
+// Access ends when it is revoked: what an administrator takes away through the gateway
+// (the account, its enabled flag, a role, a group, the password) stops working at the
+// caller's next request, and the Keycloak sessions opened with it end too.
+const config = inject('config');
+const { realm, url: keycloakUrl, apiClientId, apiClientSecret } = config.keycloak;
+const tokenEndpoint = `${keycloakUrl}/realms/${realm}/protocol/openid-connect/token`;
+
+const UPDATE_USER = 'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { user { id } } }';
+const SET_PASSWORD = 'mutation($id: ID!, $password: String!) { setUserPassword(userId: $id, password: $password) { message } }';
+const REFRESH = 'mutation($refreshToken: String!) { refreshToken(refreshToken: $refreshToken) { tokens { accessToken refreshToken } } }';
+
+let gateway: TestGateway;
+/** An administrator of this file's own (Keycloak refuses concurrent logins of one account). */
+let adminToken: string;
+let roleIds: Record<string, string>;
+
+beforeAll(async () => {
+  gateway = await startTestGateway();
+  const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
+  adminToken = (await passwordGrant(admin.email, admin.password)).access_token;
+  roleIds = Object.fromEntries((await sql<{ id: string; name: string }>('select id, name from realm_roles')).map((r) => [r.name, r.id]));
+});
+afterAll(() => gateway?.close());
+
+async function asAdmin(query: string, variables: Record<string, unknown>) {
+  const response = await gateway.graphql(query, { token: adminToken, variables });
+  expect(response.errors, query).toBeUndefined();
+  return response.data!;
+}
+
+/** Keycloak's answer to a refresh, through the client that issued the token. */
+async function refreshAtKeycloak(refreshToken: string, client = { clientId: apiClientId, secret: apiClientSecret }) {
+  const response = await fetch(tokenEndpoint, {
+    method: 'POST',
+    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: client.clientId, client_secret: client.secret, refresh_token: refreshToken }),
+  });
+  return { status: response.status, body: (await response.json()) as { error?: string; refresh_token?: string } };
+}
+
+/**
+ * An offline token for `user`, if any way to one is left: Keycloak no longer gives the
+ * offline_access role by default, nor the scope to the gateway's clients, so an
+ * administrator grants the role in the console and a client of the realm asks for it.
+ */
+async function offlineToken(user: TestUser): Promise<string> {
+  const role = (await keycloakAdmin<{ id: string; name: string }>('GET', '/roles/offline_access')).body;
+  await keycloakAdmin('POST', `/users/${user.id}/role-mappings/realm`, [role]);
+  const client = await directGrantClient({ audience: true });
+  const response = await fetch(tokenEndpoint, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'password',
+      client_id: client.clientId,
+      client_secret: client.secret,
+      username: user.email,
+      password: user.password,
+      scope: 'openid offline_access',
+    }),
+  });
+  const { refresh_token } = (await response.json()) as TokenSet;
+  expect(decodeToken(refresh_token).payload.typ, 'an offline token').toBe('Offline');
+  offlineClients.set(refresh_token, client);
+  return refresh_token;
+}
+const offlineClients = new Map<string, { clientId: string; secret: string }>();
+const refreshOffline = (token: string) => refreshAtKeycloak(token, offlineClients.get(token));
+
+describe('Keycloak sessions end with what was taken away', () => {
+  it('M3: after setUserPassword, the refresh token and an offline token of the user are refused', async () => {
+    const user = await gatewayUser();
+    const { refresh_token } = await passwordGrant(user.email, user.password);
+    const offline = await offlineToken(user);
+
+    await asAdmin(SET_PASSWORD, { id: user.id, password: `Reset-${randomUUID().slice(0, 8)}-1a` });
+
+    expect((await gateway.graphql(REFRESH, { variables: { refreshToken: refresh_token } })).errors?.[0]?.extensions.code).toBe('UNAUTHENTICATED');
+    expect(await refreshAtKeycloak(refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(await refreshOffline(offline)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+  });
+
+  it('M3: removing a role or a group through updateUser ends the sessions, offline ones included', async () => {
+    for (const change of ['role', 'group'] as const) {
+      const group = await mirroredGroup();
+      const user = await gatewayUser({ roleIds: [roleIds.role_manager], groupIds: [group] });
+      const { refresh_token } = await passwordGrant(user.email, user.password);
+      const offline = await offlineToken(user);
+
+      const input = {
+        email: user.email,
+        firstName: user.firstName,
+        lastName: user.lastName,
+        ...(change === 'role' ? { roleIdsToRemove: [roleIds.role_manager] } : { groupIdsToRemove: [group] }),
+      };
+      await asAdmin(UPDATE_USER, { id: user.id, input });
+
+      expect(await refreshAtKeycloak(refresh_token), change).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+      expect(await refreshOffline(offline), change).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    }
+  });
+
+  it('M3: a refresh token works once: refreshing answers a new one, and the old one is refused', async () => {
+    const user = await createKeycloakUser();
+    const { refresh_token: first } = await passwordGrant(user.email, user.password);
+    const refreshed = await gateway.graphql(REFRESH, { variables: { refreshToken: first } });
+    expect(refreshed.errors).toBeUndefined();
+    const second = refreshed.data!.refreshToken.tokens.refreshToken as string;
+    expect(second).not.toBe(first);
+
+    const reused = await gateway.graphql(REFRESH, { variables: { refreshToken: first } });
+    expect(reused.errors?.[0]?.extensions.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('M3: no offline token for a user as the realm gives them: the role is not theirs, the scope not the clients\'', async () => {
+    const user = await createKeycloakUser();
+    for (const client of [{ clientId: apiClientId, secret: apiClientSecret }, await directGrantClient({ audience: true })]) {
+      const answer = await grant(realm, client, user.email, user.password).then(
+        (tokens) => decodeToken(tokens.refresh_token).payload.typ,
+        (error: Error) => error.message,
+      );
+      expect(answer, client.clientId).not.toBe('Offline');
+    }
+    const asked = await fetch(tokenEndpoint, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'password', client_id: apiClientId, client_secret: apiClientSecret, username: user.email, password: user.password, scope: 'openid offline_access' }),
+    });
+    const body = (await asked.json()) as { refresh_token?: string; error?: string };
+    if (asked.status === 200) expect(decodeToken(body.refresh_token!).payload.typ).not.toBe('Offline');
+    else expect(body.error).toBeDefined();
+  });
+});
+
+describe('the managed realm', () => {
+  it('L6: refuses a password grant through admin-cli, which would bypass the gateway’s limits', async () => {
+    const user = await createKeycloakUser();
+    const response = await fetch(tokenEndpoint, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'password', client_id: 'admin-cli', username: user.email, password: user.password }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'unauthorized_client' });
+  });
+
+  it('L6: records login events, a failed login among them', async () => {
+    const user = await createKeycloakUser();
+    await passwordGrant(user.email, 'Wrong-password-1').catch(() => undefined);
+    await expect
+      .poll(async () => (await keycloakAdmin<{ userId?: string }[]>('GET', `/events?type=LOGIN_ERROR&user=${user.id}`)).body.length)
+      .toBeGreaterThan(0);
+  });
+});
+
+/** A group of the realm, created in Keycloak and mirrored. */
+async function mirroredGroup(): Promise<string> {
+  const created = await keycloakAdmin('POST', '/groups', { name: `revocation-${randomUUID().slice(0, 8)}` });
+  await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
+  return created.location!.split('/').at(-1)!;
+}
+
+/** A user the gateway created (so the mirror knows its roles and groups), with a password. */
+async function gatewayUser(links: { roleIds?: string[]; groupIds?: string[] } = {}): Promise<TestUser> {
+  const user = {
+    email: `revoked-${randomUUID().slice(0, 8)}@example.test`,
+    password: `Pw-${randomUUID().slice(0, 8)}-9a`,
+    firstName: 'Rev',
+    lastName: 'Oked',
+  };
+  const data = await asAdmin('mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }', {
+    input: { ...user, ...links },
+  });
+  return { id: data.createUser.user.id as string, ...user };
+}

@@ -54,7 +54,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
   const userChanges = listenToChannel({
     databaseUrl: config.databaseUrl,
     channel: 'users_changed',
-    onMessage: (userId) => userRecords.forget(userId),
+    onMessage: (payload) => userRecords.announced(payload),
     onListening: (listening) => userRecords.setListening(listening),
     log,
   });

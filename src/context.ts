@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { admit, type Caller } from './auth/admission.js';
 import { clientAddress, type RateLimiter } from './auth/rate-limit.js';
 import type { Principal, TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config.js';
@@ -30,14 +31,24 @@ import { UserService } from './modules/users/user.service.js';
 /** What every resolver receives: built once per request, shared by nothing. */
 export interface GatewayContext {
   requestId: string;
-  /** The verified caller, or null for an anonymous call or a token that did not verify. */
+  /**
+   * The verified caller, as the token states it, or null for an anonymous call or a token
+   * that did not verify. Who they are; what they may do comes from `caller()`.
+   */
   principal: Principal | null;
+  /**
+   * The signed-in person as the gateway admits them for this request (src/auth/admission.ts):
+   * their mirror record, and the roles and privileges both their token and the mirror grant.
+   * Rejects with UNAUTHENTICATED (no token, or an account deleted or disabled) or FORBIDDEN
+   * (a client's token). Settled once per request; the permission rules ask it first.
+   */
+  caller(): Promise<Caller>;
   /** The tenant the X-Tenant-ID header chose; the permission rules check the caller belongs to it. */
   requestedTenantId: string | null;
   /** The caller's address: the socket's, or X-Forwarded-For's behind trusted proxies (TRUST_PROXY). */
   clientIp: string;
   rateLimiter: RateLimiter;
-  /** The process's cache of callers' records (for `me`); mutations empty it when they end. */
+  /** The process's cache of callers' records and effective roles; mutations empty it when they end. */
   userRecords: UserRecordCache;
   log: Logger;
   services: ReturnType<typeof createServices> & { auth: AuthService };
@@ -85,6 +96,7 @@ class RequestContext implements GatewayContext {
   readonly userRecords: UserRecordCache;
   private logger?: Logger;
   private parts?: Pick<GatewayContext, 'services' | 'loaders'>;
+  private admission?: Promise<Caller>;
 
   constructor(
     private readonly deps: ContextDependencies,
@@ -95,6 +107,10 @@ class RequestContext implements GatewayContext {
   ) {
     this.rateLimiter = deps.rateLimiter;
     this.userRecords = deps.userRecords;
+  }
+
+  caller(): Promise<Caller> {
+    return (this.admission ??= this.principal ? admit(this.principal, this) : Promise.reject(unauthenticated()));
   }
 
   get log(): Logger {

@@ -17,9 +17,18 @@ async function tenantRoleOf(context: GatewayContext, tenantId: string): Promise<
   return memberships.find((membership) => membership.tenantId === tenantId)?.role;
 }
 
-/** A verified caller; and when X-Tenant-ID chooses a tenant, one the caller belongs to. */
+/**
+ * A verified caller whose account the mirror still has, enabled (src/auth/admission.ts);
+ * and when X-Tenant-ID chooses a tenant, one the caller belongs to.
+ */
 const isAuthenticated = rule('isAuthenticated', { cache: 'contextual' })(async (_parent, _args, context: GatewayContext) => {
   if (!context.principal) return unauthenticated();
+  // Returned, not thrown: graphql-shield would turn a thrown error into FORBIDDEN.
+  const refusal = await context.caller().then(
+    () => undefined,
+    (error: Error) => error,
+  );
+  if (refusal) return refusal;
   if (context.requestedTenantId && !(await tenantRoleOf(context, context.requestedTenantId))) return forbidden();
   return true;
 });
@@ -37,11 +46,16 @@ function tenantRole(
   return and(isAuthenticated, check);
 }
 
-/** ROLE_X / PRIV_X: the realm role role_x / priv_x is among the token's effective roles. */
+/**
+ * ROLE_X / PRIV_X: the realm role role_x / priv_x is among the caller's effective roles,
+ * in their token and in the mirror both: one removed through the gateway no longer counts.
+ */
 function hasRealmRole(name: string): ShieldRule {
-  const check = rule(`hasRealmRole:${name}`, { cache: 'contextual' })((_parent, _args, { principal }: GatewayContext) =>
-    principal?.roles.includes(name) || principal?.privileges.includes(name) ? true : forbidden(),
-  );
+  const check = rule(`hasRealmRole:${name}`, { cache: 'contextual' })(async (_parent, _args, context: GatewayContext) => {
+    // isAuthenticated, beside this rule, answers why a caller is not admitted.
+    const caller = await context.caller().catch(() => undefined);
+    return caller?.principal.roles.includes(name) || caller?.principal.privileges.includes(name) ? true : forbidden();
+  });
   return and(isAuthenticated, check);
 }
 

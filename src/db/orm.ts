@@ -10,11 +10,12 @@ import { GroupEntity, GroupRoleEntity, UserGroupEntity } from '../modules/groups
 import { RealmRoleEntity, RoleCompositeEntity, RolePrivilegeEntity, UserRoleEntity } from '../modules/roles/role.entity.js';
 import { InvitationEntity } from '../modules/invitations/invitation.entity.js';
 import { MembershipEntity, TenantEntity } from '../modules/tenants/tenant.entity.js';
-import { UserEntity } from '../modules/users/user.entity.js';
+import { DeletedUserEntity, UserEntity } from '../modules/users/user.entity.js';
 import { MIGRATIONS } from './migrations/index.js';
 
 export const ENTITIES = [
   UserEntity,
+  DeletedUserEntity,
   RealmRoleEntity,
   RolePrivilegeEntity,
   RoleCompositeEntity,

@@ -298,22 +298,33 @@ async function settlement(
   return { status: 'FAILED', note: 'interrupted before the local commit; the mirror now matches Keycloak' };
 }
 
-/** Writes one Keycloak user, its direct roles and privileges and its groups into the mirror. */
-async function mirrorOne(keycloak: KeycloakAdminClient, em: EntityManager, remoteUser: UserRepresentation): Promise<void> {
+/**
+ * Writes one Keycloak user (of the gateway's realm, or of the tenant realm `realm`), its
+ * direct roles and privileges and its groups into the mirror; never a user the gateway saw
+ * deleted. Answers whether the user is in the mirror now.
+ */
+export async function mirrorOne(
+  keycloak: KeycloakAdminClient,
+  em: EntityManager,
+  remoteUser: UserRepresentation,
+  realm: string | null = null,
+): Promise<boolean> {
   const id = remoteUser.id!;
   const fields = mirroredFields(remoteUser);
   const roles = await keycloak.users.listRealmRoleMappings({ id });
   const groups = await keycloak.users.listGroups({ id, briefRepresentation: true });
-  await em.transactional(async (tx) => {
-    await tx.execute(
-      `insert into users (id, username, email, first_name, last_name, enabled, email_verified, attributes, sync_status, created_at, updated_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, 'SYNCED', ?, ?)
+  return em.transactional(async (tx) => {
+    const written = await tx.execute(
+      `insert into users (id, realm, username, email, first_name, last_name, enabled, email_verified, attributes, sync_status, created_at, updated_at)
+       select ?, ?, ?, ?, ?, ?, ?, ?, ?, 'SYNCED', ?, ? where not exists (select 1 from deleted_users where id = ?)
        on conflict (id) do update set username = excluded.username, email = excluded.email, first_name = excluded.first_name,
          last_name = excluded.last_name, enabled = excluded.enabled, email_verified = excluded.email_verified,
-         attributes = excluded.attributes, sync_status = 'SYNCED', updated_at = excluded.updated_at`,
-      [id, fields.username, fields.email, fields.firstName, fields.lastName, fields.enabled, fields.emailVerified,
-        JSON.stringify(fields.attributes), new Date(remoteUser.createdTimestamp ?? Date.now()), new Date()],
+         attributes = excluded.attributes, sync_status = 'SYNCED', updated_at = excluded.updated_at
+       returning id`,
+      [id, realm, fields.username, fields.email, fields.firstName, fields.lastName, fields.enabled, fields.emailVerified,
+        JSON.stringify(fields.attributes), new Date(remoteUser.createdTimestamp ?? Date.now()), new Date(), id],
     );
+    if (written.length === 0) return false;
     await tx.execute('delete from user_roles where user_id = ?', [id]);
     await tx.execute(
       `insert into user_roles (user_id, role_id) select ?, id from realm_roles where id in (?)`,
@@ -324,6 +335,7 @@ async function mirrorOne(keycloak: KeycloakAdminClient, em: EntityManager, remot
       id,
       ['00000000-0000-0000-0000-000000000000', ...groups.map((group) => group.id!)],
     ]);
+    return true;
   });
 }
 
@@ -335,8 +347,17 @@ async function deleteLocalUser(em: EntityManager, id: string): Promise<void> {
          and not exists (select 1 from memberships o where o.tenant_id = t.id and o.user_id <> ?)`,
       [id, id],
     );
+    await recordDeletion(tx, id);
     await tx.execute('delete from users where id = ?', [id]);
   });
+}
+
+/**
+ * Remembers that the user `id` is gone, in the transaction that removes its row: its
+ * tokens, valid until they expire, must not bring the row back (see mirrorOne).
+ */
+export async function recordDeletion(em: EntityManager, id: string): Promise<void> {
+  await em.execute('insert into deleted_users (id, deleted_at) values (?, ?) on conflict (id) do nothing', [id, new Date()]);
 }
 
 function mirroredFields(user: UserRepresentation) {

@@ -5,9 +5,11 @@ import { createKeycloakUser, passwordGrant } from '../support/keycloak.js';
 
 // `me` is answered from the process's cache of callers' records
 // (src/modules/users/user-record-cache.ts), kept fresh by PostgreSQL's announcements of
-// every change to a user row. `enabled` is not a token claim, so `me` shows what the
-// mirror holds rather than re-mirroring it from the token.
+// every change to a user row. A name written after the token was issued is not
+// re-mirrored from the token, so `me` shows what the mirror holds.
 const ME = 'query { me { user { id firstName enabled } } }';
+/** What another process writes: a new first name, newer than the caller's token. */
+const renameElsewhere = (id: string, firstName: string) => sql('update users set first_name = $2, updated_at = now() where id = $1', [id, firstName]);
 const LISTENER = 'iam-gateway listening on users_changed';
 
 describe('me from the caller cache', () => {
@@ -51,8 +53,8 @@ describe('me from the caller cache', () => {
   it('shows a change another process made in PostgreSQL, once PostgreSQL announced it', async () => {
     const { user, me } = await caller();
     await me();
-    await sql('update users set enabled = false where id = $1', [user.id]);
-    await expect.poll(async () => (await me()).data!.me.user.enabled, { timeout: 10_000, interval: 20 }).toBe(false);
+    await renameElsewhere(user.id, 'Elsewhere');
+    await expect.poll(async () => (await me()).data!.me.user.firstName, { timeout: 10_000, interval: 20 }).toBe('Elsewhere');
   });
 
   it('shows the caller’s own profile change at once, even with a token issued before it', async () => {
@@ -71,8 +73,8 @@ describe('me from the caller cache', () => {
     // Every gateway of this database loses its listener (other test files' too: they recover alike).
     await sql(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = current_database()`, [LISTENER]);
     // Made while nobody listens: the announcement is lost, so only forgetting on the drop shows it.
-    await sql('update users set enabled = false where id = $1', [user.id]);
-    expect((await me()).data!.me.user.enabled).toBe(false);
+    await renameElsewhere(user.id, 'Unannounced');
+    expect((await me()).data!.me.user.firstName).toBe('Unannounced');
 
     await expect
       .poll(

@@ -73,6 +73,124 @@ async function offlineToken(user: TestUser): Promise<string> {
 const offlineClients = new Map<string, { clientId: string; secret: string }>();
 const refreshOffline = (token: string) => refreshAtKeycloak(token, offlineClients.get(token));
 
+const ME = '{ me { user { id enabled } roles privileges } }';
+const CREATE_TENANT = 'mutation($name: String!) { createTenant(input: { name: $name }) { tenant { id } } }';
+const USERS = '{ users(first: 1) { totalCount } }';
+
+const codeOf = (response: { errors?: { extensions: { code: string } }[] }) => response.errors?.[0]?.extensions.code;
+const mirrorRows = (id: string) => sql('select id from users where id = $1', [id]);
+
+/** A group holding priv_user_management, made through the gateway. */
+async function userManagementGroup(): Promise<string> {
+  const data = await asAdmin('mutation($input: CreateGroupInput!) { createGroup(input: $input) { group { id } } }', {
+    input: { groupName: `user-managers-${randomUUID().slice(0, 8)}`, privilegeIds: [roleIds.priv_user_management] },
+  });
+  return data.createGroup.group.id as string;
+}
+
+describe('access ends at the next request', () => {
+  it("M2: a disabled user's earlier access token answers UNAUTHENTICATED at the next request", async () => {
+    const user = await gatewayUser();
+    const { access_token: token } = await passwordGrant(user.email, user.password);
+    expect(codeOf(await gateway.graphql(ME, { token }))).toBeUndefined();
+
+    await asAdmin(UPDATE_USER, { id: user.id, input: { email: user.email, firstName: user.firstName, lastName: user.lastName, enabled: false } });
+
+    expect(codeOf(await gateway.graphql(ME, { token }))).toBe('UNAUTHENTICATED');
+    const tenant = await gateway.graphql(CREATE_TENANT, { token, variables: { name: `ghost-${randomUUID().slice(0, 8)}` } });
+    expect(codeOf(tenant)).toBe('UNAUTHENTICATED');
+    expect(await sql('select 1 from memberships where user_id = $1', [user.id])).toEqual([]);
+  });
+
+  it("M2: a deleted user's token is refused and does not bring the user's record back", async () => {
+    const user = await gatewayUser();
+    const { access_token: token } = await passwordGrant(user.email, user.password);
+    expect(codeOf(await gateway.graphql(ME, { token }))).toBeUndefined();
+
+    await asAdmin('mutation($id: ID!) { deleteUser(id: $id) { message } }', { id: user.id });
+
+    for (const [query, variables] of [[ME, {}], [CREATE_TENANT, { name: 'ghost tenant' }]] as const) {
+      expect(codeOf(await gateway.graphql(query, { token, variables })), query).toBe('UNAUTHENTICATED');
+    }
+    expect(await mirrorRows(user.id)).toEqual([]);
+  });
+
+  it("M2: a token of a user deleted in Keycloak's console, never seen by the gateway, is refused and creates no record", async () => {
+    const user = await createKeycloakUser();
+    const { access_token: token } = await passwordGrant(user.email, user.password);
+    await keycloakAdmin('DELETE', `/users/${user.id}`);
+
+    expect(codeOf(await gateway.graphql(ME, { token }))).toBe('UNAUTHENTICATED');
+    expect(codeOf(await gateway.graphql(ME, { token }))).toBe('UNAUTHENTICATED');
+    expect(await mirrorRows(user.id)).toEqual([]);
+    expect(await sql('select id from deleted_users where id = $1', [user.id])).toEqual([{ id: user.id }]);
+  });
+
+  it('M2: a user manager stripped of priv_user_management through the gateway cannot list users with the same token', async () => {
+    const group = await userManagementGroup();
+    const manager = await gatewayUser({ groupIds: [group] });
+    const { access_token: token } = await passwordGrant(manager.email, manager.password);
+    expect(codeOf(await gateway.graphql(USERS, { token }))).toBeUndefined();
+
+    await asAdmin(UPDATE_USER, { id: manager.id, input: { email: manager.email, firstName: manager.firstName, lastName: manager.lastName, groupIdsToRemove: [group] } });
+
+    expect(codeOf(await gateway.graphql(USERS, { token }))).toBe('FORBIDDEN');
+    const me = await gateway.graphql(ME, { token });
+    expect(me.data!.me.privileges).not.toContain('priv_user_management');
+  });
+
+  it('M2: a privilege taken from a group stops working for its members at their next request', async () => {
+    const group = await userManagementGroup();
+    const manager = await gatewayUser({ groupIds: [group] });
+    const { access_token: token } = await passwordGrant(manager.email, manager.password);
+    expect(codeOf(await gateway.graphql(USERS, { token }))).toBeUndefined();
+
+    await asAdmin(
+      'mutation($id: ID!, $input: UpdateGroupRolesPrivilegesInput!) { updateGroupRolesPrivileges(id: $id, input: $input) { message } }',
+      { id: group, input: { roleIdsToAdd: [], roleIdsToRemove: [], privilegeIdsToAdd: [], privilegeIdsToRemove: [roleIds.priv_user_management] } },
+    );
+
+    expect(codeOf(await gateway.graphql(USERS, { token }))).toBe('FORBIDDEN');
+  });
+
+  it('M2: a change another process makes in PostgreSQL reaches the cached caller once PostgreSQL announces it', async () => {
+    const group = await userManagementGroup();
+    const manager = await gatewayUser({ groupIds: [group] });
+    const { access_token: token } = await passwordGrant(manager.email, manager.password);
+    expect(codeOf(await gateway.graphql(USERS, { token }))).toBeUndefined();
+
+    // Another gateway process, or the reconciler, takes the user out of the group.
+    await sql('delete from user_groups where user_id = $1 and group_id = $2', [manager.id, group]);
+    await expect.poll(async () => codeOf(await gateway.graphql(USERS, { token })), { timeout: 10_000, interval: 50 }).toBe('FORBIDDEN');
+
+    await sql('update users set enabled = false where id = $1', [manager.id]);
+    await expect.poll(async () => codeOf(await gateway.graphql(ME, { token })), { timeout: 10_000, interval: 50 }).toBe('UNAUTHENTICATED');
+  });
+
+  it('M2: a person the mirror has never seen is looked up in Keycloak and mirrored with their roles', async () => {
+    const user = await createKeycloakUser({ realmRoles: ['role_manager'] });
+    const { access_token: token } = await passwordGrant(user.email, user.password);
+
+    const me = await gateway.graphql(ME, { token });
+    expect(me.data!.me).toMatchObject({ user: { id: user.id, enabled: true }, roles: ['role_manager'] });
+    expect(await sql('select r.name from user_roles ur join realm_roles r on r.id = ur.role_id where ur.user_id = $1', [user.id])).toEqual([
+      { name: 'role_manager' },
+    ]);
+  });
+
+  it("I4: a client's service-account token acts for no person: FORBIDDEN, and no record is made for it", async () => {
+    const response = await fetch(tokenEndpoint, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: apiClientId, client_secret: apiClientSecret }),
+    });
+    const { access_token: token } = (await response.json()) as { access_token: string };
+    const { sub } = decodeToken(token).payload as { sub: string };
+
+    for (const query of [ME, USERS, '{ tenants { id } }']) expect(codeOf(await gateway.graphql(query, { token })), query).toBe('FORBIDDEN');
+    expect(await mirrorRows(sub)).toEqual([]);
+  });
+});
+
 describe('Keycloak sessions end with what was taken away', () => {
   it('M3: after setUserPassword, the refresh token and an offline token of the user are refused', async () => {
     const user = await gatewayUser();

@@ -25,6 +25,7 @@ describe('reading a page of users with roles, groups and privileges', () => {
   let proxy: KeycloakProxy;
   let gateway: TestGateway;
   let token: string;
+  let adminId: string;
   const statements: string[] = [];
 
   beforeAll(async () => {
@@ -34,6 +35,7 @@ describe('reading a page of users with roles, groups and privileges', () => {
     // (keycloak/keycloak#48272), which the shared bootstrap admin would get from parallel test files.
     const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
     token = (await passwordGrant(admin.email, admin.password)).access_token;
+    adminId = admin.id;
 
     const roles = Object.fromEntries(
       (await sql<{ id: string; name: string }>('select id, name from realm_roles')).map((role) => [role.name, role]),
@@ -64,8 +66,12 @@ describe('reading a page of users with roles, groups and privileges', () => {
       [marker, groupIds],
     );
 
-    gateway.app.orm.config.set('onQuery', (statement: string) => {
-      statements.push(statement);
+    // The caller's own admission (their record and effective roles, src/auth/admission.ts)
+    // is no part of the page: its statements, made whenever this process has not the caller
+    // cached, are left out. They are the only ones that name the administrator alone.
+    gateway.app.orm.config.set('onQuery', (statement: string, params: readonly unknown[]) => {
+      const values = params.flat();
+      if (!(values.length > 0 && values.every((value) => value === adminId))) statements.push(statement);
       return statement;
     });
   });
@@ -83,8 +89,9 @@ describe('reading a page of users with roles, groups and privileges', () => {
   }
 
   it('runs the same few SQL statements for 100 users as for 10, and calls Keycloak not once', async () => {
-    // The verifier fetches the realm's keys on its first token: proof the proxy sees the gateway's Keycloak traffic.
-    expect((await readPage(1)).keycloakCalls).toEqual([expect.stringContaining('/protocol/openid-connect/certs')]);
+    // The verifier fetches the realm's keys on its first token (and the gateway looks up the
+    // administrator it has not seen yet): proof the proxy sees the gateway's Keycloak traffic.
+    expect((await readPage(1)).keycloakCalls[0]).toContain('/protocol/openid-connect/certs');
     const ten = await readPage(10);
     const hundred = await readPage(100);
 

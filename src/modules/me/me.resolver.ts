@@ -17,7 +17,7 @@ export class MeResolver {
   /** Seed 000: email and names change in Keycloak first, then locally; a new email is unverified until Keycloak's link is followed. */
   @Mutation(() => UserPayloadType)
   async updateMyProfile(@Arg('input', () => UpdateProfileInput) input: UpdateProfileInput, @Ctx() context: GatewayContext) {
-    const { user: current } = await loadMe(principalOf(context), context);
+    const { user: current } = await context.caller();
     const user = await context.services.users.updateOwnProfile(current, editedProfile(current, input));
     const verify = user.email !== current.email ? ': follow the link emailed to the new address to verify it' : '';
     return { ...message(`Profile updated${verify}`), user };
@@ -25,7 +25,7 @@ export class MeResolver {
 
   @Mutation(() => MessagePayloadType)
   async deleteMyAccount(@Ctx() context: GatewayContext) {
-    const { user } = await loadMe(principalOf(context), context);
+    const { user } = await context.caller();
     await context.services.users.deleteOwnAccount(user.id);
     return message('Your account has been deleted');
   }

@@ -1,7 +1,6 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { principalOf, type GatewayContext } from '../../context.js';
+import { type GatewayContext } from '../../context.js';
 import { AppError } from '../../errors.js';
-import { loadMe } from '../me/me.service.js';
 import { MeType } from '../me/me.type.js';
 import { UserType, type UserRecord } from '../users/user.type.js';
 import {
@@ -21,8 +20,8 @@ export class TenantResolver {
   }
 
   @Query(() => [TenantType], { description: 'ROLE_ADMIN sees every tenant; anyone else the tenants they belong to.' })
-  tenants(@Ctx() context: GatewayContext) {
-    const principal = principalOf(context);
+  async tenants(@Ctx() context: GatewayContext) {
+    const { principal } = await context.caller();
     return principal.roles.includes('role_admin')
       ? context.services.tenants.listAll()
       : context.services.tenants.listFor(principal.userId);
@@ -30,8 +29,8 @@ export class TenantResolver {
 
   @Mutation(() => TenantPayloadType)
   async createTenant(@Arg('input', () => CreateTenantInput) input: CreateTenantInput, @Ctx() context: GatewayContext) {
-    // The owner's membership needs the caller's local record: mirror it first if new.
-    const { user } = await loadMe(principalOf(context), context);
+    // The owner's membership needs the caller's local record, which admission made sure of.
+    const { user } = await context.caller();
     const tenant = await context.services.tenants.create(input, user);
     return { message: `Tenant ${tenant.name} created`, timestamp: new Date(), tenant };
   }

@@ -1,17 +1,29 @@
 import type { UserRecord } from './user.type.js';
 
+/** What each request checks about its caller (src/auth/admission.ts): their record and effective roles. */
+export interface CallerRecord {
+  user: UserRecord;
+  /** Names of the realm roles and privileges the mirror says the user holds, however reached. */
+  effectiveRoles: readonly string[];
+}
+
 const MAX_ENTRIES = 10_000;
+/** The payload announcing a change that may reach any user (src/db/migrations/Migration20261201230000.ts). */
+const EVERYONE = '*';
 /** A bound on staleness should announcements stop without the connection saying so. */
 const TIME_TO_LIVE_MS = 30_000;
 
 /**
- * Callers' mirror records kept in this process, so that `me`, which frontends call on
- * every page, is answered without a PostgreSQL round trip: that round trip was most of
- * its cost (`npm run bench`, workload 1).
+ * Callers' mirror records and effective roles kept in this process, so that the check
+ * every request makes of its caller, and `me`, which frontends call on every page, cost
+ * no PostgreSQL round trip: that round trip was most of `me`'s cost (`npm run bench`,
+ * workload 1).
  *
- * Kept fresh by PostgreSQL itself: every change of a `users` row, by whichever process or
- * tool, is announced on `users_changed` once committed (a trigger), and this process drops
- * the entry when the announcement arrives (src/db/channel-listener.ts). So:
+ * Kept fresh by PostgreSQL itself: every change of a `users` row or of a user's role and
+ * group links, by whichever process or tool, is announced on `users_changed` once
+ * committed (triggers), and this process drops the entry when the announcement arrives
+ * (src/db/channel-listener.ts); a change to groups, roles or their links, which may reach
+ * anyone, is announced as `*` and drops every entry. So:
  * - the cache serves only while it listens; losing the connection empties it;
  * - a record read while any announcement arrived is not kept, as it may predate it;
  * - this process's own mutations empty it when they end (src/schema.ts), so a caller
@@ -19,13 +31,13 @@ const TIME_TO_LIVE_MS = 30_000;
  * Another process's write reaches here as fast as PostgreSQL delivers its announcement.
  */
 export class UserRecordCache {
-  private readonly entries = new Map<string, { record: UserRecord; expiresAt: number }>();
+  private readonly entries = new Map<string, { record: CallerRecord; expiresAt: number }>();
   /** Counts announcements and resets: a read that saw it change keeps nothing. */
   private changes = 0;
   private listening = false;
 
   /** The record of `id`, from the cache or from `read`. */
-  async get(id: string, read: (id: string) => Promise<UserRecord | null>): Promise<UserRecord | null> {
+  async get(id: string, read: (id: string) => Promise<CallerRecord | null>): Promise<CallerRecord | null> {
     const entry = this.entries.get(id);
     if (entry && entry.expiresAt > Date.now()) return entry.record;
     const changesBefore = this.changes;
@@ -39,6 +51,12 @@ export class UserRecordCache {
     this.entries.delete(id);
   }
 
+  /** Called by the listener with an announcement's payload: a user's id, or `*` for everyone. */
+  announced(payload: string): void {
+    if (payload === EVERYONE) this.forgetAll();
+    else this.forget(payload);
+  }
+
   forgetAll(): void {
     this.changes++;
     this.entries.clear();
@@ -50,9 +68,9 @@ export class UserRecordCache {
     this.forgetAll();
   }
 
-  private keep(record: UserRecord): void {
+  private keep(record: CallerRecord): void {
     // Oldest first in a Map: past the bound, the entry kept longest ago goes.
     if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(record.id, { record, expiresAt: Date.now() + TIME_TO_LIVE_MS });
+    this.entries.set(record.user.id, { record, expiresAt: Date.now() + TIME_TO_LIVE_MS });
   }
 }

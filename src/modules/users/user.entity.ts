@@ -64,3 +64,17 @@ export class UserEntity {
   @Property({ type: 'timestamptz', onUpdate: () => new Date() })
   updatedAt: Date = new Date();
 }
+
+/**
+ * A user the gateway has seen deleted (through it, or found gone from Keycloak). A token
+ * issued before the deletion stays valid until it expires; this record makes sure such a
+ * token never brings the user's record back (src/auth/admission.ts).
+ */
+@Entity({ tableName: 'deleted_users' })
+export class DeletedUserEntity {
+  @PrimaryKey({ type: 'uuid' })
+  id: string;
+
+  @Property({ type: 'timestamptz' })
+  deletedAt: Date = new Date();
+}

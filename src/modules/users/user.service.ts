@@ -26,6 +26,7 @@ import {
 import type { Principal } from '../../auth/token-verifier.js';
 import { UserEntity, type UserAttributes } from './user.entity.js';
 import { UserSyncEntity } from '../../jobs/user-sync.entity.js';
+import { mirrorOne, recordDeletion } from '../../jobs/reconciler.js';
 import type { UserRecord } from './user.type.js';
 
 export interface UserListFilter {
@@ -493,6 +494,7 @@ export class UserService {
         );
         // A tenant whose realm went above goes too, even if someone joined it meanwhile: its accounts went with the realm.
         if (realms.length > 0) await em.execute('delete from tenants where realm in (?)', [realms]);
+        await recordDeletion(em, id);
         await em.nativeDelete(UserEntity, { id });
       },
     });
@@ -613,32 +615,39 @@ export class UserService {
   }
 
   /**
-   * Just-in-time mirroring (seed 003): writes the token's claims into the record of the
-   * user Keycloak vouches for, creating it on first sight. Called when `shouldMirrorClaims`
-   * says so (src/modules/me/me.service.ts).
+   * Just-in-time mirroring (seed 003): writes a token's newer profile claims into the
+   * caller's record. Only ever updates: a record is created from Keycloak's word, not a
+   * token's (mirrorFromKeycloak). Called when `shouldMirrorClaims` says so.
    */
-  async mirrorFromPrincipal(principal: Principal): Promise<UserRecord> {
-    const claims = claimsOf(principal);
-    const now = new Date();
+  async mirrorClaims(principal: Principal): Promise<UserRecord | null> {
     const [row] = await this.em
       .createQueryBuilder(UserEntity)
-      .insert({
-        id: principal.userId,
-        realm: principal.tenantRealm,
-        ...claims,
-        enabled: true,
-        attributes: {},
-        syncStatus: 'SYNCED',
-        createdAt: now,
-        updatedAt: now,
-      })
-      .onConflict('id')
-      .merge({ ...claims, updatedAt: now })
+      .update({ ...claimsOf(principal), updatedAt: new Date() })
+      .where({ id: principal.userId })
       .returning('*')
       .execute('all');
-    return row as UserRecord;
+    return (row as UserRecord | undefined) ?? null;
   }
 
+  /**
+   * A user a valid token names but the mirror lacks (created in Keycloak's console, say),
+   * looked up in Keycloak once and mirrored with its roles and groups: null when Keycloak
+   * no longer has them (then remembered as deleted) or the gateway saw them deleted.
+   */
+  async mirrorFromKeycloak(id: string, realm: string | null): Promise<UserRecord | null> {
+    const keycloak = this.keycloakFor(realm);
+    const found = await keycloak.users.findOne({ id });
+    if (!found) {
+      await recordDeletion(this.em, id);
+      return null;
+    }
+    return (await mirrorOne(keycloak, this.em, found, realm)) ? ((await this.findByIds([id]))[0] ?? null) : null;
+  }
+
+  /** Whether the gateway saw the user `id` deleted. */
+  async wasDeleted(id: string): Promise<boolean> {
+    return (await selectRows(this.em, 'select 1 from deleted_users where id = ?', [id])).length > 0;
+  }
 }
 
 function filterCondition(filter: UserListFilter): { clauses: string[]; params: unknown[] } {

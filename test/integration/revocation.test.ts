@@ -256,6 +256,30 @@ describe('Keycloak sessions end with what was taken away', () => {
 });
 
 describe('the managed realm', () => {
+  it("I1: Keycloak sends the frontend back only to the configured page, not anywhere on the API's origin", async () => {
+    const authorize = (redirectUri: string) =>
+      fetch(
+        `${keycloakUrl}/realms/${realm}/protocol/openid-connect/auth?${new URLSearchParams({
+          client_id: config.keycloak.frontendClientId,
+          response_type: 'code',
+          scope: 'openid',
+          redirect_uri: redirectUri,
+          state: 'state-1',
+          code_challenge: 'x'.repeat(43),
+          code_challenge_method: 'S256',
+        })}`,
+        { redirect: 'manual' },
+      );
+    const [callback] = config.keycloak.frontendRedirectUris;
+    expect(callback).toBe(`${config.publicUrl}/callback`);
+    expect((await authorize(callback!)).status, 'the sign-in page').toBe(200);
+    for (const elsewhere of [`${config.publicUrl}/graphql`, `${config.publicUrl}/ide/x`, `${callback}/../graphql`, `${callback}x`]) {
+      const refused = await authorize(elsewhere);
+      expect(refused.status, elsewhere).toBe(400);
+      expect(await refused.text(), elsewhere).toMatch(/redirect_uri/i);
+    }
+  });
+
   it('L6: refuses a password grant through admin-cli, which would bypass the gateway’s limits', async () => {
     const user = await createKeycloakUser();
     const response = await fetch(tokenEndpoint, {

@@ -1,10 +1,11 @@
 import { isObjectType, type GraphQLSchema } from 'graphql';
 import type { IMiddleware } from 'graphql-middleware';
-import { allow, and, chain, or, rule, shield, type IRules } from 'graphql-shield';
+import { allow, and, chain, or, race, rule, shield, type IRules } from 'graphql-shield';
 import type { GatewayContext } from '../context.js';
 import { forbidden, unauthenticated } from '../errors.js';
 import type { RateLimitedOperation } from './rate-limit.js';
 import type { TenantRole } from '../modules/tenants/tenant.entity.js';
+import { UUID } from '../validation.js';
 
 // Rules answer with the error itself so that the client learns UNAUTHENTICATED or
 // FORBIDDEN, never which object exists. `contextual` caches a rule's answer for the request.
@@ -59,32 +60,68 @@ function hasRealmRole(name: string): ShieldRule {
   return and(isAuthenticated, check);
 }
 
-const ADMIN_ROLE = 'role_admin';
-const ROLE_ADMIN = hasRealmRole(ADMIN_ROLE);
+const ROLE_ADMIN = hasRealmRole('role_admin');
 const PRIV_USER_MANAGEMENT = hasRealmRole('priv_user_management');
 const USER_MANAGERS = or(ROLE_ADMIN, PRIV_USER_MANAGEMENT);
 
 /**
- * PRIV_USER_MANAGEMENT manages users, not administrators: without ROLE_ADMIN a caller may
- * neither grant or revoke role_admin (directly or through a group that carries it) nor
- * change, delete or set the password of a user who holds it. Otherwise the privilege
- * would be a path to ROLE_ADMIN.
+ * The realm roles and privileges the caller holds, by name, as far as the escalation rule
+ * is concerned: those of its token. The one place that says so.
  */
-const leavesAdminsAlone = rule('leavesAdminsAlone', { cache: 'strict' })(async (_parent, args, { loaders }: GatewayContext) => {
-  const input = (args.input ?? {}) as Record<string, unknown>;
-  const ids = (fields: string[]) => fields.flatMap((field) => (Array.isArray(input[field]) ? (input[field] as string[]) : []));
-  const roles = await loaders.roleById.loadMany(ids(['roleIds', 'roleIdsToAdd', 'roleIdsToRemove']));
-  const groupRoles = await loaders.rolesByGroupId.loadMany(ids(['groupIds', 'groupIdsToAdd', 'groupIdsToRemove']));
-  const named = [...roles, ...groupRoles.flat()].filter((role) => role && !(role instanceof Error)) as { name: string }[];
-  if (named.some((role) => role.name === ADMIN_ROLE)) return forbidden();
-  const targetId = args.id ?? args.userId;
-  if (typeof targetId === 'string') {
-    const held = await loaders.rolesByUserId.load(targetId);
-    if (held.some((role) => role.name === ADMIN_ROLE)) return forbidden();
-  }
-  return true;
-});
-const USER_WRITERS = or(ROLE_ADMIN, and(PRIV_USER_MANAGEMENT, leavesAdminsAlone));
+async function heldByCaller({ principal }: GatewayContext): Promise<ReadonlySet<string>> {
+  return new Set([...(principal?.roles ?? []), ...(principal?.privileges ?? [])]);
+}
+
+const GRANTED_ROLES = ['roleIds', 'roleIdsToAdd', 'roleIdsToRemove'];
+const GRANTED_GROUPS = ['groupIds', 'groupIdsToAdd', 'groupIdsToRemove'];
+
+/**
+ * No escalation, as Kubernetes RBAC prevents it (ARCHITECTURE.md): without ROLE_ADMIN, a
+ * caller acts on a user only when it holds every effective role and privilege of that
+ * user; grants or takes away a role or group only when it holds everything the role or
+ * group gives (its effective closure, ancestors' roles included); and never changes its
+ * own roles or groups. Effective roles come from selectEffectiveRoles
+ * (src/modules/roles/role.loader.ts), as Keycloak computes them for a token.
+ *
+ * `targetOf` names the user the operation acts on, if any. A target the mirror does not
+ * know (or a malformed id) is refused as FORBIDDEN too: what it holds cannot be shown to be
+ * within reach (a user just made in Keycloak's console may be an administrator), and the
+ * answer does not tell an unknown id from an administrator's. NOT_FOUND is left to callers
+ * with ROLE_ADMIN.
+ */
+function withinReach(targetOf: (args: Record<string, any>) => unknown = () => undefined): ShieldRule {
+  return rule({ cache: 'strict' })(async (_parent, args, context: GatewayContext) => {
+    const { loaders, principal } = context;
+    const input = (args.input ?? {}) as Record<string, unknown>;
+    const idsIn = (fields: string[]) =>
+      fields.flatMap((field) => (Array.isArray(input[field]) ? input[field] : [])).filter((id): id is string => typeof id === 'string');
+    const [roleIds, groupIds] = [idsIn(GRANTED_ROLES), idsIn(GRANTED_GROUPS)];
+    const targetId = targetOf(args);
+    if (targetId !== undefined && targetId === principal?.userId && roleIds.length + groupIds.length > 0) return forbidden();
+    if (targetId !== undefined && (typeof targetId !== 'string' || !UUID.test(targetId) || !(await loaders.userById.load(targetId)))) {
+      return forbidden();
+    }
+
+    const [held, targetHolds, roles, groups] = await Promise.all([
+      heldByCaller(context),
+      typeof targetId === 'string' ? loaders.effectiveRolesByUserId.load(targetId) : [],
+      loaders.effectiveRolesByRoleId.loadMany(roleIds),
+      loaders.effectiveRolesByGroupId.loadMany(groupIds),
+    ]);
+    const reached = [targetHolds, ...roles, ...groups];
+    if (reached.some((found) => found instanceof Error)) return forbidden();
+    return (reached as { name: string }[][]).every((found) => found.every((role) => held.has(role.name))) ? true : forbidden();
+  });
+}
+
+/**
+ * ROLE_ADMIN, or PRIV_USER_MANAGEMENT within the escalation rule, for an operation on the
+ * user `targetOf` names (if any). In turn, not at once: an administrator's call skips the
+ * rule's queries, and the rule only ever sees a signed-in user manager.
+ */
+function userWriter(targetOf?: (args: Record<string, any>) => unknown): ShieldRule {
+  return race(ROLE_ADMIN, chain(PRIV_USER_MANAGEMENT, withinReach(targetOf)));
+}
 // ARCHITECTURE.md also lets a tenant's OWNER or ADMIN read that tenant's events: not granted yet.
 const AUDITORS = or(ROLE_ADMIN, hasRealmRole('role_manager'));
 
@@ -148,15 +185,15 @@ export const PERMISSIONS = {
     login: rateLimited('login'),
     refreshToken: allow,
     logout: isAuthenticated,
-    createUser: USER_WRITERS,
-    updateUser: USER_WRITERS,
-    deleteUser: USER_WRITERS,
-    setUserPassword: USER_WRITERS,
+    createUser: userWriter(),
+    updateUser: userWriter((args) => args.id),
+    deleteUser: userWriter((args) => args.id),
+    setUserPassword: userWriter((args) => args.userId),
     createTenant: limited(isAuthenticated, 'createTenant'),
     signup: rateLimited('signup'),
     resetPassword: rateLimited('resetPassword'),
-    registerUser: limited(USER_WRITERS, 'registerUser'),
-    sendPasswordSetupEmail: limited(USER_WRITERS, 'sendPasswordSetupEmail'),
+    registerUser: limited(userWriter(), 'registerUser'),
+    sendPasswordSetupEmail: limited(userWriter((args) => args.userId), 'sendPasswordSetupEmail'),
     createInvitation: limited(INVITERS, 'createInvitation'),
     revokeInvitation: or(ROLE_ADMIN, tenantRole(TENANT_ADMINS, invitationTenant)),
     acceptInvitation: rateLimited('acceptInvitation'),

@@ -319,6 +319,13 @@ function needsSignIn(rule: Rule): boolean {
   return rule.name === 'isAuthenticated';
 }
 
+/** Whether signing in is all the rule asks, abuse limits aside: a caller without roles passes it. */
+function signInSuffices(rule: Rule): boolean {
+  if (All.some((kind) => rule instanceof kind)) return rule.getRules!().every((part) => signInSuffices(part) || part.name?.startsWith('rateLimited:'));
+  if (Any.some((kind) => rule instanceof kind)) return rule.getRules!().some(signInSuffices);
+  return rule.name === 'isAuthenticated';
+}
+
 /** Every operation of the permission table that is not public, ready to call. */
 const schema = await buildPublicSchema();
 const protectedOperations = Object.entries(PERMISSIONS).flatMap(([rootType, fields]) =>
@@ -328,7 +335,7 @@ const protectedOperations = Object.entries(PERMISSIONS).flatMap(([rootType, fiel
       name: `${rootType}.${field}`,
       field,
       // Calling what signing in alone allows could change things (deleteMyAccount): only the rest.
-      needsMoreThanSignIn: rule.name !== 'isAuthenticated',
+      needsMoreThanSignIn: !signInSuffices(rule),
       ...minimalOperation(schema, rootType as 'Query' | 'Mutation', field),
     })),
 );

@@ -66,10 +66,12 @@ const USER_MANAGERS = or(ROLE_ADMIN, PRIV_USER_MANAGEMENT);
 
 /**
  * The realm roles and privileges the caller holds, by name, as far as the escalation rule
- * is concerned: those of its token. The one place that says so.
+ * is concerned: those both its token and the mirror grant (src/auth/admission.ts). The one
+ * place that says so.
  */
-async function heldByCaller({ principal }: GatewayContext): Promise<ReadonlySet<string>> {
-  return new Set([...(principal?.roles ?? []), ...(principal?.privileges ?? [])]);
+async function heldByCaller(context: GatewayContext): Promise<ReadonlySet<string>> {
+  const { principal } = await context.caller();
+  return new Set([...principal.roles, ...principal.privileges]);
 }
 
 const GRANTED_ROLES = ['roleIds', 'roleIdsToAdd', 'roleIdsToRemove'];

@@ -55,6 +55,12 @@ export interface GatewayContext {
    * none of the request's other operations.
    */
   ownAccount: Viewer | null;
+  /**
+   * The account `acceptInvitation` created in this request. Its acceptor reads that account's
+   * own record (new: nothing gateway-wide in it yet), but not with its eyes: holding an
+   * invitation proves nothing about the address (H2), so not the tenant's members.
+   */
+  newAccountId: string | null;
   /** The tenant the X-Tenant-ID header chose; the permission rules check the caller belongs to it. */
   requestedTenantId: string | null;
   /** The caller's address: the socket's, or X-Forwarded-For's behind trusted proxies (TRUST_PROXY). */
@@ -107,6 +113,7 @@ class RequestContext implements GatewayContext {
   readonly rateLimiter: RateLimiter;
   readonly userRecords: UserRecordCache;
   ownAccount: Viewer | null = null;
+  newAccountId: string | null = null;
   private logger?: Logger;
   private parts?: Pick<GatewayContext, 'services' | 'loaders'>;
   private admission?: Promise<Caller>;

@@ -272,12 +272,17 @@ function tenantRule<Parent>(
 
 /**
  * A user's gateway-wide record beyond id, username, email and names: roles, groups,
- * privileges, attributes, account state. The user themself and user managers see it; a
- * co-member, an inviter or an invitee does not (I6). Refused with FORBIDDEN, also where the
+ * privileges, attributes, account state. The user themself and user managers see it, and
+ * whoever accepted an invitation that created it, in that answer (GatewayContext.newAccountId);
+ * a co-member, an inviter or an invitee does not (I6). Refused with FORBIDDEN, also where the
  * field is nullable (entityCode, countryCode): a bare null would read as "no value" and a
  * frontend would show it as a fact, while FORBIDDEN says the value is hidden.
  */
-const selfOrUserManager = viewerRule<UserRecord>((viewer, user) => viewer.userId === user.id || managesUsers(viewer));
+const selfOrUserManager: FieldRule = {
+  decide: (user: UserRecord, context: GatewayContext) =>
+    user.id === context.newAccountId ||
+    withViewers(context, (viewers) => verdict(viewers.some((viewer) => viewer.userId === user.id || managesUsers(viewer)))),
+};
 
 /**
  * Fields below the root that need more than their root field's rule. `'*'` is the rule of

@@ -129,17 +129,31 @@ export function documentsFor(
   if (known) return known;
   const documents: { document: string; paths: readonly Path[] }[] = [];
   cuts.set(key, documents);
+  // Each validation costs milliseconds: the search starts from the previous document's share, which the next is usually close to.
+  let guess = 1;
   for (let start = 0; start < paths.length; ) {
     const fits = (count: number) => refusals(schema, document(selectionOf(from, paths.slice(start, start + count))), true).length === 0;
     if (!fits(1)) {
       throw new Error(`${paths[start]!.join('.')} alone is refused: ${refusals(schema, document(selectionOf(from, [paths[start]!]))).join('; ')}`);
     }
-    // The longest run of paths that fits (more paths never fit better): gallop, then bisect.
+    // The longest run of paths that fits (more paths never fit better): gallop from the guess, then bisect.
     const left = paths.length - start;
     let fitting = 1;
-    let refused = 2;
-    while (refused <= left && fits(refused)) [fitting, refused] = [refused, refused * 2];
-    refused = Math.min(refused, left + 1);
+    let refused = Math.min(guess, left);
+    if (fits(refused)) {
+      fitting = refused;
+      for (let step = Math.max(1, Math.floor(fitting / 8)); ; step *= 2) {
+        if (fitting + step > left) {
+          refused = left + 1;
+          break;
+        }
+        if (!fits(fitting + step)) {
+          refused = fitting + step;
+          break;
+        }
+        fitting += step;
+      }
+    }
     while (refused - fitting > 1) {
       const middle = Math.floor((fitting + refused) / 2);
       if (fits(middle)) fitting = middle;
@@ -148,6 +162,7 @@ export function documentsFor(
     const share = paths.slice(start, start + fitting);
     documents.push({ document: document(selectionOf(from, share)), paths: share });
     start += fitting;
+    guess = fitting;
   }
   return documents;
 }

@@ -28,6 +28,9 @@ import { createUserLoaders } from './modules/users/user.loader.js';
 import type { UserRecordCache } from './modules/users/user-record-cache.js';
 import { UserService } from './modules/users/user.service.js';
 
+/** Who the fields below the root are read for: what the field rules need of a principal. */
+export type Viewer = Pick<Principal, 'userId' | 'roles' | 'privileges'>;
+
 /** What every resolver receives: built once per request, shared by nothing. */
 export interface GatewayContext {
   requestId: string;
@@ -43,6 +46,21 @@ export interface GatewayContext {
    * (a client's token). Settled once per request; the permission rules ask it first.
    */
   caller(): Promise<Caller>;
+  /**
+   * An account of the caller's other than the token's, proven during this request: the one
+   * `login`, `refreshToken` or `signup` signed in (their answers show that account its own
+   * data, and the request carries no token for it), or in realm tenancy the caller's account
+   * in the tenant `createTenant` made. The field rules read with it as well as with the
+   * token's (src/auth/permissions.ts, `viewersOf`); root fields never do, so it authorizes
+   * none of the request's other operations.
+   */
+  ownAccount: Viewer | null;
+  /**
+   * The account `acceptInvitation` created in this request. Its acceptor reads that account's
+   * own record (new: nothing gateway-wide in it yet), but not with its eyes: holding an
+   * invitation proves nothing about the address (H2), so not the tenant's members.
+   */
+  newAccountId: string | null;
   /** The tenant the X-Tenant-ID header chose; the permission rules check the caller belongs to it. */
   requestedTenantId: string | null;
   /** The caller's address: the socket's, or X-Forwarded-For's behind trusted proxies (TRUST_PROXY). */
@@ -94,6 +112,8 @@ export async function createContext(
 class RequestContext implements GatewayContext {
   readonly rateLimiter: RateLimiter;
   readonly userRecords: UserRecordCache;
+  ownAccount: Viewer | null = null;
+  newAccountId: string | null = null;
   private logger?: Logger;
   private parts?: Pick<GatewayContext, 'services' | 'loaders'>;
   private admission?: Promise<Caller>;

@@ -2,12 +2,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { RateLimits } from '../../src/auth/rate-limit.js';
 import { buildPublicSchema } from '../../src/schema.js';
 import type { Progress } from '../../src/stack/progress.js';
 import { startSmtpCatcher, type RunningSmtpCatcher } from '../../src/stack/smtp-catcher.js';
 import { operations, PoolRef, render, type Caller, type GeneratedOperation, type PoolName } from '../support/fuzz.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { startTestGateway, unlimited, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser } from '../support/keycloak.js';
 
@@ -41,14 +40,6 @@ const MAX_MESSAGE = 1000;
 const TOKEN_TTL_MS = 40 * 60_000;
 
 /** Every limit out of reach: the run is about what each call does, not about being throttled. */
-const unlimited = (limits: RateLimits): RateLimits =>
-  Object.fromEntries(
-    Object.entries(limits).map(([operation, counters]) => [
-      operation,
-      Object.fromEntries(Object.keys(counters).map((counter) => [counter, { max: 1_000_000_000, windowSeconds: 3600 }])),
-    ]),
-  ) as RateLimits;
-
 interface Fixture extends TestUser {
   token: string;
   grantedAt: number;

@@ -75,7 +75,8 @@ const DUMMY_SCALARS: Record<string, unknown> = {
   JSONObject: {},
 };
 
-function dummyValue(type: GraphQLInputType): unknown {
+/** A value of `type` that passes GraphQL coercion and means nothing. */
+export function dummyValue(type: GraphQLInputType): unknown {
   if (isNonNullType(type)) return dummyValue(type.ofType);
   if (isListType(type)) return [dummyValue(type.ofType)];
   if (isEnumType(type)) return type.getValues()[0]!.name;

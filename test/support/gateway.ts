@@ -1,5 +1,6 @@
 import { inject } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
+import type { RateLimits } from '../../src/auth/rate-limit.js';
 import type { Config } from '../../src/config.js';
 
 export interface GraphQLResponse<T = Record<string, unknown>> {
@@ -40,3 +41,12 @@ export async function startTestGateway(overrides: (config: Config) => Config = (
     close: () => app.close(),
   };
 }
+
+/** Every counter of every rate-limited operation out of reach: for tests that count something else than attempts. */
+export const unlimited = (limits: RateLimits): RateLimits =>
+  Object.fromEntries(
+    Object.entries(limits).map(([operation, counters]) => [
+      operation,
+      Object.fromEntries(Object.keys(counters).map((counter) => [counter, { max: 1_000_000_000, windowSeconds: 3600 }])),
+    ]),
+  ) as RateLimits;

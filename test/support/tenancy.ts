@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect } from 'vitest';
-import type { TenancyMode } from '../../src/config.js';
+import type { Config, TenancyMode } from '../../src/config.js';
 import { startTestGateway, type TestGateway } from './gateway.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser } from './keycloak.js';
 
@@ -38,17 +38,20 @@ const SIGNUP = /* GraphQL */ `
   }
 `;
 
-export function useTenancy(mode: TenancyMode): Tenancy {
+/** `configure`: the test gateway's configuration beyond the mode (Config in, Config out). */
+export function useTenancy(mode: TenancyMode, configure: (config: Config) => Config = (config) => config): Tenancy {
   let gateway: TestGateway | undefined;
   const realms = new Set<string>();
 
   beforeAll(async () => {
-    gateway = await startTestGateway((config) => ({
-      ...config,
-      tenancyMode: mode,
-      // Each test signs its owners up: the per-address limit is not what these files test.
-      rateLimits: { ...config.rateLimits, signup: { ...config.rateLimits.signup, perIp: { max: 1000, windowSeconds: 3600 } } },
-    }));
+    gateway = await startTestGateway((config) =>
+      configure({
+        ...config,
+        tenancyMode: mode,
+        // Each test signs its owners up: the per-address limit is not what these files test.
+        rateLimits: { ...config.rateLimits, signup: { ...config.rateLimits.signup, perIp: { max: 1000, windowSeconds: 3600 } } },
+      }),
+    );
   });
   afterAll(async () => {
     await gateway?.close();

@@ -28,7 +28,10 @@ export class AuthResolver {
   }
 }
 
-/** `me` exactly as the me query answers it, for the user the new tokens name. */
+/** `me` exactly as the me query answers it, for the user the new tokens name, who reads it. */
 async function payload({ tokens, principal }: SignedIn, context: GatewayContext): Promise<AuthPayloadType> {
-  return { tokens, me: await loadMe(principal, context) };
+  const me = await loadMe(principal, context);
+  // With the roles the gateway admits (token and mirror both), as the rules would with the new token.
+  context.ownAccount = { userId: me.user.id, roles: me.roles, privileges: me.privileges };
+  return { tokens, me };
 }

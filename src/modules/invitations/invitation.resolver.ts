@@ -44,8 +44,9 @@ export class InvitationResolver {
     description:
       'No authentication to create a new account (names required). An invitation to an email that already has an account is accepted only with that account\'s access token.',
   })
-  async acceptInvitation(@Arg('input', () => AcceptInvitationInput) input: AcceptInvitationInput, @Ctx() { services, principal }: GatewayContext) {
-    const { user, tenant, role, created } = await services.invitations.accept(input, principal);
+  async acceptInvitation(@Arg('input', () => AcceptInvitationInput) input: AcceptInvitationInput, @Ctx() context: GatewayContext) {
+    const { user, tenant, role, created } = await context.services.invitations.accept(input, context.principal);
+    if (created) context.newAccountId = user.id;
     return {
       ...message(
         created

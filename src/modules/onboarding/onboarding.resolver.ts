@@ -8,8 +8,10 @@ import { SignupPayloadType } from './onboarding.type.js';
 @Resolver()
 export class OnboardingResolver {
   @Mutation(() => SignupPayloadType, { description: 'Self-service sign-up: Keycloak user, optional tenant (accountName), tokens.' })
-  async signup(@Arg('input', () => SignupInput) input: SignupInput, @Ctx() { services }: GatewayContext) {
-    const { user, tenant, tokens } = await services.onboarding.signup(input);
+  async signup(@Arg('input', () => SignupInput) input: SignupInput, @Ctx() context: GatewayContext) {
+    const { user, tenant, tokens } = await context.services.onboarding.signup(input);
+    // The new account reads its own answer; it holds no role that would widen what it may read.
+    context.ownAccount = { userId: user.id, roles: [], privileges: [] };
     return { ...message(`Welcome, ${user.firstName}`), user, tenant, tokens };
   }
 

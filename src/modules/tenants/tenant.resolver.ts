@@ -31,7 +31,9 @@ export class TenantResolver {
   async createTenant(@Arg('input', () => CreateTenantInput) input: CreateTenantInput, @Ctx() context: GatewayContext) {
     // The owner's membership needs the caller's local record, which admission made sure of.
     const { user } = await context.caller();
-    const tenant = await context.services.tenants.create(input, user);
+    const { tenant, owner } = await context.services.tenants.create(input, user);
+    // Realm tenancy: the owner is the caller's new account in the tenant's realm, whose eyes the answer is read with too.
+    context.ownAccount = { userId: owner.id, roles: [], privileges: [] };
     return { message: `Tenant ${tenant.name} created`, timestamp: new Date(), tenant };
   }
 

@@ -32,13 +32,14 @@ export class TenantService {
    * Creates a tenant for `creator`, who must already be in the mirror. Shared tenancy: the
    * creator is its OWNER. Realm tenancy: its OWNER is a new account with the creator's email
    * and names in the tenant's realm, without a password: Keycloak emails the link to set one.
+   * Returns the tenant and that OWNER.
    */
-  async create(input: CreateTenantInput, creator: UserRecord): Promise<TenantRecord> {
+  async create(input: CreateTenantInput, creator: UserRecord): Promise<{ tenant: TenantRecord; owner: UserRecord }> {
     checkTenantName(new InputCheck(), 'name', input.name).throwIfAny();
     const tenant = newTenant(input.name);
     if (this.realmTenancy) {
       const { realms } = this.realmTenancy;
-      await this.createWithRealm(
+      const owner = await this.createWithRealm(
         tenant,
         {
           email: creator.email,
@@ -59,14 +60,14 @@ export class TenantService {
           afterKeycloak: (userId) => sendPasswordEmail(realms.adminFor(tenant.id).client, userId, SETUP_LINK_LIFESPAN_SECONDS),
         },
       );
-      return tenant;
+      return { tenant, owner };
     }
     const ownerId = creator.id;
     await this.journal.writeLocal(
       { action: 'TENANT_CREATE', targetType: 'Tenant', targetId: tenant.id, tenantId: tenant.id, actorId: ownerId, details: { name: tenant.name } },
       (em) => insertTenant(em, tenant, ownerId),
     );
-    return tenant;
+    return { tenant, owner: creator };
   }
 
   /**

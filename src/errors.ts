@@ -49,13 +49,13 @@ const REQUEST_ERROR_CODES = new Set([
 ]);
 
 /**
- * Apollo's refusals of a request that carry an HTTP 4xx status and no code: a persisted
- * query whose hash does not match its text, an unknown persisted-query version.
+ * Refusals of the request itself that carry no code: a GraphQLError that wraps nothing
+ * thrown and belongs to no field, raised before any resolver ran. Apollo's for a persisted
+ * query whose hash does not match its text; graphql-js's "Too many errors processing
+ * variables" past 50 invalid values. An error of a field (it has a path) stays a server error.
  */
 function isUncodedRequestError(error: unknown): boolean {
-  if (!(error instanceof GraphQLError) || error.originalError) return false;
-  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
-  return typeof status === 'number' && status >= 400 && status < 500;
+  return error instanceof GraphQLError && !error.originalError && !error.path;
 }
 
 /**
@@ -73,7 +73,8 @@ function bounded(message: string): string {
  * JSON): shaped like any other refusal, so a client reads one kind of error.
  */
 export function requestErrorBody(message: string) {
-  return { errors: [{ message, extensions: { code: 'BAD_USER_INPUT', status: ERROR_STATUS.BAD_USER_INPUT, timestamp: new Date().toISOString() } }] };
+  const extensions = { code: 'BAD_USER_INPUT', status: ERROR_STATUS.BAD_USER_INPUT, timestamp: new Date().toISOString() };
+  return { errors: [{ message, extensions }] };
 }
 
 export interface ErrorFormatterOptions {

@@ -1,5 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { principalOf, type GatewayContext } from '../../context.js';
+import { admittedPrincipal, principalOf, type GatewayContext } from '../../context.js';
 import { message, MessagePayloadType } from '../system/message.type.js';
 import { TenantType, type TenantRecord } from '../tenants/tenant.type.js';
 import { UserType } from '../users/user.type.js';
@@ -44,8 +44,8 @@ export class InvitationResolver {
     description:
       'No authentication to create a new account (names required). An invitation to an email that already has an account is accepted only with that account\'s access token.',
   })
-  async acceptInvitation(@Arg('input', () => AcceptInvitationInput) input: AcceptInvitationInput, @Ctx() { services, principal }: GatewayContext) {
-    const { user, tenant, role, created } = await services.invitations.accept(input, principal);
+  async acceptInvitation(@Arg('input', () => AcceptInvitationInput) input: AcceptInvitationInput, @Ctx() context: GatewayContext) {
+    const { user, tenant, role, created } = await context.services.invitations.accept(input, await admittedPrincipal(context));
     return {
       ...message(
         created

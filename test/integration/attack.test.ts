@@ -98,3 +98,22 @@ describe('acceptInvitation and the caller it acts for', () => {
     expect(anonymous.errors?.[0]).toMatchObject({ message: SIGN_IN_OR_GIVE_NAMES, extensions: { code: 'BAD_USER_INPUT' } });
   });
 });
+
+describe('what an error message carries', () => {
+  it('ATTACK: a variable that fails coercion is named in the error, never echoed: a password sent with a stray field does not come back', async () => {
+    const password = 'Echo-me-not-7q; at "input.x"';
+    const attempts = [
+      ['mutation($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }', { input: { username: 'nobody@example.test', password, extra: 1 } }],
+      ['mutation($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }', { input: { username: 'nobody@example.test', password: 12345678 } }],
+      ['mutation($r: String!) { refreshToken(refreshToken: $r) { tokens { accessToken } } }', { r: ['a-refresh-token-in-a-list'] }],
+    ] as const;
+    for (const [query, variables] of attempts) {
+      const response = await gateway.graphql(query, { variables });
+      expect(response.status).toBe(400);
+      expect(codeOf(response)).toBe('BAD_USER_INPUT');
+      const text = JSON.stringify(response.errors);
+      expect(text).toMatch(/Variable \\"\$(input|r)\\" got an invalid value/);
+      for (const secret of ['Echo-me-not', '12345678', 'a-refresh-token-in-a-list']) expect(text).not.toContain(secret);
+    }
+  });
+});

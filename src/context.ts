@@ -4,7 +4,7 @@ import { admit, type Caller } from './auth/admission.js';
 import { clientAddress, type RateLimiter } from './auth/rate-limit.js';
 import type { Principal, TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config.js';
-import { unauthenticated } from './errors.js';
+import { AppError, unauthenticated } from './errors.js';
 import { Journal } from './journal/journal.js';
 import type { KeycloakAdmin } from './keycloak/admin-client.js';
 import type { TenantRealms } from './keycloak/tenant-realms.js';
@@ -229,6 +229,24 @@ async function authenticate(verifier: TokenVerifier, authorization: string | und
   } catch {
     return null;
   }
+}
+
+/**
+ * The caller of a public operation that acts for a signed-in person (acceptInvitation):
+ * their principal once the gateway admits them (src/auth/admission.ts), null otherwise. A
+ * token whose account was deleted or disabled, or a client's, speaks for nobody: it is
+ * an anonymous call, as it is to every other operation. Admission also mirrors a person
+ * seen for the first time, so that what they may accept is found under their address.
+ */
+export async function admittedPrincipal(context: GatewayContext): Promise<Principal | null> {
+  if (!context.principal) return null;
+  return context.caller().then(
+    ({ principal }) => principal,
+    (error: unknown) => {
+      if (error instanceof AppError && (error.code === 'UNAUTHENTICATED' || error.code === 'FORBIDDEN')) return null;
+      throw error;
+    },
+  );
 }
 
 /** The caller of an operation the permission table already restricted to signed-in users. */

@@ -69,6 +69,24 @@ function bounded(message: string): string {
 }
 
 /**
+ * graphql-js prints a variable it cannot coerce into its message: `Variable "$input" got
+ * invalid value { username: …, password: "…", extra: 1 } at "input.x"; <reason>`, the
+ * whole input when one field is unknown. A password or refresh token sent with a typo
+ * would come back in the error, to whatever logs the client's errors. So the message keeps
+ * the variable's name, the path and the reason, never the value (parsed from both ends:
+ * the value is the caller's text and may hold anything, "; " included).
+ */
+export function withoutVariableValue(message: string): string {
+  const head = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value /.exec(message);
+  const split = message.lastIndexOf('; ');
+  if (!head || split < head[0].length) return message;
+  const at = / at "([_0-9A-Za-z.[\]]+)"$/.exec(message.slice(0, split))?.[1];
+  // A reason names the value too ("String cannot represent a non string value: 7").
+  const reason = message.slice(split + 2).replace(/(value)\s*:\s.*$/s, '$1');
+  return `Variable "$${head[1]}" got an invalid value${at ? ` at "${at}"` : ''}; ${reason}`;
+}
+
+/**
  * The body of an answer to a request refused before GraphQL could read it (too large, not
  * JSON): shaped like any other refusal, so a client reads one kind of error.
  */
@@ -105,7 +123,7 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
 
     const apolloCode = formatted.extensions?.code;
     if ((typeof apolloCode === 'string' && REQUEST_ERROR_CODES.has(apolloCode)) || isUncodedRequestError(error)) {
-      return { ...base, extensions: { code: 'BAD_USER_INPUT', status: 400, timestamp } };
+      return { ...base, message: bounded(withoutVariableValue(formatted.message)), extensions: { code: 'BAD_USER_INPUT', status: 400, timestamp } };
     }
 
     options.logUnexpected(original);

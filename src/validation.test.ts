@@ -29,8 +29,8 @@ describe('checkArguments, the edge every argument passes', () => {
   });
 
   it('refuses an id that is not a UUID, in an argument or a list, keyed by its own name', () => {
-    expect(problems({ id: 'x' })).toEqual({ id: 'must be an id (a UUID)' });
-    expect(problems({ input: { email: 'a@b.c', roleIds: ['0b7a3c1e-5a0e-4c4f-9d1e-2f1a6b7c8d9e', 'role_admin'] } })).toEqual({ roleIds: 'must be an id (a UUID)' });
+    expect(problems({ id: 'x' })).toEqual({ id: 'must be an id (a UUID, in lower case)' });
+    expect(problems({ input: { email: 'a@b.c', roleIds: ['0b7a3c1e-5a0e-4c4f-9d1e-2f1a6b7c8d9e', 'role_admin'] } })).toEqual({ roleIds: 'must be an id (a UUID, in lower case)' });
   });
 
   it('refuses control characters, line breaks outside multi-line fields, and lone surrogates', () => {

@@ -62,7 +62,14 @@ export function someOf(values: readonly string[], max = 3): string {
 
 // Deliberately simple: one @, no spaces, a dot in the domain. Keycloak has the last word.
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * An id as the gateway hands it out: a UUID in lower case, its one spelling. PostgreSQL's
+ * uuid type matches an upper-case spelling too, but the loaders, the permission rules,
+ * the rate-limit keys and Keycloak compare ids as text: a second spelling of one id would
+ * name the same user to the writes and nobody to the checks (a user manager deleted an
+ * administrator so). So anything else names nothing.
+ */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Mirrors PASSWORD_POLICY in src/keycloak/provisioning.ts. */
 export function passwordProblems(password: string): string[] {
@@ -154,7 +161,7 @@ function checkValue(check: InputCheck, type: GraphQLInputType, name: string, val
 function checkText(check: InputCheck, name: string, value: string, isId: boolean): void {
   // Every id the API hands out is a UUID: anything else names nothing, whatever its length.
   if (isId) {
-    if (!UUID.test(value)) check.fail(name, 'must be an id (a UUID)');
+    if (!UUID.test(value)) check.fail(name, 'must be an id (a UUID, in lower case)');
     return;
   }
   const max = STRING_LIMITS[name] ?? INPUT_LIMITS.string;

@@ -1,5 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { principalOf, type GatewayContext } from '../../context.js';
+import { admittedPrincipal, principalOf, type GatewayContext } from '../../context.js';
 import { message, MessagePayloadType } from '../system/message.type.js';
 import { TenantType, type TenantRecord } from '../tenants/tenant.type.js';
 import { UserType } from '../users/user.type.js';
@@ -45,7 +45,7 @@ export class InvitationResolver {
       'No authentication to create a new account (names required). An invitation to an email that already has an account is accepted only with that account\'s access token.',
   })
   async acceptInvitation(@Arg('input', () => AcceptInvitationInput) input: AcceptInvitationInput, @Ctx() context: GatewayContext) {
-    const { user, tenant, role, created } = await context.services.invitations.accept(input, context.principal);
+    const { user, tenant, role, created } = await context.services.invitations.accept(input, await admittedPrincipal(context));
     if (created) context.newAccountId = user.id;
     return {
       ...message(

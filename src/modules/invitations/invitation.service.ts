@@ -167,7 +167,8 @@ export class InvitationService {
     const check = new InputCheck();
     if (input.password) check.password('password', input.password);
     check.throwIfAny();
-    const user = await users.createAccount(
+    const user = await users
+      .createAccount(
       {
         email: invitation.email,
         firstName,
@@ -187,8 +188,13 @@ export class InvitationService {
         afterKeycloak: (userId) =>
           sendActionsEmail(keycloak, userId, input.password ? ['VERIFY_EMAIL'] : ['VERIFY_EMAIL', 'UPDATE_PASSWORD'], SETUP_LINK_LIFESPAN_SECONDS),
         afterLocal: joinTenant,
-      },
-    );
+        },
+      )
+      .catch((error: unknown) => {
+        // An account the mirror has not seen yet (made in Keycloak's console, say): Keycloak's
+        // own "exists" must not tell the caller more than the mirror's answer above does.
+        throw error instanceof AppError && error.code === 'CONFLICT' ? signInOrGiveNames() : error;
+      });
     return { user, tenant: tenant!, role: invitation.role, created: true };
   }
 

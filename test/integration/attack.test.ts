@@ -117,3 +117,24 @@ describe('what an error message carries', () => {
     }
   });
 });
+
+describe('Idempotency-Key and revoked access', () => {
+  it("ATTACK: a disabled user's old token gets no stored answer replayed under its Idempotency-Key", async () => {
+    const person = await createKeycloakUser();
+    const token = (await passwordGrant(person.email, person.password)).access_token;
+    const request = { token, variables: { name: `Replayed ${person.lastName}` }, headers: { 'idempotency-key': `attack-${person.email}` } };
+    const CREATE_TENANT = 'mutation($name: String!) { createTenant(input: { name: $name }) { tenant { id } } }';
+    const first = await gateway.graphql(CREATE_TENANT, request);
+    expect(first.errors, JSON.stringify(first.errors)).toBeUndefined();
+    const [{ id }] = await sql<{ id: string }>('select id from users where email = $1', [person.email]);
+    const disabled = await gateway.graphql('mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { user { enabled } } }', {
+      token: adminToken,
+      variables: { id, input: { email: person.email, firstName: person.firstName, lastName: person.lastName, enabled: false } },
+    });
+    expect(disabled.data!.updateUser.user.enabled).toBe(false);
+
+    const repeat = await gateway.graphql(CREATE_TENANT, request);
+    expect(codeOf(repeat)).toBe('UNAUTHENTICATED');
+    expect(repeat.data?.createTenant ?? null).toBeNull();
+  });
+});

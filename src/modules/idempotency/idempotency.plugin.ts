@@ -56,8 +56,18 @@ export function idempotencyPlugin(deps: {
           // Keys are scoped per caller. Anonymously there is nothing to scope them by that a
           // client could not share, and nothing to gain: every public mutation is either
           // NOT_REPLAYABLE or answers the same whatever happened (resetPassword).
-          const caller = context.contextValue.principal?.userId;
-          if (!caller) return errorResponse('BAD_USER_INPUT', 'An Idempotency-Key needs a signed-in caller: send the access token, or leave the header out');
+          if (!context.contextValue.principal) {
+            return errorResponse('BAD_USER_INPUT', 'An Idempotency-Key needs a signed-in caller: send the access token, or leave the header out');
+          }
+          // The caller as the gateway admits them now (src/auth/admission.ts), not as their token
+          // says: a stored answer is replayed without running anything, so without this a
+          // disabled or deleted account's token would still be answered. A token not admitted
+          // runs as any other call of theirs, and the permission table refuses it.
+          const caller = await context.contextValue.caller().then(
+            ({ principal }) => principal.userId,
+            () => undefined,
+          );
+          if (!caller) return null;
           const refused = rootFields(context.operation, context.document).filter((field) => NOT_REPLAYABLE.has(field));
           if (refused.length > 0) {
             return errorResponse('BAD_USER_INPUT', `${[...new Set(refused)].join(', ')} cannot be sent with an Idempotency-Key: the answer is never stored`);

@@ -54,7 +54,7 @@ export interface RealmProvisioningResult {
 const ADMIN_ROLE = 'role_admin';
 const USER_ATTRIBUTES = ['entity_code', 'country_code'];
 const AUDIENCE_MAPPER = 'api-audience';
-const RACE_RECHECK_DELAYS_MS = [0, 250, 500, 1000, 2000, 4000];
+const RACE_RECHECK_DELAYS_MS = [0, 250, 500, 1000, 2000, 4000, 8000, 16000];
 
 /**
  * Brings a realm to the state the gateway needs: its settings, the API and frontend
@@ -433,7 +433,8 @@ async function findOrCreate<T>(
  * Makes a write that another provisioning run may be making at the same moment. Keycloak
  * answers the loser with 409, or with 400 when the race reaches the database (realms,
  * role mappings), sometimes before the winner has committed: a failure counts only when
- * the write's effect is still missing a few seconds later. Returns whether this run made
+ * the write's effect is still missing half a minute later (a realm's creation takes that
+ * long to commit on a busy machine). Returns whether this run made
  * the write.
  */
 async function tolerateRace(write: () => Promise<unknown>, isDone: () => Promise<boolean>): Promise<boolean> {

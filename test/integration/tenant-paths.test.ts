@@ -392,8 +392,17 @@ describe('tenant isolation on every path (H3, I6)', () => {
     let requests = 0;
     const started = performance.now();
     const queue = [...walks];
+    // Access tokens live 5 minutes, and on a busy machine the walk outlasts them: the walkers
+    // sign in again on the way, so that an expired token never stands in for a refusal.
+    let signedInAt = performance.now();
+    const signInAgain = async () => {
+      if (performance.now() - signedInAt < 150_000) return;
+      signedInAt = performance.now();
+      for (const actor of [ownerA, ownerB, shared, memberB, newcomer]) actor.token = (await passwordGrant(actor.email, actor.password)).access_token;
+    };
     const walker = async () => {
       for (let next = queue.shift(); next; next = queue.shift()) {
+        await signInAgain();
         const walked = await next.run();
         answers.push(...walked.data);
         requests += walked.requests;

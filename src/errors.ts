@@ -91,7 +91,8 @@ export function withoutVariableValue(message: string): string {
  * JSON): shaped like any other refusal, so a client reads one kind of error.
  */
 export function requestErrorBody(message: string) {
-  return { errors: [{ message, extensions: { code: 'BAD_USER_INPUT', status: ERROR_STATUS.BAD_USER_INPUT, timestamp: new Date().toISOString() } }] };
+  const extensions = { code: 'BAD_USER_INPUT', status: ERROR_STATUS.BAD_USER_INPUT, timestamp: new Date().toISOString() };
+  return { errors: [{ message, extensions }] };
 }
 
 export interface ErrorFormatterOptions {

@@ -28,7 +28,8 @@ export const QUERY_LIMITS = { depth: 10, cost: 20_000, aliases: 20, directives: 
 const knownOperationTypes: ValidationRule = (context) => ({
   OperationDefinition(node) {
     const schema = context.getSchema();
-    const root = { query: schema.getQueryType(), mutation: schema.getMutationType(), subscription: schema.getSubscriptionType() }[node.operation];
+    const roots = { query: schema.getQueryType(), mutation: schema.getMutationType(), subscription: schema.getSubscriptionType() };
+    const root = roots[node.operation];
     if (!root) context.reportError(new GraphQLError(`This API has no ${node.operation} operations`, { nodes: node }));
   },
 });

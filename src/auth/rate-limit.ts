@@ -41,7 +41,7 @@ export interface Call {
 /** What a counter counts a call under; undefined when the call is not one it counts. */
 type CounterKey = (call: Call) => string | undefined;
 
-function limited<K extends CounterName>(keys: Record<K, CounterKey>, defaults: Record<K, Limit>) {
+function counted<K extends CounterName>(keys: Record<K, CounterKey>, defaults: Record<K, Limit>) {
   return { keys, defaults };
 }
 
@@ -65,29 +65,35 @@ const byAccount =
  * under many usernames keeps one counter, not one per username (L3).
  */
 export const RATE_LIMITED_OPERATIONS = {
-  login: limited(
+  login: counted(
     { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'username')) },
     { perIp: { max: 100, windowSeconds: 15 * MINUTES }, perAccountAndIp: { max: 10, windowSeconds: 15 * MINUTES } },
   ),
-  signup: limited({ perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'email')) }, { perIp: perHour(20), perAccountAndIp: perHour(5) }),
-  resetPassword: limited({ perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args, 'email')) }, { perIp: perHour(20), perAccountAndIp: perHour(5) }),
+  signup: counted(
+    { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'email')) },
+    { perIp: perHour(20), perAccountAndIp: perHour(5) },
+  ),
+  resetPassword: counted(
+    { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args, 'email')) },
+    { perIp: perHour(20), perAccountAndIp: perHour(5) },
+  ),
   // Anyone signed in may create tenants; each may send invitation emails.
-  createTenant: limited({ perCaller: byCaller }, { perCaller: perHour(10) }),
+  createTenant: counted({ perCaller: byCaller }, { perCaller: perHour(10) }),
   // Invitation emails go to any address: per inviter, and per tenant however many inviters it has.
-  createInvitation: limited(
+  createInvitation: counted(
     { perCaller: byCaller, perTenant: ({ args }) => field(args.input, 'tenantId') },
     { perCaller: perHour(50), perTenant: perHour(20) },
   ),
   // Public, and it may create an account: per address, as signup. An office behind one address onboards at once.
-  acceptInvitation: limited({ perIp: byNetwork }, { perIp: perHour(60) }),
+  acceptInvitation: counted({ perIp: byNetwork }, { perIp: perHour(60) }),
   // Each sends Keycloak's password-setup email.
-  registerUser: limited({ perCaller: byCaller }, { perCaller: perHour(100) }),
-  sendPasswordSetupEmail: limited(
+  registerUser: counted({ perCaller: byCaller }, { perCaller: perHour(100) }),
+  sendPasswordSetupEmail: counted(
     { perCaller: byCaller, perRecipient: ({ args }) => field(args, 'userId') },
     { perCaller: perHour(50), perRecipient: perHour(5) },
   ),
   // updateMyProfile changing the caller's email: each change can be a probe for a taken address.
-  emailChange: limited(
+  emailChange: counted(
     {
       perCaller: ({ args, caller }) => {
         const email = field(args.input, 'email')?.trim().toLowerCase();
@@ -99,12 +105,15 @@ export const RATE_LIMITED_OPERATIONS = {
 };
 
 export type RateLimitedOperation = keyof typeof RATE_LIMITED_OPERATIONS;
-export type RateLimits = { [Operation in RateLimitedOperation]: (typeof RATE_LIMITED_OPERATIONS)[Operation]['defaults'] };
+export type RateLimits = {
+  [Operation in RateLimitedOperation]: (typeof RATE_LIMITED_OPERATIONS)[Operation]['defaults'];
+};
 type Args = Record<string, unknown>;
 
 /** The limits when the environment sets none. */
 export function defaultRateLimits(): RateLimits {
-  return Object.fromEntries(Object.entries(RATE_LIMITED_OPERATIONS).map(([operation, { defaults }]) => [operation, defaults])) as RateLimits;
+  const operations = Object.entries(RATE_LIMITED_OPERATIONS);
+  return Object.fromEntries(operations.map(([operation, { defaults }]) => [operation, defaults])) as RateLimits;
 }
 
 function field(object: unknown, name: string): string | undefined {

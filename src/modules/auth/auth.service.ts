@@ -4,7 +4,6 @@ import type { Principal, TokenVerifier } from '../../auth/token-verifier.js';
 import type { Logger } from '../../logger.js';
 import type { UserRecord } from '../users/user.type.js';
 import { checkLogin, type LoginInput } from './auth.input.js';
-import { UUID } from '../../validation.js';
 import { INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN, type KeycloakSessions, type TokenSet } from './keycloak-sessions.js';
 
 export interface AuthServiceDependencies {
@@ -74,7 +73,7 @@ export class AuthService {
     const { tenantRealms } = this.deps;
     // Shared tenancy: every tenant's members sign in to the gateway's realm.
     if (!tenantId || !tenantRealms) return this.deps.sessions;
-    const realm = UUID.test(tenantId) ? await tenantRealms.realmOfTenant(tenantId) : undefined;
+    const realm = await tenantRealms.realmOfTenant(tenantId);
     if (realm === undefined) throw new AppError('UNAUTHENTICATED', INVALID_CREDENTIALS);
     return realm === null ? this.deps.sessions : tenantRealms.sessionsIn(realm);
   }

@@ -50,13 +50,12 @@ export function checkCreateGroup(input: CreateGroupInput): void {
     .throwIfAny();
 }
 
-export function checkUpdateGroupUsers(id: string, input: UpdateGroupUsersInput): void {
-  const check = new InputCheck().ids('id', [id], 'group');
-  checkIdChanges(check, 'user', ['userIdsToAdd', input.userIdsToAdd], ['userIdsToRemove', input.userIdsToRemove]).throwIfAny();
+export function checkUpdateGroupUsers(input: UpdateGroupUsersInput): void {
+  checkIdChanges(new InputCheck(), 'user', ['userIdsToAdd', input.userIdsToAdd], ['userIdsToRemove', input.userIdsToRemove]).throwIfAny();
 }
 
-export function checkUpdateGroupRolesPrivileges(id: string, input: UpdateGroupRolesPrivilegesInput): void {
-  const check = new InputCheck().ids('id', [id], 'group');
+export function checkUpdateGroupRolesPrivileges(input: UpdateGroupRolesPrivilegesInput): void {
+  const check = new InputCheck();
   checkIdChanges(check, 'role', ['roleIdsToAdd', input.roleIdsToAdd], ['roleIdsToRemove', input.roleIdsToRemove]);
   checkIdChanges(check, 'privilege', ['privilegeIdsToAdd', input.privilegeIdsToAdd], ['privilegeIdsToRemove', input.privilegeIdsToRemove]);
   check.throwIfAny();

@@ -5,7 +5,6 @@ import { AppError } from '../../errors.js';
 import { endSessions, type Journal, type UndoLog } from '../../journal/journal.js';
 import {
   applyLinkChanges,
-  checkId,
   linkChanges,
   mirrorLinkChanges,
   namesOf,
@@ -89,7 +88,7 @@ export class GroupService {
 
   /** Adds and removes members; each user must be in the mirror. */
   async updateUsers(id: string, input: UpdateGroupUsersInput, actorId: string | null): Promise<GroupRecord> {
-    checkUpdateGroupUsers(id, input);
+    checkUpdateGroupUsers(input);
     const group = await this.requireGroup(id);
     const add = await this.requireUsers(input.userIdsToAdd, 'userIdsToAdd');
     const remove = await this.requireUsers(input.userIdsToRemove, 'userIdsToRemove');
@@ -123,7 +122,7 @@ export class GroupService {
 
   /** Adds and removes the roles (role_*) and privileges (priv_*) mapped to the group. */
   async updateRolesPrivileges(id: string, input: UpdateGroupRolesPrivilegesInput, actorId: string | null): Promise<GroupRecord> {
-    checkUpdateGroupRolesPrivileges(id, input);
+    checkUpdateGroupRolesPrivileges(input);
     const group = await this.requireGroup(id);
     const add = [
       ...(await this.roles.require('ROLE', input.roleIdsToAdd, 'roleIdsToAdd')),
@@ -158,7 +157,6 @@ export class GroupService {
 
   /** Members simply leave the group; their own roles stay. */
   async delete(id: string, actorId: string | null): Promise<GroupRecord> {
-    checkId(id, 'group');
     const group = await this.requireGroup(id);
     const mapped = await this.mappedRolesOf(id);
     const members = await this.membersOf(id);

@@ -2,7 +2,6 @@ import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../../db/loaders.js';
 import { AppError } from '../../errors.js';
-import { UUID } from '../../validation.js';
 import type { Journal } from '../../journal/journal.js';
 import { sendPasswordEmail, SETUP_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
 import type { TenantRealms } from '../../keycloak/tenant-realms.js';
@@ -122,9 +121,9 @@ export class OnboardingService {
 
   /** Sent by the realm the account lives in (realm tenancy: its tenant's realm). */
   async sendPasswordSetupEmail(userId: string, actorId: string): Promise<void> {
-    const [user] = UUID.test(userId)
-      ? await selectRows<{ email: string; realm: string | null }>(this.deps.em, 'select email, realm from users where id = ?', [userId])
-      : [];
+    const [user] = await selectRows<{ email: string; realm: string | null }>(this.deps.em, 'select email, realm from users where id = ?', [
+      userId,
+    ]);
     if (!user) throw new AppError('NOT_FOUND', `No user with id ${userId}`);
     const keycloak = this.keycloakFor(user.realm);
     await this.deps.journal.write({
@@ -149,7 +148,7 @@ export class OnboardingService {
   async resetPassword(email: string, tenantId?: string | null): Promise<void> {
     const normalized = email.trim().toLowerCase();
     // Shared tenancy, or no tenant named: the gateway's realm. An unknown tenant matches no one.
-    const realmTenant = tenantId && this.deps.tenantRealms ? (UUID.test(tenantId) ? tenantId : null) : undefined;
+    const realmTenant = tenantId && this.deps.tenantRealms ? tenantId : undefined;
     const [user] = await selectRows<{ id: string; realm: string | null }>(
       this.deps.em,
       realmTenant === undefined

@@ -16,11 +16,6 @@ export interface LinkChanges<T extends { id: string }> {
   remove: T[];
 }
 
-/** Answers BAD_USER_INPUT unless `id` is a UUID: anything else cannot name a mirrored object. */
-export function checkId(id: string, what: string): void {
-  new InputCheck().ids('id', [id], what).throwIfAny();
-}
-
 /** Checks a pair of id lists that add and remove links; an id in both would be ambiguous. */
 export function checkIdChanges(
   check: InputCheck,

@@ -55,8 +55,8 @@ export function checkCreateRole(input: CreateRoleInput): void {
     .throwIfAny();
 }
 
-export function checkUpdateRole(id: string, input: UpdateRoleInput): void {
-  const check = new InputCheck().ids('id', [id], 'role').maxLength('description', input.description, MAX_DESCRIPTION);
+export function checkUpdateRole(input: UpdateRoleInput): void {
+  const check = new InputCheck().maxLength('description', input.description, MAX_DESCRIPTION);
   checkIdChanges(check, 'privilege', ['privilegeIdsToAdd', input.privilegeIdsToAdd], ['privilegeIdsToRemove', input.privilegeIdsToRemove]);
   check.throwIfAny();
 }

@@ -6,7 +6,6 @@ import { someOf } from '../../validation.js';
 import type { Journal, UndoLog } from '../../journal/journal.js';
 import {
   applyLinkChanges,
-  checkId,
   linkChanges,
   mirrorLinkChanges,
   namesOf,
@@ -88,7 +87,7 @@ export class RoleService {
 
   /** The description (when given) and the privileges the role is a composite of. */
   async update(id: string, input: UpdateRoleInput, actorId: string | null): Promise<RoleRecord> {
-    checkUpdateRole(id, input);
+    checkUpdateRole(input);
     const role = await this.requireRole(id);
     const add = await this.require('PRIVILEGE', input.privilegeIdsToAdd, 'privilegeIdsToAdd');
     const remove = await this.require('PRIVILEGE', input.privilegeIdsToRemove, 'privilegeIdsToRemove');
@@ -133,7 +132,6 @@ export class RoleService {
 
   /** Refused while anyone holds the role: deleting it would silently take privileges away. */
   async delete(id: string, actorId: string | null): Promise<RoleRecord> {
-    checkId(id, 'role');
     const role = await this.requireRole(id);
     if (role.name === ADMIN_ROLE) {
       throw new AppError('CONFLICT', `Role ${ADMIN_ROLE} cannot be deleted: the gateway's administrators depend on it`);

@@ -13,6 +13,12 @@ const MAX_BODY_BYTES = 1024 * 1024;
  * or break entries. Otherwise the request gets an id of its own.
  */
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * A body past MAX_BODY_BYTES is still read to its end, up to this much, and dropped: the
+ * client is still sending, and only once it is done does it read the 413 (nginx's lingering
+ * close does the same). Past this, the connection is cut.
+ */
+const MAX_DRAINED_BYTES = 16 * MAX_BODY_BYTES;
 
 export interface HttpHandlers {
   apollo: ApolloServer<GatewayContext>;
@@ -81,8 +87,8 @@ async function graphql(
   }
   const body = request.method === 'POST' ? await readJsonBody(request) : undefined;
   if (body instanceof BodyError) {
-    // The rest of a body too large was never read: this connection cannot carry another request.
-    if (body.status === 413) response.setHeader('connection', 'close');
+    // The rest of the body was never read: this connection cannot carry another request.
+    if (body.cut) response.setHeader('connection', 'close');
     return sendJson(response, body.status, requestErrorBody(body.message));
   }
 
@@ -112,17 +118,22 @@ class BodyError {
   constructor(
     readonly status: number,
     readonly message: string,
+    /** The body was not read to its end. */
+    readonly cut = false,
   ) {}
 }
+
+const TOO_LARGE = `Request body larger than ${MAX_BODY_BYTES} bytes`;
 
 async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return new BodyError(413, `Request body larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
+    if (size > MAX_DRAINED_BYTES) return new BodyError(413, TOO_LARGE, true);
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
   }
+  if (size > MAX_BODY_BYTES) return new BodyError(413, TOO_LARGE);
   const text = Buffer.concat(chunks).toString('utf8');
   const type = request.headers['content-type'] ?? '';
   // Apollo's CSRF prevention decides about non-JSON requests; hand it the raw text.

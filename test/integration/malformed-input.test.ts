@@ -175,6 +175,14 @@ describe('malformed input', () => {
     expect([response.status, body.errors[0]?.extensions.code]).toEqual([400, 'BAD_USER_INPUT']);
   });
 
+  it('L1: a body of 3 MB answers 413 with a coded error the client can read, and the next request is served', async () => {
+    const send = (body: string) => fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const large = await send(JSON.stringify({ query: '{ publicHello }', variables: { padding: '\u0000'.repeat(500_000) } }));
+    expect(large.status).toBe(413);
+    expect(((await large.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe('BAD_USER_INPUT');
+    expect((await send(JSON.stringify({ query: '{ publicHello }' }))).status).toBe(200);
+  });
+
   it('L1: a subscription operation answers BAD_USER_INPUT with HTTP 400', async () => {
     const response = await gateway.graphql('subscription { publicHello }');
     expect(response.status).toBe(400);

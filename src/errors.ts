@@ -49,13 +49,13 @@ const REQUEST_ERROR_CODES = new Set([
 ]);
 
 /**
- * Apollo's refusals of a request that carry an HTTP 4xx status and no code: a persisted
- * query whose hash does not match its text, an unknown persisted-query version.
+ * Refusals of the request itself that carry no code: a GraphQLError that wraps nothing
+ * thrown and belongs to no field, raised before any resolver ran. Apollo's for a persisted
+ * query whose hash does not match its text; graphql-js's "Too many errors processing
+ * variables" past 50 invalid values. An error of a field (it has a path) stays a server error.
  */
 function isUncodedRequestError(error: unknown): boolean {
-  if (!(error instanceof GraphQLError) || error.originalError) return false;
-  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
-  return typeof status === 'number' && status >= 400 && status < 500;
+  return error instanceof GraphQLError && !error.originalError && !error.path;
 }
 
 /**

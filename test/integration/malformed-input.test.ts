@@ -183,6 +183,15 @@ describe('malformed input', () => {
     expect((await send(JSON.stringify({ query: '{ publicHello }' }))).status).toBe(200);
   });
 
+  it('L1: a variable with more invalid values than graphql-js reports one by one answers BAD_USER_INPUT, every error of it', async () => {
+    const response = await gateway.graphql('mutation($i: CreateRoleInput!) { createRole(input: $i) { message } }', {
+      token: admin,
+      variables: { i: { roleName: 'role_nulls', privilegeIds: Array(60).fill(null) } },
+    });
+    expect(response.status).toBe(400);
+    expect(new Set(response.errors?.map((error) => error.extensions.code))).toEqual(new Set(['BAD_USER_INPUT']));
+  });
+
   it('L1: a subscription operation answers BAD_USER_INPUT with HTTP 400', async () => {
     const response = await gateway.graphql('subscription { publicHello }');
     expect(response.status).toBe(400);

@@ -5,7 +5,7 @@ import { selectEffectiveRoles } from '../../src/modules/roles/role.loader.js';
 import { sql } from '../support/database.js';
 import { consoleGroup, consoleRole, realmRoleIds, tokenRealmRoles, unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createKeycloakUser, keycloakAdmin, passwordGrant } from '../support/keycloak.js';
+import { createKeycloakUser, keycloakAdmin, passwordGrant, renewedToken } from '../support/keycloak.js';
 import { keycloakLinks, localLinks } from '../support/sync.js';
 
 const CREATE = 'mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }';
@@ -17,13 +17,13 @@ const SETUP_EMAIL = 'mutation($id: ID!) { sendPasswordSetupEmail(userId: $id) { 
 const PASSWORD = 'Str0ng-password';
 
 let gateway: TestGateway;
-let adminToken: string;
+let adminToken: () => Promise<string>;
 beforeAll(async () => {
   gateway = await startTestGateway();
   // An administrator of this file's own: Keycloak rejects concurrent logins of one account
   // (keycloak/keycloak#48272), which the shared bootstrap admin would get from parallel test files.
   const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
-  adminToken = (await passwordGrant(admin.email, admin.password)).access_token;
+  adminToken = renewedToken(admin.email, admin.password);
 });
 afterAll(() => gateway?.close());
 
@@ -47,7 +47,7 @@ const newUser = (extra: Record<string, unknown> = {}) => ({
 /** A user created by an administrator through the gateway, holding what `extra` grants. */
 async function userWith(extra: { roleIds?: string[]; groupIds?: string[] }): Promise<Account> {
   const input = newUser(extra);
-  const response = await gateway.graphql(CREATE, { token: adminToken, variables: { input } });
+  const response = await gateway.graphql(CREATE, { token: await adminToken(), variables: { input } });
   if (response.errors) throw new Error(`createUser failed: ${JSON.stringify(response.errors)}`);
   return { id: response.data!.createUser.user.id as string, email: input.email.toLowerCase(), password: PASSWORD };
 }
@@ -55,7 +55,7 @@ async function userWith(extra: { roleIds?: string[]; groupIds?: string[] }): Pro
 /** A top-level group created by an administrator through the gateway. */
 async function groupWith(groupName: string, mapped: { roleIds?: string[]; privilegeIds?: string[] }): Promise<string> {
   const response = await gateway.graphql('mutation($input: CreateGroupInput!) { createGroup(input: $input) { group { id } } }', {
-    token: adminToken,
+    token: await adminToken(),
     variables: { input: { groupName, ...mapped } },
   });
   if (response.errors) throw new Error(`createGroup failed: ${JSON.stringify(response.errors)}`);
@@ -115,7 +115,7 @@ describe('effective roles, computed from the mirror as Keycloak computes a token
 
     expect(await mirrorEffective('user', user.id)).toEqual(inToken);
     const read = await gateway.graphql('query($id: ID!) { user(id: $id) { effectivePrivileges { name } } }', {
-      token: adminToken,
+      token: await adminToken(),
       variables: { id: user.id },
     });
     expect(read.data!.user.effectivePrivileges.map((privilege: { name: string }) => privilege.name)).toEqual(
@@ -129,7 +129,7 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
   let roleIds: Record<string, string>;
   const groupIds: Record<string, string> = {};
   let manager: Account;
-  let managerToken: string;
+  let managerToken: () => Promise<string>;
   const admins = new Map<string, Account>();
 
   beforeAll(async () => {
@@ -139,7 +139,7 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
     groupIds.plain = await groupWith(`${tag}-plain`, { roleIds: [roleIds.role_user!] });
     groupIds.admins = await groupWith(`${tag}-admins`, { roleIds: [roleIds.role_admin!] });
     manager = await userWith({ roleIds: [roleIds.role_user!], groupIds: [groupIds.managers] });
-    managerToken = (await passwordGrant(manager.email, manager.password)).access_token;
+    managerToken = renewedToken(manager.email, manager.password);
 
     // Made in Keycloak's console, learnt by the mirror through the directory sync. The
     // composite becomes one after its holder got it: the mirror must follow that too.
@@ -170,7 +170,7 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
       [DELETE, { id: admin.id }],
     ] as const;
     for (const [mutation, variables] of attempts) {
-      expect(outcome(await gateway.graphql(mutation, { token: managerToken, variables })), mutation).toBe('FORBIDDEN');
+      expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), mutation).toBe('FORBIDDEN');
     }
 
     expect(await journaledActions(admin.id)).toEqual(['USER_CREATE']);
@@ -180,7 +180,7 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
 
   it('H1: the review’s reproduction: a user manager sets the password of an admin-through-group, then signs in as them', async () => {
     const admin = await userWith({ groupIds: [groupIds.admins] });
-    const response = await gateway.graphql(SET_PASSWORD, { token: managerToken, variables: { id: admin.id, password: 'Taken-over-1' } });
+    const response = await gateway.graphql(SET_PASSWORD, { token: await managerToken(), variables: { id: admin.id, password: 'Taken-over-1' } });
 
     expect(outcome(response)).toBe('FORBIDDEN');
     await expect(passwordGrant(admin.email, 'Taken-over-1')).rejects.toThrow(/invalid_grant/);
@@ -203,7 +203,7 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
       ),
     ];
     for (const [mutation, variables] of attempts) {
-      expect(outcome(await gateway.graphql(mutation, { token: managerToken, variables })), JSON.stringify(variables)).toBe('FORBIDDEN');
+      expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), JSON.stringify(variables)).toBe('FORBIDDEN');
     }
 
     for (const { email } of [...created, registered]) {
@@ -223,7 +223,7 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
     ];
     for (const change of changes) {
       const input = { email: manager.email, firstName: 'Eve', lastName: 'Mallory', ...change };
-      expect(outcome(await gateway.graphql(UPDATE, { token: managerToken, variables: { id: manager.id, input } })), JSON.stringify(change)).toBe(
+      expect(outcome(await gateway.graphql(UPDATE, { token: await managerToken(), variables: { id: manager.id, input } })), JSON.stringify(change)).toBe(
         'FORBIDDEN',
       );
     }
@@ -238,15 +238,15 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
       [SETUP_EMAIL, { id: nobody }],
       [DELETE, { id: nobody }],
     ] as const) {
-      expect(outcome(await gateway.graphql(mutation, { token: managerToken, variables })), mutation).toBe('FORBIDDEN');
-      expect(outcome(await gateway.graphql(mutation, { token: adminToken, variables })), mutation).toBe('NOT_FOUND');
+      expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), mutation).toBe('FORBIDDEN');
+      expect(outcome(await gateway.graphql(mutation, { token: await adminToken(), variables })), mutation).toBe('NOT_FOUND');
     }
   });
 
   it('still manages a user whose roles and privileges it holds all of, and grants what it holds', async () => {
     const plain = await userWith({ roleIds: [roleIds.role_user!] });
     const ok = async (mutation: string, variables: Record<string, unknown>) => {
-      const response = await gateway.graphql(mutation, { token: managerToken, variables });
+      const response = await gateway.graphql(mutation, { token: await managerToken(), variables });
       expect(response.errors, mutation).toBeUndefined();
       return response.data!;
     };

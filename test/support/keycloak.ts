@@ -107,6 +107,22 @@ export async function passwordGrant(username: string, password: string, realm?: 
   return (await response.json()) as TokenSet;
 }
 
+/**
+ * An account's access token, fetched again shortly before it expires: under load, a test
+ * file can outlive one access token.
+ */
+export function renewedToken(username: string, password: string, realm?: string): () => Promise<string> {
+  let current: { token: string; expiresAt: number } | undefined;
+  return async () => {
+    if (!current || Date.now() / 1000 > current.expiresAt - 30) {
+      const token = (await passwordGrant(username, password, realm)).access_token;
+      const { exp } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number };
+      current = { token, expiresAt: exp };
+    }
+    return current.token;
+  };
+}
+
 /** The bootstrap admin's access token (role_admin). */
 export async function adminAccessToken(): Promise<string> {
   const admin = inject('config').bootstrapAdmin;

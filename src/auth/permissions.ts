@@ -92,7 +92,7 @@ const GRANTED_GROUPS = ['groupIds', 'groupIdsToAdd', 'groupIdsToRemove'];
  * caller acts on a user only when it holds every effective role and privilege of that
  * user; grants or takes away a role or group only when it holds everything the role or
  * group gives (its effective closure, ancestors' roles included); and never changes its
- * own roles or groups. Effective roles come from selectEffectiveRoles
+ * own roles or groups, nor states that an address is verified. Effective roles come from selectEffectiveRoles
  * (src/modules/roles/role.loader.ts), as Keycloak computes them for a token.
  *
  * `targetOf` names the user the operation acts on, if any. A target the mirror does not
@@ -108,6 +108,9 @@ function withinReach(targetOf: (args: Record<string, any>) => unknown = () => un
     const idsIn = (fields: string[]) =>
       fields.flatMap((field) => (Array.isArray(input[field]) ? input[field] : [])).filter((id): id is string => typeof id === 'string');
     const [roleIds, groupIds] = [idsIn(GRANTED_ROLES), idsIn(GRANTED_GROUPS)];
+    // Saying that an address is proven is an administrator's statement: a user manager who
+    // could make it would hand out trust in addresses nobody followed a link to (its own included).
+    if (input.emailVerified === true) return forbidden();
     const targetId = targetOf(args);
     if (targetId !== undefined && targetId === principal?.userId && roleIds.length + groupIds.length > 0) return forbidden();
     if (targetId !== undefined && (typeof targetId !== 'string' || !UUID.test(targetId) || !(await loaders.userById.load(targetId)))) {

@@ -88,7 +88,7 @@ const GRANTED_ROLES = ['roleIds', 'roleIdsToAdd', 'roleIdsToRemove'];
 const GRANTED_GROUPS = ['groupIds', 'groupIdsToAdd', 'groupIdsToRemove'];
 
 /**
- * No escalation, as Kubernetes RBAC prevents it (ARCHITECTURE.md): without ROLE_ADMIN, a
+ * No escalation, as Kubernetes RBAC prevents it (docs/architecture.md): without ROLE_ADMIN, a
  * caller acts on a user only when it holds every effective role and privilege of that
  * user; grants or takes away a role or group only when it holds everything the role or
  * group gives (its effective closure, ancestors' roles included); and never changes its
@@ -137,7 +137,7 @@ function withinReach(targetOf: (args: Record<string, any>) => unknown = () => un
 function userWriter(targetOf?: (args: Record<string, any>) => unknown): ShieldRule {
   return race(ROLE_ADMIN, chain(PRIV_USER_MANAGEMENT, withinReach(targetOf)));
 }
-// ARCHITECTURE.md also lets a tenant's OWNER or ADMIN read that tenant's events: not granted yet.
+// docs/architecture.md also lets a tenant's OWNER or ADMIN read that tenant's events: not granted yet.
 const AUDITORS = or(ROLE_ADMIN, hasRealmRole('role_manager'));
 
 /**

@@ -137,7 +137,7 @@ function withinReach(targetOf: (args: Record<string, any>) => unknown = () => un
 function userWriter(targetOf?: (args: Record<string, any>) => unknown): ShieldRule {
   return race(ROLE_ADMIN, chain(PRIV_USER_MANAGEMENT, withinReach(targetOf)));
 }
-// docs/architecture.md also lets a tenant's OWNER or ADMIN read that tenant's events: not granted yet.
+// A tenant's OWNER or ADMIN reading that tenant's events is planned (docs/architecture.md), not granted yet.
 const AUDITORS = or(ROLE_ADMIN, hasRealmRole('role_manager'));
 
 /**

@@ -20,7 +20,7 @@ import { createKeycloakSessions } from './modules/auth/keycloak-sessions.js';
 import { createMailer } from './mail/mailer.js';
 import { syncDirectory } from './jobs/directory-sync.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';
-import { idempotencyPlugin } from './modules/idempotency/idempotency.plugin.js';
+import { idempotencyPlugin } from './http/idempotency/idempotency.plugin.js';
 import { UserRecordCache } from './modules/users/user-record-cache.js';
 import { buildExecutableSchema } from './schema.js';
 

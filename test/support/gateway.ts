@@ -1,6 +1,6 @@
 import { inject } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
-import type { RateLimits } from '../../src/auth/rate-limit.js';
+import type { RateLimits } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
 
 export interface GraphQLResponse<T = Record<string, unknown>> {

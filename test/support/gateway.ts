@@ -20,8 +20,11 @@ export interface TestGateway {
 }
 
 /** A gateway on a free port, configured like the one `npm run dev` starts, over real HTTP. */
-export async function startTestGateway(overrides: (config: Config) => Config = (config) => config): Promise<TestGateway> {
-  const app = await createApp(overrides(inject('config')));
+export async function startTestGateway(
+  overrides: (config: Config) => Config = (config) => config,
+  options: Parameters<typeof createApp>[1] = {},
+): Promise<TestGateway> {
+  const app = await createApp(overrides(inject('config')), options);
   const url = await app.listen(0);
   return {
     app,

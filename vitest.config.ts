@@ -28,6 +28,9 @@ export default defineConfig({
           name: 'unit',
           include: ['src/**/*.test.ts'],
           testTimeout: 10_000,
+          // Unit files keep no state between them (fake timers and stubs are undone after each
+          // test): sharing one module cache per worker loads the schema's graph once, not per file.
+          isolate: false,
         },
       },
       {

@@ -33,7 +33,7 @@ const byAccount =
  * one counter refused is not counted by the ones after it, so a client hammering away
  * under many usernames keeps one counter, not one per username (L3).
  */
-export const RATE_LIMITED_OPERATIONS: { [Operation in RateLimitedOperation]: Record<keyof RateLimits[Operation], CounterKey> } = {
+const RATE_LIMITED_OPERATIONS: { [Operation in RateLimitedOperation]: Record<keyof RateLimits[Operation], CounterKey> } = {
   login: { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'username')) },
   signup: { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'email')) },
   resetPassword: { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args, 'email')) },

@@ -20,7 +20,7 @@ import { createKeycloakSessions } from './modules/auth/keycloak-sessions.js';
 import { createMailer } from './mail/mailer.js';
 import { syncDirectory } from './jobs/directory-sync.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';
-import { idempotencyPlugin } from './modules/idempotency/idempotency.plugin.js';
+import { idempotencyPlugin } from './http/idempotency/idempotency.plugin.js';
 import { UserRecordCache } from './modules/users/user-record-cache.js';
 import { buildExecutableSchema } from './schema.js';
 
@@ -45,7 +45,7 @@ export interface App {
  * HTTP server. Nothing listens until `listen`. The process entry points and the tests
  * all start the gateway through here.
  */
-export async function createApp(config: Config, options: { log?: Logger } = {}): Promise<App> {
+export async function createApp(config: Config, options: { log?: Logger; now?: () => number } = {}): Promise<App> {
   const log = options.log ?? createLogger(config.log);
   const development = config.environment === 'development';
   const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
@@ -69,6 +69,8 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     audience: config.keycloak.apiClientId,
     authorizedParties: (realm) =>
       realm === config.keycloak.realm ? config.keycloak.acceptedClientIds : [config.keycloak.apiClientId, CONTROL_PLANE_CLIENT_ID],
+    // Tests judge tokens at another time than now: no waiting for one to expire.
+    now: options.now,
   });
   const mailer = createMailer(config.smtp);
   const sessions = createKeycloakSessions({

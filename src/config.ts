@@ -1,5 +1,3 @@
-import { COUNTER_VARIABLES, RATE_LIMITED_OPERATIONS, type CounterName, type Limit, type RateLimits } from './auth/rate-limit.js';
-
 /**
  * The environment, read once into one typed object. Every problem is reported at
  * start-up, all at once, in words a person can act on. `.env.example` documents each
@@ -11,6 +9,64 @@ export type TenancyMode = 'shared' | 'realm';
 export interface Credentials {
   username: string;
   password: string;
+}
+
+/** At most `max` calls in a window of `windowSeconds`. */
+export interface Limit {
+  max: number;
+  windowSeconds: number;
+}
+
+/**
+ * Who one counter counts (src/auth/rate-limit.ts says how):
+ * - perIp: calls from one client address, whatever they name (spraying many accounts);
+ * - perAccountAndIp: calls naming one account (username or email) from one address (guessing one password);
+ * - perCaller: calls by one signed-in user;
+ * - perTenant: calls naming one tenant, whoever sends them;
+ * - perRecipient: calls that mail one user.
+ */
+export type CounterName = 'perIp' | 'perAccountAndIp' | 'perCaller' | 'perTenant' | 'perRecipient';
+
+/** The environment variable suffix of each counter: RATE_LIMIT_<OPERATION>_<SUFFIX>. */
+const COUNTER_VARIABLES: Record<CounterName, string> = {
+  perIp: 'PER_IP',
+  perAccountAndIp: 'PER_ACCOUNT_IP',
+  perCaller: 'PER_CALLER',
+  perTenant: 'PER_TENANT',
+  perRecipient: 'PER_RECIPIENT',
+};
+
+const MINUTES = 60;
+const HOURS = 60 * MINUTES;
+const perHour = (max: number): Limit => ({ max, windowSeconds: HOURS });
+
+/**
+ * Every rate-limited operation with the default limit of each of its counters, overridden
+ * by RATE_LIMIT_<OPERATION>_<COUNTER>.
+ */
+export const RATE_LIMIT_DEFAULTS = {
+  login: { perIp: { max: 100, windowSeconds: 15 * MINUTES }, perAccountAndIp: { max: 10, windowSeconds: 15 * MINUTES } },
+  signup: { perIp: perHour(20), perAccountAndIp: perHour(5) },
+  resetPassword: { perIp: perHour(20), perAccountAndIp: perHour(5) },
+  // Anyone signed in may create tenants; each may send invitation emails.
+  createTenant: { perCaller: perHour(10) },
+  // Invitation emails go to any address: per inviter, and per tenant however many inviters it has.
+  createInvitation: { perCaller: perHour(50), perTenant: perHour(20) },
+  // Public, and it may create an account: per address, as signup. An office behind one address onboards at once.
+  acceptInvitation: { perIp: perHour(60) },
+  // Each sends Keycloak's password-setup email.
+  registerUser: { perCaller: perHour(100) },
+  sendPasswordSetupEmail: { perCaller: perHour(50), perRecipient: perHour(5) },
+  // updateMyProfile changing the caller's email: each change can be a probe for a taken address.
+  emailChange: { perCaller: perHour(5) },
+} satisfies Record<string, Partial<Record<CounterName, Limit>>>;
+
+export type RateLimitedOperation = keyof typeof RATE_LIMIT_DEFAULTS;
+export type RateLimits = { [Operation in RateLimitedOperation]: Record<keyof (typeof RATE_LIMIT_DEFAULTS)[Operation], Limit> };
+
+/** The limits when the environment sets none. */
+export function defaultRateLimits(): RateLimits {
+  return structuredClone(RATE_LIMIT_DEFAULTS);
 }
 
 export interface Config {
@@ -172,7 +228,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     // RATE_LIMIT_LOGIN_PER_ACCOUNT_IP, RATE_LIMIT_CREATE_INVITATION_PER_TENANT, ...
     rateLimits: Object.fromEntries(
-      Object.entries(RATE_LIMITED_OPERATIONS).map(([operation, { defaults }]) => {
+      Object.entries(RATE_LIMIT_DEFAULTS).map(([operation, defaults]) => {
         const prefix = `RATE_LIMIT_${operation.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
         const limits = Object.entries(defaults).map(([counter, limit]) => [
           counter,

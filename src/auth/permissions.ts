@@ -3,7 +3,7 @@ import type { IMiddleware, IMiddlewareFunction } from 'graphql-middleware';
 import { allow, and, chain, or, race, rule, shield, type IRules } from 'graphql-shield';
 import type { GatewayContext, Viewer } from '../context.js';
 import { forbidden, unauthenticated } from '../errors.js';
-import type { RateLimitedOperation } from './rate-limit.js';
+import type { RateLimitedOperation } from '../config.js';
 import type { TenantRole } from '../modules/tenants/tenant.entity.js';
 import type { MembershipRecord } from '../modules/tenants/tenant.type.js';
 import type { UserRecord } from '../modules/users/user.type.js';

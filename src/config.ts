@@ -23,7 +23,7 @@ export interface Limit {
  * - perAccountAndIp: calls naming one account (username or email) from one address (guessing one password);
  * - perCaller: calls by one signed-in user;
  * - perTenant: calls naming one tenant, whoever sends them;
- * - perRecipient: calls that mail one user.
+ * - perRecipient: calls that mail one user or address.
  */
 export type CounterName = 'perIp' | 'perAccountAndIp' | 'perCaller' | 'perTenant' | 'perRecipient';
 
@@ -51,7 +51,7 @@ export const RATE_LIMIT_DEFAULTS = {
   // Anyone signed in may create tenants; each may send invitation emails.
   createTenant: { perCaller: perHour(10) },
   // Invitation emails go to any address: per inviter, and per tenant however many inviters it has.
-  createInvitation: { perCaller: perHour(50), perTenant: perHour(20) },
+  createInvitation: { perCaller: perHour(50), perTenant: perHour(20), perRecipient: perHour(5) },
   // Public, and it may create an account: per address, as signup. An office behind one address onboards at once.
   acceptInvitation: { perIp: perHour(60) },
   // Each sends Keycloak's password-setup email.

@@ -81,7 +81,7 @@ describe('RateLimiter', () => {
 describe('RateLimiter, per caller and per tenant', () => {
   const caller = (userId: string, email = `${userId}@example.test`) => ({ userId, email });
   const invite = (tenantId: string) => ({ input: { tenantId, email: 'someone@example.test' } });
-  const limits: RateLimits = { ...defaultRateLimits(), createInvitation: { perCaller: { max: 3, windowSeconds: 60 }, perTenant: { max: 4, windowSeconds: 60 } } };
+  const limits: RateLimits = { ...defaultRateLimits(), createInvitation: { perCaller: { max: 3, windowSeconds: 60 }, perTenant: { max: 4, windowSeconds: 60 }, perRecipient: { max: 100, windowSeconds: 60 } } };
 
   async function invitationOutcome(limiter: RateLimiter, userId: string, tenantId: string) {
     return limiter.consume('createInvitation', '198.51.100.1', invite(tenantId), caller(userId)).then(

@@ -38,7 +38,12 @@ const RATE_LIMITED_OPERATIONS: { [Operation in RateLimitedOperation]: Record<key
   signup: { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'email')) },
   resetPassword: { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args, 'email')) },
   createTenant: { perCaller: byCaller },
-  createInvitation: { perCaller: byCaller, perTenant: ({ args }) => field(args.input, 'tenantId') },
+  createInvitation: {
+    perCaller: byCaller,
+    perTenant: ({ args }) => field(args.input, 'tenantId'),
+    // The mailbox, whichever tenants invite it: many tenants of one signer-up could otherwise flood it.
+    perRecipient: ({ args }) => field(args.input, 'email')?.trim().toLowerCase() || undefined,
+  },
   acceptInvitation: { perIp: byNetwork },
   registerUser: { perCaller: byCaller },
   sendPasswordSetupEmail: { perCaller: byCaller, perRecipient: ({ args }) => field(args, 'userId') },

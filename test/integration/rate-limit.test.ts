@@ -22,7 +22,7 @@ function limited(config: Config, overrides: Partial<Config> = {}): Config {
     ...config.rateLimits,
     login,
     createTenant: { perCaller: twice },
-    createInvitation: { perCaller: { max: 3, windowSeconds: 60 }, perTenant: twice },
+    createInvitation: { perCaller: { max: 3, windowSeconds: 60 }, perTenant: twice, perRecipient: twice },
     acceptInvitation: { perIp: twice },
     registerUser: { perCaller: twice },
     sendPasswordSetupEmail: { perCaller: { max: 3, windowSeconds: 60 }, perRecipient: twice },
@@ -189,6 +189,16 @@ describe('abuse limits wherever email is sent or an account is made', () => {
     for (let call = 1; call <= 4; call += 1) expect(code(await invite(outsider.token, tenants[0]!))).toBe('FORBIDDEN');
     const codes = [tenants[0], tenants[1], tenants[0], tenants[1]].map((tenantId) => invite(admin.token, tenantId!));
     expect((await Promise.all(codes)).map(code).sort()).toEqual(['OK', 'OK', 'OK', 'RATE_LIMITED']);
+  });
+
+  it('ATTACK: createInvitation is limited per recipient address, however many tenants and inviters send to it', async () => {
+    const [ann, bob] = await Promise.all([signIn(), signIn()]);
+    const [annTenant, bobTenant] = await Promise.all([ann, bob].map(async ({ token }) => (await createTenant(token)).data!.createTenant.tenant.id as string));
+    const victim = `flooded-${randomUUID().slice(0, 8)}@example.test`;
+    const codes = [code(await invite(ann.token, annTenant, victim)), code(await invite(bob.token, bobTenant, victim.toUpperCase()))];
+    codes.push(code(await invite(bob.token, bobTenant, ` ${victim}`)), code(await invite(ann.token, annTenant)));
+    expect(codes).toEqual(['OK', 'OK', 'RATE_LIMITED', 'OK']);
+    expect(await createMailbox(inject('mailboxUrl')).list(victim)).toHaveLength(2);
   });
 
   it('M4: acceptInvitation is limited per client address', async () => {

@@ -6,7 +6,7 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { createErrorFormatter, rateLimitedStatus } from './errors.js';
-import { createHttpServer } from './http.js';
+import { createHttpServer, type Ide } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -40,12 +40,18 @@ export interface App {
   close(): Promise<void>;
 }
 
+export interface AppOptions {
+  log?: Logger;
+  /** The IDE to serve in development (src/ide.ts); production serves none, whatever is given. */
+  ide?: Ide;
+}
+
 /**
  * Builds the gateway from its configuration: database, token verification, schema,
  * HTTP server. Nothing listens until `listen`. The process entry points and the tests
  * all start the gateway through here.
  */
-export async function createApp(config: Config, options: { log?: Logger } = {}): Promise<App> {
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const log = options.log ?? createLogger(config.log);
   const development = config.environment === 'development';
   const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
@@ -129,7 +135,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
         request,
       ),
     readiness: () => readiness(config, orm),
-    ide: development,
+    ide: development ? options.ide : undefined,
     log,
   });
 

@@ -1,5 +1,6 @@
 import { inject } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
+import { graphiql } from '../../src/ide.js';
 import type { RateLimits } from '../../src/auth/rate-limit.js';
 import type { Config } from '../../src/config.js';
 
@@ -21,7 +22,7 @@ export interface TestGateway {
 
 /** A gateway on a free port, configured like the one `npm run dev` starts, over real HTTP. */
 export async function startTestGateway(overrides: (config: Config) => Config = (config) => config): Promise<TestGateway> {
-  const app = await createApp(overrides(inject('config')));
+  const app = await createApp(overrides(inject('config')), { ide: graphiql });
   const url = await app.listen(0);
   return {
     app,

@@ -1,4 +1,5 @@
 import { COUNTER_VARIABLES, RATE_LIMITED_OPERATIONS, type CounterName, type Limit, type RateLimits } from './auth/rate-limit.js';
+import type { LogOptions } from './logger.js';
 
 /**
  * The environment, read once into one typed object. Every problem is reported at
@@ -72,7 +73,7 @@ export interface Config {
   invitationAcceptUrl: string;
   /** M4: how many invitations a tenant may have waiting (pending, unexpired) at once. */
   invitations: { maxPendingPerTenant: number };
-  log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent'; file?: string };
+  log: LogOptions;
   /** Abuse limits on public operations (src/auth/rate-limit.ts). */
   rateLimits: RateLimits;
   /** When set, rate-limit counts live in Redis, shared by every gateway process; else in memory. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConfigError, loadConfig } from '../config.js';
-import { AppError } from '../errors.js';
+import { type ConfigError, loadConfig } from '../config.js';
+import type { AppError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import {
   clientAddress,

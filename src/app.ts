@@ -6,7 +6,7 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { createErrorFormatter, rateLimitedStatus } from './errors.js';
-import { createHttpServer } from './http.js';
+import { createHttpServer, type Ide } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -16,7 +16,7 @@ import { migrate, openOrm, type Orm } from './db/orm.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './keycloak/admin-client.js';
 import { frontendClient, provisionRealm } from './keycloak/provisioning.js';
 import { CONTROL_PLANE_CLIENT_ID, TenantRealms } from './keycloak/tenant-realms.js';
-import { createKeycloakSessions } from './modules/auth/keycloak-sessions.js';
+import { createKeycloakSessions } from './keycloak/sessions.js';
 import { createMailer } from './mail/mailer.js';
 import { syncDirectory } from './jobs/directory-sync.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';
@@ -40,12 +40,20 @@ export interface App {
   close(): Promise<void>;
 }
 
+export interface AppOptions {
+  log?: Logger;
+  /** The IDE to serve in development (src/ide.ts); production serves none, whatever is given. */
+  ide?: Ide;
+  /** The clock token expiry is judged by (tests move it). */
+  now?: () => number;
+}
+
 /**
  * Builds the gateway from its configuration: database, token verification, schema,
  * HTTP server. Nothing listens until `listen`. The process entry points and the tests
  * all start the gateway through here.
  */
-export async function createApp(config: Config, options: { log?: Logger; now?: () => number } = {}): Promise<App> {
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const log = options.log ?? createLogger(config.log);
   const development = config.environment === 'development';
   const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
@@ -131,7 +139,7 @@ export async function createApp(config: Config, options: { log?: Logger; now?: (
         request,
       ),
     readiness: () => readiness(config, orm),
-    ide: development,
+    ide: development ? options.ide : undefined,
     log,
   });
 

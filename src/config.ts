@@ -1,3 +1,5 @@
+import type { LogOptions } from './logger.js';
+
 /**
  * The environment, read once into one typed object. Every problem is reported at
  * start-up, all at once, in words a person can act on. `.env.example` documents each
@@ -128,7 +130,7 @@ export interface Config {
   invitationAcceptUrl: string;
   /** M4: how many invitations a tenant may have waiting (pending, unexpired) at once. */
   invitations: { maxPendingPerTenant: number };
-  log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent'; file?: string };
+  log: LogOptions;
   /** Abuse limits on public operations (src/auth/rate-limit.ts). */
   rateLimits: RateLimits;
   /** When set, rate-limit counts live in Redis, shared by every gateway process; else in memory. */

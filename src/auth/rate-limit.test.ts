@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConfigError, defaultRateLimits, loadConfig, RATE_LIMIT_DEFAULTS, type RateLimits } from '../config.js';
-import { AppError } from '../errors.js';
+import { type ConfigError, defaultRateLimits, loadConfig, RATE_LIMIT_DEFAULTS, type RateLimits } from '../config.js';
+import type { AppError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { clientAddress, MemoryRateLimitStore, networkOf, RateLimiter, RedisRateLimitStore, type RateLimitStore } from './rate-limit.js';
 

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
 import { Migrator } from '@mikro-orm/migrations';
-import { AuditEventEntity } from '../modules/audit/audit-event.entity.js';
+import { AuditEventEntity } from '../journal/audit-event.entity.js';
 import { IdempotencyKeyEntity } from '../http/idempotency/idempotency.entity.js';
 import { JobLeaseEntity } from '../jobs/job-lease.entity.js';
 import { UserSyncEntity } from '../jobs/user-sync.entity.js';

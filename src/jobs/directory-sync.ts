@@ -5,7 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../db/loaders.js';
 import { isKeycloakNotFound } from '../keycloak/keycloak-errors.js';
 import { PRIVILEGE_PREFIX, ROLE_PREFIX } from '../keycloak/realm-catalog.js';
-import type { RealmRoleKind } from '../modules/roles/role.entity.js';
+import type { RealmRoleKind } from '../keycloak/realm-catalog.js';
 
 interface DirectoryRole {
   id: string;

@@ -6,6 +6,8 @@
  */
 export const ROLE_PREFIX = 'role_';
 export const PRIVILEGE_PREFIX = 'priv_';
+/** Which of the two a managed realm role is, by its prefix. */
+export type RealmRoleKind = 'ROLE' | 'PRIVILEGE';
 
 export interface CatalogEntry {
   name: string;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createClient } from '@redis/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultRateLimits, type RateLimits } from '../../src/config.js';
-import { AppError } from '../../src/errors.js';
+import type { AppError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { RateLimiter, RedisRateLimitStore } from '../../src/auth/rate-limit.js';
 import { findOrStartRedis } from '../support/redis.js';

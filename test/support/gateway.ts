@@ -1,5 +1,6 @@
 import { inject } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
+import { graphiql } from '../../src/ide.js';
 import type { RateLimits } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
 
@@ -24,7 +25,7 @@ export async function startTestGateway(
   overrides: (config: Config) => Config = (config) => config,
   options: Parameters<typeof createApp>[1] = {},
 ): Promise<TestGateway> {
-  const app = await createApp(overrides(inject('config')), options);
+  const app = await createApp(overrides(inject('config')), { ide: graphiql, ...options });
   const url = await app.listen(0);
   return {
     app,

@@ -31,5 +31,3 @@ export function createGroupLoaders(em: EntityManager) {
     ),
   };
 }
-
-export type GroupLoaders = ReturnType<typeof createGroupLoaders>;

@@ -2,7 +2,7 @@ import type { EntityClass, FilterQuery, RequiredEntityData } from '@mikro-orm/co
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AppError } from '../../errors.js';
 import type { UndoLog } from '../../journal/journal.js';
-import { InputCheck, someOf } from '../../validation.js';
+import { type InputCheck, someOf } from '../../validation.js';
 
 /*
  * What the role and group writes share: looking up the ids an input names, and changing

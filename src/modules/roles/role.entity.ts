@@ -1,8 +1,9 @@
 import { Entity, Index, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 import { OptionalProps, PrimaryKeyProp, type Rel } from '@mikro-orm/core';
+import type { RealmRoleKind } from '../../keycloak/realm-catalog.js';
 import { UserEntity } from '../users/user.entity.js';
 
-export type RealmRoleKind = 'ROLE' | 'PRIVILEGE';
+export type { RealmRoleKind };
 
 /**
  * The mirror of a Keycloak realm role the gateway manages: a role (role_*) or a

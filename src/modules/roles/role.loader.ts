@@ -100,5 +100,3 @@ export function createRoleLoaders(em: EntityManager) {
     ),
   };
 }
-
-export type RoleLoaders = ReturnType<typeof createRoleLoaders>;

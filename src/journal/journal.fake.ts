@@ -1,10 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { AuditStatus } from '../modules/audit/audit-event.entity.js';
 import { UndoLog, type Journal, type JournalEntry, type Write } from './journal.js';
 
 /** An entry the fake journal recorded, with the status the real journal would give it. */
 export interface RecordedEntry extends JournalEntry {
-  status: AuditStatus;
+  status: 'PENDING' | 'SUCCEEDED' | 'FAILED' | 'COMPENSATED';
 }
 
 /**

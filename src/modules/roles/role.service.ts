@@ -38,7 +38,7 @@ export interface RoleServiceDeps {
 export class RoleService {
   private readonly queries: RoleServiceQueries;
   private readonly directory: RolesDirectory;
-  private readonly journal: Pick<Journal, 'write'>;
+  private readonly journal: RoleServiceDeps['journal'];
 
   constructor({ queries, directory, journal }: RoleServiceDeps) {
     this.queries = queries;

@@ -16,8 +16,12 @@ import type { KeycloakSessions } from './keycloak/sessions.js';
 import { DashboardService } from './modules/dashboard/dashboard.service.js';
 import { createGroupLoaders } from './modules/groups/group.loader.js';
 import { GroupService } from './modules/groups/group.service.js';
+import { KeycloakGroupsDirectory } from './modules/groups/groups.directory.js';
+import { groupsQueries } from './modules/groups/groups.queries.js';
 import { createRoleLoaders } from './modules/roles/role.loader.js';
 import { RoleService } from './modules/roles/role.service.js';
+import { KeycloakRolesDirectory } from './modules/roles/roles.directory.js';
+import { rolesQueries } from './modules/roles/roles.queries.js';
 import { OnboardingService } from './modules/onboarding/onboarding.service.js';
 import { createInvitationLoaders } from './modules/invitations/invitation.loader.js';
 import { InvitationService } from './modules/invitations/invitation.service.js';
@@ -165,8 +169,14 @@ function buildParts(deps: ContextDependencies, log: Logger): Pick<GatewayContext
 function createServices(em: EntityManager, deps: ContextDependencies, log: Logger) {
   const { keycloak, sessions, mailer, invitationAcceptUrl, invitationLimits, tenantRealms } = deps;
   const journal = new Journal(em, log);
-  const roles = new RoleService(em, keycloak.client, journal);
-  const groups = new GroupService(em, keycloak.client, journal, roles);
+  const roles = new RoleService({ queries: rolesQueries(em), directory: new KeycloakRolesDirectory(keycloak.client), journal });
+  const groups = new GroupService({
+    queries: groupsQueries(em),
+    directory: new KeycloakGroupsDirectory(keycloak.client),
+    journal,
+    roles,
+    users: { findByIds: (ids) => users.findByIds(ids) },
+  });
   const users = new UserService(em, keycloak.client, journal, roles, groups, null, tenantRealms);
   const realmTenancy = tenantRealms && {
     realms: tenantRealms,
@@ -198,8 +208,8 @@ function createServices(em: EntityManager, deps: ContextDependencies, log: Logge
 function createLoaders(em: EntityManager, services: ReturnType<typeof createServices>) {
   return {
     ...createUserLoaders(services.users),
-    ...createRoleLoaders(em),
-    ...createGroupLoaders(em),
+    ...createRoleLoaders(rolesQueries(em)),
+    ...createGroupLoaders(groupsQueries(em)),
     ...createTenantLoaders(em),
     ...createInvitationLoaders(services.invitations),
   };

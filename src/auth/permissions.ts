@@ -93,7 +93,7 @@ const GRANTED_GROUPS = ['groupIds', 'groupIdsToAdd', 'groupIdsToRemove'];
  * user; grants or takes away a role or group only when it holds everything the role or
  * group gives (its effective closure, ancestors' roles included); and never changes its
  * own roles or groups, nor states that an address is verified. Effective roles come from selectEffectiveRoles
- * (src/modules/roles/role.loader.ts), as Keycloak computes them for a token.
+ * (src/modules/roles/roles.queries.ts), as Keycloak computes them for a token.
  *
  * `targetOf` names the user the operation acts on, if any. A target the mirror does not
  * know (or a malformed id) is refused as FORBIDDEN too: what it holds cannot be shown to be

@@ -5,7 +5,11 @@ import { isKeycloakUnreachable, Journal } from '../journal/journal.js';
 import { sendPasswordEmail, SETUP_LINK_LIFESPAN_SECONDS } from '../keycloak/actions-email.js';
 import type { Logger } from '../logger.js';
 import { GroupService } from '../modules/groups/group.service.js';
+import { KeycloakGroupsDirectory } from '../modules/groups/groups.directory.js';
+import { groupsQueries } from '../modules/groups/groups.queries.js';
 import { RoleService } from '../modules/roles/role.service.js';
+import { KeycloakRolesDirectory } from '../modules/roles/roles.directory.js';
+import { rolesQueries } from '../modules/roles/roles.queries.js';
 import { UserService } from '../modules/users/user.service.js';
 
 export interface UserSyncOptions {
@@ -45,8 +49,15 @@ export async function syncPendingUsers(
     // A fresh identity map and journal per user: one user's failure touches no other.
     const em = deps.em.fork();
     const journal = new Journal(em, deps.log);
-    const roles = new RoleService(em, deps.keycloak, journal);
-    const users = new UserService(em, deps.keycloak, journal, roles, new GroupService(em, deps.keycloak, journal, roles));
+    const roles = new RoleService({ queries: rolesQueries(em), directory: new KeycloakRolesDirectory(deps.keycloak), journal });
+    const groups = new GroupService({
+      queries: groupsQueries(em),
+      directory: new KeycloakGroupsDirectory(deps.keycloak),
+      journal,
+      roles,
+      users: { findByIds: (ids) => users.findByIds(ids) },
+    });
+    const users = new UserService(em, deps.keycloak, journal, roles, groups);
     try {
       const keycloakId = await users.pushPending(userId, (id) => sendPasswordEmail(deps.keycloak, id, SETUP_LINK_LIFESPAN_SECONDS));
       run.synced++;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
-import { selectEffectiveRoles } from '../../src/modules/roles/role.loader.js';
+import { selectEffectiveRoles } from '../../src/modules/roles/roles.queries.js';
 import { sql } from '../support/database.js';
 import { consoleGroup, consoleRole, realmRoleIds, tokenRealmRoles, unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';

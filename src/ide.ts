@@ -13,12 +13,13 @@ import type { Ide } from './http.js';
 const require = createRequire(import.meta.url);
 // The browser builds are outside the packages' "exports": locate them from package.json.
 const packageFile = (name: string, path: string) => join(dirname(require.resolve(`${name}/package.json`)), path);
-const ASSETS: Record<string, { file: string; type: string }> = {
-  'react.js': { file: packageFile('react', 'umd/react.production.min.js'), type: 'text/javascript' },
-  'react-dom.js': { file: packageFile('react-dom', 'umd/react-dom.production.min.js'), type: 'text/javascript' },
-  'graphiql.js': { file: packageFile('graphiql', 'graphiql.min.js'), type: 'text/javascript' },
-  'graphiql.css': { file: packageFile('graphiql', 'graphiql.min.css'), type: 'text/css' },
-};
+// A Map, not an object: a name from the URL such as `constructor` must find nothing.
+const ASSETS = new Map<string, { file: string; type: string }>([
+  ['react.js', { file: packageFile('react', 'umd/react.production.min.js'), type: 'text/javascript' }],
+  ['react-dom.js', { file: packageFile('react-dom', 'umd/react-dom.production.min.js'), type: 'text/javascript' }],
+  ['graphiql.js', { file: packageFile('graphiql', 'graphiql.min.js'), type: 'text/javascript' }],
+  ['graphiql.css', { file: packageFile('graphiql', 'graphiql.min.css'), type: 'text/css' }],
+]);
 
 const EXAMPLE_QUERY = `# Public: no token needed.
 {
@@ -65,7 +66,7 @@ function sendPage(response: ServerResponse): void {
 }
 
 function sendAsset(name: string, response: ServerResponse): boolean {
-  const asset = ASSETS[name];
+  const asset = ASSETS.get(name);
   if (!asset) return false;
   response.statusCode = 200;
   response.setHeader('content-type', `${asset.type}; charset=utf-8`);

@@ -82,7 +82,7 @@ export interface Config {
   };
   databaseUrl: string;
   /**
-   * `shared`: one realm, tenants in PostgreSQL only. `realm` (seed 002): each tenant also
+   * `shared`: one realm, tenants in PostgreSQL only. `realm`: each tenant also
    * gets its own Keycloak realm, named by its id, where its owner's account lives.
    */
   tenancyMode: TenancyMode;
@@ -144,7 +144,7 @@ export interface Config {
 export interface JobsConfig {
   /** Off in test gateways unless a test turns them on; every process may run them. */
   enabled: boolean;
-  /** How often pending users are pushed to Keycloak (seed 001: 15 s). */
+  /** How often pending users are pushed to Keycloak (15 s by default). */
   syncIntervalSeconds: number;
   /** Users pushed per run and process. */
   syncBatchSize: number;

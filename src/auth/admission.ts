@@ -61,7 +61,7 @@ async function firstSight(principal: Principal, context: GatewayContext): Promis
   return readCaller(principal.userId, context);
 }
 
-/** Seed 003: the token's newer profile claims are written into the record. */
+/** The token's newer profile claims are written into the record. */
 async function mirrorClaims(principal: Principal, context: GatewayContext): Promise<UserRecord> {
   const user = await context.services.users.mirrorClaims(principal);
   context.userRecords.forget(principal.userId);

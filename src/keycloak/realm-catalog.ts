@@ -1,5 +1,5 @@
 /**
- * The predefined privileges and roles of every realm the gateway manages (seed 004).
+ * The predefined privileges and roles of every realm the gateway manages.
  * Privileges are `priv_*` realm roles; roles are `role_*` realm roles, composites of
  * privileges. Provisioning creates what is missing here; no GraphQL operation ever
  * creates, changes or deletes a privilege.

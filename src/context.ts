@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { AppError, unauthenticated } from './errors.js';
 import { Journal } from './journal/journal.js';
 import type { KeycloakAdmin } from './keycloak/admin-client.js';
+import { keycloakEffectiveRoles, type EffectiveRoles } from './keycloak/effective-roles.js';
 import type { TenantRealms } from './keycloak/tenant-realms.js';
 import type { Logger } from './logger.js';
 import { AuditService } from './modules/audit/audit.service.js';
@@ -73,6 +74,11 @@ export interface GatewayContext {
   /** The process's cache of callers' records and effective roles; mutations empty it when they end. */
   userRecords: UserRecordCache;
   log: Logger;
+  /**
+   * Keycloak's live answer to what a user, group or role gives, in the caller's realm
+   * (src/keycloak/effective-roles.ts): for the rules the mirror cannot answer alone.
+   */
+  effectiveRoles: EffectiveRoles;
   services: ReturnType<typeof createServices> & { auth: AuthService };
   loaders: ReturnType<typeof createLoaders>;
 }
@@ -139,6 +145,12 @@ class RequestContext implements GatewayContext {
 
   get log(): Logger {
     return (this.logger ??= this.deps.log.child({ requestId: this.requestId }));
+  }
+
+  get effectiveRoles(): EffectiveRoles {
+    const { keycloak, tenantRealms } = this.deps;
+    const realm = this.principal?.tenantRealm;
+    return keycloakEffectiveRoles(realm && tenantRealms ? tenantRealms.adminFor(realm) : keycloak);
   }
 
   get services(): GatewayContext['services'] {

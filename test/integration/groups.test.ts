@@ -97,10 +97,11 @@ describe('groups', () => {
     ]);
   });
 
-  it('createGroup answers BAD_USER_INPUT naming the field, NOT_FOUND for an unknown role id, and creates nothing', async () => {
+  it('I3: createGroup answers BAD_USER_INPUT naming the field (a "/" in a name included), NOT_FOUND for an unknown role id, and creates nothing', async () => {
     const name = unique('refused-');
     const cases: [Record<string, unknown>, string, string][] = [
       [{ groupName: ' ' }, 'BAD_USER_INPUT', 'groupName'],
+      [{ groupName: `${name}/child/..` }, 'BAD_USER_INPUT', 'groupName'],
       [{ groupName: name, roleIds: [ids.priv_code_review] }, 'BAD_USER_INPUT', 'roleIds'],
       [{ groupName: name, privilegeIds: [ids.role_manager] }, 'BAD_USER_INPUT', 'privilegeIds'],
       [{ groupName: name, roleIds: ['role_manager'] }, 'BAD_USER_INPUT', 'roleIds'],
@@ -115,7 +116,8 @@ describe('groups', () => {
       });
     }
     expect(await keycloakGroup(name)).toBeUndefined();
-    expect(await sql('select 1 from groups where name = $1', [name])).toEqual([]);
+    expect(await keycloakGroup(`${name}/child/..`)).toBeUndefined();
+    expect(await sql('select 1 from groups where name like $1', [`${name}%`])).toEqual([]);
     expect(await auditOf('GROUP_CREATE', name)).toEqual([]);
   });
 

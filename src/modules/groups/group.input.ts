@@ -42,12 +42,14 @@ export class UpdateGroupRolesPrivilegesInput {
 const MAX_NAME = 255;
 
 export function checkCreateGroup(input: CreateGroupInput): void {
-  new InputCheck()
+  const check = new InputCheck()
     .require('groupName', input.groupName, 'Group name')
     .maxLength('groupName', input.groupName?.trim(), MAX_NAME)
     .ids('roleIds', input.roleIds, 'role')
-    .ids('privilegeIds', input.privilegeIds, 'privilege')
-    .throwIfAny();
+    .ids('privilegeIds', input.privilegeIds, 'privilege');
+  // Keycloak names a group by its path, "/parent/child": a "/" in a name would read as nesting (I3).
+  if (input.groupName?.includes('/')) check.fail('groupName', 'must not contain "/"');
+  check.throwIfAny();
 }
 
 export function checkUpdateGroupUsers(input: UpdateGroupUsersInput): void {

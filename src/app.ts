@@ -16,7 +16,7 @@ import { migrate, openOrm, type Orm } from './db/orm.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './keycloak/admin-client.js';
 import { frontendClient, provisionRealm } from './keycloak/provisioning.js';
 import { CONTROL_PLANE_CLIENT_ID, TenantRealms } from './keycloak/tenant-realms.js';
-import { createKeycloakSessions } from './modules/auth/keycloak-sessions.js';
+import { createKeycloakSessions } from './keycloak/sessions.js';
 import { createMailer } from './mail/mailer.js';
 import { syncDirectory } from './jobs/directory-sync.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';

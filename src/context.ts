@@ -12,7 +12,7 @@ import type { Logger } from './logger.js';
 import { AuditService } from './modules/audit/audit.service.js';
 import { selectRows } from './db/loaders.js';
 import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
-import type { KeycloakSessions } from './modules/auth/keycloak-sessions.js';
+import type { KeycloakSessions } from './keycloak/sessions.js';
 import { DashboardService } from './modules/dashboard/dashboard.service.js';
 import { createGroupLoaders } from './modules/groups/group.loader.js';
 import { GroupService } from './modules/groups/group.service.js';

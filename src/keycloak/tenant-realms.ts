@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { selectRows } from '../db/loaders.js';
 import type { UndoLog } from '../journal/journal.js';
 import type { Logger } from '../logger.js';
-import { createKeycloakSessions, type KeycloakSessions } from '../modules/auth/keycloak-sessions.js';
+import { createKeycloakSessions, type KeycloakSessions } from './sessions.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './admin-client.js';
 import { isKeycloakNotFound } from './keycloak-errors.js';
 import { frontendClient, masterAdminClient, provisionRealm } from './provisioning.js';

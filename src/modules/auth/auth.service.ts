@@ -4,7 +4,7 @@ import type { Principal, TokenVerifier } from '../../auth/token-verifier.js';
 import type { Logger } from '../../logger.js';
 import type { UserRecord } from '../users/user.type.js';
 import { checkLogin, type LoginInput } from './auth.input.js';
-import { INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN, type KeycloakSessions, type TokenSet } from './keycloak-sessions.js';
+import { INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN, type KeycloakSessions, type TokenSet } from '../../keycloak/sessions.js';
 
 export interface AuthServiceDependencies {
   /** Sessions in the gateway's own realm. */

@@ -6,7 +6,7 @@ import type { Journal } from '../../journal/journal.js';
 import { sendPasswordEmail, SETUP_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
 import type { TenantRealms } from '../../keycloak/tenant-realms.js';
 import type { Logger } from '../../logger.js';
-import type { KeycloakSessions, TokenSet } from '../auth/keycloak-sessions.js';
+import type { KeycloakSessions, TokenSet } from '../../keycloak/sessions.js';
 import type { GroupService } from '../groups/group.service.js';
 import type { RoleService } from '../roles/role.service.js';
 import { insertTenant, newTenant, type TenantService } from '../tenants/tenant.service.js';

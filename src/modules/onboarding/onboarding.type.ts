@@ -1,7 +1,7 @@
 import { Field, ObjectType } from 'type-graphql';
 import { MutationOutcome } from '../system/message.type.js';
 import { TokenSetType } from '../auth/auth.type.js';
-import type { TokenSet } from '../auth/keycloak-sessions.js';
+import type { TokenSet } from '../../keycloak/sessions.js';
 import { TenantType, type TenantRecord } from '../tenants/tenant.type.js';
 import { UserType, type UserRecord } from '../users/user.type.js';
 

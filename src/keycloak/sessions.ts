@@ -1,4 +1,4 @@
-import { AppError } from '../../errors.js';
+import { AppError } from '../errors.js';
 
 /** The tokens of one Keycloak session, as the gateway hands them to a client. */
 export interface TokenSet {

@@ -23,6 +23,8 @@ import { createJobs, type Jobs } from './jobs/jobs.js';
 import { idempotencyPlugin } from './modules/idempotency/idempotency.plugin.js';
 import { UserRecordCache } from './modules/users/user-record-cache.js';
 import { buildExecutableSchema } from './schema.js';
+import type { ServiceDependencies } from './services.js';
+import { TenantsQueries } from './modules/tenants/tenants.queries.js';
 
 export interface App {
   config: Config;
@@ -59,7 +61,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     log,
   });
   const keycloak = apiClientAdmin(config);
-  const tenantRealms = config.tenancyMode === 'realm' ? new TenantRealms(config, orm.em, log) : undefined;
+  const tenantRealms = config.tenancyMode === 'realm' ? new TenantRealms(config, () => new TenantsQueries(orm.em.fork()).realms(), log) : undefined;
   await tenantRealms?.start();
   const verifier = createTokenVerifier({
     keycloakUrl: config.keycloak.url,
@@ -108,6 +110,14 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
   });
   await apollo.start();
 
+  const serviceDependencies: ServiceDependencies = {
+    keycloak: keycloak.client,
+    sessions,
+    mailer,
+    invitationAcceptUrl: config.invitationAcceptUrl,
+    invitationLimits: config.invitations,
+    tenantRealms,
+  };
   const server = createHttpServer({
     apollo,
     createContext: (request) =>
@@ -133,7 +143,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     log,
   });
 
-  const jobs = createJobs({ em: orm.em, keycloak: keycloak.client, log, config: config.jobs });
+  const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs });
   if (config.jobs.enabled) jobs.start();
 
   return {

@@ -2,7 +2,7 @@ import type { GatewayContext } from '../context.js';
 import { AppError, unauthenticated } from '../errors.js';
 import { fromKeycloakError } from '../keycloak/keycloak-errors.js';
 import type { CallerRecord } from '../modules/users/user-record-cache.js';
-import { shouldMirrorClaims } from '../modules/users/user.service.js';
+import { shouldMirrorClaims } from '../modules/users/user-mirror.js';
 import type { UserRecord } from '../modules/users/user.type.js';
 import type { Principal } from './token-verifier.js';
 
@@ -49,9 +49,9 @@ async function readCaller(id: string, { loaders }: GatewayContext): Promise<Call
 
 /** A person the mirror lacks: unless the gateway saw them deleted, Keycloak says whether they exist. */
 async function firstSight(principal: Principal, context: GatewayContext): Promise<CallerRecord | null> {
-  const { users } = context.services;
-  if (await users.wasDeleted(principal.userId)) return null;
-  const mirrored = await users.mirrorFromKeycloak(principal.userId, principal.tenantRealm).catch((error: unknown) => {
+  const { userMirror } = context.services;
+  if (await userMirror.wasDeleted(principal.userId)) return null;
+  const mirrored = await userMirror.mirrorFromKeycloak(principal.userId, principal.tenantRealm).catch((error: unknown) => {
     throw fromKeycloakError(error);
   });
   if (!mirrored) return null;
@@ -61,9 +61,9 @@ async function firstSight(principal: Principal, context: GatewayContext): Promis
   return readCaller(principal.userId, context);
 }
 
-/** Seed 003: the token's newer profile claims are written into the record. */
+/** The token's newer profile claims are written into the record (just-in-time mirroring). */
 async function mirrorClaims(principal: Principal, context: GatewayContext): Promise<UserRecord> {
-  const user = await context.services.users.mirrorClaims(principal);
+  const user = await context.services.userMirror.mirrorClaims(principal);
   context.userRecords.forget(principal.userId);
   // Deleted while this request ran.
   if (!user) throw unauthenticated();

@@ -5,7 +5,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { AuditEventEntity } from '../modules/audit/audit-event.entity.js';
 import { IdempotencyKeyEntity } from '../modules/idempotency/idempotency.entity.js';
 import { JobLeaseEntity } from '../jobs/job-lease.entity.js';
-import { UserSyncEntity } from '../jobs/user-sync.entity.js';
+import { UserSyncEntity } from '../modules/users/user-sync.entity.js';
 import { GroupEntity, GroupRoleEntity, UserGroupEntity } from '../modules/groups/group.entity.js';
 import { RealmRoleEntity, RoleCompositeEntity, RolePrivilegeEntity, UserRoleEntity } from '../modules/roles/role.entity.js';
 import { InvitationEntity } from '../modules/invitations/invitation.entity.js';

@@ -1,0 +1,79 @@
+import type { Principal } from '../../auth/token-verifier.js';
+import type { UserRecord } from './user.type.js';
+import type { UsersDirectories } from './users.realms.js';
+import type { MirroredUser, UserServiceQueries } from './users.queries.js';
+
+/**
+ * Just-in-time mirroring: a signed-in person's record follows Keycloak's word. A token's
+ * newer profile claims are written into the caller's record; a person the mirror has
+ * never seen is looked up in Keycloak once and mirrored with their roles and groups. A
+ * token alone never creates a record, and a user the gateway saw deleted never comes back.
+ */
+export class UserMirror {
+  constructor(
+    private readonly queries: Pick<UserServiceQueries, 'findByIds' | 'wasDeleted' | 'recordDeletion' | 'updateClaims' | 'upsertFromKeycloak'>,
+    private readonly directories: UsersDirectories,
+  ) {}
+
+  /** Whether the gateway saw the user `id` deleted. */
+  wasDeleted(id: string): Promise<boolean> {
+    return this.queries.wasDeleted(id);
+  }
+
+  /**
+   * Writes a token's newer profile claims into the caller's record. Only ever updates: a
+   * record is created from Keycloak's word, not a token's (mirrorFromKeycloak). Called
+   * when `shouldMirrorClaims` says so; null when the record is gone.
+   */
+  mirrorClaims(principal: Principal): Promise<UserRecord | null> {
+    return this.queries.updateClaims(principal.userId, claimsOf(principal));
+  }
+
+  /**
+   * A user a valid token names but the mirror lacks (created in Keycloak's console, say),
+   * looked up in Keycloak once and mirrored with its roles and groups: null when Keycloak
+   * no longer has them (then remembered as deleted) or the gateway saw them deleted.
+   */
+  async mirrorFromKeycloak(id: string, realm: string | null): Promise<UserRecord | null> {
+    const found = await this.directories(realm).find(id);
+    if (!found) {
+      await this.queries.recordDeletion(id);
+      return null;
+    }
+    return (await this.mirror(found, realm)) ? ((await this.queries.findByIds([id]))[0] ?? null) : null;
+  }
+
+  /**
+   * Writes one Keycloak user (of the gateway's realm, or of the tenant realm `realm`), its
+   * direct roles and privileges and its groups into the mirror; never a user the gateway
+   * saw deleted. Answers whether the user is in the mirror now.
+   */
+  async mirror(user: MirroredUser, realm: string | null = null): Promise<boolean> {
+    const { roleIds, groupIds } = await this.directories(realm).links(user.id);
+    return this.queries.upsertFromKeycloak(user, realm, roleIds, groupIds);
+  }
+}
+
+/** The profile claims of a token that the mirror keeps. */
+function claimsOf(principal: Principal) {
+  return {
+    username: principal.username,
+    email: principal.email,
+    firstName: principal.firstName,
+    lastName: principal.lastName,
+    emailVerified: principal.emailVerified,
+  };
+}
+
+/**
+ * Whether a token's profile claims are to be written into the local record: they differ
+ * from it, and Keycloak issued the token after the record's last write, so they are
+ * Keycloak's newer word. A token older than the record (the caller has changed their
+ * profile since) must not undo the change. Within one second, which is newer cannot be
+ * told (`iat` counts seconds): the record stays, until a later token or the reconciler.
+ */
+export function shouldMirrorClaims(record: UserRecord, principal: Principal): boolean {
+  const claims = claimsOf(principal);
+  const differs = (Object.keys(claims) as (keyof typeof claims)[]).some((key) => record[key] !== claims[key]);
+  return differs && principal.issuedAt > Math.floor(new Date(record.updatedAt).getTime() / 1000);
+}

@@ -6,6 +6,9 @@ import type { MembershipRecord, TenantRecord } from './tenant.type.js';
 const TENANT_COLUMNS = 't.id, t.name, t.created_at as "createdAt"';
 const MEMBERSHIP_COLUMNS = 'm.tenant_id as "tenantId", m.user_id as "userId", m.role, m.joined_at as "joinedAt"';
 
+/** The number of tenants as a scalar subquery, for a statement that reads several features' counts at once. */
+export const TENANT_COUNT = '(select count(*)::int from tenants)';
+
 /**
  * The tenants the user `?` (given twice) is the only member of: deleting the user deletes
  * them. Written once, for the lookup before a deletion and for the deletion itself.

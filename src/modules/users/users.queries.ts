@@ -15,6 +15,15 @@ const USER_COLUMNS = `u.id, u.username, u.email, u.first_name as "firstName", u.
   u.email_verified as "emailVerified", u.sync_status as "syncStatus", u.attributes, u.created_at as "createdAt",
   u.updated_at as "updatedAt", u.realm`;
 
+/**
+ * The mirror's user counts as scalar subqueries, for a statement that reads several
+ * features' counts at once (the dashboard's one statement).
+ */
+export const USER_COUNTS = {
+  all: '(select count(*)::int from users)',
+  unsynced: "(select count(*)::int from users where sync_status in ('PENDING', 'FAILED'))",
+} as const;
+
 /** No id matches it: keeps `in (?)` valid for an empty list. */
 const NO_ID = '00000000-0000-0000-0000-000000000000';
 

@@ -12,7 +12,8 @@ import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/token-verifier.js';
 import { listenToChannel } from './db/channel-listener.js';
-import { migrate, openOrm, type Orm } from './db/orm.js';
+import { migrate, type Orm } from './db/orm.js';
+import { openDatabase } from './database.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './keycloak/admin-client.js';
 import { frontendClient, provisionRealm } from './keycloak/provisioning.js';
 import { CONTROL_PLANE_CLIENT_ID, TenantRealms } from './keycloak/tenant-realms.js';
@@ -51,7 +52,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
   const log = options.log ?? createLogger(config.log);
   const development = config.environment === 'development';
   const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
-  const orm = await openOrm(config.databaseUrl, { logger: (message) => log.debug(message) });
+  const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message) });
   const userRecords = new UserRecordCache();
   const userChanges = listenToChannel({
     databaseUrl: config.databaseUrl,
@@ -197,7 +198,7 @@ export async function prepareBackends(config: Config, log: Logger): Promise<void
       log: (message) => log.info({ realm: keycloak.realm }, message),
     });
   }
-  const orm = await openOrm(config.databaseUrl, { logger: (message) => log.debug(message) });
+  const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message) });
   try {
     const applied = await migrate(orm);
     if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');

@@ -2,8 +2,8 @@ import type { GatewayContext } from '../context.js';
 import { AppError, unauthenticated } from '../errors.js';
 import { fromKeycloakError } from '../keycloak/keycloak-errors.js';
 import type { CallerRecord } from '../modules/users/user-record-cache.js';
-import { shouldMirrorClaims } from '../modules/users/user-mirror.js';
 import type { UserRecord } from '../modules/users/user.type.js';
+import { shouldMirrorClaims } from './claims.js';
 import type { Principal } from './token-verifier.js';
 
 /** The person a request acts for, as the gateway admits them. */

@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { AppError } from '../errors.js';
 import { fromKeycloakError, isKeycloakNotFound } from '../keycloak/keycloak-errors.js';
 import type { Logger } from '../logger.js';
-import { AuditEventEntity, type AuditStatus } from '../modules/audit/audit-event.entity.js';
+import { AuditEventEntity, type AuditStatus } from './audit-event.entity.js';
 
 /**
  * Undo actions for the Keycloak steps of one write, run newest first when a later step

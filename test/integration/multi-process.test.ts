@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { claimLease, createJobs, type Jobs } from '../../src/jobs/jobs.js';
-import { openOrm, type Orm } from '../../src/db/orm.js';
+import type { Orm } from '../../src/db/orm.js';
+import { openDatabase } from '../../src/database.js';
 import { createKeycloakAdmin } from '../../src/keycloak/admin-client.js';
 import { createLogger } from '../../src/logger.js';
 import { serviceDependencies } from '../../src/services.js';
@@ -38,7 +39,7 @@ afterAll(async () => {
 });
 
 async function runner(): Promise<Jobs> {
-  const orm = await openOrm(backends.config.databaseUrl);
+  const orm = await openDatabase(backends.config.databaseUrl);
   orms.push(orm);
   const keycloak = createKeycloakAdmin({
     url: proxy.url,

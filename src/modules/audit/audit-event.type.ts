@@ -1,7 +1,7 @@
 import { JSONObjectResolver } from 'graphql-scalars';
 import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
 import { PageInfoType } from '../users/user.type.js';
-import { AUDIT_STATUSES, type AuditStatus } from './audit-event.entity.js';
+import { AUDIT_STATUSES, type AuditStatus } from '../../journal/audit-event.entity.js';
 
 export const AuditStatusEnum = Object.fromEntries(AUDIT_STATUSES.map((status) => [status, status])) as {
   [S in AuditStatus]: S;

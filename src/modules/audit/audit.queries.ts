@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../../db/loaders.js';
-import type { AuditStatus } from './audit-event.entity.js';
+import type { AuditStatus } from '../../journal/audit-event.entity.js';
 
 /** A journal entry left PENDING: a write interrupted between Keycloak and its local commit. */
 export interface StaleEvent {

@@ -1,3 +1,4 @@
+import { profileClaims } from '../../auth/claims.js';
 import type { Principal } from '../../auth/token-verifier.js';
 import type { UserRecord } from './user.type.js';
 import type { UsersDirectories } from './users.realms.js';
@@ -23,10 +24,10 @@ export class UserMirror {
   /**
    * Writes a token's newer profile claims into the caller's record. Only ever updates: a
    * record is created from Keycloak's word, not a token's (mirrorFromKeycloak). Called
-   * when `shouldMirrorClaims` says so; null when the record is gone.
+   * when `shouldMirrorClaims` (src/auth/claims.ts) says so; null when the record is gone.
    */
   mirrorClaims(principal: Principal): Promise<UserRecord | null> {
-    return this.queries.updateClaims(principal.userId, claimsOf(principal));
+    return this.queries.updateClaims(principal.userId, profileClaims(principal));
   }
 
   /**
@@ -52,28 +53,4 @@ export class UserMirror {
     const { roleIds, groupIds } = await this.directories(realm).links(user.id);
     return this.queries.upsertFromKeycloak(user, realm, roleIds, groupIds);
   }
-}
-
-/** The profile claims of a token that the mirror keeps. */
-function claimsOf(principal: Principal) {
-  return {
-    username: principal.username,
-    email: principal.email,
-    firstName: principal.firstName,
-    lastName: principal.lastName,
-    emailVerified: principal.emailVerified,
-  };
-}
-
-/**
- * Whether a token's profile claims are to be written into the local record: they differ
- * from it, and Keycloak issued the token after the record's last write, so they are
- * Keycloak's newer word. A token older than the record (the caller has changed their
- * profile since) must not undo the change. Within one second, which is newer cannot be
- * told (`iat` counts seconds): the record stays, until a later token or the reconciler.
- */
-export function shouldMirrorClaims(record: UserRecord, principal: Principal): boolean {
-  const claims = claimsOf(principal);
-  const differs = (Object.keys(claims) as (keyof typeof claims)[]).some((key) => record[key] !== claims[key]);
-  return differs && principal.issuedAt > Math.floor(new Date(record.updatedAt).getTime() / 1000);
 }

@@ -21,7 +21,7 @@ export function met(ok: boolean, missed: string): string {
   return ok ? 'met' : `**MISSED**: ${missed}`;
 }
 
-const escape = (cell: string) => cell.replaceAll('|', '\\|').replaceAll('\n', ' ');
+const escapeCell = (cell: string) => cell.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
 export function renderMarkdown(report: Report): string {
   const header = ['Workload', 'Measure', 'Gateway', 'Baseline', 'Ratio', 'Goal', 'Verdict'];
@@ -31,7 +31,7 @@ export function renderMarkdown(report: Report): string {
     // A workload is named on its first line only.
     ...report.rows.map((row, i) =>
       `| ${[i > 0 && report.rows[i - 1]!.workload === row.workload ? '' : row.workload, row.measure, row.gateway, row.baseline, row.ratio, row.goal, row.verdict]
-        .map(escape)
+        .map(escapeCell)
         .join(' | ')} |`,
     ),
   ];

@@ -6,7 +6,7 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { createErrorFormatter, rateLimitedStatus } from './errors.js';
-import { createHttpServer } from './http.js';
+import { createHttpServer, type Ide } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -21,7 +21,7 @@ import { createKeycloakSessions } from './keycloak/sessions.js';
 import { createMailer } from './mail/mailer.js';
 import { syncDirectory } from './jobs/directory-sync.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';
-import { idempotencyPlugin } from './modules/idempotency/idempotency.plugin.js';
+import { idempotencyPlugin } from './http/idempotency/idempotency.plugin.js';
 import { UserRecordCache } from './modules/users/user-record-cache.js';
 import { buildExecutableSchema } from './schema.js';
 import type { ServiceDependencies } from './services.js';
@@ -43,12 +43,20 @@ export interface App {
   close(): Promise<void>;
 }
 
+export interface AppOptions {
+  log?: Logger;
+  /** The IDE to serve in development (src/ide.ts); production serves none, whatever is given. */
+  ide?: Ide;
+  /** The clock token expiry is judged by (tests move it). */
+  now?: () => number;
+}
+
 /**
  * Builds the gateway from its configuration: database, token verification, schema,
  * HTTP server. Nothing listens until `listen`. The process entry points and the tests
  * all start the gateway through here.
  */
-export async function createApp(config: Config, options: { log?: Logger } = {}): Promise<App> {
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const log = options.log ?? createLogger(config.log);
   const development = config.environment === 'development';
   const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
@@ -72,6 +80,8 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     audience: config.keycloak.apiClientId,
     authorizedParties: (realm) =>
       realm === config.keycloak.realm ? config.keycloak.acceptedClientIds : [config.keycloak.apiClientId, CONTROL_PLANE_CLIENT_ID],
+    // Tests judge tokens at another time than now: no waiting for one to expire.
+    now: options.now,
   });
   const mailer = createMailer(config.smtp);
   const sessions = createKeycloakSessions({
@@ -140,7 +150,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
         request,
       ),
     readiness: () => readiness(config, orm),
-    ide: development,
+    ide: development ? options.ide : undefined,
     log,
   });
 

@@ -1,4 +1,4 @@
-import { COUNTER_VARIABLES, RATE_LIMITED_OPERATIONS, type CounterName, type Limit, type RateLimits } from './auth/rate-limit.js';
+import type { LogOptions } from './logger.js';
 
 /**
  * The environment, read once into one typed object. Every problem is reported at
@@ -13,6 +13,64 @@ export interface Credentials {
   password: string;
 }
 
+/** At most `max` calls in a window of `windowSeconds`. */
+export interface Limit {
+  max: number;
+  windowSeconds: number;
+}
+
+/**
+ * Who one counter counts (src/auth/rate-limit.ts says how):
+ * - perIp: calls from one client address, whatever they name (spraying many accounts);
+ * - perAccountAndIp: calls naming one account (username or email) from one address (guessing one password);
+ * - perCaller: calls by one signed-in user;
+ * - perTenant: calls naming one tenant, whoever sends them;
+ * - perRecipient: calls that mail one user or address.
+ */
+export type CounterName = 'perIp' | 'perAccountAndIp' | 'perCaller' | 'perTenant' | 'perRecipient';
+
+/** The environment variable suffix of each counter: RATE_LIMIT_<OPERATION>_<SUFFIX>. */
+const COUNTER_VARIABLES: Record<CounterName, string> = {
+  perIp: 'PER_IP',
+  perAccountAndIp: 'PER_ACCOUNT_IP',
+  perCaller: 'PER_CALLER',
+  perTenant: 'PER_TENANT',
+  perRecipient: 'PER_RECIPIENT',
+};
+
+const MINUTES = 60;
+const HOURS = 60 * MINUTES;
+const perHour = (max: number): Limit => ({ max, windowSeconds: HOURS });
+
+/**
+ * Every rate-limited operation with the default limit of each of its counters, overridden
+ * by RATE_LIMIT_<OPERATION>_<COUNTER>.
+ */
+export const RATE_LIMIT_DEFAULTS = {
+  login: { perIp: { max: 100, windowSeconds: 15 * MINUTES }, perAccountAndIp: { max: 10, windowSeconds: 15 * MINUTES } },
+  signup: { perIp: perHour(20), perAccountAndIp: perHour(5) },
+  resetPassword: { perIp: perHour(20), perAccountAndIp: perHour(5) },
+  // Anyone signed in may create tenants; each may send invitation emails.
+  createTenant: { perCaller: perHour(10) },
+  // Invitation emails go to any address: per inviter, and per tenant however many inviters it has.
+  createInvitation: { perCaller: perHour(50), perTenant: perHour(20), perRecipient: perHour(5) },
+  // Public, and it may create an account: per address, as signup. An office behind one address onboards at once.
+  acceptInvitation: { perIp: perHour(60) },
+  // Each sends Keycloak's password-setup email.
+  registerUser: { perCaller: perHour(100) },
+  sendPasswordSetupEmail: { perCaller: perHour(50), perRecipient: perHour(5) },
+  // updateMyProfile changing the caller's email: each change can be a probe for a taken address.
+  emailChange: { perCaller: perHour(5) },
+} satisfies Record<string, Partial<Record<CounterName, Limit>>>;
+
+export type RateLimitedOperation = keyof typeof RATE_LIMIT_DEFAULTS;
+export type RateLimits = { [Operation in RateLimitedOperation]: Record<keyof (typeof RATE_LIMIT_DEFAULTS)[Operation], Limit> };
+
+/** The limits when the environment sets none. */
+export function defaultRateLimits(): RateLimits {
+  return structuredClone(RATE_LIMIT_DEFAULTS);
+}
+
 export interface Config {
   /** development turns on introspection, field suggestions and stack traces. */
   environment: Environment;
@@ -24,7 +82,7 @@ export interface Config {
   };
   databaseUrl: string;
   /**
-   * `shared`: one realm, tenants in PostgreSQL only. `realm` (seed 002): each tenant also
+   * `shared`: one realm, tenants in PostgreSQL only. `realm`: each tenant also
    * gets its own Keycloak realm, named by its id, where its owner's account lives.
    */
   tenancyMode: TenancyMode;
@@ -72,7 +130,7 @@ export interface Config {
   invitationAcceptUrl: string;
   /** M4: how many invitations a tenant may have waiting (pending, unexpired) at once. */
   invitations: { maxPendingPerTenant: number };
-  log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent'; file?: string };
+  log: LogOptions;
   /** Abuse limits on public operations (src/auth/rate-limit.ts). */
   rateLimits: RateLimits;
   /** When set, rate-limit counts live in Redis, shared by every gateway process; else in memory. */
@@ -86,7 +144,7 @@ export interface Config {
 export interface JobsConfig {
   /** Off in test gateways unless a test turns them on; every process may run them. */
   enabled: boolean;
-  /** How often pending users are pushed to Keycloak (seed 001: 15 s). */
+  /** How often pending users are pushed to Keycloak (15 s by default). */
   syncIntervalSeconds: number;
   /** Users pushed per run and process. */
   syncBatchSize: number;
@@ -172,7 +230,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     // RATE_LIMIT_LOGIN_PER_ACCOUNT_IP, RATE_LIMIT_CREATE_INVITATION_PER_TENANT, ...
     rateLimits: Object.fromEntries(
-      Object.entries(RATE_LIMITED_OPERATIONS).map(([operation, { defaults }]) => {
+      Object.entries(RATE_LIMIT_DEFAULTS).map(([operation, defaults]) => {
         const prefix = `RATE_LIMIT_${operation.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
         const limits = Object.entries(defaults).map(([counter, limit]) => [
           counter,

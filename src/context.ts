@@ -141,7 +141,7 @@ function buildParts(deps: ContextDependencies, log: Logger): Pick<GatewayContext
   // Identity map per request: a fork keeps one request's entities away from another's.
   const em = deps.em.fork();
   const services = createServices(em, { ...deps, keycloak: deps.keycloak.client }, log);
-  const loaders = createLoaders(em, services);
+  const loaders = createLoaders(services);
   // Shares the request's user loader, so login's account check and its `me` cost one query.
   const auth = new AuthService({
     sessions: deps.sessions,
@@ -153,11 +153,11 @@ function buildParts(deps: ContextDependencies, log: Logger): Pick<GatewayContext
   return { services: { ...services, auth }, loaders };
 }
 
-function createLoaders(em: EntityManager, services: Services) {
+function createLoaders(services: Services) {
   return {
     ...createUserLoaders(services.users),
-    ...createRoleLoaders(em),
-    ...createGroupLoaders(em),
+    ...createRoleLoaders(services.queries.roles),
+    ...createGroupLoaders(services.queries.groups),
     ...createTenantLoaders(services.queries.tenants),
     ...createInvitationLoaders(services.invitations),
   };

@@ -1,6 +1,6 @@
 import type { Options } from '@mikro-orm/postgresql';
 import { AuditEventEntity } from './journal/audit-event.entity.js';
-import { IdempotencyKeyEntity } from './modules/idempotency/idempotency.entity.js';
+import { IdempotencyKeyEntity } from './http/idempotency/idempotency.entity.js';
 import { JobLeaseEntity } from './jobs/job-lease.entity.js';
 import { UserSyncEntity } from './modules/users/user-sync.entity.js';
 import { GroupEntity, GroupRoleEntity, UserGroupEntity } from './modules/groups/group.entity.js';

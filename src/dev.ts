@@ -3,6 +3,7 @@
  * running, started when not) and then the gateway, in development mode.
  */
 import { loadConfig } from './config.js';
+import { graphiql } from './ide.js';
 import { exitWithProblem, runGateway } from './main.js';
 import { terminalProgress } from './stack/progress.js';
 import { startStack } from './stack/stack.js';
@@ -18,7 +19,7 @@ process.on('SIGTERM', () => interrupted.abort());
 try {
   const stack = await startStack({ env: process.env, database: 'iam_gateway', progress, signal: interrupted.signal });
   const config = loadConfig(stack.env);
-  await progress.step('Gateway', () => runGateway(config, stack.stop)).catch(async (error: unknown) => {
+  await progress.step('Gateway', () => runGateway(config, stack.stop, { ide: graphiql })).catch(async (error: unknown) => {
     await stack.stop();
     throw error;
   });

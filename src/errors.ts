@@ -73,7 +73,7 @@ function bounded(message: string): string {
  * invalid value { username: …, password: "…", extra: 1 } at "input.x"; <reason>`, the
  * whole input when one field is unknown. A password or refresh token sent with a typo
  * would come back in the error, to whatever logs the client's errors. So the message keeps
- * the variable's name, the path and the reason, never the value (parsed from both ends:
+ * the variable's name, the path and a reason, never the value (parsed from both ends:
  * the value is the caller's text and may hold anything, "; " included).
  */
 export function withoutVariableValue(message: string): string {
@@ -81,9 +81,37 @@ export function withoutVariableValue(message: string): string {
   const split = message.lastIndexOf('; ');
   if (!head || split < head[0].length) return message;
   const at = / at "([_0-9A-Za-z.[\]]+)"$/.exec(message.slice(0, split))?.[1];
-  // A reason names the value too ("String cannot represent a non string value: 7").
-  const reason = message.slice(split + 2).replace(/(value)\s*:\s.*$/s, '$1');
-  return `Variable "$${head[1]}" got an invalid value${at ? ` at "${at}"` : ''}; ${reason}`;
+  return `Variable "$${head[1]}" got an invalid value${at ? ` at "${at}"` : ''}; ${valueFreeReason(message.slice(split + 2))}`;
+}
+
+const NAME = '[_A-Za-z][_0-9A-Za-z]*';
+const TYPE = '[_A-Za-z0-9!\\[\\]]+';
+const SUGGESTION = `(?: Did you mean [^"]*"${NAME}"(?:[^"]*"${NAME}")*\\?)?`;
+/** graphql-js's reasons that name only the schema's types and fields (and an unknown field's name), never the value. */
+const VALUE_FREE_REASONS = [
+  new RegExp(`^Expected non-nullable type "${TYPE}" not to be null\\.$`),
+  new RegExp(`^Field "${NAME}" of required type "${TYPE}" was not provided\\.$`),
+  new RegExp(`^Field "${NAME}" is not defined by type "${NAME}"\\.${SUGGESTION}$`),
+  new RegExp(`^Expected type "${NAME}" to be an object\\.$`),
+];
+/** Where the other reasons name the type they could not coerce to. */
+const TYPE_IN_REASON = [
+  new RegExp(`^Expected type "(${NAME})"`),
+  new RegExp(`^(${NAME}) cannot represent`),
+  new RegExp(`^Enum "(${NAME})" cannot represent`),
+  new RegExp(`^Value "[\\s\\S]*" does not exist in "(${NAME})" enum\\.${SUGGESTION}$`),
+];
+
+/**
+ * The reason of a coercion error, without the value. Other reasons come from the scalars
+ * and enums ("Value "…" does not exist in …", "DateTime cannot represent an invalid
+ * date-time-string …"), each wording the value in its own way: rather than chase every
+ * wording, they become one sentence naming the type.
+ */
+function valueFreeReason(reason: string): string {
+  if (VALUE_FREE_REASONS.some((form) => form.test(reason))) return reason;
+  const type = TYPE_IN_REASON.map((form) => form.exec(reason)?.[1]).find(Boolean);
+  return type ? `the value is not a valid ${type}.` : 'the value is not valid for its type.';
 }
 
 /**

@@ -4,7 +4,6 @@ import { HeaderMap, type ApolloServer } from '@apollo/server';
 import type { GatewayContext } from './context.js';
 import { requestErrorBody } from './errors.js';
 import type { Logger } from './logger.js';
-import { sendIdeAsset, sendIdePage } from './ide.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /**
@@ -31,9 +30,20 @@ export interface HttpHandlers {
   }) => Promise<GatewayContext>;
   /** Null when ready, else what is not. */
   readiness: () => Promise<Record<string, string> | null>;
-  /** Serve the GraphiQL IDE to browsers at /graphql. */
-  ide: boolean;
+  /** The GraphiQL IDE, served to browsers at /graphql; absent in production. */
+  ide?: Ide;
   log: Logger;
+}
+
+/**
+ * An IDE served from the gateway itself (src/ide.ts, development only: its assets are
+ * development dependencies, so the production entry never imports it).
+ */
+export interface Ide {
+  /** Answers a browser's GET /graphql with the IDE's page. */
+  sendPage(response: ServerResponse): void;
+  /** Serves /ide/<asset>; false when the name is not one of the IDE's files. */
+  sendAsset(name: string, response: ServerResponse): boolean;
 }
 
 /**
@@ -65,11 +75,11 @@ async function route(handlers: HttpHandlers, request: IncomingMessage, response:
     }
     case '/graphql':
       if (handlers.ide && request.method === 'GET' && request.headers.accept?.includes('text/html')) {
-        return sendIdePage(response);
+        return handlers.ide.sendPage(response);
       }
       return graphql(handlers, request, response, url, requestId);
     default:
-      if (handlers.ide && url.pathname.startsWith('/ide/') && sendIdeAsset(url.pathname.slice(5), response)) return;
+      if (handlers.ide && url.pathname.startsWith('/ide/') && handlers.ide.sendAsset(url.pathname.slice(5), response)) return;
       return sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
   }
 }

@@ -2,21 +2,24 @@ import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
+import type { Ide } from './http.js';
 
 /**
  * GraphiQL for internal tools, served from the installed packages rather than a CDN, so
  * it works on networks that cannot reach one. Development only: production turns
- * introspection off, which leaves an IDE nothing to show.
+ * introspection off, which leaves an IDE nothing to show, and its packages (graphiql,
+ * react) are development dependencies. `npm run dev` hands it to the gateway.
  */
 const require = createRequire(import.meta.url);
 // The browser builds are outside the packages' "exports": locate them from package.json.
 const packageFile = (name: string, path: string) => join(dirname(require.resolve(`${name}/package.json`)), path);
-const ASSETS: Record<string, { file: string; type: string }> = {
-  'react.js': { file: packageFile('react', 'umd/react.production.min.js'), type: 'text/javascript' },
-  'react-dom.js': { file: packageFile('react-dom', 'umd/react-dom.production.min.js'), type: 'text/javascript' },
-  'graphiql.js': { file: packageFile('graphiql', 'graphiql.min.js'), type: 'text/javascript' },
-  'graphiql.css': { file: packageFile('graphiql', 'graphiql.min.css'), type: 'text/css' },
-};
+// A Map, not an object: a name from the URL such as `constructor` must find nothing.
+const ASSETS = new Map<string, { file: string; type: string }>([
+  ['react.js', { file: packageFile('react', 'umd/react.production.min.js'), type: 'text/javascript' }],
+  ['react-dom.js', { file: packageFile('react-dom', 'umd/react-dom.production.min.js'), type: 'text/javascript' }],
+  ['graphiql.js', { file: packageFile('graphiql', 'graphiql.min.js'), type: 'text/javascript' }],
+  ['graphiql.css', { file: packageFile('graphiql', 'graphiql.min.css'), type: 'text/css' }],
+]);
 
 const EXAMPLE_QUERY = `# Public: no token needed.
 {
@@ -56,15 +59,14 @@ const PAGE = `<!doctype html>
 </body>
 </html>`;
 
-export function sendIdePage(response: ServerResponse): void {
+function sendPage(response: ServerResponse): void {
   response.statusCode = 200;
   response.setHeader('content-type', 'text/html; charset=utf-8');
   response.end(PAGE);
 }
 
-/** Serves /ide/<asset>; false when the name is not one of the IDE's files. */
-export function sendIdeAsset(name: string, response: ServerResponse): boolean {
-  const asset = ASSETS[name];
+function sendAsset(name: string, response: ServerResponse): boolean {
+  const asset = ASSETS.get(name);
   if (!asset) return false;
   response.statusCode = 200;
   response.setHeader('content-type', `${asset.type}; charset=utf-8`);
@@ -72,3 +74,5 @@ export function sendIdeAsset(name: string, response: ServerResponse): boolean {
   createReadStream(asset.file).pipe(response);
   return true;
 }
+
+export const graphiql: Ide = { sendPage, sendAsset };

@@ -1,16 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { Config } from './config.js';
-
 export type { Logger };
+
+/** LOG_LEVEL and LOG_FILE, as src/config.ts reads them. */
+export interface LogOptions {
+  level: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  file?: string;
+}
 
 /**
  * Structured JSON logs to stdout and, when LOG_FILE is set, to that file too.
  * Secret-bearing keys are censored wherever they appear, as a second line of defence:
  * code should not log them in the first place.
  */
-export function createLogger(config: Config['log']): Logger {
+export function createLogger(config: LogOptions): Logger {
   const options = {
     level: config.level,
     base: { service: 'iam-gateway' },

@@ -2,15 +2,22 @@
  * The gateway process: configuration from the environment, backends prepared, HTTP
  * served until SIGTERM or SIGINT, then a clean stop.
  */
-import { createApp, prepareBackends } from './app.js';
+import { createApp, prepareBackends, type AppOptions } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 
-/** Runs the gateway with a loaded configuration; `onStop` runs after the gateway closed. */
-export async function runGateway(config: Config, onStop: () => Promise<void> = async () => {}): Promise<void> {
+/**
+ * Runs the gateway with a loaded configuration; `onStop` runs after the gateway closed.
+ * `ide` is for `npm run dev` (src/dev.ts): this entry imports nothing of development's.
+ */
+export async function runGateway(
+  config: Config,
+  onStop: () => Promise<void> = async () => {},
+  options: Pick<AppOptions, 'ide'> = {},
+): Promise<void> {
   const log = createLogger(config.log);
   await prepareBackends(config, log);
-  const app = await createApp(config, { log });
+  const app = await createApp(config, { log, ide: options.ide });
 
   let stopping = false;
   const stop = async (signal: string) => {

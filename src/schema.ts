@@ -45,7 +45,7 @@ const RESOLVERS = [
 
 /** The public schema, as type-graphql builds it from the decorated classes. */
 export async function buildPublicSchema(): Promise<GraphQLSchema> {
-  const instances = new Map<Function, object>(RESOLVERS.map((Resolver) => [Resolver, new Resolver()]));
+  const instances = new Map<unknown, object>(RESOLVERS.map((Resolver) => [Resolver, new Resolver()]));
   return buildSchema({
     resolvers: RESOLVERS,
     // The contract names its date scalar DateTime (type-graphql's default is DateTimeISO).
@@ -53,7 +53,7 @@ export async function buildPublicSchema(): Promise<GraphQLSchema> {
     // Input rules live in the services, which report every field at once.
     validate: false,
     // Resolvers are stateless: one instance each for the process.
-    container: { get: (someClass: Function, _data: ResolverData) => instances.get(someClass) },
+    container: { get: (someClass: unknown, _data: ResolverData) => instances.get(someClass) },
   });
 }
 

@@ -9,13 +9,18 @@ import { createMailer, type Mailer } from './mail/mailer.js';
 import { AuditService } from './modules/audit/audit.service.js';
 import { DashboardService } from './modules/dashboard/dashboard.service.js';
 import { GroupService } from './modules/groups/group.service.js';
+import { KeycloakGroupsDirectory } from './modules/groups/groups.directory.js';
+import { groupsQueries } from './modules/groups/groups.queries.js';
 import { InvitationService } from './modules/invitations/invitation.service.js';
 import { InvitationsQueries } from './modules/invitations/invitations.queries.js';
 import { OnboardingService } from './modules/onboarding/onboarding.service.js';
 import { RoleService } from './modules/roles/role.service.js';
+import { KeycloakRolesDirectory } from './modules/roles/roles.directory.js';
+import { rolesQueries } from './modules/roles/roles.queries.js';
 import { TenantService } from './modules/tenants/tenant.service.js';
 import { KeycloakTenantsDirectory } from './modules/tenants/tenants.directory.js';
 import { TenantsQueries } from './modules/tenants/tenants.queries.js';
+import { userLinks } from './modules/users/user-links.js';
 import { UserMirror } from './modules/users/user-mirror.js';
 import { UserService } from './modules/users/user.service.js';
 import { keycloakUsersDirectories } from './modules/users/users.realms.js';
@@ -56,23 +61,56 @@ export function serviceDependencies(config: Config, keycloak: KeycloakAdminClien
 export function createServices(em: EntityManager, deps: ServiceDependencies, log: Logger) {
   const { keycloak, sessions, mailer, invitationAcceptUrl, invitationLimits, tenantRealms } = deps;
   const journal = new Journal(em, log);
-  const queries = { users: new UsersQueries(em), tenants: new TenantsQueries(em), invitations: new InvitationsQueries(em) };
+  const queries = {
+    users: new UsersQueries(em),
+    roles: rolesQueries(em),
+    groups: groupsQueries(em),
+    tenants: new TenantsQueries(em),
+    invitations: new InvitationsQueries(em),
+  };
+  const links = userLinks(queries);
   const directories = keycloakUsersDirectories(keycloak, tenantRealms);
   const tenantsDirectory = tenantRealms && new KeycloakTenantsDirectory(tenantRealms);
-  const roles = new RoleService(em, keycloak, journal);
-  const groups = new GroupService(em, keycloak, journal, roles);
-  const users = new UserService({ queries: queries.users, tenants: queries.tenants, directories, tenantsDirectory, journal, roles, groups });
+  const roles = new RoleService({ queries: queries.roles, directory: new KeycloakRolesDirectory(keycloak), journal });
+  const groups = new GroupService({
+    queries: queries.groups,
+    directory: new KeycloakGroupsDirectory(keycloak),
+    journal,
+    roles,
+    users: queries.users,
+  });
+  const users = new UserService({
+    queries: queries.users,
+    links,
+    tenants: queries.tenants,
+    directories,
+    tenantsDirectory,
+    journal,
+    roles,
+    groups,
+  });
   const tenants = new TenantService(queries.tenants, journal, users, tenantsDirectory);
   return {
     queries,
     /** Realm routing: the Keycloak users of the realm an account lives in. */
     directories,
     users,
-    userMirror: new UserMirror(queries.users, directories),
+    userMirror: new UserMirror({ queries: queries.users, links, directories, transactional: (work) => em.transactional(work) }),
     roles,
     groups,
     tenants,
-    onboarding: new OnboardingService({ queries: queries.users, directories, sessions, journal, users, roles, groups, tenants, tenantRealms, log }),
+    onboarding: new OnboardingService({
+      queries: queries.users,
+      directories,
+      sessions,
+      journal,
+      users,
+      roles,
+      groups,
+      tenants,
+      tenantRealms,
+      log,
+    }),
     invitations: new InvitationService({
       queries: queries.invitations,
       tenants: queries.tenants,

@@ -113,6 +113,7 @@ const STRING_LIMITS: Record<string, number> = {
 const MULTILINE_FIELDS = new Set(['description']);
 
 // C0 controls but TAB, and DEL. PostgreSQL cannot store NUL in text at all.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 const LINE_BREAK = /[\r\n]/;
 // Half of a UTF-16 pair: JSON can carry it, UTF-8 (PostgreSQL, Keycloak, mail) cannot.
@@ -138,7 +139,10 @@ export function checkArguments(definitions: readonly GraphQLArgument[], args: Re
 
 function checkValue(check: InputCheck, type: GraphQLInputType, name: string, value: unknown): void {
   if (value === null || value === undefined) return;
-  if (isNonNullType(type)) return checkValue(check, type.ofType, name, value);
+  if (isNonNullType(type)) {
+    checkValue(check, type.ofType, name, value);
+    return;
+  }
   if (isListType(type)) {
     // GraphQL coerces a single value to a list of one.
     const items = Array.isArray(value) ? value : [value];

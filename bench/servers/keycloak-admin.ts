@@ -1,9 +1,9 @@
 /**
  * Baseline (b) of workload 2: the same users page assembled straight from Keycloak's Admin
- * API, the way the seed 004 backend builds its user listing: list the users, then for
+ * API, the way a backend without a mirror builds its user listing: list the users, then for
  * each user, one after the other, its realm role mappings and its groups (plus its
  * effective roles, for effectivePrivileges). The privileges of each role and the roles of
- * each group are fetched once per page and reused: kinder to this baseline than seed 004.
+ * each group are fetched once per page and reused: kinder to this baseline than such a backend.
  * Answers the page's JSON for any POST; `first` comes from the request's variables.
  */
 import { createServer, type IncomingMessage } from 'node:http';

@@ -156,7 +156,7 @@ export async function stackStartWorkload(ctx: BenchContext): Promise<WorkloadRes
   const reported = (results: DevStartResult[]) =>
     results.map((r) => (r.reportedSeconds === undefined ? '?' : `${r.reportedSeconds} s`)).join(', ');
   notes.push(
-    'Workload 4: time from spawning `npm run dev` (which first runs `npm run build`, the TypeScript compile) until the gateway answers ' +
+    'Workload 4: time from spawning `npm run dev` (which first runs `npm run build:dev`, the TypeScript compile) until the gateway answers ' +
       '`{ publicHello }`, polled every 100 ms; then Ctrl-C. ' +
       `Cold: inside its own network namespace (\`unshare -n\`), so that its Keycloak, SMTP catcher and gateway use the usual ports without ` +
       `touching the running ones; IAM_GATEWAY_CACHE_DIR is a new folder holding only the Keycloak ${KEYCLOAK_VERSION} archive (unpacked, then a ` +

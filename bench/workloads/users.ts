@@ -165,7 +165,7 @@ export async function usersWorkload(
         `groups { id name roles { id name } } and effectivePrivileges { id name }; the gateway and (a) answered it identically at the sanity check. ` +
         `Gateway and (a): ${WARMUP_SECONDS} s warm-up, then ${DURATION_SECONDS} s per run. (a) is bench/servers/pg-dataloader.ts: graphql-js over node:http, ` +
         `DataLoaders over plain \`pg\` rows, the gateway's SQL, no permissions or tokens. (b) is bench/servers/keycloak-admin.ts: ` +
-        `the page from Keycloak's Admin API, users one after the other as the seed 004 backend does (list; then per user role mappings, groups, ` +
+        `the page from Keycloak's Admin API, users one after the other as a backend without a mirror does (list; then per user role mappings, groups, ` +
         `effective roles; each role's privileges and each group's roles once per page), measured over ${KEYCLOAK_PAGES[1]} pages at 1 connection ` +
         `and ${KEYCLOAK_PAGES[10]} at 10. ${failures} failed requests in all runs.`,
     ],

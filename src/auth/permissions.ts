@@ -3,7 +3,7 @@ import type { IMiddleware, IMiddlewareFunction } from 'graphql-middleware';
 import { allow, and, chain, or, race, rule, shield, type IRules } from 'graphql-shield';
 import type { GatewayContext, Viewer } from '../context.js';
 import { forbidden, unauthenticated } from '../errors.js';
-import type { RateLimitedOperation } from './rate-limit.js';
+import type { RateLimitedOperation } from '../config.js';
 import type { TenantRole } from '../modules/tenants/tenant.entity.js';
 import type { MembershipRecord } from '../modules/tenants/tenant.type.js';
 import type { UserRecord } from '../modules/users/user.type.js';
@@ -88,12 +88,12 @@ const GRANTED_ROLES = ['roleIds', 'roleIdsToAdd', 'roleIdsToRemove'];
 const GRANTED_GROUPS = ['groupIds', 'groupIdsToAdd', 'groupIdsToRemove'];
 
 /**
- * No escalation, as Kubernetes RBAC prevents it (ARCHITECTURE.md): without ROLE_ADMIN, a
+ * No escalation, as Kubernetes RBAC prevents it (docs/architecture.md): without ROLE_ADMIN, a
  * caller acts on a user only when it holds every effective role and privilege of that
  * user; grants or takes away a role or group only when it holds everything the role or
  * group gives (its effective closure, ancestors' roles included); and never changes its
- * own roles or groups. Effective roles come from selectEffectiveRoles
- * (src/modules/roles/role.loader.ts), as Keycloak computes them for a token.
+ * own roles or groups, nor states that an address is verified. Effective roles come from selectEffectiveRoles
+ * (src/modules/roles/roles.queries.ts), as Keycloak computes them for a token.
  *
  * `targetOf` names the user the operation acts on, if any. A target the mirror does not
  * know (or a malformed id) is refused as FORBIDDEN too: what it holds cannot be shown to be
@@ -108,6 +108,9 @@ function withinReach(targetOf: (args: Record<string, any>) => unknown = () => un
     const idsIn = (fields: string[]) =>
       fields.flatMap((field) => (Array.isArray(input[field]) ? input[field] : [])).filter((id): id is string => typeof id === 'string');
     const [roleIds, groupIds] = [idsIn(GRANTED_ROLES), idsIn(GRANTED_GROUPS)];
+    // Saying that an address is proven is an administrator's statement: a user manager who
+    // could make it would hand out trust in addresses nobody followed a link to (its own included).
+    if (input.emailVerified === true) return forbidden();
     const targetId = targetOf(args);
     if (targetId !== undefined && targetId === principal?.userId && roleIds.length + groupIds.length > 0) return forbidden();
     if (targetId !== undefined && (typeof targetId !== 'string' || !UUID.test(targetId) || !(await loaders.userById.load(targetId)))) {
@@ -134,7 +137,7 @@ function withinReach(targetOf: (args: Record<string, any>) => unknown = () => un
 function userWriter(targetOf?: (args: Record<string, any>) => unknown): ShieldRule {
   return race(ROLE_ADMIN, chain(PRIV_USER_MANAGEMENT, withinReach(targetOf)));
 }
-// ARCHITECTURE.md also lets a tenant's OWNER or ADMIN read that tenant's events: not granted yet.
+// A tenant's OWNER or ADMIN reading that tenant's events is planned (docs/architecture.md), not granted yet.
 const AUDITORS = or(ROLE_ADMIN, hasRealmRole('role_manager'));
 
 /**

@@ -2,32 +2,8 @@ import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { createClient, type RedisClientType } from '@redis/client';
 import { AppError } from '../errors.js';
+import type { CounterName, Limit, RateLimitedOperation, RateLimits } from '../config.js';
 import type { Logger } from '../logger.js';
-
-/** At most `max` calls in a window of `windowSeconds`. */
-export interface Limit {
-  max: number;
-  windowSeconds: number;
-}
-
-/**
- * Who one counter counts:
- * - perIp: calls from one client address, whatever they name (spraying many accounts);
- * - perAccountAndIp: calls naming one account (username or email) from one address (guessing one password);
- * - perCaller: calls by one signed-in user;
- * - perTenant: calls naming one tenant, whoever sends them;
- * - perRecipient: calls that mail one user.
- */
-export type CounterName = 'perIp' | 'perAccountAndIp' | 'perCaller' | 'perTenant' | 'perRecipient';
-
-/** The environment variable suffix of each counter: RATE_LIMIT_<OPERATION>_<SUFFIX>. */
-export const COUNTER_VARIABLES: Record<CounterName, string> = {
-  perIp: 'PER_IP',
-  perAccountAndIp: 'PER_ACCOUNT_IP',
-  perCaller: 'PER_CALLER',
-  perTenant: 'PER_TENANT',
-  perRecipient: 'PER_RECIPIENT',
-};
 
 /** One call as the counters see it. */
 export interface Call {
@@ -41,13 +17,6 @@ export interface Call {
 /** What a counter counts a call under; undefined when the call is not one it counts. */
 type CounterKey = (call: Call) => string | undefined;
 
-function counted<K extends CounterName>(keys: Record<K, CounterKey>, defaults: Record<K, Limit>) {
-  return { keys, defaults };
-}
-
-const MINUTES = 60;
-const HOURS = 60 * MINUTES;
-const perHour = (max: number): Limit => ({ max, windowSeconds: HOURS });
 const byNetwork: CounterKey = ({ network }) => network;
 const byCaller: CounterKey = ({ caller }) => caller?.userId;
 const byAccount =
@@ -58,63 +27,36 @@ const byAccount =
   };
 
 /**
- * Every rate-limited operation, in one place: what each of its counters counts, and their
- * default limits (`src/config.ts` reads overrides from the environment). The permission
- * table applies them with `rateLimited(operation)`. Counters are listed broadest first: a
- * call one counter refused is not counted by the ones after it, so a client hammering away
+ * Every rate-limited operation, in one place: what each of its counters counts (their
+ * limits are configuration: RATE_LIMIT_DEFAULTS in `src/config.ts`). The permission table
+ * applies them with `rateLimited(operation)`. Counters are listed broadest first: a call
+ * one counter refused is not counted by the ones after it, so a client hammering away
  * under many usernames keeps one counter, not one per username (L3).
  */
-export const RATE_LIMITED_OPERATIONS = {
-  login: counted(
-    { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'username')) },
-    { perIp: { max: 100, windowSeconds: 15 * MINUTES }, perAccountAndIp: { max: 10, windowSeconds: 15 * MINUTES } },
-  ),
-  signup: counted(
-    { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'email')) },
-    { perIp: perHour(20), perAccountAndIp: perHour(5) },
-  ),
-  resetPassword: counted(
-    { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args, 'email')) },
-    { perIp: perHour(20), perAccountAndIp: perHour(5) },
-  ),
-  // Anyone signed in may create tenants; each may send invitation emails.
-  createTenant: counted({ perCaller: byCaller }, { perCaller: perHour(10) }),
-  // Invitation emails go to any address: per inviter, and per tenant however many inviters it has.
-  createInvitation: counted(
-    { perCaller: byCaller, perTenant: ({ args }) => field(args.input, 'tenantId') },
-    { perCaller: perHour(50), perTenant: perHour(20) },
-  ),
-  // Public, and it may create an account: per address, as signup. An office behind one address onboards at once.
-  acceptInvitation: counted({ perIp: byNetwork }, { perIp: perHour(60) }),
-  // Each sends Keycloak's password-setup email.
-  registerUser: counted({ perCaller: byCaller }, { perCaller: perHour(100) }),
-  sendPasswordSetupEmail: counted(
-    { perCaller: byCaller, perRecipient: ({ args }) => field(args, 'userId') },
-    { perCaller: perHour(50), perRecipient: perHour(5) },
-  ),
+const RATE_LIMITED_OPERATIONS: { [Operation in RateLimitedOperation]: Record<keyof RateLimits[Operation], CounterKey> } = {
+  login: { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'username')) },
+  signup: { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args.input, 'email')) },
+  resetPassword: { perIp: byNetwork, perAccountAndIp: byAccount((args) => field(args, 'email')) },
+  createTenant: { perCaller: byCaller },
+  createInvitation: {
+    perCaller: byCaller,
+    perTenant: ({ args }) => field(args.input, 'tenantId'),
+    // The mailbox, whichever tenants invite it: many tenants of one signer-up could otherwise flood it.
+    perRecipient: ({ args }) => field(args.input, 'email')?.trim().toLowerCase() || undefined,
+  },
+  acceptInvitation: { perIp: byNetwork },
+  registerUser: { perCaller: byCaller },
+  sendPasswordSetupEmail: { perCaller: byCaller, perRecipient: ({ args }) => field(args, 'userId') },
   // updateMyProfile changing the caller's email: each change can be a probe for a taken address.
-  emailChange: counted(
-    {
-      perCaller: ({ args, caller }) => {
-        const email = field(args.input, 'email')?.trim().toLowerCase();
-        return caller && email && email !== caller.email.toLowerCase() ? caller.userId : undefined;
-      },
+  emailChange: {
+    perCaller: ({ args, caller }) => {
+      const email = field(args.input, 'email')?.trim().toLowerCase();
+      return caller && email && email !== caller.email.toLowerCase() ? caller.userId : undefined;
     },
-    { perCaller: perHour(5) },
-  ),
+  },
 };
 
-export type RateLimitedOperation = keyof typeof RATE_LIMITED_OPERATIONS;
-export type RateLimits = {
-  [Operation in RateLimitedOperation]: (typeof RATE_LIMITED_OPERATIONS)[Operation]['defaults'];
-};
 type Args = Record<string, unknown>;
-
-/** The limits when the environment sets none. */
-export function defaultRateLimits(): RateLimits {
-  const operations = Object.entries(RATE_LIMITED_OPERATIONS);
-  return Object.fromEntries(operations.map(([operation, { defaults }]) => [operation, defaults])) as RateLimits;
-}
 
 function field(object: unknown, name: string): string | undefined {
   const value = (object as Record<string, unknown> | undefined)?.[name];
@@ -147,7 +89,7 @@ export class RateLimiter {
   async consume(operation: RateLimitedOperation, clientIp: string, args: Args, caller?: Call['caller']): Promise<void> {
     const call: Call = { args, network: networkOf(clientIp), caller };
     const limits = this.limits[operation] as Partial<Record<CounterName, Limit>>;
-    for (const [counter, keyOf] of Object.entries(RATE_LIMITED_OPERATIONS[operation].keys) as [CounterName, CounterKey][]) {
+    for (const [counter, keyOf] of Object.entries(RATE_LIMITED_OPERATIONS[operation]) as [CounterName, CounterKey][]) {
       const key = keyOf(call);
       const limit = limits[counter];
       if (key === undefined || !limit) continue;

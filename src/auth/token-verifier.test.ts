@@ -62,6 +62,17 @@ const signed = (overrides: JsonObject = {}, key: SigningKey = trusted) =>
   signRs256({ typ: 'JWT', kid: key.kid }, claims(overrides), key.privateKey);
 const travel = (ms: number) => vi.setSystemTime(Date.now() + ms);
 
+/** A clock only the test moves: the verifier's `now`. */
+function fakeClock(start = Date.parse('2026-12-01T12:00:00Z')) {
+  let time = start;
+  return {
+    now: () => time,
+    seconds: () => Math.floor(time / 1000),
+    set: (ms: number) => void (time = ms),
+    advance: (ms: number) => void (time += ms),
+  };
+}
+
 async function expectRefused(verify: TokenVerifier, token: string) {
   // One answer for every failure, so a caller learns nothing about why.
   await expect(verify.verify(token)).rejects.toMatchObject({ code: 'UNAUTHENTICATED', message: unauthenticated().message });
@@ -158,11 +169,12 @@ describe('token verification', () => {
   });
 
   it('I4: refuses an iat in the future beyond the clock tolerance, and accepts one within it', async () => {
-    vi.useFakeTimers({ now: new Date('2026-12-01T12:00:00Z'), toFake: ['Date'] });
-    const verify = verifier();
-    await expectRefused(verify, signed({ iat: nowSeconds() + DEFAULT_CLOCK_TOLERANCE_SECONDS + 1 }));
-    await expectRefused(verify, signed({ iat: nowSeconds() + 86_400 }));
-    await expect(verify.verify(signed({ iat: nowSeconds() + DEFAULT_CLOCK_TOLERANCE_SECONDS }))).resolves.toBeDefined();
+    const clock = fakeClock();
+    const verify = verifier({ now: clock.now });
+    const at = clock.seconds();
+    await expectRefused(verify, signed({ iat: at + DEFAULT_CLOCK_TOLERANCE_SECONDS + 1, exp: at + 300 }));
+    await expectRefused(verify, signed({ iat: at + 86_400, exp: at + 90_000 }));
+    await expect(verify.verify(signed({ iat: at + DEFAULT_CLOCK_TOLERANCE_SECONDS, exp: at + 300 }))).resolves.toBeDefined();
   });
 
   it('I4: accepts only the configured clients (azp), per realm', async () => {
@@ -283,26 +295,41 @@ describe('the verified-token cache', () => {
   });
 
   it('stops answering for a token once it expired', async () => {
-    const verify = verifier();
-    const token = signed({ exp: nowSeconds() + 60 });
+    const clock = fakeClock();
+    const verify = verifier({ now: clock.now });
+    const token = signed({ iat: clock.seconds(), exp: clock.seconds() + 60 });
     await verify.verify(token);
-    travel((60 + DEFAULT_CLOCK_TOLERANCE_SECONDS + 1) * 1000);
+    clock.advance((60 + DEFAULT_CLOCK_TOLERANCE_SECONDS + 1) * 1000);
     await expectRefused(verify, token);
   });
 
   it('I4: refuses a cached token at the same instant as an uncached one: exp plus the clock tolerance', async () => {
-    vi.useFakeTimers({ now: new Date('2026-12-01T12:00:00Z'), toFake: ['Date'] });
-    const exp = nowSeconds() + 60;
-    const token = signed({ exp });
-    const cachedBy = verifier();
+    const clock = fakeClock();
+    const exp = clock.seconds() + 60;
+    const token = signed({ iat: clock.seconds(), exp });
+    const cachedBy = verifier({ now: clock.now });
+    const uncached = verifier({ now: clock.now, cacheSize: 0 });
     await cachedBy.verify(token);
     // The last second in which both accept the token, then the first in which both refuse it.
-    vi.setSystemTime((exp + DEFAULT_CLOCK_TOLERANCE_SECONDS - 1) * 1000 + 999);
+    clock.set((exp + DEFAULT_CLOCK_TOLERANCE_SECONDS - 1) * 1000 + 999);
     await expect(cachedBy.verify(token)).resolves.toBeDefined();
-    await expect(verifier({ cacheSize: 0 }).verify(token)).resolves.toBeDefined();
-    vi.setSystemTime((exp + DEFAULT_CLOCK_TOLERANCE_SECONDS) * 1000);
+    await expect(uncached.verify(token)).resolves.toBeDefined();
+    clock.set((exp + DEFAULT_CLOCK_TOLERANCE_SECONDS) * 1000);
     await expectRefused(cachedBy, token);
-    await expectRefused(verifier({ cacheSize: 0 }), token);
+    await expectRefused(uncached, token);
+  });
+
+  it('judges tokens by the clock it is given, not the system clock', async () => {
+    // A token that expired an hour ago by the system clock, to a verifier whose clock is two hours behind.
+    const clock = fakeClock(Date.now() - 2 * 3_600_000);
+    const token = signed({ iat: clock.seconds(), exp: nowSeconds() - 3_600 });
+    await expect(verifier({ now: clock.now }).verify(token)).resolves.toBeDefined();
+    await expectRefused(verifier(), token);
+    // And one valid by the system clock, to a verifier whose clock has moved past its expiry.
+    const fresh = signed();
+    clock.set(Date.now() + 2 * 3_600_000);
+    await expectRefused(verifier({ now: clock.now }), fresh);
+    await expect(verifier().verify(fresh)).resolves.toBeDefined();
   });
 
   it('stops answering for a realm that is no longer trusted', async () => {

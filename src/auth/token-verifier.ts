@@ -57,6 +57,11 @@ export interface TokenVerifierOptions {
   jwksCooldownMs?: number;
   /** Verified tokens kept to skip repeated signature checks; 0 disables the cache. */
   cacheSize?: number;
+  /**
+   * The time tokens are judged by (`exp`, `nbf`, `iat`, and the cache), in milliseconds since
+   * the epoch: the system clock unless a test moves one of its own.
+   */
+  now?: () => number;
 }
 
 export interface TokenVerifier {
@@ -78,7 +83,10 @@ export const JWKS_TIMEOUT_MS = 5_000;
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const keySets = new Map<string, JWTVerifyGetKey>();
   const tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
-  const cache = new VerifiedTokenCache(options.cacheSize ?? 10_000, tolerance);
+  const now = options.now ?? (() => Date.now());
+  // Seconds since the epoch, as jose counts them.
+  const nowSeconds = () => Math.floor(now() / 1000);
+  const cache = new VerifiedTokenCache(options.cacheSize ?? 10_000, tolerance, nowSeconds);
   const issuerPrefix = `${options.issuerBaseUrl}/realms/`;
 
   function keySetFor(realm: string) {
@@ -104,6 +112,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       audience: options.audience,
       algorithms: ALGORITHMS,
       clockTolerance: tolerance,
+      currentDate: new Date(now()),
       requiredClaims: ['exp', 'sub', 'azp'],
     });
     // Keycloak marks access tokens `typ: Bearer`; ID and refresh tokens must not pass as them.
@@ -159,9 +168,6 @@ function realmKeySet(url: URL, cooldownMs: number): JWTVerifyGetKey {
   };
 }
 
-/** Seconds since the epoch, as jose counts them. */
-const nowSeconds = () => Math.floor(Date.now() / 1000);
-
 const SERVICE_ACCOUNT_PREFIX = 'service-account-';
 
 /**
@@ -215,12 +221,13 @@ class VerifiedTokenCache {
   constructor(
     private readonly capacity: number,
     private readonly toleranceSeconds: number,
+    private readonly nowSeconds: () => number,
   ) {}
 
   get(token: string): Principal | undefined {
     const principal = this.entries.get(token);
     if (!principal) return undefined;
-    if (principal.expiresAt + this.toleranceSeconds <= nowSeconds()) {
+    if (principal.expiresAt + this.toleranceSeconds <= this.nowSeconds()) {
       this.entries.delete(token);
       return undefined;
     }

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { listenToChannel } from './channel-listener.js';
 
 /** A logger whose lines the test reads. */
@@ -15,8 +15,19 @@ function capturingLogger() {
   return { log: pino({ level: 'debug' }, sink), lines };
 }
 
+/** Resolves once the listener's failed attempt has scheduled the next one (I/O turns, no timers). */
+async function retryScheduled(): Promise<void> {
+  while (vi.getTimerCount() === 0) await new Promise((resolve) => setImmediate(resolve));
+}
+
 describe('listenToChannel', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('warns once when it cannot connect, keeps retrying quietly, and never reports listening', async () => {
+    // The retries' clock is the test's; the refused connections are real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { log, lines } = capturingLogger();
     const listening: boolean[] = [];
     // Nothing listens on port 1: every attempt is refused at once.
@@ -27,8 +38,12 @@ describe('listenToChannel', () => {
       onListening: (value) => listening.push(value),
       log,
     });
-    // Attempts at 0, 0.5, 1.5 and 3.5 s.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Four attempts, 0.5, 1 and 2 s apart: each waits until the one before failed and scheduled it.
+    for (const wait of [500, 1_000, 2_000]) {
+      await retryScheduled();
+      vi.advanceTimersByTime(wait);
+    }
+    await retryScheduled();
     await listener.close();
 
     const warnings = lines.filter((line) => line.level === 40);

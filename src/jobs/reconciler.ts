@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { UUID } from '../validation.js';
 import type { Logger } from '../logger.js';
 import { AuditQueries, type StaleEvent } from '../modules/audit/audit.queries.js';
+import type { LinkChanges } from '../modules/roles/links.js';
 import type { UserRecord } from '../modules/users/user.type.js';
 import type { MirroredUser } from '../modules/users/users.queries.js';
 import type { Services } from '../services.js';
@@ -147,23 +148,40 @@ async function mirrorLinks(
     if (busy.has(targetId)) return undefined;
     return (userId: string) => (settled.has(userId) || added.has(userId)) && remote.has(userId) && !busy.has(userId);
   };
-  const applyLinks = async (kind: 'role' | 'group', targetId: string, members: Set<string>) => {
+  const { roles, groups } = services.queries;
+  const applyLinks = async (
+    targetId: string,
+    members: Set<string>,
+    held: () => Promise<string[]>,
+    change: (changes: LinkChanges<{ id: string }>) => Promise<void>,
+  ) => {
     const eligible = await eligibleNow(targetId);
     if (!eligible) return 0;
-    const held = await users.linkedUserIds(kind, targetId);
-    const add = [...members].filter((id) => !held.has(id) && eligible(id));
-    const remove = [...held].filter((id) => !members.has(id) && eligible(id));
-    await users.changeLinkedUsers(kind, targetId, add, remove);
+    const linked = new Set(await held());
+    const add = [...members].filter((id) => !linked.has(id) && eligible(id));
+    const remove = [...linked].filter((id) => !members.has(id) && eligible(id));
+    await change({ add: add.map((id) => ({ id })), remove: remove.map((id) => ({ id })) });
     return add.length + remove.length;
   };
   let changed = 0;
 
-  const roles = [...(await services.roles.list('ROLE')), ...(await services.roles.list('PRIVILEGE'))];
-  for (const role of roles) {
-    changed += await applyLinks('role', role.id, await pagedIds((first, max) => keycloak.usersWithRole(role.name, first, max)));
+  for (const role of [...(await roles.list('ROLE')), ...(await roles.list('PRIVILEGE'))]) {
+    const holders = await pagedIds((first, max) => keycloak.usersWithRole(role.name, first, max));
+    changed += await applyLinks(
+      role.id,
+      holders,
+      () => roles.holderIdsOf(role.id),
+      (changes) => roles.changeHolders(role.id, changes),
+    );
   }
-  for (const group of await services.groups.list()) {
-    changed += await applyLinks('group', group.id, await pagedIds((first, max) => keycloak.groupMembers(group.id, first, max)));
+  for (const groupId of await groups.ids()) {
+    const members = await pagedIds((first, max) => keycloak.groupMembers(groupId, first, max));
+    changed += await applyLinks(
+      groupId,
+      members,
+      () => groups.memberIdsOf(groupId),
+      (changes) => groups.changeMembers(groupId, changes),
+    );
   }
   return changed;
 }
@@ -207,7 +225,9 @@ async function settlement(pass: Pass, event: StaleEvent): Promise<{ status: 'SUC
   // Realm tenancy: an account of a tenant realm is not the gateway realm's to compare with; left as it is.
   const tenantRealm =
     typeof event.details?.realm === 'string' ||
-    (event.targetType === 'User' && event.targetId && UUID.test(event.targetId) ? (await users.findByIds([event.targetId]))[0]?.realm : null);
+    (event.targetType === 'User' && event.targetId && UUID.test(event.targetId)
+      ? (await users.findByIds([event.targetId]))[0]?.realm
+      : null);
   if (tenantRealm) return { status: 'FAILED', note: 'an account of a tenant realm: only the gateway realm is reconciled' };
   if (event.targetType === 'User' && CREATE_ACTIONS.has(event.action) && email) {
     const remoteUser = await keycloak.findByEmail(email);

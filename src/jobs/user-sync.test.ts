@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.js';
 import { isKeycloakUnreachable } from '../journal/journal.js';
-import { requestHash } from '../modules/idempotency/idempotency.plugin.js';
 import { backoffMs } from './user-sync.js';
 
 describe('isKeycloakUnreachable', () => {
@@ -31,20 +30,5 @@ describe('backoffMs', () => {
       expect(wait).toBeGreaterThanOrEqual(seconds * 800);
       expect(wait).toBeLessThanOrEqual(seconds * 1200);
     }
-  });
-});
-
-describe('requestHash', () => {
-  const key = Buffer.alloc(32, 1);
-  it('ignores the order of variables but not their values', () => {
-    const doc = 'mutation { x }';
-    expect(requestHash(key, 'A', doc, { a: 1, b: { c: 2, d: 3 } })).toBe(requestHash(key, 'A', doc, { b: { d: 3, c: 2 }, a: 1 }));
-    expect(requestHash(key, 'A', doc, { a: 1 })).not.toBe(requestHash(key, 'A', doc, { a: 2 }));
-    expect(requestHash(key, 'A', doc, { a: 1 })).not.toBe(requestHash(key, 'B', doc, { a: 1 }));
-  });
-
-  it('M1: depends on a key PostgreSQL does not hold, so a stored hash cannot be checked against guessed passwords', () => {
-    const variables = { userId: 'u', password: 'Summer2026!' };
-    expect(requestHash(key, null, 'mutation', variables)).not.toBe(requestHash(Buffer.alloc(32, 2), null, 'mutation', variables));
   });
 });

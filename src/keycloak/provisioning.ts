@@ -140,7 +140,7 @@ class RealmProvisioner {
 
   /**
    * Keycloak 26 drops user attributes its user profile does not declare: declare the
-   * ones the gateway stores (seed 004's entity_code and country_code), editable by admins.
+   * ones the gateway stores (entity_code and country_code), editable by admins.
    */
   private async ensureUserProfileAttributes(): Promise<void> {
     const profile = await this.admin.users.getProfile();

@@ -1,11 +1,13 @@
 /**
- * The predefined privileges and roles of every realm the gateway manages (seed 004).
+ * The predefined privileges and roles of every realm the gateway manages.
  * Privileges are `priv_*` realm roles; roles are `role_*` realm roles, composites of
  * privileges. Provisioning creates what is missing here; no GraphQL operation ever
  * creates, changes or deletes a privilege.
  */
 export const ROLE_PREFIX = 'role_';
 export const PRIVILEGE_PREFIX = 'priv_';
+/** Which of the two a managed realm role is, by its prefix. */
+export type RealmRoleKind = 'ROLE' | 'PRIVILEGE';
 
 export interface CatalogEntry {
   name: string;

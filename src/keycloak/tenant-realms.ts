@@ -6,7 +6,7 @@ import { createKeycloakAdmin, type KeycloakAdmin } from './admin-client.js';
 import { isKeycloakNotFound } from './keycloak-errors.js';
 import { frontendClient, masterAdminClient, provisionRealm } from './provisioning.js';
 
-/** Seed 002: the public client a tenant's frontends sign in through (code flow with PKCE). */
+/** The public client a tenant's frontends sign in through (code flow with PKCE). */
 export const CONTROL_PLANE_CLIENT_ID = 'control-plane';
 /** Another gateway process may have created tenants: their realms are learned this often. */
 export const TENANT_REALMS_REFRESH_MS = 30_000;

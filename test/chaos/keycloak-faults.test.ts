@@ -243,7 +243,7 @@ describe('chaos: Keycloak', () => {
 
     // Keycloak deletes the user; the gateway never hears so.
     rig.keycloakHttp.loseAnswerWhen = (request) => request === userDeletion;
-    let first;
+    let first: Awaited<ReturnType<typeof rig.gateway.graphql>>;
     try {
       ops.attempted++;
       first = await rig.gateway.graphql(DELETE_USER, { token, variables: { id } });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../support/database.js';
 import { createUserThroughGateway, realmRoleIds } from '../support/directory.js';
@@ -100,19 +101,21 @@ describe('acceptInvitation and the caller it acts for', () => {
 });
 
 describe('what an error message carries', () => {
-  it('ATTACK: a variable that fails coercion is named in the error, never echoed: a password sent with a stray field does not come back', async () => {
+  it('ATTACK: a variable that fails coercion is named in the error, never echoed: a password sent with a stray field, a date or an enum value does not come back', async () => {
     const password = 'Echo-me-not-7q; at "input.x"';
     const attempts = [
       ['mutation($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }', { input: { username: 'nobody@example.test', password, extra: 1 } }],
       ['mutation($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }', { input: { username: 'nobody@example.test', password: 12345678 } }],
       ['mutation($r: String!) { refreshToken(refreshToken: $r) { tokens { accessToken } } }', { r: ['a-refresh-token-in-a-list'] }],
+      ['query($f: AuditEventFilter) { auditEvents(filter: $f) { totalCount } }', { f: { since: 'Echo-me-not-as-a-date' } }],
+      ['mutation($input: CreateInvitationInput!) { createInvitation(input: $input) { message } }', { input: { tenantId: randomUUID(), email: 'x@example.test', role: 'Echo-me-not-as-a-role' } }],
     ] as const;
     for (const [query, variables] of attempts) {
       const response = await gateway.graphql(query, { variables });
       expect(response.status).toBe(400);
       expect(codeOf(response)).toBe('BAD_USER_INPUT');
       const text = JSON.stringify(response.errors);
-      expect(text).toMatch(/Variable \\"\$(input|r)\\" got an invalid value/);
+      expect(text).toMatch(/Variable \\"\$(input|r|f)\\" got an invalid value/);
       for (const secret of ['Echo-me-not', '12345678', 'a-refresh-token-in-a-list']) expect(text).not.toContain(secret);
     }
   });

@@ -97,7 +97,7 @@ describe('createUser', () => {
     expect(JSON.stringify(await auditOf(lower))).not.toContain(given.password);
   });
 
-  it('answers BAD_USER_INPUT naming each field for the seed 004 validation examples, and creates nothing', async () => {
+  it('answers BAD_USER_INPUT naming each invalid field (email, names, codes), and creates nothing', async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ email: 'not-an-email' }, 'email'],
       [{ firstName: '' }, 'firstName'],

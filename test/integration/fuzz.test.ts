@@ -162,7 +162,10 @@ describe('fuzzer', () => {
       if (pools[pool].length > 25) pools[pool].shift();
     };
     const walk = (node: unknown): void => {
-      if (Array.isArray(node)) return node.forEach(walk);
+      if (Array.isArray(node)) {
+        node.forEach(walk);
+        return;
+      }
       if (!node || typeof node !== 'object') return;
       const record = node as Record<string, unknown>;
       const pool = { User: 'user', Role: 'role', Privilege: 'privilege', Group: 'group', Tenant: 'tenant', Invitation: 'invitation' }[String(record.__typename)] as PoolName | undefined;

@@ -66,6 +66,12 @@ describe('the HTTP surface', () => {
     }
   });
 
+  it('ATTACK: an IDE asset named after an object property (constructor, __proto__, toString) is not found, not a server error', async () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect((await fetch(`${base}/ide/${name}`)).status, name).toBe(404);
+    }
+  });
+
   it('serves no IDE and refuses introspection in production', async () => {
     const production = await startTestGateway((config) => ({ ...config, environment: 'production' }));
     try {

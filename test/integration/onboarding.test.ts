@@ -109,7 +109,7 @@ describe.each(TENANCY_MODES)('onboarding (TENANCY_MODE=%s)', (mode) => {
     expect(await sql('select role from memberships where tenant_id = $1 and user_id = $2', [tenant.id, user.id])).toEqual([
       { role: 'OWNER' },
     ]);
-    // Realm tenancy (seed 002): the owner's account, and so the tokens, are the tenant realm's.
+    // Realm tenancy: the owner's account, and so the tokens, are the tenant realm's.
     const realm = mode === 'realm' ? tenant.id : null;
     expect(await sql('select realm from users where id = $1', [user.id])).toEqual([{ realm }]);
     expect(await keycloakUser(input.email, realm ?? undefined)).toMatchObject({ id: user.id });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
-import { selectEffectiveRoles } from '../../src/modules/roles/role.loader.js';
+import { selectEffectiveRoles } from '../../src/modules/roles/roles.queries.js';
 import { sql } from '../support/database.js';
 import { consoleGroup, consoleRole, realmRoleIds, tokenRealmRoles, unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -228,6 +228,31 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
       );
     }
     expect({ local: await localLinks(manager.id), keycloak: await keycloakLinks(manager.id) }).toEqual(before);
+  });
+
+  it('ATTACK: a user manager cannot state that an address is verified, on a user it manages or on itself; an administrator can', async () => {
+    const plain = await userWith({ roleIds: [roleIds.role_user!] });
+    const created = newUser({ roleIds: [roleIds.role_user], emailVerified: true });
+    const attempts = [
+      [CREATE, { input: created }],
+      [UPDATE, { id: plain.id, input: { email: plain.email, firstName: 'Eve', lastName: 'Mallory', emailVerified: true } }],
+      [UPDATE, { id: manager.id, input: { email: manager.email, firstName: 'Eve', lastName: 'Mallory', emailVerified: true } }],
+    ] as const;
+    for (const [mutation, variables] of attempts) {
+      expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), JSON.stringify(variables)).toBe('FORBIDDEN');
+    }
+
+    expect((await keycloakAdmin<unknown[]>('GET', `/users?email=${encodeURIComponent(created.email)}&exact=true`)).body).toEqual([]);
+    for (const { id } of [plain, manager]) {
+      expect((await keycloakAdmin<{ emailVerified: boolean }>('GET', `/users/${id}`)).body.emailVerified).toBe(false);
+      expect((await sql<{ email_verified: boolean }>('select email_verified from users where id = $1', [id]))[0]!.email_verified).toBe(false);
+    }
+    const byAdmin = await gateway.graphql(UPDATE, {
+      token: await adminToken(),
+      variables: { id: plain.id, input: { email: plain.email, firstName: 'Eve', lastName: 'Mallory', emailVerified: true } },
+    });
+    expect(outcome(byAdmin)).toBe('OK');
+    expect((await keycloakAdmin<{ emailVerified: boolean }>('GET', `/users/${plain.id}`)).body.emailVerified).toBe(true);
   });
 
   it('H1: an id that names no user answers FORBIDDEN to a user manager, as an administrator’s does; NOT_FOUND to an administrator', async () => {

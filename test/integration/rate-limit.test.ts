@@ -4,10 +4,16 @@ import type { Config } from '../../src/config.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, passwordGrant } from '../support/keycloak.js';
 import { createMailbox } from '../support/mailbox.js';
+import { findOrStartRedis } from '../support/redis.js';
 
 const LOGIN = 'mutation Login($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }';
 
 const twice = { max: 2, windowSeconds: 60 };
+
+// Two gateway processes share their counts through Redis: the one the tests find, or one started for them.
+const sharedRedis = await findOrStartRedis();
+if (sharedRedis.reason) console.warn(`Skipping the shared-Redis rate-limit test: ${sharedRedis.reason}.`);
+afterAll(() => sharedRedis.url && sharedRedis.stop());
 
 /** Small limits, so a test reaches them in a few calls; every gateway here has its own counts. */
 function limited(config: Config, overrides: Partial<Config> = {}): Config {
@@ -16,7 +22,7 @@ function limited(config: Config, overrides: Partial<Config> = {}): Config {
     ...config.rateLimits,
     login,
     createTenant: { perCaller: twice },
-    createInvitation: { perCaller: { max: 3, windowSeconds: 60 }, perTenant: twice },
+    createInvitation: { perCaller: { max: 3, windowSeconds: 60 }, perTenant: twice, perRecipient: twice },
     acceptInvitation: { perIp: twice },
     registerUser: { perCaller: twice },
     sendPasswordSetupEmail: { perCaller: { max: 3, windowSeconds: 60 }, perRecipient: twice },
@@ -106,8 +112,8 @@ describe('abuse limits on login', () => {
     }
   });
 
-  it('holds across two gateway processes that share one Redis (REDIS_URL)', async () => {
-    const redis = { url: 'redis://127.0.0.1:6379', keyPrefix: `iam-gateway-test:${randomUUID()}:` };
+  it.skipIf(!sharedRedis.url)('holds across two gateway processes that share one Redis (REDIS_URL)', async () => {
+    const redis = { url: sharedRedis.url!, keyPrefix: `iam-gateway-test:${randomUUID()}:` };
     const [first, second] = await Promise.all([1, 2].map(() => startTestGateway((config) => limited(config, { redis }))));
     try {
       const username = unknownUser();
@@ -183,6 +189,16 @@ describe('abuse limits wherever email is sent or an account is made', () => {
     for (let call = 1; call <= 4; call += 1) expect(code(await invite(outsider.token, tenants[0]!))).toBe('FORBIDDEN');
     const codes = [tenants[0], tenants[1], tenants[0], tenants[1]].map((tenantId) => invite(admin.token, tenantId!));
     expect((await Promise.all(codes)).map(code).sort()).toEqual(['OK', 'OK', 'OK', 'RATE_LIMITED']);
+  });
+
+  it('ATTACK: createInvitation is limited per recipient address, however many tenants and inviters send to it', async () => {
+    const [ann, bob] = await Promise.all([signIn(), signIn()]);
+    const [annTenant, bobTenant] = await Promise.all([ann, bob].map(async ({ token }) => (await createTenant(token)).data!.createTenant.tenant.id as string));
+    const victim = `flooded-${randomUUID().slice(0, 8)}@example.test`;
+    const codes = [code(await invite(ann.token, annTenant, victim)), code(await invite(bob.token, bobTenant, victim.toUpperCase()))];
+    codes.push(code(await invite(bob.token, bobTenant, ` ${victim}`)), code(await invite(ann.token, annTenant)));
+    expect(codes).toEqual(['OK', 'OK', 'RATE_LIMITED', 'OK']);
+    expect(await createMailbox(inject('mailboxUrl')).list(victim)).toHaveLength(2);
   });
 
   it('M4: acceptInvitation is limited per client address', async () => {

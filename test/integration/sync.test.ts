@@ -43,7 +43,7 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-describe('background sync (seed 001)', () => {
+describe('background sync of users registered while Keycloak was away', () => {
   it('registerUser while Keycloak is unreachable keeps the user PENDING with its roles and groups, and answers success', async () => {
     const email = newEmail();
     const user = await registerWhileUnreachable(gateway, token, proxy, {

@@ -1,6 +1,7 @@
 import { inject } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
-import type { RateLimits } from '../../src/auth/rate-limit.js';
+import { graphiql } from '../../src/ide.js';
+import type { RateLimits } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
 
 export interface GraphQLResponse<T = Record<string, unknown>> {
@@ -20,8 +21,11 @@ export interface TestGateway {
 }
 
 /** A gateway on a free port, configured like the one `npm run dev` starts, over real HTTP. */
-export async function startTestGateway(overrides: (config: Config) => Config = (config) => config): Promise<TestGateway> {
-  const app = await createApp(overrides(inject('config')));
+export async function startTestGateway(
+  overrides: (config: Config) => Config = (config) => config,
+  options: Parameters<typeof createApp>[1] = {},
+): Promise<TestGateway> {
+  const app = await createApp(overrides(inject('config')), { ide: graphiql, ...options });
   const url = await app.listen(0);
   return {
     app,

@@ -26,7 +26,7 @@ export interface Tenancy {
   readonly gateway: TestGateway;
   /** A tenant realm a test made some other way, deleted after the file. */
   track(realm: string): void;
-  /** Signs up with `accountName`: a new tenant and its OWNER, with tokens (seed 002). */
+  /** Signs up with `accountName`: a new tenant and its OWNER, with tokens. */
   tenantOwner(name?: string): Promise<TenantOwner>;
   /** An existing account of `realm` (the test realm when undefined), known to the gateway and signed in. */
   signedIn(realm?: string, options?: { realmRoles?: string[] }): Promise<TestUser & { token: string }>;

@@ -36,7 +36,7 @@ export interface SignedIn {
 
 export const ACCOUNT_NOT_ACTIVE = 'This account is not active. Contact your administrator.';
 
-/** Signing in and out through Keycloak (seed 000). Keycloak checks credentials; the gateway never sees a hash. */
+/** Signing in and out through Keycloak. Keycloak checks credentials; the gateway never sees a hash. */
 export class AuthService {
   constructor(private readonly deps: AuthServiceDependencies) {}
 

@@ -1,6 +1,6 @@
 import { Field, ID, InputType } from 'type-graphql';
 import { InputCheck } from '../../validation.js';
-import { checkIdChanges } from '../roles/directory-writes.js';
+import { checkIdChanges } from '../roles/role.input.js';
 
 @InputType('CreateGroupInput')
 export class CreateGroupInput {

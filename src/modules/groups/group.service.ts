@@ -1,21 +1,7 @@
-import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { selectRows } from '../../db/loaders.js';
 import { AppError } from '../../errors.js';
-import { endSessions, type Journal, type UndoLog } from '../../journal/journal.js';
-import {
-  applyLinkChanges,
-  linkChanges,
-  mirrorLinkChanges,
-  namesOf,
-  requireAll,
-  toMapping,
-  undoDeletion,
-} from '../roles/directory-writes.js';
-import { ROLE_COLUMNS } from '../roles/role.loader.js';
+import type { Journal } from '../../journal/journal.js';
+import { linkChanges, namesOf, requireAll } from '../roles/links.js';
 import type { RoleService } from '../roles/role.service.js';
-import type { RoleRecord } from '../roles/role.type.js';
-import { GroupEntity, GroupRoleEntity, UserGroupEntity } from './group.entity.js';
 import {
   checkCreateGroup,
   checkUpdateGroupRolesPrivileges,
@@ -25,11 +11,29 @@ import {
   type UpdateGroupUsersInput,
 } from './group.input.js';
 import type { GroupRecord } from './group.type.js';
+import type { GroupsDirectory } from './groups.directory.js';
+import type { GroupsQueries } from './groups.queries.js';
 
 /** A member as the group writes need it. */
-interface Member {
+export interface Member {
   id: string;
   email: string;
+}
+
+/** The statements the group rules use. */
+export type GroupServiceQueries = Pick<
+  GroupsQueries,
+  'list' | 'findByIds' | 'isTopLevelNameTaken' | 'rolesOf' | 'memberIdsOf' | 'upsert' | 'delete' | 'changeId' | 'changeRoles' | 'changeMembers'
+> & { within(em: Parameters<GroupsQueries['within']>[0]): GroupServiceQueries };
+
+export interface GroupServiceDeps {
+  queries: GroupServiceQueries;
+  directory: GroupsDirectory;
+  journal: Pick<Journal, 'write'>;
+  /** What a role or privilege id an input names is (RoleService.require). */
+  roles: Pick<RoleService, 'require'>;
+  /** The users behind ids, as the users feature finds them in the mirror. */
+  users: { findByIds(ids: readonly string[]): Promise<Member[]> };
 }
 
 /**
@@ -39,19 +43,14 @@ interface Member {
  * reach the mirror through the directory sync.
  */
 export class GroupService {
-  constructor(
-    private readonly em: EntityManager,
-    private readonly keycloak: KeycloakAdminClient,
-    private readonly journal: Journal,
-    private readonly roles: RoleService,
-  ) {}
+  constructor(private readonly deps: GroupServiceDeps) {}
 
   list(): Promise<GroupRecord[]> {
-    return selectRows(this.em, 'select id, name from groups order by name', []);
+    return this.deps.queries.list();
   }
 
   findByIds(ids: readonly string[]): Promise<GroupRecord[]> {
-    return selectRows(this.em, 'select id, name from groups where id in (?)', [ids]);
+    return this.deps.queries.findByIds(ids);
   }
 
   /** The groups behind ids given in an input field; NOT_FOUND before any write if one is unknown. */
@@ -61,25 +60,27 @@ export class GroupService {
 
   async create(input: CreateGroupInput, actorId: string | null): Promise<GroupRecord> {
     checkCreateGroup(input);
+    const { queries, directory, journal, roles: roleService } = this.deps;
     const name = input.groupName.trim();
-    const roles = await this.roles.require('ROLE', input.roleIds ?? [], 'roleIds');
-    const privileges = await this.roles.require('PRIVILEGE', input.privilegeIds ?? [], 'privilegeIds');
-    await this.requireNameFree(name);
+    const roles = await roleService.require('ROLE', input.roleIds ?? [], 'roleIds');
+    const privileges = await roleService.require('PRIVILEGE', input.privilegeIds ?? [], 'privilegeIds');
+    // Keycloak keeps names unique among siblings: here, among top-level groups.
+    if (await queries.isTopLevelNameTaken(name)) throw new AppError('CONFLICT', `A group named ${name} already exists`);
     const mapped = [...roles, ...privileges];
 
-    const id = await this.journal.write({
+    const id = await journal.write({
       entry: {
         action: 'GROUP_CREATE',
         targetType: 'Group',
         actorId,
         details: { name, roles: namesOf(roles), privileges: namesOf(privileges) },
       },
-      keycloak: (undo) => this.createInKeycloak(name, mapped, [], undo),
+      keycloak: (undo) => directory.create(name, mapped, undo),
       targetIdOf: (id) => id,
       local: async (em, id) => {
-        // An upsert: the directory sync may have mirrored the new group already.
-        await em.upsert(GroupEntity, { id, name });
-        await mirrorLinkChanges(em, GroupRoleEntity, ['group', id], 'role', { add: mapped, remove: [] });
+        const tx = queries.within(em);
+        await tx.upsert({ id, name, parentId: null });
+        await tx.changeRoles(id, { add: mapped, remove: [] });
         return id;
       },
     });
@@ -89,12 +90,13 @@ export class GroupService {
   /** Adds and removes members; each user must be in the mirror. */
   async updateUsers(id: string, input: UpdateGroupUsersInput, actorId: string | null): Promise<GroupRecord> {
     checkUpdateGroupUsers(input);
+    const { queries, directory, journal } = this.deps;
     const group = await this.requireGroup(id);
     const add = await this.requireUsers(input.userIdsToAdd, 'userIdsToAdd');
     const remove = await this.requireUsers(input.userIdsToRemove, 'userIdsToRemove');
-    const members = linkChanges(await this.membersOf(id), add, remove);
+    const members = linkChanges(await queries.memberIdsOf(id), add, remove);
 
-    await this.journal.write({
+    await journal.write({
       entry: {
         action: 'GROUP_UPDATE_USERS',
         targetType: 'Group',
@@ -103,19 +105,11 @@ export class GroupService {
         details: { name: group.name, usersAdded: emailsOf(members.add), usersRemoved: emailsOf(members.remove) },
       },
       keycloak: async (undo) => {
-        await applyLinkChanges(
-          undo,
-          `members of ${group.name}`,
-          members,
-          ([user]) => this.keycloak.users.addToGroup({ id: user.id, groupId: id }),
-          ([user]) => this.keycloak.users.delFromGroup({ id: user.id, groupId: id }),
-          // Keycloak adds and removes members one per call.
-          { oneByOne: true },
-        );
+        await directory.changeMembers(group, members, undo);
         // Those who left lose the group's roles: the sessions opened with them end.
-        for (const user of members.remove) await endSessions(this.keycloak, user.id);
+        for (const user of members.remove) await directory.endSessions(user.id);
       },
-      local: (em) => mirrorLinkChanges(em, UserGroupEntity, ['group', id], 'user', members),
+      local: (em) => queries.within(em).changeMembers(id, members),
     });
     return group;
   }
@@ -123,18 +117,19 @@ export class GroupService {
   /** Adds and removes the roles (role_*) and privileges (priv_*) mapped to the group. */
   async updateRolesPrivileges(id: string, input: UpdateGroupRolesPrivilegesInput, actorId: string | null): Promise<GroupRecord> {
     checkUpdateGroupRolesPrivileges(input);
+    const { queries, directory, journal, roles } = this.deps;
     const group = await this.requireGroup(id);
     const add = [
-      ...(await this.roles.require('ROLE', input.roleIdsToAdd, 'roleIdsToAdd')),
-      ...(await this.roles.require('PRIVILEGE', input.privilegeIdsToAdd, 'privilegeIdsToAdd')),
+      ...(await roles.require('ROLE', input.roleIdsToAdd, 'roleIdsToAdd')),
+      ...(await roles.require('PRIVILEGE', input.privilegeIdsToAdd, 'privilegeIdsToAdd')),
     ];
     const remove = [
-      ...(await this.roles.require('ROLE', input.roleIdsToRemove, 'roleIdsToRemove')),
-      ...(await this.roles.require('PRIVILEGE', input.privilegeIdsToRemove, 'privilegeIdsToRemove')),
+      ...(await roles.require('ROLE', input.roleIdsToRemove, 'roleIdsToRemove')),
+      ...(await roles.require('PRIVILEGE', input.privilegeIdsToRemove, 'privilegeIdsToRemove')),
     ];
-    const mapped = linkChanges(await this.mappedRolesOf(id), add, remove);
+    const mapped = linkChanges((await queries.rolesOf(id)).map((role) => role.id), add, remove);
 
-    await this.journal.write({
+    await journal.write({
       entry: {
         action: 'GROUP_UPDATE_ROLES',
         targetType: 'Group',
@@ -142,50 +137,32 @@ export class GroupService {
         actorId,
         details: { name: group.name, added: namesOf(mapped.add), removed: namesOf(mapped.remove) },
       },
-      keycloak: (undo) =>
-        applyLinkChanges(
-          undo,
-          `roles of ${group.name}`,
-          mapped,
-          (roles) => this.keycloak.groups.addRealmRoleMappings({ id, roles: roles.map(toMapping) }),
-          (roles) => this.keycloak.groups.delRealmRoleMappings({ id, roles: roles.map(toMapping) }),
-        ),
-      local: (em) => mirrorLinkChanges(em, GroupRoleEntity, ['group', id], 'role', mapped),
+      keycloak: (undo) => directory.changeRoles(group, mapped, undo),
+      local: (em) => queries.within(em).changeRoles(id, mapped),
     });
     return group;
   }
 
   /** Members simply leave the group; their own roles stay. */
   async delete(id: string, actorId: string | null): Promise<GroupRecord> {
+    const { queries, directory, journal } = this.deps;
     const group = await this.requireGroup(id);
-    const mapped = await this.mappedRolesOf(id);
-    const members = await this.membersOf(id);
+    const mapped = await queries.rolesOf(id);
+    const memberIds = await queries.memberIdsOf(id);
 
-    await this.journal.write({
+    await journal.write({
       entry: {
         action: 'GROUP_DELETE',
         targetType: 'Group',
         targetId: id,
         actorId,
-        details: { name: group.name, roles: namesOf(mapped), members: members.length },
+        details: { name: group.name, roles: namesOf(mapped), members: memberIds.length },
       },
-      keycloak: async (undo) => {
-        await this.keycloak.groups.del({ id });
-        undoDeletion(undo, `group ${group.name}`, this.em, GroupEntity, id, () => this.createInKeycloak(group.name, mapped, members));
-      },
-      local: (em) => em.nativeDelete(GroupEntity, { id }),
+      // The mirror row is still there when the undo runs (the local delete failed): it moves to the new id.
+      keycloak: (undo) => directory.delete(group, mapped, memberIds, undo, (newId) => queries.changeId(id, newId)),
+      local: (em) => queries.within(em).delete(id),
     });
     return group;
-  }
-
-  /** Creates a top-level group in Keycloak with its role mappings and members; returns its id. */
-  private async createInKeycloak(name: string, mapped: RoleRecord[], members: Member[], undo?: UndoLog): Promise<string> {
-    const { id } = await this.keycloak.groups.create({ name });
-    // Deleting the group also drops the mappings and memberships added below: one undo covers every step.
-    undo?.push(`delete group ${name}`, () => this.keycloak.groups.del({ id }));
-    if (mapped.length > 0) await this.keycloak.groups.addRealmRoleMappings({ id, roles: mapped.map(toMapping) });
-    for (const member of members) await this.keycloak.users.addToGroup({ id: member.id, groupId: id });
-    return id;
   }
 
   private async requireGroup(id: string): Promise<GroupRecord> {
@@ -194,30 +171,8 @@ export class GroupService {
     return group;
   }
 
-  private async requireNameFree(name: string): Promise<void> {
-    // Keycloak keeps names unique among siblings: here, among top-level groups.
-    const [taken] = await selectRows(this.em, 'select 1 from groups where name = ? and parent_id is null', [name]);
-    if (taken) throw new AppError('CONFLICT', `A group named ${name} already exists`);
-  }
-
   private requireUsers(ids: readonly string[], field: string): Promise<Member[]> {
-    return requireAll(field, 'user', ids, (unique) => selectRows(this.em, 'select id, email from users where id in (?)', [unique]));
-  }
-
-  private membersOf(id: string): Promise<Member[]> {
-    return selectRows(
-      this.em,
-      'select u.id, u.email from user_groups ug join users u on u.id = ug.user_id where ug.group_id = ?',
-      [id],
-    );
-  }
-
-  private mappedRolesOf(id: string): Promise<RoleRecord[]> {
-    return selectRows(
-      this.em,
-      `select ${ROLE_COLUMNS} from group_roles gr join realm_roles r on r.id = gr.role_id where gr.group_id = ?`,
-      [id],
-    );
+    return requireAll(field, 'user', ids, (unique) => this.deps.users.findByIds(unique));
   }
 }
 

@@ -6,6 +6,14 @@ export interface GroupRecord {
   name: string;
 }
 
+/** A group with its place and its role mappings, as Keycloak and the mirror hold it: what the directory sync compares. */
+export interface GroupState extends GroupRecord {
+  /** The group it is a subgroup of; null at the top. */
+  parentId: string | null;
+  /** Sorted ids of the realm roles mapped to the group. */
+  roleIds: string[];
+}
+
 @ObjectType('Group')
 export class GroupType {
   @Field(() => ID)

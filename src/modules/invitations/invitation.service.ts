@@ -28,7 +28,7 @@ export const SIGN_IN_OR_GIVE_NAMES =
 
 export interface InvitationDependencies {
   queries: InvitationsQueries;
-  tenants: Pick<TenantsQueries, 'in' | 'findByIds' | 'findWithRealm'>;
+  tenants: Pick<TenantsQueries, 'within' | 'findByIds' | 'findWithRealm'>;
   journal: Pick<Journal, 'writeLocal'>;
   /** Creates accounts in the gateway's realm, and with inRealm in a tenant's own (realm tenancy). */
   users: UserService;
@@ -77,7 +77,7 @@ export class InvitationService {
       },
       async (em) => {
         await this.requireRoomForOneMore(em, tenant.id);
-        await this.deps.queries.in(em).insert(row);
+        await this.deps.queries.within(em).insert(row);
       },
     );
     const emailed = await this.sendInvitation(row.email, tenant.name, token, row.expiresAt);
@@ -101,7 +101,7 @@ export class InvitationService {
     }
     await this.deps.journal.writeLocal(
       { action: 'INVITATION_REVOKE', targetType: 'Invitation', targetId: id, tenantId: invitation.tenantId, actorId, details: { email: invitation.email } },
-      (em) => this.deps.queries.in(em).revoke(id),
+      (em) => this.deps.queries.within(em).revoke(id),
     );
   }
 
@@ -200,8 +200,8 @@ export class InvitationService {
    */
   private async requireRoomForOneMore(em: EntityManager, tenantId: string): Promise<void> {
     const max = this.deps.maxPendingPerTenant;
-    await this.deps.tenants.in(em).lock(tenantId);
-    const pending = await this.deps.queries.in(em).countPending(tenantId);
+    await this.deps.tenants.within(em).lock(tenantId);
+    const pending = await this.deps.queries.within(em).countPending(tenantId);
     if (pending >= max) {
       throw new AppError(
         'CONFLICT',
@@ -212,8 +212,8 @@ export class InvitationService {
 
   /** Marks the invitation accepted and adds the membership; fails if another acceptance won. */
   private async claim(em: EntityManager, invitation: InvitationRecord, userId: string): Promise<void> {
-    if (!(await this.deps.queries.in(em).claim(invitation.id))) throw invalidToken('This invitation has already been accepted');
-    await this.deps.tenants.in(em).addMember(invitation.tenantId, userId, invitation.role);
+    if (!(await this.deps.queries.within(em).claim(invitation.id))) throw invalidToken('This invitation has already been accepted');
+    await this.deps.tenants.within(em).addMember(invitation.tenantId, userId, invitation.role);
   }
 
   /**

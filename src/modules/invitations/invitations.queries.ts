@@ -22,13 +22,13 @@ export interface NewInvitation {
 
 /**
  * Every statement on `invitations`. Bound to an EntityManager: the request's, or with
- * `in(em)` the transaction of a journal write.
+ * `within(em)` the transaction of a journal write.
  */
 export class InvitationsQueries {
   constructor(private readonly em: EntityManager) {}
 
   /** The same statements inside the transaction `em`. */
-  in(em: EntityManager): InvitationsQueries {
+  within(em: EntityManager): InvitationsQueries {
     return new InvitationsQueries(em);
   }
 

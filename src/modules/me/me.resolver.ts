@@ -14,7 +14,7 @@ export class MeResolver {
     return loadMe(principalOf(context), context);
   }
 
-  /** Seed 000: email and names change in Keycloak first, then locally; a new email is unverified until Keycloak's link is followed. */
+  /** Email and names change in Keycloak first, then locally; a new email is unverified until Keycloak's link is followed. */
   @Mutation(() => UserPayloadType)
   async updateMyProfile(@Arg('input', () => UpdateProfileInput) input: UpdateProfileInput, @Ctx() context: GatewayContext) {
     const { user: current } = await context.caller();

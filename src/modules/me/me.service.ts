@@ -5,7 +5,7 @@ import type { MeType } from './me.type.js';
 
 /**
  * The `me` answer for a verified principal: the record and roles as the gateway admits
- * them (src/auth/admission.ts), the record mirrored from Keycloak on first sight (seed 003).
+ * them (src/auth/admission.ts), the record mirrored from Keycloak on first sight.
  * The `me` query passes the request's caller; `login` and `refreshToken` pass the principal
  * of the tokens they just obtained, as their request carries none: so everything here must
  * come from `principal`, never `context.principal`.

@@ -1,8 +1,9 @@
 import { Entity, Index, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 import { OptionalProps, PrimaryKeyProp, type Rel } from '@mikro-orm/core';
+import type { RealmRoleKind } from '../../keycloak/realm-catalog.js';
 import { UserEntity } from '../users/user.entity.js';
 
-export type RealmRoleKind = 'ROLE' | 'PRIVILEGE';
+export type { RealmRoleKind };
 
 /**
  * The mirror of a Keycloak realm role the gateway manages: a role (role_*) or a
@@ -43,7 +44,7 @@ export class RolePrivilegeEntity {
  * Every other composite link Keycloak holds between mirrored roles: a role composed of
  * roles, a privilege composed of anything (both only made in Keycloak's console). The
  * gateway's API neither shows nor edits them; they count for effective roles
- * (src/modules/roles/role.loader.ts), as they do in Keycloak's tokens. The directory sync
+ * (src/modules/roles/roles.queries.ts), as they do in Keycloak's tokens. The directory sync
  * writes them, with any realm role the mirror leaves out followed through to the mirrored
  * roles it is composed of.
  */

@@ -1,7 +1,6 @@
 import { Field, ID, InputType } from 'type-graphql';
 import { ROLE_PREFIX } from '../../keycloak/realm-catalog.js';
-import { InputCheck } from '../../validation.js';
-import { checkIdChanges } from './directory-writes.js';
+import { InputCheck, someOf } from '../../validation.js';
 
 @InputType('CreateRoleInput')
 export class CreateRoleInput {
@@ -33,7 +32,7 @@ const ROLE_NAME = /^role_[a-z0-9_]+$/;
 const MAX_NAME = 255;
 const MAX_DESCRIPTION = 255;
 
-/** The stored name: trimmed, role_ prepended when missing (seed 004). */
+/** The stored name: trimmed, with role_ prepended when missing. */
 export function roleNameOf(roleName: string): string {
   const name = roleName.trim();
   return name.startsWith(ROLE_PREFIX) ? name : `${ROLE_PREFIX}${name}`;
@@ -59,4 +58,17 @@ export function checkUpdateRole(input: UpdateRoleInput): void {
   const check = new InputCheck().maxLength('description', input.description, MAX_DESCRIPTION);
   checkIdChanges(check, 'privilege', ['privilegeIdsToAdd', input.privilegeIdsToAdd], ['privilegeIdsToRemove', input.privilegeIdsToRemove]);
   check.throwIfAny();
+}
+
+/** Checks a pair of id lists that add and remove links; an id in both would be ambiguous. */
+export function checkIdChanges(
+  check: InputCheck,
+  what: string,
+  [addField, add]: [string, readonly string[] | null | undefined],
+  [removeField, remove]: [string, readonly string[] | null | undefined],
+): InputCheck {
+  check.ids(addField, add, what).ids(removeField, remove, what);
+  const both = (add ?? []).filter((id) => remove?.includes(id));
+  if (both.length > 0) check.fail(removeField, `must not repeat an id of ${addField}: ${someOf(both)}`);
+  return check;
 }

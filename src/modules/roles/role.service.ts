@@ -1,20 +1,7 @@
-import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { selectRows } from '../../db/loaders.js';
 import { AppError } from '../../errors.js';
+import type { Journal } from '../../journal/journal.js';
 import { someOf } from '../../validation.js';
-import type { Journal, UndoLog } from '../../journal/journal.js';
-import {
-  applyLinkChanges,
-  linkChanges,
-  mirrorLinkChanges,
-  namesOf,
-  requireAll,
-  toMapping,
-  undoDeletion,
-} from './directory-writes.js';
-import { RealmRoleEntity, RolePrivilegeEntity, type RealmRoleKind } from './role.entity.js';
-import { ROLE_COLUMNS } from './role.loader.js';
+import type { RealmRoleKind } from './role.entity.js';
 import {
   checkCreateRole,
   checkUpdateRole,
@@ -24,9 +11,24 @@ import {
   type UpdateRoleInput,
 } from './role.input.js';
 import type { RoleRecord } from './role.type.js';
+import { linkChanges, namesOf, requireAll } from './links.js';
+import type { RolesDirectory } from './roles.directory.js';
+import type { RolesQueries } from './roles.queries.js';
 
 // The permission table and provisioning rely on it: deleting it would lock administrators out.
 const ADMIN_ROLE = 'role_admin';
+
+/** The statements the role rules use. */
+export type RoleServiceQueries = Pick<
+  RolesQueries,
+  'list' | 'findByIds' | 'isNameTaken' | 'countHolders' | 'privilegesOf' | 'upsert' | 'setDescription' | 'delete' | 'changeId' | 'changePrivileges'
+> & { within(em: Parameters<RolesQueries['within']>[0]): RoleServiceQueries };
+
+export interface RoleServiceDeps {
+  queries: RoleServiceQueries;
+  directory: RolesDirectory;
+  journal: Pick<Journal, 'write'>;
+}
 
 /**
  * Roles (role_*) and privileges (priv_*): read from the mirror; roles written to Keycloak
@@ -34,18 +36,22 @@ const ADMIN_ROLE = 'role_admin';
  * here creates, changes or deletes one.
  */
 export class RoleService {
-  constructor(
-    private readonly em: EntityManager,
-    private readonly keycloak: KeycloakAdminClient,
-    private readonly journal: Journal,
-  ) {}
+  private readonly queries: RoleServiceQueries;
+  private readonly directory: RolesDirectory;
+  private readonly journal: RoleServiceDeps['journal'];
+
+  constructor({ queries, directory, journal }: RoleServiceDeps) {
+    this.queries = queries;
+    this.directory = directory;
+    this.journal = journal;
+  }
 
   list(kind: RealmRoleKind): Promise<RoleRecord[]> {
-    return selectRows(this.em, `select ${ROLE_COLUMNS} from realm_roles r where r.kind = ? order by r.name`, [kind]);
+    return this.queries.list(kind);
   }
 
   findByIds(ids: readonly string[]): Promise<RoleRecord[]> {
-    return selectRows(this.em, `select ${ROLE_COLUMNS} from realm_roles r where r.id in (?)`, [ids]);
+    return this.queries.findByIds(ids);
   }
 
   /**
@@ -69,16 +75,16 @@ export class RoleService {
     checkCreateRole(input);
     const role = { name: roleNameOf(input.roleName), description: descriptionOf(input.description) ?? null };
     const privileges = await this.require('PRIVILEGE', input.privilegeIds ?? [], 'privilegeIds');
-    await this.requireNameFree(role.name);
+    if (await this.queries.isNameTaken(role.name)) throw new AppError('CONFLICT', `A role named ${role.name} already exists`);
 
     const id = await this.journal.write({
       entry: { action: 'ROLE_CREATE', targetType: 'Role', actorId, details: { ...role, privileges: namesOf(privileges) } },
-      keycloak: (undo) => this.createInKeycloak(role, privileges, undo),
+      keycloak: (undo) => this.directory.create(role, privileges, undo),
       targetIdOf: (id) => id,
       local: async (em, id) => {
-        // An upsert: the directory sync may have mirrored the new role already.
-        await em.upsert(RealmRoleEntity, { id, ...role, kind: 'ROLE' });
-        await mirrorLinkChanges(em, RolePrivilegeEntity, ['role', id], 'privilege', { add: privileges, remove: [] });
+        const queries = this.queries.within(em);
+        await queries.upsert({ id, ...role, kind: 'ROLE' });
+        await queries.changePrivileges(id, { add: privileges, remove: [] });
         return id;
       },
     });
@@ -91,7 +97,7 @@ export class RoleService {
     const role = await this.requireRole(id);
     const add = await this.require('PRIVILEGE', input.privilegeIdsToAdd, 'privilegeIdsToAdd');
     const remove = await this.require('PRIVILEGE', input.privilegeIdsToRemove, 'privilegeIdsToRemove');
-    const privileges = linkChanges(await this.privilegesOf(id), add, remove);
+    const privileges = linkChanges((await this.queries.privilegesOf(id)).map((privilege) => privilege.id), add, remove);
     const description = descriptionOf(input.description);
 
     await this.journal.write({
@@ -108,23 +114,13 @@ export class RoleService {
         },
       },
       keycloak: async (undo) => {
-        if (description !== undefined) {
-          // Keycloak sets every field of a role from the body: send the whole role back.
-          const before = (await this.keycloak.roles.findOneById({ id }, { catchNotFound: false }))!;
-          await this.keycloak.roles.updateById({ id }, { ...before, description: description ?? undefined });
-          undo.push(`restore the description of ${role.name}`, () => this.keycloak.roles.updateById({ id }, before));
-        }
-        await applyLinkChanges(
-          undo,
-          `privileges of ${role.name}`,
-          privileges,
-          (items) => this.keycloak.roles.createComposite({ roleId: id }, items.map(toMapping)),
-          (items) => this.keycloak.roles.delCompositeRoles({ id }, items.map(toMapping)),
-        );
+        if (description !== undefined) await this.directory.setDescription(role, description, undo);
+        await this.directory.changePrivileges(role, privileges, undo);
       },
       local: async (em) => {
-        if (description !== undefined) await em.nativeUpdate(RealmRoleEntity, { id }, { description });
-        await mirrorLinkChanges(em, RolePrivilegeEntity, ['role', id], 'privilege', privileges);
+        const queries = this.queries.within(em);
+        if (description !== undefined) await queries.setDescription(id, description);
+        await queries.changePrivileges(id, privileges);
       },
     });
     return (await this.findByIds([id]))[0]!;
@@ -137,31 +133,15 @@ export class RoleService {
       throw new AppError('CONFLICT', `Role ${ADMIN_ROLE} cannot be deleted: the gateway's administrators depend on it`);
     }
     await this.requireUnassigned(role);
-    const privileges = await this.privilegesOf(id);
+    const privileges = await this.queries.privilegesOf(id);
 
     await this.journal.write({
       entry: { action: 'ROLE_DELETE', targetType: 'Role', targetId: id, actorId, details: { name: role.name, privileges: namesOf(privileges) } },
-      keycloak: async (undo) => {
-        await this.keycloak.roles.delById({ id });
-        undoDeletion(undo, `role ${role.name}`, this.em, RealmRoleEntity, id, () => this.createInKeycloak(role, privileges));
-      },
-      local: (em) => em.nativeDelete(RealmRoleEntity, { id }),
+      // The mirror row is still there when the undo runs (the local delete failed): it moves to the new id.
+      keycloak: (undo) => this.directory.delete(role, privileges, undo, (newId) => this.queries.changeId(id, newId)),
+      local: (em) => this.queries.within(em).delete(id),
     });
     return role;
-  }
-
-  /** Creates the role in Keycloak as a composite of `privileges`; returns its id. */
-  private async createInKeycloak(
-    { name, description }: { name: string; description: string | null },
-    privileges: RoleRecord[],
-    undo?: UndoLog,
-  ): Promise<string> {
-    await this.keycloak.roles.create({ name, description: description ?? undefined });
-    // Deleting the role also drops the composites added below: one undo covers both steps.
-    undo?.push(`delete role ${name}`, () => this.keycloak.roles.delByName({ name }));
-    const { id } = (await this.keycloak.roles.findOneByName({ name }, { catchNotFound: false }))!;
-    if (privileges.length > 0) await this.keycloak.roles.createComposite({ roleId: id! }, privileges.map(toMapping));
-    return id!;
   }
 
   /** The role an id argument names; privileges are read-only, so a privilege's id is refused. */
@@ -176,30 +156,12 @@ export class RoleService {
     return role;
   }
 
-  private async requireNameFree(name: string): Promise<void> {
-    const [taken] = await selectRows(this.em, 'select 1 from realm_roles where name = ?', [name]);
-    if (taken) throw new AppError('CONFLICT', `A role named ${name} already exists`);
-  }
-
   private async requireUnassigned(role: RoleRecord): Promise<void> {
-    const [{ users, groups }] = await selectRows<{ users: string; groups: string }>(
-      this.em,
-      `select (select count(*) from user_roles where role_id = ?) as users,
-              (select count(*) from group_roles where role_id = ?) as groups`,
-      [role.id, role.id],
-    );
-    const holders = [counted(Number(users), 'user'), counted(Number(groups), 'group')].filter(Boolean);
+    const { users, groups } = await this.queries.countHolders(role.id);
+    const holders = [counted(users, 'user'), counted(groups, 'group')].filter(Boolean);
     if (holders.length > 0) {
       throw new AppError('CONFLICT', `Role ${role.name} is assigned to ${holders.join(' and ')}; remove it from them first`);
     }
-  }
-
-  private privilegesOf(id: string): Promise<RoleRecord[]> {
-    return selectRows(
-      this.em,
-      `select ${ROLE_COLUMNS} from role_privileges rp join realm_roles r on r.id = rp.privilege_id where rp.role_id = ?`,
-      [id],
-    );
   }
 }
 

@@ -10,6 +10,20 @@ export interface RoleRecord {
   description: string | null;
 }
 
+/** A role or privilege as Keycloak's mapping APIs take it. */
+export type RoleRef = Pick<RoleRecord, 'id' | 'name'>;
+
+/**
+ * A role or privilege with its composite links, as Keycloak holds it and as the mirror
+ * holds it: what the directory sync compares.
+ */
+export interface RoleState extends RoleRecord {
+  /** Sorted ids of the privileges a role is a composite of; none for a privilege. */
+  privilegeIds: string[];
+  /** Sorted ids of its other composites: roles a role is composed of, anything a privilege is composed of. */
+  compositeIds: string[];
+}
+
 @ObjectType('Privilege')
 export class PrivilegeType {
   @Field(() => ID)

@@ -1,5 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { type GatewayContext } from '../../context.js';
+import type { GatewayContext } from '../../context.js';
 import { AppError } from '../../errors.js';
 import { MeType } from '../me/me.type.js';
 import { UserType, type UserRecord } from '../users/user.type.js';

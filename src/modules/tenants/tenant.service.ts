@@ -83,7 +83,7 @@ export class TenantService {
 
   /** Stores a tenant (with its realm in realm tenancy) and its owner's membership, inside the caller's transaction. */
   store(em: EntityManager, tenant: TenantRecord, ownerId: string, realm: string | null = null): Promise<void> {
-    return this.queries.in(em).insert(tenant, ownerId, realm);
+    return this.queries.within(em).insert(tenant, ownerId, realm);
   }
 
   listAll(): Promise<TenantRecord[]> {

@@ -18,7 +18,7 @@ const SOLE_MEMBER_OF = `exists (select 1 from memberships m where m.tenant_id = 
 
 /** What a user's deletion reads and writes of the tenants it belongs to (an in-memory fake serves unit tests). */
 export interface MemberTenantsQueries {
-  in(em: EntityManager): MemberTenantsQueries;
+  within(em: EntityManager): MemberTenantsQueries;
   soleMemberTenants(userId: string): Promise<{ id: string; realm: string | null }[]>;
   deleteSoleMemberTenants(userId: string): Promise<void>;
   deleteByRealms(realms: readonly string[]): Promise<void>;
@@ -27,13 +27,13 @@ export interface MemberTenantsQueries {
 
 /**
  * Every statement on `tenants` and `memberships`. Bound to an EntityManager: the request's,
- * or with `in(em)` the transaction of a journal write.
+ * or with `within(em)` the transaction of a journal write.
  */
 export class TenantsQueries implements MemberTenantsQueries {
   constructor(private readonly em: EntityManager) {}
 
   /** The same statements inside the transaction `em`. */
-  in(em: EntityManager): TenantsQueries {
+  within(em: EntityManager): TenantsQueries {
     return new TenantsQueries(em);
   }
 

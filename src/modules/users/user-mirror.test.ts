@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { shouldMirrorClaims } from '../../auth/claims.js';
 import type { Principal } from '../../auth/token-verifier.js';
@@ -17,8 +18,13 @@ const editor: RoleRecord = { id: randomUUID(), name: 'role_editor', kind: 'ROLE'
 beforeEach(() => {
   directory = new FakeUsersDirectory();
   queries = new FakeUsersQueries();
-  queries.roles.set(editor.id, editor);
-  mirror = new UserMirror(queries, () => directory);
+  queries.links.roles.set(editor.id, editor);
+  mirror = new UserMirror({
+    queries,
+    links: queries.links,
+    directories: () => directory,
+    transactional: (work) => work({} as EntityManager),
+  });
 });
 
 function principalOf(user: Pick<UserRecord, 'id' | 'email'>, overrides: Partial<Principal> = {}): Principal {
@@ -45,7 +51,15 @@ function principalOf(user: Pick<UserRecord, 'id' | 'email'>, overrides: Partial<
 describe('just-in-time mirroring', () => {
   it('mirrors a person Keycloak has and the mirror lacks, with the roles the mirror knows', async () => {
     const id = await directory.create(
-      { username: 'ada@example.com', email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace', enabled: true, emailVerified: true, attributes: {} },
+      {
+        username: 'ada@example.com',
+        email: 'ada@example.com',
+        firstName: 'Ada',
+        lastName: 'Lovelace',
+        enabled: true,
+        emailVerified: true,
+        attributes: {},
+      },
       [editor, { id: randomUUID(), name: 'role_unknown_to_the_mirror' }],
       [],
       new UndoLog(),
@@ -54,7 +68,7 @@ describe('just-in-time mirroring', () => {
     const mirrored = await mirror.mirrorFromKeycloak(id, null);
 
     expect(mirrored).toMatchObject({ id, email: 'ada@example.com', syncStatus: 'SYNCED', realm: null });
-    expect(await queries.linkIds(id)).toEqual({ roleIds: new Set([editor.id]), groupIds: new Set() });
+    expect(queries.links.of(id)).toEqual({ roleIds: new Set([editor.id]), groupIds: new Set() });
   });
 
   it('remembers as deleted a person Keycloak no longer has, and never brings them back', async () => {
@@ -70,7 +84,15 @@ describe('just-in-time mirroring', () => {
 
   it("writes a newer token's profile claims into the record, and nothing for a record that is gone", async () => {
     const id = await directory.create(
-      { username: 'ada@example.com', email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace', enabled: true, emailVerified: false, attributes: {} },
+      {
+        username: 'ada@example.com',
+        email: 'ada@example.com',
+        firstName: 'Ada',
+        lastName: 'Lovelace',
+        enabled: true,
+        emailVerified: false,
+        attributes: {},
+      },
       [],
       [],
       new UndoLog(),
@@ -89,13 +111,20 @@ describe('shouldMirrorClaims', () => {
   const at = (seconds: number) => new Date(seconds * 1000);
 
   it('takes claims that differ from a token issued after the record was last written', () => {
-    expect(shouldMirrorClaims({ ...record, updatedAt: at(100) }, principalOf({ id: 'u', email: record.email }, { firstName: 'Augusta', issuedAt: 101 }))).toBe(true);
+    expect(
+      shouldMirrorClaims(
+        { ...record, updatedAt: at(100) },
+        principalOf({ id: 'u', email: record.email }, { firstName: 'Augusta', issuedAt: 101 }),
+      ),
+    ).toBe(true);
   });
 
   it('keeps the record against an older token, one of the same second, or claims that do not differ', () => {
     const changed = (issuedAt: number) => principalOf({ id: 'u', email: record.email }, { firstName: 'Augusta', issuedAt });
     expect(shouldMirrorClaims({ ...record, updatedAt: at(100) }, changed(99))).toBe(false);
     expect(shouldMirrorClaims({ ...record, updatedAt: new Date(100_500) }, changed(100))).toBe(false);
-    expect(shouldMirrorClaims({ ...record, updatedAt: at(100) }, principalOf({ id: 'u', email: record.email }, { issuedAt: 200 }))).toBe(false);
+    expect(shouldMirrorClaims({ ...record, updatedAt: at(100) }, principalOf({ id: 'u', email: record.email }, { issuedAt: 200 }))).toBe(
+      false,
+    );
   });
 });

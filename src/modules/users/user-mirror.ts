@@ -1,5 +1,7 @@
 import { profileClaims } from '../../auth/claims.js';
 import type { Principal } from '../../auth/token-verifier.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { UserLinks } from './user-links.js';
 import type { UserRecord } from './user.type.js';
 import type { UsersDirectories } from './users.realms.js';
 import type { MirroredUser, UserServiceQueries } from './users.queries.js';
@@ -12,9 +14,18 @@ import type { MirroredUser, UserServiceQueries } from './users.queries.js';
  */
 export class UserMirror {
   constructor(
-    private readonly queries: Pick<UserServiceQueries, 'findByIds' | 'wasDeleted' | 'recordDeletion' | 'updateClaims' | 'upsertFromKeycloak'>,
-    private readonly directories: UsersDirectories,
+    private readonly deps: {
+      queries: Pick<UserServiceQueries, 'within' | 'findByIds' | 'wasDeleted' | 'recordDeletion' | 'updateClaims' | 'upsertFromKeycloak'>;
+      links: UserLinks;
+      directories: UsersDirectories;
+      /** Runs `work` in one transaction. */
+      transactional: <T>(work: (em: EntityManager) => Promise<T>) => Promise<T>;
+    },
   ) {}
+
+  private get queries() {
+    return this.deps.queries;
+  }
 
   /** Whether the gateway saw the user `id` deleted. */
   wasDeleted(id: string): Promise<boolean> {
@@ -36,7 +47,7 @@ export class UserMirror {
    * no longer has them (then remembered as deleted) or the gateway saw them deleted.
    */
   async mirrorFromKeycloak(id: string, realm: string | null): Promise<UserRecord | null> {
-    const found = await this.directories(realm).find(id);
+    const found = await this.deps.directories(realm).find(id);
     if (!found) {
       await this.queries.recordDeletion(id);
       return null;
@@ -50,7 +61,11 @@ export class UserMirror {
    * saw deleted. Answers whether the user is in the mirror now.
    */
   async mirror(user: MirroredUser, realm: string | null = null): Promise<boolean> {
-    const { roleIds, groupIds } = await this.directories(realm).links(user.id);
-    return this.queries.upsertFromKeycloak(user, realm, roleIds, groupIds);
+    const { roleIds, groupIds } = await this.deps.directories(realm).links(user.id);
+    return this.deps.transactional(async (em) => {
+      if (!(await this.queries.within(em).upsertFromKeycloak(user, realm))) return false;
+      await this.deps.links.within(em).replace(user.id, roleIds, groupIds);
+      return true;
+    });
   }
 }

@@ -6,5 +6,3 @@ import type { UserRecord } from './user.type.js';
 export function createUserLoaders(users: UserService) {
   return { userById: singleLoader<UserRecord>((ids) => users.findByIds(ids)) };
 }
-
-export type UserLoaders = ReturnType<typeof createUserLoaders>;

@@ -80,13 +80,15 @@ beforeEach(() => {
   tenants = new FakeMemberTenants();
   journal = new FakeJournal();
   realmsDeleted = [];
-  for (const r of [editor, viewer]) queries.roles.set(r.id, r);
-  for (const g of [sales, support]) queries.groups.set(g.id, g);
-  const lookUp = <T extends { id: string }>(known: T[]) => async (ids: readonly string[]) => {
-    const found = ids.map((id) => known.find((row) => row.id === id));
-    if (found.some((row) => !row)) throw new AppError('NOT_FOUND', 'unknown id');
-    return found as T[];
-  };
+  for (const r of [editor, viewer]) queries.links.roles.set(r.id, r);
+  for (const g of [sales, support]) queries.links.groups.set(g.id, g);
+  const lookUp =
+    <T extends { id: string }>(known: T[]) =>
+    async (ids: readonly string[]) => {
+      const found = ids.map((id) => known.find((row) => row.id === id));
+      if (found.some((row) => !row)) throw new AppError('NOT_FOUND', 'unknown id');
+      return found as T[];
+    };
   const tenantsDirectory: TenantsDirectory = {
     createRealm: async () => undefined,
     deleteRealm: async (realm, undo) => {
@@ -97,6 +99,7 @@ beforeEach(() => {
   };
   users = new UserService({
     queries,
+    links: queries.links,
     tenants,
     directories: () => directory,
     tenantsDirectory,
@@ -129,9 +132,14 @@ describe('createUser', () => {
     expect([...inKeycloak.roleIds]).toEqual([editor.id]);
     expect([...inKeycloak.groupIds]).toEqual([sales.id]);
     expect(queries.users.get(user.id)).toEqual(user);
-    expect(await queries.linkIds(user.id)).toEqual({ roleIds: new Set([editor.id]), groupIds: new Set([sales.id]) });
+    expect(queries.links.of(user.id)).toEqual({ roleIds: new Set([editor.id]), groupIds: new Set([sales.id]) });
     expect(journal.entries).toEqual([
-      expect.objectContaining({ action: 'USER_CREATE', status: 'SUCCEEDED', targetId: user.id, details: expect.objectContaining({ roles: ['role_editor'] }) }),
+      expect.objectContaining({
+        action: 'USER_CREATE',
+        status: 'SUCCEEDED',
+        targetId: user.id,
+        details: expect.objectContaining({ roles: ['role_editor'] }),
+      }),
     ]);
   });
 
@@ -163,7 +171,16 @@ describe('createUser', () => {
 
     await expect(
       users.createAccount(
-        { email: 'grace@example.com', firstName: 'Grace', lastName: 'Hopper', enabled: true, emailVerified: false, attributes: {}, roles: [], groups: [] },
+        {
+          email: 'grace@example.com',
+          firstName: 'Grace',
+          lastName: 'Hopper',
+          enabled: true,
+          emailVerified: false,
+          attributes: {},
+          roles: [],
+          groups: [],
+        },
         { action: 'USER_REGISTER', actorId: 'admin', emailActions: ['UPDATE_PASSWORD'] },
       ),
     ).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
@@ -175,7 +192,16 @@ describe('createUser', () => {
 describe('an account kept while Keycloak is unreachable', () => {
   const registration = () =>
     users.createAccount(
-      { email: 'kept@example.com', firstName: 'Kept', lastName: 'Locally', enabled: true, emailVerified: false, attributes: {}, roles: [viewer], groups: [support] },
+      {
+        email: 'kept@example.com',
+        firstName: 'Kept',
+        lastName: 'Locally',
+        enabled: true,
+        emailVerified: false,
+        attributes: {},
+        roles: [viewer],
+        groups: [support],
+      },
       { action: 'USER_REGISTER', actorId: 'admin', emailActions: ['UPDATE_PASSWORD'], keepWhenUnreachable: true },
     );
 
@@ -220,14 +246,20 @@ describe('updateUser', () => {
   it('sends only real changes, mirrors them, and ends the sessions when a role is taken away', async () => {
     const updated = await users.update(
       user.id,
-      updateInput(user, { firstName: 'Augusta', roleIdsToAdd: [viewer.id], roleIdsToRemove: [editor.id], groupIdsToAdd: [sales.id], groupIdsToRemove: [support.id] }),
+      updateInput(user, {
+        firstName: 'Augusta',
+        roleIdsToAdd: [viewer.id],
+        roleIdsToRemove: [editor.id],
+        groupIdsToAdd: [sales.id],
+        groupIdsToRemove: [support.id],
+      }),
       'admin',
     );
 
     expect(updated).toMatchObject({ firstName: 'Augusta' });
     expect([...directory.users.get(user.id)!.roleIds]).toEqual([viewer.id]);
     expect([...directory.users.get(user.id)!.groupIds]).toEqual([sales.id]);
-    expect(await queries.linkIds(user.id)).toEqual({ roleIds: new Set([viewer.id]), groupIds: new Set([sales.id]) });
+    expect(queries.links.of(user.id)).toEqual({ roleIds: new Set([viewer.id]), groupIds: new Set([sales.id]) });
     expect(directory.sessionsEnded).toEqual([user.id]);
     expect(journal.entries.at(-1)!.details).toMatchObject({
       changes: { firstName: { from: 'Ada', to: 'Augusta' } },
@@ -329,7 +361,7 @@ describe('deleteUser', () => {
     expect(await queries.wasDeleted(user.id)).toBe(true);
   });
 
-  it('refuses the caller\'s own account, which deleteMyAccount deletes', async () => {
+  it("refuses the caller's own account, which deleteMyAccount deletes", async () => {
     const user = await users.create(createInput(), null);
 
     await expect(users.delete(user.id, user.id)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });

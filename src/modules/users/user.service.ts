@@ -7,7 +7,7 @@ import type { Journal } from '../../journal/journal.js';
 import { SETUP_LINK_LIFESPAN_SECONDS, VERIFY_LINK_LIFESPAN_SECONDS, type EmailAction } from '../../keycloak/actions-email.js';
 import type { GroupService } from '../groups/group.service.js';
 import type { GroupRecord } from '../groups/group.type.js';
-import { linkChanges, namesOf } from '../roles/directory-writes.js';
+import { linkChanges, namesOf } from '../roles/links.js';
 import type { RoleService } from '../roles/role.service.js';
 import type { RoleRecord } from '../roles/role.type.js';
 import type { TenantsDirectory } from '../tenants/tenants.directory.js';
@@ -15,6 +15,7 @@ import type { MemberTenantsQueries } from '../tenants/tenants.queries.js';
 import { checkCreateUser, checkSetPassword, checkUpdateUser, type CreateUserInput, type UpdateUserInput } from './user.input.js';
 import type { UserAttributes } from './user.entity.js';
 import type { UserProfile, UserRecord } from './user.type.js';
+import type { UserLinks } from './user-links.js';
 import type { UsersDirectories } from './users.realms.js';
 import type { UserListFilter, UserServiceQueries } from './users.queries.js';
 
@@ -74,6 +75,8 @@ export interface OwnProfile {
 
 export interface UserServiceDependencies {
   queries: UserServiceQueries;
+  /** The user's direct roles and groups. */
+  links: UserLinks;
   /** The tenants a deleted user belonged to. */
   tenants: MemberTenantsQueries;
   /** Realm routing: the Keycloak users of the realm an account lives in. */
@@ -168,7 +171,8 @@ export class UserService {
       // The record as written, rather than read back: one round trip less per creation.
       local: async (em, id): Promise<UserRecord> => {
         const record = recordOf(id, 'SYNCED');
-        await this.queries.in(em).insert(record, roles, groups);
+        await this.queries.within(em).insert(record);
+        await this.linkNew(em, id, roles, groups);
         await creation.afterLocal?.(em, id);
         return record;
       },
@@ -177,12 +181,20 @@ export class UserService {
           whenUnreachable: async (em: EntityManager) => {
             // A local id until the sync job swaps in the Keycloak one.
             const record = recordOf(randomUUID(), 'PENDING');
-            await this.queries.in(em).insertPending(record, roles, groups, { action: creation.action, actorId: creation.actorId });
+            await this.queries.within(em).insertPending(record, { action: creation.action, actorId: creation.actorId });
+            await this.linkNew(em, record.id, roles, groups);
             await creation.afterLocal?.(em, record.id);
             return { result: record, targetId: record.id };
           },
         }),
     });
+  }
+
+  /** A new account's roles and groups, inside the caller's transaction. */
+  private async linkNew(em: EntityManager, id: string, roles: readonly RoleRecord[], groups: readonly GroupRecord[]): Promise<void> {
+    const links = this.deps.links.within(em);
+    await links.changeRoles(id, { add: [...roles], remove: [] });
+    await links.changeGroups(id, { add: [...groups], remove: [] });
   }
 
   /**
@@ -194,7 +206,9 @@ export class UserService {
   async pushPending(localId: string): Promise<string> {
     const pending = await this.queries.pending(localId);
     if (!pending) throw new AppError('NOT_FOUND', `No user waiting for Keycloak with id ${localId}`);
-    const { user, roles, groups } = pending;
+    const { user } = pending;
+    const roles = await this.deps.links.rolesOf(localId);
+    const groups = await this.deps.links.groupsOf(localId);
     const { username, email, firstName, lastName, enabled, emailVerified, attributes } = user;
     const directory = this.deps.directories(user.realm);
     return this.deps.journal.write({
@@ -219,7 +233,7 @@ export class UserService {
       },
       targetIdOf: (id) => id,
       local: async (em, id) => {
-        if (!(await this.queries.in(em).adoptKeycloakId(localId, id))) {
+        if (!(await this.queries.within(em).adoptKeycloakId(localId, id))) {
           throw new AppError('NOT_FOUND', `The user ${email} was deleted before it reached Keycloak`);
         }
         return id;
@@ -245,15 +259,17 @@ export class UserService {
     const groupsToRemove = await this.deps.groups.require(input.groupIdsToRemove ?? [], 'groupIdsToRemove');
     // Roles and groups are the gateway realm's: a tenant realm's account holds none of them.
     if (current.realm && rolesToAdd.length + rolesToRemove.length + groupsToAdd.length + groupsToRemove.length > 0) {
-      throw new AppError('BAD_USER_INPUT', `${current.email} is an account of a tenant realm: the gateway's roles and groups do not apply to it`);
+      throw new AppError(
+        'BAD_USER_INPUT',
+        `${current.email} is an account of a tenant realm: the gateway's roles and groups do not apply to it`,
+      );
     }
     const directory = this.deps.directories(current.realm);
     const email = input.email.trim().toLowerCase();
     if (email !== current.email) await this.requireEmailFree(email, id, current.realm ?? null);
 
-    const held = await this.queries.linkIds(id);
-    const roles = linkChanges(idsAsRows(held.roleIds), rolesToAdd, rolesToRemove);
-    const groups = linkChanges(idsAsRows(held.groupIds), groupsToAdd, groupsToRemove);
+    const roles = linkChanges(await this.deps.links.roleIdsOf(id), rolesToAdd, rolesToRemove);
+    const groups = linkChanges(await this.deps.links.groupIdsOf(id), groupsToAdd, groupsToRemove);
     const profile = {
       username: email,
       email,
@@ -290,7 +306,12 @@ export class UserService {
         if (takesAway) await directory.endSessions(id);
         return attributes;
       },
-      local: (em, attributes) => this.queries.in(em).updateProfile(id, { ...profile, attributes }, roles, groups),
+      local: async (em, attributes) => {
+        await this.queries.within(em).updateProfile(id, { ...profile, attributes });
+        const links = this.deps.links.within(em);
+        await links.changeRoles(id, roles);
+        await links.changeGroups(id, groups);
+      },
     });
     return (await this.queries.findByIds([id]))[0]!;
   }
@@ -303,7 +324,14 @@ export class UserService {
    */
   async updateOwnProfile(current: UserRecord, profile: OwnProfile): Promise<UserRecord> {
     const emailChanges = profile.email.trim().toLowerCase() !== current.email;
-    const input = { ...profile, roleIdsToAdd: [], roleIdsToRemove: [], groupIdsToAdd: [], groupIdsToRemove: [], ...(emailChanges && { emailVerified: false }) };
+    const input = {
+      ...profile,
+      roleIdsToAdd: [],
+      roleIdsToRemove: [],
+      groupIdsToAdd: [],
+      groupIdsToRemove: [],
+      ...(emailChanges && { emailVerified: false }),
+    };
     try {
       return await this.change(current.id, input, current.id, emailChanges);
     } catch (error) {
@@ -339,7 +367,13 @@ export class UserService {
     // Realm tenancy: a tenant that goes with its only member takes its realm along.
     const realms = (await this.deps.tenants.soleMemberTenants(id)).flatMap((tenant) => (tenant.realm ? [tenant.realm] : []));
     await this.deps.journal.write({
-      entry: { action, targetType: 'User', targetId: id, actorId, details: { email: user.email, ...(realms.length > 0 && { realmsDeleted: realms }) } },
+      entry: {
+        action,
+        targetType: 'User',
+        targetId: id,
+        actorId,
+        details: { email: user.email, ...(realms.length > 0 && { realmsDeleted: realms }) },
+      },
       keycloak: async (undo) => {
         await directory.delete(id, undo, `the deletion of ${user.email}`);
         for (const realm of realms) {
@@ -366,10 +400,10 @@ export class UserService {
    * remembered, and the row goes.
    */
   private async removeLocally(em: EntityManager, id: string, realms: readonly string[]): Promise<void> {
-    const tenants = this.deps.tenants.in(em);
+    const tenants = this.deps.tenants.within(em);
     await tenants.deleteSoleMemberTenants(id);
     await tenants.deleteByRealms(realms);
-    await this.queries.in(em).remove(id);
+    await this.queries.within(em).remove(id);
   }
 
   /** A tenant with other members must keep an owner: its last one cannot leave by deletion. */
@@ -426,7 +460,8 @@ export class UserService {
 
   /** Free in the realm: emails are unique per realm, as in Keycloak. */
   private async requireEmailFree(email: string, exceptId: string | null, realm: string | null): Promise<void> {
-    if (await this.queries.isEmailTaken(email, realm, exceptId)) throw new AppError('CONFLICT', `A user with the email ${email} already exists`);
+    if (await this.queries.isEmailTaken(email, realm, exceptId))
+      throw new AppError('CONFLICT', `A user with the email ${email} already exists`);
   }
 
   private requireTenantsDirectory(): TenantsDirectory {
@@ -434,10 +469,6 @@ export class UserService {
     if (!this.deps.tenantsDirectory) throw new Error('this account lives in a tenant realm: TENANCY_MODE=realm is needed to change it');
     return this.deps.tenantsDirectory;
   }
-}
-
-function idsAsRows(ids: Set<string>): { id: string }[] {
-  return [...ids].map((id) => ({ id }));
 }
 
 /** The Keycloak attributes behind entityCode and countryCode. */
@@ -471,4 +502,3 @@ function changesOf<T extends object>(before: T, after: Partial<T>): Record<strin
       .map((key) => [key, { from: before[key], to: after[key] }]),
   );
 }
-

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { UndoLog } from '../../journal/journal.js';
 import type { EmailAction } from '../../keycloak/actions-email.js';
-import type { LinkChanges } from '../roles/directory-writes.js';
+import type { LinkChanges } from '../roles/links.js';
 import type { UserAttributes } from './user.entity.js';
 import type { UserProfile } from './user.type.js';
 import { irreversible, type Linked, type NewDirectoryUser, type UsersDirectory } from './users.directory.js';
@@ -61,7 +61,13 @@ export class FakeUsersDirectory implements UsersDirectory {
     return stored;
   }
 
-  async create(user: NewDirectoryUser, roles: readonly Linked[], groups: readonly Linked[], undo: UndoLog, adoptCreatedSince?: Date): Promise<string> {
+  async create(
+    user: NewDirectoryUser,
+    roles: readonly Linked[],
+    groups: readonly Linked[],
+    undo: UndoLog,
+    adoptCreatedSince?: Date,
+  ): Promise<string> {
     this.maybeFail('create');
     const { password, ...profile } = user;
     const taken = [...this.users.values()].find((other) => other.email === user.email || other.username === user.username);
@@ -119,12 +125,18 @@ export class FakeUsersDirectory implements UsersDirectory {
   async usersWithRole(roleName: string, first: number, max: number): Promise<string[]> {
     this.maybeFail('usersWithRole');
     const holds = (user: FakeDirectoryUser) => [...user.roleIds].some((id) => this.roleNames.get(id) === roleName);
-    return [...this.users.values()].filter(holds).slice(first, first + max).map((user) => user.id);
+    return [...this.users.values()]
+      .filter(holds)
+      .slice(first, first + max)
+      .map((user) => user.id);
   }
 
   async groupMembers(groupId: string, first: number, max: number): Promise<string[]> {
     this.maybeFail('groupMembers');
-    return [...this.users.values()].filter((user) => user.groupIds.has(groupId)).slice(first, first + max).map((user) => user.id);
+    return [...this.users.values()]
+      .filter((user) => user.groupIds.has(groupId))
+      .slice(first, first + max)
+      .map((user) => user.id);
   }
 
   async updateProfile(
@@ -136,7 +148,9 @@ export class FakeUsersDirectory implements UsersDirectory {
     this.maybeFail('updateProfile');
     const user = this.users.get(id);
     if (!user) return null;
-    const taken = [...this.users.values()].find((other) => other.id !== id && (other.email === profile.email || other.username === profile.username));
+    const taken = [...this.users.values()].find(
+      (other) => other.id !== id && (other.email === profile.email || other.username === profile.username),
+    );
     if (taken) throw conflictError();
     const before = { ...user, attributes: { ...user.attributes } };
     const attributes = attributesOf(user.attributes);
@@ -209,6 +223,16 @@ export class FakeUsersDirectory implements UsersDirectory {
   }
 }
 
-function mirrored({ id, createdAt, username, email, firstName, lastName, enabled, emailVerified, attributes }: FakeDirectoryUser): MirroredUser {
+function mirrored({
+  id,
+  createdAt,
+  username,
+  email,
+  firstName,
+  lastName,
+  enabled,
+  emailVerified,
+  attributes,
+}: FakeDirectoryUser): MirroredUser {
   return { id, createdAt, username, email, firstName, lastName, enabled, emailVerified, attributes: { ...attributes } };
 }

@@ -3,7 +3,8 @@ import type UserRepresentation from '@keycloak/keycloak-admin-client/lib/defs/us
 import { endSessions, type UndoLog } from '../../journal/journal.js';
 import { sendActionsEmail, type EmailAction } from '../../keycloak/actions-email.js';
 import { isKeycloakNotFound } from '../../keycloak/keycloak-errors.js';
-import { applyLinkChanges, toMapping, type LinkChanges } from '../roles/directory-writes.js';
+import type { LinkChanges } from '../roles/links.js';
+import { applyLinkChanges, toMapping } from '../roles/roles.directory.js';
 import type { UserAttributes } from './user.entity.js';
 import type { UserProfile } from './user.type.js';
 import type { MirroredUser } from './users.queries.js';
@@ -31,7 +32,13 @@ export interface UsersDirectory {
    * With `adoptCreatedSince`, a user Keycloak already has under this email and created since
    * then is taken as this one (an earlier attempt whose answer was lost), not refused.
    */
-  create(user: NewDirectoryUser, roles: readonly Linked[], groups: readonly Linked[], undo: UndoLog, adoptCreatedSince?: Date): Promise<string>;
+  create(
+    user: NewDirectoryUser,
+    roles: readonly Linked[],
+    groups: readonly Linked[],
+    undo: UndoLog,
+    adoptCreatedSince?: Date,
+  ): Promise<string>;
   /** The user as the mirror keeps it (only the attributes the gateway manages), if Keycloak has it. */
   find(id: string): Promise<MirroredUser | undefined>;
   findByEmail(email: string): Promise<MirroredUser | undefined>;
@@ -75,7 +82,13 @@ const ADOPTION_CLOCK_SKEW_MS = 5_000;
 export class KeycloakUsersDirectory implements UsersDirectory {
   constructor(private readonly keycloak: KeycloakAdminClient) {}
 
-  async create(user: NewDirectoryUser, roles: readonly Linked[], groups: readonly Linked[], undo: UndoLog, adoptCreatedSince?: Date): Promise<string> {
+  async create(
+    user: NewDirectoryUser,
+    roles: readonly Linked[],
+    groups: readonly Linked[],
+    undo: UndoLog,
+    adoptCreatedSince?: Date,
+  ): Promise<string> {
     const { password, ...profile } = user;
     let id: string;
     try {

@@ -1,11 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../../db/loaders.js';
 import { keysetPage, type Page } from '../../db/pagination.js';
-import { UserGroupEntity } from '../groups/group.entity.js';
-import type { GroupRecord } from '../groups/group.type.js';
-import { mirrorLinkChanges, type LinkChanges } from '../roles/directory-writes.js';
-import { UserRoleEntity } from '../roles/role.entity.js';
-import type { RoleRecord } from '../roles/role.type.js';
 import { UserEntity } from './user.entity.js';
 import { UserSyncEntity } from './user-sync.entity.js';
 import type { UserProfile, UserRecord } from './user.type.js';
@@ -24,9 +19,6 @@ export const USER_COUNTS = {
   unsynced: "(select count(*)::int from users where sync_status in ('PENDING', 'FAILED'))",
 } as const;
 
-/** No id matches it: keeps `in (?)` valid for an empty list. */
-const NO_ID = '00000000-0000-0000-0000-000000000000';
-
 export interface UserListFilter {
   search?: string | null;
   enabled?: boolean | null;
@@ -41,17 +33,12 @@ export interface MirroredUser extends UserProfile {
   createdAt: Date;
 }
 
-/** A user kept locally while Keycloak was unreachable, with what its push needs. */
+/** A user kept locally while Keycloak was unreachable, with the journal action it was registered under. */
 export interface PendingUser {
   user: UserRecord;
-  /** The journal action it was registered under. */
   action: string;
   actorId: string | null;
-  roles: RoleRecord[];
-  groups: GroupRecord[];
 }
-
-export type LinkKind = 'role' | 'group';
 
 /**
  * What the user service reads and writes: the part of UsersQueries it uses, so that its
@@ -59,58 +46,46 @@ export type LinkKind = 'role' | 'group';
  */
 export interface UserServiceQueries {
   /** The same statements inside the transaction `em` (a journal write's local step). */
-  in(em: EntityManager): UserServiceQueries;
+  within(em: EntityManager): UserServiceQueries;
   findByIds(ids: readonly string[]): Promise<UserRecord[]>;
   findByEmail(email: string): Promise<UserRecord[]>;
   findByEmailInRealm(email: string, realm: string | null): Promise<UserRecord[]>;
   list(first: number, after: string | null | undefined, filter: UserListFilter): Promise<Page<UserRecord>>;
   /** Whether another account of the realm has this email or username. */
   isEmailTaken(email: string, realm: string | null, exceptId: string | null): Promise<boolean>;
-  /** The roles and groups the mirror says a user holds directly. */
-  linkIds(id: string): Promise<{ roleIds: Set<string>; groupIds: Set<string> }>;
   pending(localId: string): Promise<PendingUser | undefined>;
   wasDeleted(id: string): Promise<boolean>;
-  insert(record: UserRecord, roles: readonly { id: string }[], groups: readonly { id: string }[]): Promise<void>;
-  insertPending(
-    record: UserRecord,
-    roles: readonly { id: string }[],
-    groups: readonly { id: string }[],
-    sync: { action: string; actorId: string | null },
-  ): Promise<void>;
+  insert(record: UserRecord): Promise<void>;
+  /** Inserts the user and queues it for the sync job. */
+  insertPending(record: UserRecord, sync: { action: string; actorId: string | null }): Promise<void>;
   /**
    * The pending user `localId` takes its Keycloak id `id` and becomes SYNCED (its links
-   * follow by ON UPDATE CASCADE), its sync row goes, and the journal entries naming it
+   * and memberships follow by ON UPDATE CASCADE), its sync row goes, and the journal entries naming it
    * follow it. False when no such user is left (deleted before it reached Keycloak).
    */
   adoptKeycloakId(localId: string, id: string): Promise<boolean>;
-  updateProfile(
-    id: string,
-    profile: Omit<UserProfile, 'attributes'> & { attributes: UserProfile['attributes'] },
-    roles: LinkChanges<{ id: string }>,
-    groups: LinkChanges<{ id: string }>,
-  ): Promise<void>;
+  updateProfile(id: string, profile: UserProfile): Promise<void>;
   /** Removes the user's row (links cascade), remembering the deletion (see recordDeletion). */
   remove(id: string): Promise<void>;
   recordDeletion(id: string): Promise<void>;
   /** Writes a token's profile claims into the record; null when there is no record. */
   updateClaims(id: string, claims: Omit<UserProfile, 'enabled' | 'attributes'>): Promise<UserRecord | null>;
   /**
-   * Writes a Keycloak user and its direct roles and groups (those the mirror knows) into
-   * the mirror, in one transaction; never a user the gateway saw deleted. Answers whether
-   * the user is in the mirror now.
+   * Writes a Keycloak user into the mirror; never a user the gateway saw deleted. Answers
+   * whether the user is in the mirror now.
    */
-  upsertFromKeycloak(user: MirroredUser, realm: string | null, roleIds: readonly string[], groupIds: readonly string[]): Promise<boolean>;
+  upsertFromKeycloak(user: MirroredUser, realm: string | null): Promise<boolean>;
 }
 
 /**
- * Every statement on `users`, on the user's own links (`user_roles`, `user_groups`), on
- * the deletion tombstones (`deleted_users`) and on the sync queue (`user_sync`). Bound to
- * an EntityManager: the request's, a job's, or with `in(em)` a journal write's transaction.
+ * Every statement on `users`, on the deletion tombstones (`deleted_users`) and on the
+ * sync queue (`user_sync`); a user's role and group links are in the roles' and groups'
+ * tables (user-links.ts). Bound to an EntityManager: the request's, a job's, or with `within(em)` a journal write's transaction.
  */
 export class UsersQueries implements UserServiceQueries {
   constructor(private readonly em: EntityManager) {}
 
-  in(em: EntityManager): UsersQueries {
+  within(em: EntityManager): UsersQueries {
     return new UsersQueries(em);
   }
 
@@ -157,17 +132,6 @@ export class UsersQueries implements UserServiceQueries {
     return Boolean(taken);
   }
 
-  async linkIds(id: string): Promise<{ roleIds: Set<string>; groupIds: Set<string> }> {
-    const rows = await selectRows<{ kind: LinkKind; id: string }>(
-      this.em,
-      `select 'role' as kind, role_id as id from user_roles where user_id = ?
-       union all select 'group', group_id from user_groups where user_id = ?`,
-      [id, id],
-    );
-    const of = (kind: LinkKind) => new Set(rows.filter((row) => row.kind === kind).map((row) => row.id));
-    return { roleIds: of('role'), groupIds: of('group') };
-  }
-
   async pending(localId: string): Promise<PendingUser | undefined> {
     const [row] = await selectRows<UserRecord & { action: string; actorId: string | null }>(
       this.em,
@@ -177,18 +141,8 @@ export class UsersQueries implements UserServiceQueries {
     );
     if (!row) return undefined;
     const { action, actorId, ...user } = row;
-    const roles = await selectRows<RoleRecord>(
-      this.em,
-      'select r.* from user_roles ur join realm_roles r on r.id = ur.role_id where ur.user_id = ? order by r.name',
-      [localId],
-    );
-    const groups = await selectRows<GroupRecord>(
-      this.em,
-      'select g.* from user_groups ug join groups g on g.id = ug.group_id where ug.user_id = ? order by g.name',
-      [localId],
-    );
     // Raw rows carry timestamps as text.
-    return { user: { ...user, createdAt: new Date(user.createdAt), updatedAt: new Date(user.updatedAt) }, action, actorId, roles, groups };
+    return { user: { ...user, createdAt: new Date(user.createdAt), updatedAt: new Date(user.updatedAt) }, action, actorId };
   }
 
   async wasDeleted(id: string): Promise<boolean> {
@@ -233,28 +187,14 @@ export class UsersQueries implements UserServiceQueries {
     return (await selectRows(this.em, `select 1 from users where email = ? and sync_status <> 'SYNCED'`, [email])).length > 0;
   }
 
-  /** The users linked directly to the role or group `targetId`. */
-  async linkedUserIds(kind: LinkKind, targetId: string): Promise<Set<string>> {
-    const { table, column } = LINK_TABLES[kind];
-    const rows = await selectRows<{ userId: string }>(this.em, `select user_id as "userId" from ${table} where ${column} = ?`, [targetId]);
-    return new Set(rows.map((row) => row.userId));
-  }
-
   // ---- writes
 
-  async insert(record: UserRecord, roles: readonly { id: string }[], groups: readonly { id: string }[]): Promise<void> {
+  async insert(record: UserRecord): Promise<void> {
     await this.em.insert(UserEntity, { ...record, realm: record.realm ?? null });
-    for (const role of roles) await this.em.insert(UserRoleEntity, { user: record.id, role: role.id });
-    for (const group of groups) await this.em.insert(UserGroupEntity, { user: record.id, group: group.id });
   }
 
-  async insertPending(
-    record: UserRecord,
-    roles: readonly { id: string }[],
-    groups: readonly { id: string }[],
-    sync: { action: string; actorId: string | null },
-  ): Promise<void> {
-    await this.insert(record, roles, groups);
+  async insertPending(record: UserRecord, sync: { action: string; actorId: string | null }): Promise<void> {
+    await this.insert(record);
     await this.em.insert(UserSyncEntity, {
       user: record.id,
       action: sync.action,
@@ -280,10 +220,8 @@ export class UsersQueries implements UserServiceQueries {
     return true;
   }
 
-  async updateProfile(id: string, profile: UserProfile, roles: LinkChanges<{ id: string }>, groups: LinkChanges<{ id: string }>): Promise<void> {
+  async updateProfile(id: string, profile: UserProfile): Promise<void> {
     await this.em.nativeUpdate(UserEntity, { id }, { ...profile, updatedAt: new Date() });
-    await mirrorLinkChanges(this.em, UserRoleEntity, ['user', id], 'role', roles);
-    await mirrorLinkChanges(this.em, UserGroupEntity, ['user', id], 'group', groups);
   }
 
   async remove(id: string): Promise<void> {
@@ -309,25 +247,17 @@ export class UsersQueries implements UserServiceQueries {
     return (row as UserRecord | undefined) ?? null;
   }
 
-  upsertFromKeycloak(user: MirroredUser, realm: string | null, roleIds: readonly string[], groupIds: readonly string[]): Promise<boolean> {
-    const { id } = user;
-    return this.em.transactional(async (tx) => {
-      const written = await tx.execute(
-        `insert into users (id, realm, username, email, first_name, last_name, enabled, email_verified, attributes, sync_status, created_at, updated_at)
-         select ?, ?, ?, ?, ?, ?, ?, ?, ?, 'SYNCED', ?, ? where not exists (select 1 from deleted_users where id = ?)
-         on conflict (id) do update set username = excluded.username, email = excluded.email, first_name = excluded.first_name,
-           last_name = excluded.last_name, enabled = excluded.enabled, email_verified = excluded.email_verified,
-           attributes = excluded.attributes, sync_status = 'SYNCED', updated_at = excluded.updated_at
-         returning id`,
-        [id, realm, ...profileValues(user), user.createdAt, new Date(), id],
-      );
-      if (written.length === 0) return false;
-      await tx.execute('delete from user_roles where user_id = ?', [id]);
-      await tx.execute(`insert into user_roles (user_id, role_id) select ?, id from realm_roles where id in (?)`, [id, [NO_ID, ...roleIds]]);
-      await tx.execute('delete from user_groups where user_id = ?', [id]);
-      await tx.execute(`insert into user_groups (user_id, group_id) select ?, id from groups where id in (?)`, [id, [NO_ID, ...groupIds]]);
-      return true;
-    });
+  async upsertFromKeycloak(user: MirroredUser, realm: string | null): Promise<boolean> {
+    const written = await this.em.execute(
+      `insert into users (id, realm, username, email, first_name, last_name, enabled, email_verified, attributes, sync_status, created_at, updated_at)
+       select ?, ?, ?, ?, ?, ?, ?, ?, ?, 'SYNCED', ?, ? where not exists (select 1 from deleted_users where id = ?)
+       on conflict (id) do update set username = excluded.username, email = excluded.email, first_name = excluded.first_name,
+         last_name = excluded.last_name, enabled = excluded.enabled, email_verified = excluded.email_verified,
+         attributes = excluded.attributes, sync_status = 'SYNCED', updated_at = excluded.updated_at
+       returning id`,
+      [user.id, realm, ...profileValues(user), user.createdAt, new Date(), user.id],
+    );
+    return written.length > 0;
   }
 
   /** A Keycloak user of the gateway's realm the mirror lacks; one already there stays as it is. */
@@ -346,15 +276,6 @@ export class UsersQueries implements UserServiceQueries {
          updated_at = ? where id = ? and updated_at < ?`,
       [...profileValues(profile), new Date(), id, notSince],
     );
-  }
-
-  /** Links and unlinks users to the role or group `targetId`; a link already there is fine. */
-  async changeLinkedUsers(kind: LinkKind, targetId: string, add: readonly string[], remove: readonly string[]): Promise<void> {
-    const { table, column } = LINK_TABLES[kind];
-    for (const userId of add) {
-      await this.em.execute(`insert into ${table} (user_id, ${column}) values (?, ?) on conflict do nothing`, [userId, targetId]);
-    }
-    if (remove.length > 0) await this.em.execute(`delete from ${table} where ${column} = ? and user_id in (?)`, [targetId, remove]);
   }
 
   // ---- the sync queue: users kept locally while Keycloak was unreachable
@@ -391,11 +312,6 @@ export class UsersQueries implements UserServiceQueries {
     });
   }
 }
-
-const LINK_TABLES = {
-  role: { table: 'user_roles', column: 'role_id' },
-  group: { table: 'user_groups', column: 'group_id' },
-} as const;
 
 function profileValues(profile: UserProfile): unknown[] {
   return [

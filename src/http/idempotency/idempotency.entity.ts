@@ -19,7 +19,7 @@ export class IdempotencyKeyEntity {
   @PrimaryKey({ length: 255 })
   key: string;
 
-  /** HMAC-SHA256 of the operation, its name and its variables (src/modules/idempotency/idempotency.plugin.ts). */
+  /** HMAC-SHA256 of the operation, its name and its variables (src/http/idempotency/idempotency.plugin.ts). */
   @Property({ length: 64 })
   requestHash: string;
 

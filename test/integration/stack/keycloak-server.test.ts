@@ -2,9 +2,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findNewestJava, KEYCLOAK_VERSION, requireMaven, startLocalKeycloak } from './keycloak-server.js';
-import { silentProgress, StackError } from './progress.js';
-import { freePort } from './free-port.js';
+import { findNewestJava, KEYCLOAK_VERSION, requireMaven, startLocalKeycloak } from '../../../src/stack/keycloak-server.js';
+import { silentProgress, StackError } from '../../../src/stack/progress.js';
+import { freePort } from '../../../src/stack/free-port.js';
 
 const nowhere = { PATH: '/nonexistent' };
 

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveDatabase, type ResolvedDatabase } from './postgres.js';
-import { silentProgress } from './progress.js';
-import { freePort } from './free-port.js';
+import { resolveDatabase, type ResolvedDatabase } from '../../../src/stack/postgres.js';
+import { silentProgress } from '../../../src/stack/progress.js';
+import { freePort } from '../../../src/stack/free-port.js';
 
 async function query(url: string, sql: string): Promise<unknown[]> {
   const client = new pg.Client({ connectionString: url });

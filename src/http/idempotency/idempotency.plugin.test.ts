@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { getNamedType, isObjectType, type GraphQLNamedType } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { buildPublicSchema } from '../../schema.js';
-import { NOT_REPLAYABLE } from './idempotency.plugin.js';
+import { NOT_REPLAYABLE, requestHash } from './idempotency.plugin.js';
 
 /** Types whose values are secrets, and fields that hold one wherever they appear. */
 const SECRET_TYPES = new Set(['TokenSet']);
@@ -27,5 +27,20 @@ describe('NOT_REPLAYABLE', () => {
   it('names only mutations that exist', async () => {
     const mutations = (await buildPublicSchema()).getMutationType()!.getFields();
     expect([...NOT_REPLAYABLE].filter((name) => !(name in mutations))).toEqual([]);
+  });
+});
+
+describe('requestHash', () => {
+  const key = Buffer.alloc(32, 1);
+  it('ignores the order of variables but not their values', () => {
+    const doc = 'mutation { x }';
+    expect(requestHash(key, 'A', doc, { a: 1, b: { c: 2, d: 3 } })).toBe(requestHash(key, 'A', doc, { b: { d: 3, c: 2 }, a: 1 }));
+    expect(requestHash(key, 'A', doc, { a: 1 })).not.toBe(requestHash(key, 'A', doc, { a: 2 }));
+    expect(requestHash(key, 'A', doc, { a: 1 })).not.toBe(requestHash(key, 'B', doc, { a: 1 }));
+  });
+
+  it('M1: depends on a key PostgreSQL does not hold, so a stored hash cannot be checked against guessed passwords', () => {
+    const variables = { userId: 'u', password: 'Summer2026!' };
+    expect(requestHash(key, null, 'mutation', variables)).not.toBe(requestHash(Buffer.alloc(32, 2), null, 'mutation', variables));
   });
 });

@@ -6,6 +6,7 @@ import type { Principal, TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config.js';
 import { AppError, unauthenticated } from './errors.js';
 import type { KeycloakAdmin } from './keycloak/admin-client.js';
+import { keycloakEffectiveRoles, type EffectiveRoles } from './keycloak/effective-roles.js';
 import type { TenantRealms } from './keycloak/tenant-realms.js';
 import type { Logger } from './logger.js';
 import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
@@ -60,6 +61,11 @@ export interface GatewayContext {
   /** The process's cache of callers' records and effective roles; mutations empty it when they end. */
   userRecords: UserRecordCache;
   log: Logger;
+  /**
+   * Keycloak's live answer to what a user, group or role gives, in the caller's realm
+   * (src/keycloak/effective-roles.ts): for the rules the mirror cannot answer alone.
+   */
+  effectiveRoles: EffectiveRoles;
   services: Services & { auth: AuthService };
   loaders: ReturnType<typeof createLoaders>;
 }
@@ -126,6 +132,12 @@ class RequestContext implements GatewayContext {
 
   get log(): Logger {
     return (this.logger ??= this.deps.log.child({ requestId: this.requestId }));
+  }
+
+  get effectiveRoles(): EffectiveRoles {
+    const { keycloak, tenantRealms } = this.deps;
+    const realm = this.principal?.tenantRealm;
+    return keycloakEffectiveRoles(realm && tenantRealms ? tenantRealms.adminFor(realm) : keycloak);
   }
 
   get services(): GatewayContext['services'] {

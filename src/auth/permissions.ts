@@ -92,8 +92,9 @@ const GRANTED_GROUPS = ['groupIds', 'groupIdsToAdd', 'groupIdsToRemove'];
  * caller acts on a user only when it holds every effective role and privilege of that
  * user; grants or takes away a role or group only when it holds everything the role or
  * group gives (its effective closure, ancestors' roles included); and never changes its
- * own roles or groups, nor states that an address is verified. Effective roles come from selectEffectiveRoles
- * (src/modules/roles/roles.queries.ts), as Keycloak computes them for a token.
+ * own roles or groups, nor states that an address is verified. Effective roles come first from
+ * selectEffectiveRoles (src/modules/roles/roles.queries.ts), then from Keycloak itself
+ * (withinReachInKeycloak, below).
  *
  * `targetOf` names the user the operation acts on, if any. A target the mirror does not
  * know (or a malformed id) is refused as FORBIDDEN too: what it holds cannot be shown to be
@@ -125,8 +126,49 @@ function withinReach(targetOf: (args: Record<string, any>) => unknown = () => un
     ]);
     const reached = [targetHolds, ...roles, ...groups];
     if (reached.some((found) => found instanceof Error)) return forbidden();
-    return (reached as { name: string }[][]).every((found) => found.every((role) => held.has(role.name))) ? true : forbidden();
+    if (!(reached as { name: string }[][]).every((found) => found.every((role) => held.has(role.name)))) return forbidden();
+    return (await withinReachInKeycloak(context, typeof targetId === 'string' ? targetId : undefined, roleIds, groupIds)) ? true : forbidden();
   });
+}
+
+/**
+ * The escalation rule again, as Keycloak has it now: everything the target user holds, and
+ * everything each role and group granted or taken away gives, is held by the caller too;
+ * realm and client roles alike, through groups, their ancestors and composites.
+ *
+ * The mirror alone cannot answer it. It models only the realm roles the gateway manages
+ * (role_*, priv_*: src/jobs/directory-sync.ts), so a client role such as realm-management's
+ * manage-users, or a console role composed of role_admin, is invisible to it; and it learns
+ * the console's changes only at the next reconcile, so an administrator appointed in the
+ * console looks like anyone until then. Asked after the mirror's check (which refuses most
+ * attempts for free) and only for a caller without ROLE_ADMIN. Roles every user holds by
+ * default need no exception: the caller holds them too. Any doubt refuses: an unknown
+ * target, group or role, or Keycloak failing to answer, is FORBIDDEN, never an error.
+ */
+async function withinReachInKeycloak(
+  context: GatewayContext,
+  targetId: string | undefined,
+  roleIds: readonly string[],
+  groupIds: readonly string[],
+): Promise<boolean> {
+  const { effectiveRoles } = context;
+  const { principal } = await context.caller();
+  // What the caller holds is within its own reach: a new user given nothing, or the caller
+  // editing its own profile, needs no question.
+  const targets = targetId === undefined || targetId === principal.userId ? [] : [targetId];
+  if (targets.length + roleIds.length + groupIds.length === 0) return true;
+  try {
+    const [held, ...reached] = await Promise.all([
+      effectiveRoles.ofUser(principal.userId),
+      ...targets.map((id) => effectiveRoles.ofUser(id)),
+      ...roleIds.map((id) => effectiveRoles.ofRole(id)),
+      ...groupIds.map((id) => effectiveRoles.ofGroup(id)),
+    ]);
+    return reached.every((roles) => [...roles].every((role) => held.has(role)));
+  } catch (error) {
+    context.log.warn({ err: error }, 'Keycloak did not say what the user, roles or groups hold: refused');
+    return false;
+  }
 }
 
 /**

@@ -42,4 +42,7 @@ export const API_SERVICE_ACCOUNT_ROLES: readonly string[] = [
   // Creating and changing realm roles (role_*) and composites needs manage-realm.
   'manage-realm',
   'view-events',
+  // Client roles are visible only to who may view their client: without it, the no-escalation
+  // rule could not see a client role such as realm-management's (src/keycloak/effective-roles.ts).
+  'view-clients',
 ];

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { selectEffectiveRoles } from '../../src/modules/roles/roles.queries.js';
 import { sql } from '../support/database.js';
-import { consoleGroup, consoleRole, realmRoleIds, tokenRealmRoles, unique } from '../support/directory.js';
+import { consoleGroup, consoleRole, realmRoleIds, tokenRealmRoles, unique, withoutDirectorySync } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, renewedToken } from '../support/keycloak.js';
 import { keycloakLinks, localLinks } from '../support/sync.js';
@@ -70,6 +70,17 @@ async function mirrorEffective(of: 'user' | 'group' | 'role', id: string): Promi
 /** The journal's actions on a user: a refused call leaves none. */
 async function journaledActions(userId: string): Promise<string[]> {
   return (await sql<{ action: string }>('select action from audit_events where target_id = $1 order by at', [userId])).map((row) => row.action);
+}
+
+/**
+ * Maps a client's role to a user or group (`/users/{id}`, `/groups/{id}`) in Keycloak, as an
+ * operator does in its console: the mirror never hears of client roles.
+ */
+async function consoleClientRole(path: string, clientId: string, roleName: string): Promise<void> {
+  const [client] = (await keycloakAdmin<{ id: string }[]>('GET', `/clients?clientId=${encodeURIComponent(clientId)}`)).body;
+  const role = (await keycloakAdmin('GET', `/clients/${client!.id}/roles/${encodeURIComponent(roleName)}`)).body;
+  const mapped = await keycloakAdmin('POST', `${path}/role-mappings/clients/${client!.id}`, [role]);
+  if (mapped.status !== 204) throw new Error(`mapping ${clientId}/${roleName} to ${path} failed: ${mapped.status}`);
 }
 
 /** The error code of a response, or 'OK'. */
@@ -266,6 +277,100 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
       expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), mutation).toBe('FORBIDDEN');
       expect(outcome(await gateway.graphql(mutation, { token: await adminToken(), variables })), mutation).toBe('NOT_FOUND');
     }
+  });
+
+  /** The password of `account` is still the one it had: it signs in, and `attempted` does not. */
+  async function expectPasswordUnchanged(account: Account, attempted: string) {
+    await expect(passwordGrant(account.email, attempted)).rejects.toThrow(/invalid_grant/);
+    await passwordGrant(account.email, account.password);
+  }
+
+  it('ATTACK: a user manager cannot put a new user, or a plain one, in a group a console operator mapped realm-management/manage-users to', async () => {
+    const puppets = await consoleGroup(`${tag}-puppets`);
+    await consoleClientRole(`/groups/${puppets}`, 'realm-management', 'manage-users');
+    await syncFromKeycloak();
+    expect(await mirrorEffective('group', puppets), 'the mirror sees nothing in the group').toEqual([]);
+    const puppet = newUser({ roleIds: [roleIds.role_user], groupIds: [puppets] });
+    const plain = await userWith({ roleIds: [roleIds.role_user!] });
+
+    expect(outcome(await gateway.graphql(CREATE, { token: await managerToken(), variables: { input: puppet } }))).toBe('FORBIDDEN');
+    const joined = { email: plain.email, firstName: 'Eve', lastName: 'Mallory', groupIdsToAdd: [puppets] };
+    expect(outcome(await gateway.graphql(UPDATE, { token: await managerToken(), variables: { id: plain.id, input: joined } }))).toBe('FORBIDDEN');
+
+    expect((await keycloakAdmin<unknown[]>('GET', `/users?email=${encodeURIComponent(puppet.email)}&exact=true`)).body).toEqual([]);
+    expect((await keycloakLinks(plain.id)).groups).toEqual([]);
+  });
+
+  it('ATTACK: a user manager cannot set the password of a user holding a client role (realm-management/realm-admin) directly', async () => {
+    const realmAdmin = await userWith({ roleIds: [roleIds.role_user!] });
+    await consoleClientRole(`/users/${realmAdmin.id}`, 'realm-management', 'realm-admin');
+    await syncFromKeycloak();
+    expect(await mirrorEffective('user', realmAdmin.id), 'the mirror sees a plain user').toEqual(['role_user']);
+
+    const response = await gateway.graphql(SET_PASSWORD, { token: await managerToken(), variables: { id: realmAdmin.id, password: 'Taken-over-2b' } });
+
+    expect(outcome(response)).toBe('FORBIDDEN');
+    await expectPasswordUnchanged(realmAdmin, 'Taken-over-2b');
+  });
+
+  it('ATTACK: a user manager cannot set the password of a user holding a console role, named neither role_* nor priv_*, composed of role_admin', async () => {
+    const chiefRole = `${tag}-chief`;
+    const chiefId = await consoleRole(chiefRole, ['role_admin']);
+    const chief = await userWith({ roleIds: [roleIds.role_user!] });
+    await keycloakAdmin('POST', `/users/${chief.id}/role-mappings/realm`, [{ id: chiefId, name: chiefRole }]);
+    await syncFromKeycloak();
+    expect(await mirrorEffective('user', chief.id), 'the mirror sees a plain user').toEqual(['role_user']);
+    expect(tokenRealmRoles((await passwordGrant(chief.email, chief.password)).access_token)).toContain('role_admin');
+
+    const response = await gateway.graphql(SET_PASSWORD, { token: await managerToken(), variables: { id: chief.id, password: 'Taken-over-3c' } });
+
+    expect(outcome(response)).toBe('FORBIDDEN');
+    await expectPasswordUnchanged(chief, 'Taken-over-3c');
+  });
+
+  it('ATTACK: a user manager cannot set the password of an administrator appointed in the console before the mirror hears of it', async () => {
+    const appointed = await userWith({ roleIds: [roleIds.role_user!] });
+    // No directory sync may run meanwhile (another file's could): the mirror must still say role_user.
+    const response = await withoutDirectorySync(async () => {
+      await keycloakAdmin('POST', `/users/${appointed.id}/role-mappings/realm`, [{ id: roleIds.role_admin, name: 'role_admin' }]);
+      expect(await mirrorEffective('user', appointed.id), 'the mirror has not heard yet').toEqual(['role_user']);
+      return gateway.graphql(SET_PASSWORD, { token: await managerToken(), variables: { id: appointed.id, password: 'Taken-over-4d' } });
+    });
+
+    expect(outcome(response)).toBe('FORBIDDEN');
+    await expectPasswordUnchanged(appointed, 'Taken-over-4d');
+    expect(tokenRealmRoles((await passwordGrant(appointed.email, appointed.password)).access_token)).toContain('role_admin');
+  });
+
+  it('ATTACK: a group the mirror still has but Keycloak no longer does answers FORBIDDEN to a user manager, not an error', async () => {
+    const gone = await consoleGroup(`${tag}-gone`);
+    await syncFromKeycloak();
+    const input = newUser({ roleIds: [roleIds.role_user], groupIds: [gone] });
+    const response = await withoutDirectorySync(async () => {
+      expect((await keycloakAdmin('DELETE', `/groups/${gone}`)).status).toBe(204);
+      return gateway.graphql(CREATE, { token: await managerToken(), variables: { input } });
+    });
+
+    expect(outcome(response)).toBe('FORBIDDEN');
+    expect((await keycloakAdmin<unknown[]>('GET', `/users?email=${encodeURIComponent(input.email)}&exact=true`)).body).toEqual([]);
+  });
+
+  it('ATTACK (control): with Keycloak asked, a user manager still manages a plain user, client roles of the default roles and all, and grants a group whose client role it holds', async () => {
+    const profiles = await consoleGroup(`${tag}-profiles`);
+    // Every user holds account/view-profile through the realm's default roles, the user manager too.
+    await consoleClientRole(`/groups/${profiles}`, 'account', 'view-profile');
+    await syncFromKeycloak();
+    const plain = await userWith({ roleIds: [roleIds.role_user!] });
+    const ok = async (mutation: string, variables: Record<string, unknown>) => {
+      const response = await gateway.graphql(mutation, { token: await managerToken(), variables });
+      expect(response.errors, mutation).toBeUndefined();
+    };
+
+    await ok(UPDATE, { id: plain.id, input: { email: plain.email, firstName: 'Eve', lastName: 'Mallory', groupIdsToAdd: [profiles] } });
+    await ok(SET_PASSWORD, { id: plain.id, password: 'Set-by-um-2b' });
+    await passwordGrant(plain.email, 'Set-by-um-2b');
+    await ok(CREATE, { input: newUser({ roleIds: [roleIds.role_user], groupIds: [profiles] }) });
+    expect((await keycloakLinks(plain.id)).groups).toEqual([`${tag}-profiles`]);
   });
 
   it('still manages a user whose roles and privileges it holds all of, and grants what it holds', async () => {

@@ -5,7 +5,7 @@ import { InputCheck } from '../../validation.js';
 import type { AccountCreation, NewAccount, UserService } from '../users/user.service.js';
 import type { UserRecord } from '../users/user.type.js';
 import type { TenantsDirectory } from './tenants.directory.js';
-import type { TenantsQueries } from './tenants.queries.js';
+import type { TenantServiceQueries } from './tenants.queries.js';
 import type { CreateTenantInput, TenantRecord } from './tenant.type.js';
 
 /**
@@ -14,7 +14,7 @@ import type { CreateTenantInput, TenantRecord } from './tenant.type.js';
  */
 export class TenantService {
   constructor(
-    private readonly queries: TenantsQueries,
+    private readonly queries: TenantServiceQueries,
     private readonly journal: Pick<Journal, 'writeLocal'>,
     private readonly users: UserService,
     /** Realm tenancy only: the tenants' own realms. */

@@ -25,11 +25,20 @@ export interface MemberTenantsQueries {
   lastOwnerOf(userId: string): Promise<string[]>;
 }
 
+/** What the tenant rules read and write (an in-memory fake serves unit tests). */
+export interface TenantServiceQueries {
+  within(em: EntityManager): TenantServiceQueries;
+  insert(tenant: TenantRecord, ownerId: string, realm?: string | null): Promise<void>;
+  listAll(): Promise<TenantRecord[]>;
+  listFor(userId: string): Promise<TenantRecord[]>;
+  findWithRealm(id: string): Promise<(TenantRecord & { realm: string | null }) | undefined>;
+}
+
 /**
  * Every statement on `tenants` and `memberships`. Bound to an EntityManager: the request's,
  * or with `within(em)` the transaction of a journal write.
  */
-export class TenantsQueries implements MemberTenantsQueries {
+export class TenantsQueries implements MemberTenantsQueries, TenantServiceQueries {
   constructor(private readonly em: EntityManager) {}
 
   /** The same statements inside the transaction `em`. */

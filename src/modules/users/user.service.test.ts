@@ -11,7 +11,8 @@ import type { CreateUserInput, UpdateUserInput } from './user.input.js';
 import { EMAIL_UNUSABLE, UserService } from './user.service.js';
 import type { UserRecord } from './user.type.js';
 import { FakeUsersDirectory } from './users.directory.fake.js';
-import { FakeMemberTenants, FakeUsersQueries } from './users.queries.fake.js';
+import { FakeTenantsQueries } from '../tenants/tenants.queries.fake.js';
+import { FakeUsersQueries } from './users.queries.fake.js';
 
 /**
  * The journal's contract without PostgreSQL: Keycloak steps, then the local step; a
@@ -65,7 +66,7 @@ const group = (name: string): GroupRecord => ({ id: randomUUID(), name });
 
 let directory: FakeUsersDirectory;
 let queries: FakeUsersQueries;
-let tenants: FakeMemberTenants;
+let tenants: FakeTenantsQueries;
 let journal: FakeJournal;
 let realmsDeleted: string[];
 let users: UserService;
@@ -77,7 +78,7 @@ const support = group('support');
 beforeEach(() => {
   directory = new FakeUsersDirectory();
   queries = new FakeUsersQueries();
-  tenants = new FakeMemberTenants();
+  tenants = new FakeTenantsQueries();
   journal = new FakeJournal();
   realmsDeleted = [];
   for (const r of [editor, viewer]) queries.links.roles.set(r.id, r);

@@ -3,8 +3,6 @@ import type { Page } from '../../db/pagination.js';
 import type { GroupRecord } from '../groups/group.type.js';
 import type { LinkChanges } from '../roles/links.js';
 import type { RoleRecord } from '../roles/role.type.js';
-import type { MemberTenantsQueries } from '../tenants/tenants.queries.js';
-import type { TenantRole } from '../tenants/tenant.entity.js';
 import type { UserProfile, UserRecord } from './user.type.js';
 import type { UserLinks } from './user-links.js';
 import type { MirroredUser, PendingUser, UserListFilter, UserServiceQueries } from './users.queries.js';
@@ -189,50 +187,4 @@ export class FakeUserLinks implements UserLinks {
 function change(held: Set<string>, { add, remove }: LinkChanges<{ id: string }>): void {
   for (const { id } of add) held.add(id);
   for (const { id } of remove) held.delete(id);
-}
-
-/** Tenants and their members in memory, as a user's deletion sees them. */
-export class FakeMemberTenants implements MemberTenantsQueries {
-  readonly tenants = new Map<string, { id: string; name: string; realm: string | null; members: Map<string, TenantRole> }>();
-
-  within(_em: EntityManager): FakeMemberTenants {
-    return this;
-  }
-
-  add(name: string, members: Record<string, TenantRole>, realm: string | null = null): string {
-    const id = `tenant-${this.tenants.size + 1}`;
-    this.tenants.set(id, { id, name, realm, members: new Map(Object.entries(members)) });
-    return id;
-  }
-
-  async soleMemberTenants(userId: string): Promise<{ id: string; realm: string | null }[]> {
-    return this.soleMemberOf(userId).map(({ id, realm }) => ({ id, realm }));
-  }
-
-  async deleteSoleMemberTenants(userId: string): Promise<void> {
-    for (const tenant of this.soleMemberOf(userId)) this.tenants.delete(tenant.id);
-  }
-
-  async deleteByRealms(realms: readonly string[]): Promise<void> {
-    for (const tenant of [...this.tenants.values()]) if (tenant.realm && realms.includes(tenant.realm)) this.tenants.delete(tenant.id);
-  }
-
-  async lastOwnerOf(userId: string): Promise<string[]> {
-    return [...this.tenants.values()]
-      .filter(({ members }) => {
-        const others = [...members].filter(([id]) => id !== userId);
-        return members.get(userId) === 'OWNER' && others.length > 0 && others.every(([, role]) => role !== 'OWNER');
-      })
-      .map((tenant) => tenant.name)
-      .sort();
-  }
-
-  /** Removes the user from every tenant, as the cascade of its row's deletion does. */
-  forget(userId: string): void {
-    for (const tenant of this.tenants.values()) tenant.members.delete(userId);
-  }
-
-  private soleMemberOf(userId: string) {
-    return [...this.tenants.values()].filter(({ members }) => members.has(userId) && members.size === 1);
-  }
 }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Config } from '../src/config.js';
-import { openOrm } from '../src/db/orm.js';
+import { openDatabase } from '../src/database.js';
 import { syncDirectory } from '../src/jobs/directory-sync.js';
 import { createKeycloakAdmin } from '../src/keycloak/admin-client.js';
 import { PRIVILEGES, ROLES } from '../src/keycloak/realm-catalog.js';
@@ -78,7 +78,7 @@ export async function seed({ config, admin, progress }: SeedOptions): Promise<Se
     clientId: config.keycloak.apiClientId,
     clientSecret: config.keycloak.apiClientSecret,
   });
-  const orm = await openOrm(config.databaseUrl);
+  const orm = await openDatabase(config.databaseUrl);
   try {
     await syncDirectory(keycloak.client, orm.em.fork());
   } finally {

@@ -3,9 +3,10 @@
  * DATABASE_URL (default: the local development database). Run with `npm run migration:create`,
  * then add the new class to src/db/migrations/index.ts.
  */
-import { migrate, openOrm } from '../src/db/orm.js';
+import { openDatabase } from '../src/database.js';
+import { migrate } from '../src/db/orm.js';
 
-const orm = await openOrm(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/iam_gateway');
+const orm = await openDatabase(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/iam_gateway');
 try {
   await migrate(orm);
   const result = await orm.migrator.create();

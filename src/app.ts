@@ -12,7 +12,8 @@ import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/token-verifier.js';
 import { listenToChannel } from './db/channel-listener.js';
-import { migrate, openOrm, type Orm } from './db/orm.js';
+import { migrate, type Orm } from './db/orm.js';
+import { openDatabase } from './database.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './keycloak/admin-client.js';
 import { frontendClient, provisionRealm } from './keycloak/provisioning.js';
 import { CONTROL_PLANE_CLIENT_ID, TenantRealms } from './keycloak/tenant-realms.js';
@@ -23,6 +24,8 @@ import { createJobs, type Jobs } from './jobs/jobs.js';
 import { idempotencyPlugin } from './http/idempotency/idempotency.plugin.js';
 import { UserRecordCache } from './modules/users/user-record-cache.js';
 import { buildExecutableSchema } from './schema.js';
+import type { ServiceDependencies } from './services.js';
+import { TenantsQueries } from './modules/tenants/tenants.queries.js';
 
 export interface App {
   config: Config;
@@ -57,7 +60,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const log = options.log ?? createLogger(config.log);
   const development = config.environment === 'development';
   const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
-  const orm = await openOrm(config.databaseUrl, { logger: (message) => log.debug(message) });
+  const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message) });
   const userRecords = new UserRecordCache();
   const userChanges = listenToChannel({
     databaseUrl: config.databaseUrl,
@@ -67,7 +70,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     log,
   });
   const keycloak = apiClientAdmin(config);
-  const tenantRealms = config.tenancyMode === 'realm' ? new TenantRealms(config, orm.em, log) : undefined;
+  const tenantRealms = config.tenancyMode === 'realm' ? new TenantRealms(config, () => new TenantsQueries(orm.em.fork()).realms(), log) : undefined;
   await tenantRealms?.start();
   const verifier = createTokenVerifier({
     keycloakUrl: config.keycloak.url,
@@ -118,6 +121,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   await apollo.start();
 
+  const serviceDependencies: ServiceDependencies = {
+    keycloak: keycloak.client,
+    sessions,
+    mailer,
+    invitationAcceptUrl: config.invitationAcceptUrl,
+    invitationLimits: config.invitations,
+    tenantRealms,
+  };
   const server = createHttpServer({
     apollo,
     createContext: (request) =>
@@ -143,7 +154,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     log,
   });
 
-  const jobs = createJobs({ em: orm.em, keycloak: keycloak.client, log, config: config.jobs });
+  const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs });
   if (config.jobs.enabled) jobs.start();
 
   return {
@@ -197,7 +208,7 @@ export async function prepareBackends(config: Config, log: Logger): Promise<void
       log: (message) => log.info({ realm: keycloak.realm }, message),
     });
   }
-  const orm = await openOrm(config.databaseUrl, { logger: (message) => log.debug(message) });
+  const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message) });
   try {
     const applied = await migrate(orm);
     if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');

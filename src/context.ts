@@ -5,33 +5,20 @@ import { clientAddress, type RateLimiter } from './auth/rate-limit.js';
 import type { Principal, TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config.js';
 import { AppError, unauthenticated } from './errors.js';
-import { Journal } from './journal/journal.js';
 import type { KeycloakAdmin } from './keycloak/admin-client.js';
 import { keycloakEffectiveRoles, type EffectiveRoles } from './keycloak/effective-roles.js';
 import type { TenantRealms } from './keycloak/tenant-realms.js';
 import type { Logger } from './logger.js';
-import { AuditService } from './modules/audit/audit.service.js';
-import { selectRows } from './db/loaders.js';
 import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
 import type { KeycloakSessions } from './keycloak/sessions.js';
-import { DashboardService } from './modules/dashboard/dashboard.service.js';
 import { createGroupLoaders } from './modules/groups/group.loader.js';
-import { GroupService } from './modules/groups/group.service.js';
-import { KeycloakGroupsDirectory } from './modules/groups/groups.directory.js';
-import { groupsQueries } from './modules/groups/groups.queries.js';
 import { createRoleLoaders } from './modules/roles/role.loader.js';
-import { RoleService } from './modules/roles/role.service.js';
-import { KeycloakRolesDirectory } from './modules/roles/roles.directory.js';
-import { rolesQueries } from './modules/roles/roles.queries.js';
-import { OnboardingService } from './modules/onboarding/onboarding.service.js';
 import { createInvitationLoaders } from './modules/invitations/invitation.loader.js';
-import { InvitationService } from './modules/invitations/invitation.service.js';
 import type { Mailer } from './mail/mailer.js';
 import { createTenantLoaders } from './modules/tenants/tenant.loader.js';
-import { TenantService } from './modules/tenants/tenant.service.js';
 import { createUserLoaders } from './modules/users/user.loader.js';
 import type { UserRecordCache } from './modules/users/user-record-cache.js';
-import { UserService } from './modules/users/user.service.js';
+import { createServices, type Services } from './services.js';
 
 /** Who the fields below the root are read for: what the field rules need of a principal. */
 export type Viewer = Pick<Principal, 'userId' | 'roles' | 'privileges'>;
@@ -79,7 +66,7 @@ export interface GatewayContext {
    * (src/keycloak/effective-roles.ts): for the rules the mirror cannot answer alone.
    */
   effectiveRoles: EffectiveRoles;
-  services: ReturnType<typeof createServices> & { auth: AuthService };
+  services: Services & { auth: AuthService };
   loaders: ReturnType<typeof createLoaders>;
 }
 
@@ -165,12 +152,12 @@ class RequestContext implements GatewayContext {
 function buildParts(deps: ContextDependencies, log: Logger): Pick<GatewayContext, 'services' | 'loaders'> {
   // Identity map per request: a fork keeps one request's entities away from another's.
   const em = deps.em.fork();
-  const services = createServices(em, deps, log);
-  const loaders = createLoaders(em, services);
+  const services = createServices(em, { ...deps, keycloak: deps.keycloak.client }, log);
+  const loaders = createLoaders(services);
   // Shares the request's user loader, so login's account check and its `me` cost one query.
   const auth = new AuthService({
     sessions: deps.sessions,
-    tenantRealms: deps.tenantRealms && tenantSessions(em, deps.tenantRealms, deps.sessions),
+    tenantRealms: deps.tenantRealms && tenantSessions(services, deps.tenantRealms, deps.sessions),
     verifier: deps.verifier,
     findUser: (id) => loaders.userById.load(id),
     log,
@@ -178,62 +165,20 @@ function buildParts(deps: ContextDependencies, log: Logger): Pick<GatewayContext
   return { services: { ...services, auth }, loaders };
 }
 
-function createServices(em: EntityManager, deps: ContextDependencies, log: Logger) {
-  const { keycloak, sessions, mailer, invitationAcceptUrl, invitationLimits, tenantRealms } = deps;
-  const journal = new Journal(em, log);
-  const roles = new RoleService({ queries: rolesQueries(em), directory: new KeycloakRolesDirectory(keycloak.client), journal });
-  const groups = new GroupService({
-    queries: groupsQueries(em),
-    directory: new KeycloakGroupsDirectory(keycloak.client),
-    journal,
-    roles,
-    users: { findByIds: (ids) => users.findByIds(ids) },
-  });
-  const users = new UserService(em, keycloak.client, journal, roles, groups, null, tenantRealms);
-  const realmTenancy = tenantRealms && {
-    realms: tenantRealms,
-    usersIn: (realm: string) => new UserService(em, tenantRealms.adminFor(realm).client, journal, roles, groups, realm, tenantRealms),
-  };
-  const tenants = new TenantService(em, journal, realmTenancy);
-  return {
-    users,
-    roles,
-    groups,
-    tenants,
-    onboarding: new OnboardingService({ em, keycloak: keycloak.client, sessions, journal, users, roles, groups, tenants, tenantRealms, log }),
-    invitations: new InvitationService({
-      em,
-      journal,
-      keycloak: keycloak.client,
-      users,
-      mailer,
-      acceptUrl: invitationAcceptUrl,
-      maxPendingPerTenant: invitationLimits.maxPendingPerTenant,
-      log,
-      realmTenancy,
-    }),
-    audit: new AuditService(em),
-    dashboard: new DashboardService(em),
-  };
-}
-
-function createLoaders(em: EntityManager, services: ReturnType<typeof createServices>) {
+function createLoaders(services: Services) {
   return {
     ...createUserLoaders(services.users),
-    ...createRoleLoaders(rolesQueries(em)),
-    ...createGroupLoaders(groupsQueries(em)),
-    ...createTenantLoaders(em),
+    ...createRoleLoaders(services.queries.roles),
+    ...createGroupLoaders(services.queries.groups),
+    ...createTenantLoaders(services.queries.tenants),
     ...createInvitationLoaders(services.invitations),
   };
 }
 
 /** Realm tenancy's sessions: the gateway's realm's, and each tenant realm's. */
-function tenantSessions(em: EntityManager, tenantRealms: TenantRealms, home: KeycloakSessions): TenantSessions {
+function tenantSessions(services: Services, tenantRealms: TenantRealms, home: KeycloakSessions): TenantSessions {
   return {
-    async realmOfTenant(tenantId) {
-      const [tenant] = await selectRows<{ realm: string | null }>(em, 'select realm from tenants where id = ?', [tenantId]);
-      return tenant ? tenant.realm : undefined;
-    },
+    realmOfTenant: (tenantId) => services.tenants.realmOf(tenantId),
     realmOfIssuer: (issuer) => tenantRealms.realmOfIssuer(issuer),
     sessionsIn: (realm) => (tenantRealms.isTenantRealm(realm) ? tenantRealms.sessionsIn(realm) : home),
   };

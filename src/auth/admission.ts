@@ -1,9 +1,10 @@
-import type { GatewayContext } from '../context.js';
+import type DataLoader from 'dataloader';
 import { AppError, unauthenticated } from '../errors.js';
 import { fromKeycloakError } from '../keycloak/keycloak-errors.js';
-import type { CallerRecord } from '../modules/users/user-record-cache.js';
-import { shouldMirrorClaims } from '../modules/users/user.service.js';
+import type { CallerRecord, UserRecordCache } from '../modules/users/user-record-cache.js';
+import type { UserMirror } from '../modules/users/user-mirror.js';
 import type { UserRecord } from '../modules/users/user.type.js';
+import { shouldMirrorClaims } from './claims.js';
 import type { Principal } from './token-verifier.js';
 
 /** The person a request acts for, as the gateway admits them. */
@@ -12,6 +13,16 @@ export interface Caller {
   principal: Principal;
   /** Their mirror record. */
   user: UserRecord;
+}
+
+/** What admission needs of the request's context (GatewayContext, src/context.ts, has it). */
+export interface AdmissionContext {
+  userRecords: Pick<UserRecordCache, 'get' | 'forget'>;
+  loaders: {
+    userById: DataLoader<string, UserRecord | null>;
+    effectiveRolesByUserId: DataLoader<string, { name: string }[]>;
+  };
+  services: { userMirror: Pick<UserMirror, 'wasDeleted' | 'mirrorFromKeycloak' | 'mirrorClaims'> };
 }
 
 /**
@@ -28,7 +39,7 @@ export interface Caller {
  * - a client's service account acts for a program, not a person: it is admitted nowhere.
  * Answered from the process's cache for callers seen before, so `me` stays as cheap as it was.
  */
-export async function admit(principal: Principal, context: GatewayContext): Promise<Caller> {
+export async function admit(principal: Principal, context: AdmissionContext): Promise<Caller> {
   if (principal.kind === 'client') {
     throw new AppError('FORBIDDEN', "A client's service-account token cannot act for a person: sign in as a user");
   }
@@ -42,16 +53,16 @@ export async function admit(principal: Principal, context: GatewayContext): Prom
 }
 
 /** The caller's record and effective role names, from the mirror (two statements, run together). */
-async function readCaller(id: string, { loaders }: GatewayContext): Promise<CallerRecord | null> {
+async function readCaller(id: string, { loaders }: AdmissionContext): Promise<CallerRecord | null> {
   const [user, roles] = await Promise.all([loaders.userById.load(id), loaders.effectiveRolesByUserId.load(id)]);
   return user && { user, effectiveRoles: roles.map((role) => role.name) };
 }
 
 /** A person the mirror lacks: unless the gateway saw them deleted, Keycloak says whether they exist. */
-async function firstSight(principal: Principal, context: GatewayContext): Promise<CallerRecord | null> {
-  const { users } = context.services;
-  if (await users.wasDeleted(principal.userId)) return null;
-  const mirrored = await users.mirrorFromKeycloak(principal.userId, principal.tenantRealm).catch((error: unknown) => {
+async function firstSight(principal: Principal, context: AdmissionContext): Promise<CallerRecord | null> {
+  const { userMirror } = context.services;
+  if (await userMirror.wasDeleted(principal.userId)) return null;
+  const mirrored = await userMirror.mirrorFromKeycloak(principal.userId, principal.tenantRealm).catch((error: unknown) => {
     throw fromKeycloakError(error);
   });
   if (!mirrored) return null;
@@ -61,9 +72,9 @@ async function firstSight(principal: Principal, context: GatewayContext): Promis
   return readCaller(principal.userId, context);
 }
 
-/** The token's newer profile claims are written into the record. */
-async function mirrorClaims(principal: Principal, context: GatewayContext): Promise<UserRecord> {
-  const user = await context.services.users.mirrorClaims(principal);
+/** The token's newer profile claims are written into the record (just-in-time mirroring). */
+async function mirrorClaims(principal: Principal, context: AdmissionContext): Promise<UserRecord> {
+  const user = await context.services.userMirror.mirrorClaims(principal);
   context.userRecords.forget(principal.userId);
   // Deleted while this request ran.
   if (!user) throw unauthenticated();

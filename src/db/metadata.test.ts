@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { UserEntity } from '../modules/users/user.entity.js';
-import { ormOptions } from './orm.js';
+import { databaseOptions } from '../database.js';
 
 describe('decorator metadata under vitest', () => {
   it('is emitted for entity properties', () => {
@@ -13,7 +13,7 @@ describe('decorator metadata under vitest', () => {
 
   it('gives MikroORM the property types it maps to columns', async () => {
     // Discovery needs no connection: this checks what the reflected metadata produced.
-    const orm = new MikroORM(ormOptions('postgres://nobody@127.0.0.1:1/none'));
+    const orm = new MikroORM(databaseOptions('postgres://nobody@127.0.0.1:1/none'));
     const properties = orm.getMetadata().get(UserEntity).properties;
     expect(properties.email.runtimeType).toBe('string');
     expect(properties.enabled.runtimeType).toBe('boolean');

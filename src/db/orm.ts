@@ -2,45 +2,20 @@ import 'reflect-metadata';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
 import { Migrator } from '@mikro-orm/migrations';
-import { AuditEventEntity } from '../journal/audit-event.entity.js';
-import { IdempotencyKeyEntity } from '../http/idempotency/idempotency.entity.js';
-import { JobLeaseEntity } from '../jobs/job-lease.entity.js';
-import { UserSyncEntity } from '../jobs/user-sync.entity.js';
-import { GroupEntity, GroupRoleEntity, UserGroupEntity } from '../modules/groups/group.entity.js';
-import { RealmRoleEntity, RoleCompositeEntity, RolePrivilegeEntity, UserRoleEntity } from '../modules/roles/role.entity.js';
-import { InvitationEntity } from '../modules/invitations/invitation.entity.js';
-import { MembershipEntity, TenantEntity } from '../modules/tenants/tenant.entity.js';
-import { DeletedUserEntity, UserEntity } from '../modules/users/user.entity.js';
 import { MIGRATIONS } from './migrations/index.js';
 
-export const ENTITIES = [
-  UserEntity,
-  DeletedUserEntity,
-  RealmRoleEntity,
-  RolePrivilegeEntity,
-  RoleCompositeEntity,
-  UserRoleEntity,
-  GroupEntity,
-  GroupRoleEntity,
-  UserGroupEntity,
-  AuditEventEntity,
-  TenantEntity,
-  MembershipEntity,
-  InvitationEntity,
-  UserSyncEntity,
-  JobLeaseEntity,
-  IdempotencyKeyEntity,
-];
+/** The entity classes to map: the composition root's list (src/database.ts), as the database layer knows no feature. */
+export type Entities = NonNullable<Options['entities']>;
 
 /**
  * MikroORM's options for the gateway's database. Migrations are listed in code rather
  * than discovered by a file glob, so the same list runs from compiled JavaScript and
  * under vitest.
  */
-export function ormOptions(databaseUrl: string, overrides: Partial<Options> = {}): Options {
+export function ormOptions(databaseUrl: string, entities: Entities, overrides: Partial<Options> = {}): Options {
   return defineConfig({
     clientUrl: databaseUrl,
-    entities: ENTITIES,
+    entities,
     // Legacy decorators (as type-graphql uses) with types read from emitted metadata.
     metadataProvider: ReflectMetadataProvider,
     extensions: [Migrator],
@@ -58,8 +33,8 @@ export function ormOptions(databaseUrl: string, overrides: Partial<Options> = {}
 
 export type Orm = MikroORM;
 
-export function openOrm(databaseUrl: string, overrides: Partial<Options> = {}): Promise<Orm> {
-  return MikroORM.init(ormOptions(databaseUrl, overrides));
+export function openOrm(databaseUrl: string, entities: Entities, overrides: Partial<Options> = {}): Promise<Orm> {
+  return MikroORM.init(ormOptions(databaseUrl, entities, overrides));
 }
 
 /** Applies every pending migration; safe to call at every start. */

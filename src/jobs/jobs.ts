@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { JobsConfig } from '../config.js';
 import type { Logger } from '../logger.js';
+import { createServices, type ServiceDependencies } from '../services.js';
 import { reconcile, type ReconcileRun } from './reconciler.js';
 import { syncPendingUsers, type UserSyncRun } from './user-sync.js';
 
@@ -32,16 +32,24 @@ const LEASE_RENEWAL_MS = (RECONCILER_LEASE_SECONDS * 1000) / 3;
  * row by row, and the reconciler runs under a lease in `job_leases`, so processes
  * coordinate through PostgreSQL alone.
  */
-export function createJobs(deps: { em: EntityManager; keycloak: KeycloakAdminClient; log: Logger; config: JobsConfig }): Jobs {
-  const { em, keycloak, config } = deps;
+export function createJobs(deps: {
+  em: EntityManager;
+  /** What the jobs' service graph is built from: the same graph as requests get (src/services.ts). */
+  services: ServiceDependencies;
+  log: Logger;
+  config: JobsConfig;
+}): Jobs {
+  const { em, config } = deps;
+  const { keycloak } = deps.services;
   const log = deps.log.child({ component: 'jobs' });
+  const services = (fork: EntityManager) => createServices(fork, deps.services, log);
   const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const timers = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<unknown>>();
   let stopped = true;
 
   const syncOnce = (now = new Date()) =>
-    syncPendingUsers({ em, keycloak, log }, {
+    syncPendingUsers({ em, services, log }, {
       batchSize: config.syncBatchSize,
       leaseSeconds: config.syncLeaseSeconds,
       baseBackoffSeconds: config.syncIntervalSeconds,
@@ -56,7 +64,7 @@ export function createJobs(deps: { em: EntityManager; keycloak: KeycloakAdminCli
       );
     }, LEASE_RENEWAL_MS);
     try {
-      const run = await reconcile({ em, keycloak, log }, { pendingTimeoutSeconds: config.pendingTimeoutSeconds }, now);
+      const run = await reconcile({ em, keycloak, services, log }, { pendingTimeoutSeconds: config.pendingTimeoutSeconds }, now);
       await em.fork().execute('delete from idempotency_keys where expires_at < ?', [now]);
       return run;
     } finally {

@@ -25,11 +25,6 @@ export async function sendActionsEmail(
   }
 }
 
-/** Has Keycloak email the user a link to set a password (UPDATE_PASSWORD). */
-export function sendPasswordEmail(keycloak: KeycloakAdminClient, userId: string, lifespanSeconds: number): Promise<void> {
-  return sendActionsEmail(keycloak, userId, ['UPDATE_PASSWORD'], lifespanSeconds);
-}
-
 /** How long a password-setup link for a new account stays valid. */
 export const SETUP_LINK_LIFESPAN_SECONDS = 72 * 3600;
 

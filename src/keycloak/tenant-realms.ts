@@ -1,6 +1,4 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config } from '../config.js';
-import { selectRows } from '../db/loaders.js';
 import type { UndoLog } from '../journal/journal.js';
 import type { Logger } from '../logger.js';
 import { createKeycloakSessions, type KeycloakSessions } from './sessions.js';
@@ -16,7 +14,8 @@ export const TENANT_REALMS_REFRESH_MS = 30_000;
 /**
  * Realm tenancy: each tenant's own Keycloak realm, named by the tenant id. Creates and
  * deletes them, hands out the gateway's admin client and sessions in each, and knows which
- * realms exist (from PostgreSQL) so that the token verifier trusts them. One per process.
+ * realms exist (recorded with the tenants, read through `recorded`) so that the token
+ * verifier trusts them. One per process.
  */
 export class TenantRealms {
   private known: readonly string[] = [];
@@ -25,7 +24,8 @@ export class TenantRealms {
 
   constructor(
     private readonly config: Config,
-    private readonly em: EntityManager,
+    /** The tenant realms recorded in PostgreSQL (by any process). */
+    private readonly recorded: () => Promise<string[]>,
     private readonly log: Logger,
   ) {}
 
@@ -48,8 +48,7 @@ export class TenantRealms {
   }
 
   async refresh(): Promise<void> {
-    const rows = await selectRows<{ realm: string }>(this.em.fork(), 'select realm from tenants where realm is not null', []);
-    this.known = rows.map((row) => row.realm);
+    this.known = await this.recorded();
   }
 
   /** A tenant realm the gateway knows (not its own realm). */

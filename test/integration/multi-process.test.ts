@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { claimLease, createJobs, type Jobs } from '../../src/jobs/jobs.js';
-import { openOrm, type Orm } from '../../src/db/orm.js';
+import type { Orm } from '../../src/db/orm.js';
+import { openDatabase } from '../../src/database.js';
 import { createKeycloakAdmin } from '../../src/keycloak/admin-client.js';
 import { createLogger } from '../../src/logger.js';
+import { serviceDependencies } from '../../src/services.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
 import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
@@ -37,7 +39,7 @@ afterAll(async () => {
 });
 
 async function runner(): Promise<Jobs> {
-  const orm = await openOrm(backends.config.databaseUrl);
+  const orm = await openDatabase(backends.config.databaseUrl);
   orms.push(orm);
   const keycloak = createKeycloakAdmin({
     url: proxy.url,
@@ -46,7 +48,12 @@ async function runner(): Promise<Jobs> {
     clientSecret: backends.config.keycloak.apiClientSecret,
   });
   // Small batches, so that the two interleave over many claims.
-  return createJobs({ em: orm.em, keycloak: keycloak.client, log: createLogger({ level: 'silent' }), config: { ...backends.config.jobs, syncBatchSize: 2 } });
+  return createJobs({
+    em: orm.em,
+    services: serviceDependencies(backends.config, keycloak.client),
+    log: createLogger({ level: 'silent' }),
+    config: { ...backends.config.jobs, syncBatchSize: 2 },
+  });
 }
 
 describe('several gateway processes', () => {

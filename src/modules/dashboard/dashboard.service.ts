@@ -1,5 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../../db/loaders.js';
+import { TENANT_COUNT } from '../tenants/tenants.queries.js';
+import { USER_COUNTS } from '../users/users.queries.js';
 import type { DashboardType } from './dashboard.type.js';
 
 /** Counts for an administrator's overview, from the mirror: one statement, no Keycloak call. */
@@ -10,11 +12,11 @@ export class DashboardService {
     // ::int because count(*) is a bigint, which the driver would hand over as a string; GraphQL's Int is 32-bit anyway.
     const [counts] = await selectRows<DashboardType>(
       this.em,
-      `select (select count(*)::int from users) as "userCount",
+      `select ${USER_COUNTS.all} as "userCount",
               (select count(*)::int from realm_roles where kind = 'ROLE') as "roleCount",
               (select count(*)::int from groups) as "groupCount",
-              (select count(*)::int from tenants) as "tenantCount",
-              (select count(*)::int from users where sync_status in ('PENDING', 'FAILED')) as "pendingSyncCount"`,
+              ${TENANT_COUNT} as "tenantCount",
+              ${USER_COUNTS.unsynced} as "pendingSyncCount"`,
       [],
     );
     return counts!;

@@ -1,26 +1,19 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Principal } from '../../auth/token-verifier.js';
-import { selectRows } from '../../db/loaders.js';
 import { AppError } from '../../errors.js';
 import type { Journal } from '../../journal/journal.js';
-import { sendActionsEmail, SETUP_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
-import type { TenantRealms } from '../../keycloak/tenant-realms.js';
 import type { Logger } from '../../logger.js';
 import type { Mailer } from '../../mail/mailer.js';
 import { InputCheck } from '../../validation.js';
-import { MembershipEntity, type TenantRole } from '../tenants/tenant.entity.js';
+import type { TenantRole } from '../tenants/tenant.entity.js';
 import { isPlainTenantName } from '../tenants/tenant.service.js';
 import type { TenantRecord } from '../tenants/tenant.type.js';
+import type { TenantsQueries } from '../tenants/tenants.queries.js';
 import type { UserService } from '../users/user.service.js';
 import type { UserRecord } from '../users/user.type.js';
-import { InvitationEntity } from './invitation.entity.js';
+import type { InvitationsQueries } from './invitations.queries.js';
 import type { AcceptInvitationInput, CreateInvitationInput, InvitationRecord, InvitationStatus } from './invitation.type.js';
-
-export const INVITATION_COLUMNS = `i.id, i.tenant_id as "tenantId", i.email, i.role,
-  case when i.status = 'PENDING' and i.expires_at <= now() then 'EXPIRED' else i.status end as status,
-  i.created_at as "createdAt", i.expires_at as "expiresAt", i.accepted_at as "acceptedAt", i.invited_by as "invitedBy"`;
 
 const MAX_EXPIRY_HOURS = 30 * 24;
 
@@ -34,9 +27,10 @@ export const SIGN_IN_OR_GIVE_NAMES =
   'To accept this invitation, sign in as the invited account; to create a new account, give firstName and lastName';
 
 export interface InvitationDependencies {
-  em: EntityManager;
-  journal: Journal;
-  keycloak: KeycloakAdminClient;
+  queries: InvitationsQueries;
+  tenants: Pick<TenantsQueries, 'within' | 'findByIds' | 'findWithRealm'>;
+  journal: Pick<Journal, 'writeLocal'>;
+  /** Creates accounts in the gateway's realm, and with inRealm in a tenant's own (realm tenancy). */
   users: UserService;
   mailer: Mailer;
   /** The frontend page the email links to. */
@@ -44,11 +38,9 @@ export interface InvitationDependencies {
   /** M4: the most invitations one tenant may have pending (and unexpired) at once. */
   maxPendingPerTenant: number;
   log: Logger;
-  /** Realm tenancy only: a tenant with a realm has its members' accounts there. */
-  realmTenancy?: { realms: Pick<TenantRealms, 'adminFor'>; usersIn(realm: string): UserService };
 }
 
-/** Seed 003: invitations to join a tenant, by email, with a secret token. */
+/** Invitations to join a tenant, by email, with a secret token. */
 export class InvitationService {
   constructor(private readonly deps: InvitationDependencies) {}
 
@@ -59,18 +51,17 @@ export class InvitationService {
       check.fail('expiresInHours', `must be between 1 and ${MAX_EXPIRY_HOURS}`);
     }
     check.throwIfAny();
-    const [tenant] = await selectRows<TenantRecord>(this.deps.em, 'select id, name from tenants where id = ?', [input.tenantId]);
+    const [tenant] = await this.deps.tenants.findByIds([input.tenantId]);
     if (!tenant) throw new AppError('NOT_FOUND', `No tenant with id ${input.tenantId}`);
 
     const token = randomBytes(32).toString('base64url');
     const now = new Date();
     const row = {
       id: randomUUID(),
-      tenant: tenant.id,
+      tenantId: tenant.id,
       email: input.email.trim().toLowerCase(),
       role: input.role ?? 'MEMBER',
       tokenHash: hashToken(token),
-      status: 'PENDING' as const,
       invitedBy: actorId,
       createdAt: now,
       expiresAt: new Date(now.getTime() + hours * 3600_000),
@@ -86,7 +77,7 @@ export class InvitationService {
       },
       async (em) => {
         await this.requireRoomForOneMore(em, tenant.id);
-        await em.insert(InvitationEntity, row);
+        await this.deps.queries.within(em).insert(row);
       },
     );
     const emailed = await this.sendInvitation(row.email, tenant.name, token, row.expiresAt);
@@ -94,15 +85,11 @@ export class InvitationService {
   }
 
   findByIds(ids: readonly string[]): Promise<InvitationRecord[]> {
-    return selectRows(this.deps.em, `select ${INVITATION_COLUMNS} from invitations i where i.id in (?)`, [ids]);
+    return this.deps.queries.findByIds(ids);
   }
 
   async list(tenantId: string, status?: InvitationStatus | null): Promise<InvitationRecord[]> {
-    const rows = await selectRows<InvitationRecord>(
-      this.deps.em,
-      `select ${INVITATION_COLUMNS} from invitations i where i.tenant_id = ? order by i.created_at desc`,
-      [tenantId],
-    );
+    const rows = await this.deps.queries.listForTenant(tenantId);
     return status ? rows.filter((row) => row.status === status) : rows;
   }
 
@@ -114,7 +101,7 @@ export class InvitationService {
     }
     await this.deps.journal.writeLocal(
       { action: 'INVITATION_REVOKE', targetType: 'Invitation', targetId: id, tenantId: invitation.tenantId, actorId, details: { email: invitation.email } },
-      (em) => em.nativeUpdate(InvitationEntity, { id, status: 'PENDING' }, { status: 'REVOKED' }),
+      (em) => this.deps.queries.within(em).revoke(id),
     );
   }
 
@@ -136,14 +123,10 @@ export class InvitationService {
     caller: Principal | null,
   ): Promise<{ user: UserRecord; tenant: TenantRecord; role: TenantRole; created: boolean }> {
     const invitation = await this.pendingInvitation(input.token);
-    const [tenant] = await selectRows<TenantRecord & { realm: string | null }>(
-      this.deps.em,
-      'select id, name, created_at as "createdAt", realm from tenants where id = ?',
-      [invitation.tenantId],
-    );
-    const { realm } = tenant!;
+    const found = await this.deps.tenants.findWithRealm(invitation.tenantId);
+    const { realm, ...tenant } = found!;
     // Realm tenancy: the tenant's members are accounts of its own realm.
-    const { users, keycloak } = this.realmOf(realm);
+    const users = realm ? this.deps.users.inRealm(realm) : this.deps.users;
     const joinTenant = (em: EntityManager, userId: string) => this.claim(em, invitation, userId);
     const entry = {
       action: 'INVITATION_ACCEPT',
@@ -157,7 +140,7 @@ export class InvitationService {
     if (existing) {
       if (caller?.userId !== existing.id || !existing.enabled) throw signInOrGiveNames();
       await this.deps.journal.writeLocal({ ...entry, actorId: existing.id }, (em) => joinTenant(em, existing.id));
-      return { user: existing, tenant: tenant!, role: invitation.role, created: false };
+      return { user: existing, tenant, role: invitation.role, created: false };
     }
 
     const self = caller?.email === invitation.email ? caller : null;
@@ -185,8 +168,7 @@ export class InvitationService {
         ...entry,
         actorId: null,
         // Part of the write: an account whose address cannot be reached is undone, and the invitation stays pending.
-        afterKeycloak: (userId) =>
-          sendActionsEmail(keycloak, userId, input.password ? ['VERIFY_EMAIL'] : ['VERIFY_EMAIL', 'UPDATE_PASSWORD'], SETUP_LINK_LIFESPAN_SECONDS),
+        emailActions: input.password ? ['VERIFY_EMAIL'] : ['VERIFY_EMAIL', 'UPDATE_PASSWORD'],
         afterLocal: joinTenant,
         },
       )
@@ -195,23 +177,11 @@ export class InvitationService {
         // own "exists" must not tell the caller more than the mirror's answer above does.
         throw error instanceof AppError && error.code === 'CONFLICT' ? signInOrGiveNames() : error;
       });
-    return { user, tenant: tenant!, role: invitation.role, created: true };
-  }
-
-  /** Where a tenant's members' accounts live: the gateway's realm, or the tenant's own. */
-  private realmOf(realm: string | null): { users: UserService; keycloak: KeycloakAdminClient } {
-    if (!realm) return { users: this.deps.users, keycloak: this.deps.keycloak };
-    const { realmTenancy } = this.deps;
-    if (!realmTenancy) throw new Error(`tenant realm ${realm}: TENANCY_MODE=realm is needed to add its members`);
-    return { users: realmTenancy.usersIn(realm), keycloak: realmTenancy.realms.adminFor(realm).client };
+    return { user, tenant, role: invitation.role, created: true };
   }
 
   private async pendingInvitation(token: string): Promise<InvitationRecord> {
-    const [invitation] = token
-      ? await selectRows<InvitationRecord>(this.deps.em, `select ${INVITATION_COLUMNS} from invitations i where i.token_hash = ?`, [
-          hashToken(token),
-        ])
-      : [];
+    const invitation = token ? await this.deps.queries.findByTokenHash(hashToken(token)) : undefined;
     const refusal: Record<Exclude<InvitationStatus, 'PENDING'>, string> = {
       ACCEPTED: 'This invitation has already been accepted',
       REVOKED: 'This invitation has been revoked',
@@ -230,11 +200,8 @@ export class InvitationService {
    */
   private async requireRoomForOneMore(em: EntityManager, tenantId: string): Promise<void> {
     const max = this.deps.maxPendingPerTenant;
-    await em.execute('select id from tenants where id = ? for no key update', [tenantId]);
-    const [{ pending }] = (await em.execute(
-      "select count(*)::int as pending from invitations where tenant_id = ? and status = 'PENDING' and expires_at > now()",
-      [tenantId],
-    )) as [{ pending: number }];
+    await this.deps.tenants.within(em).lock(tenantId);
+    const pending = await this.deps.queries.within(em).countPending(tenantId);
     if (pending >= max) {
       throw new AppError(
         'CONFLICT',
@@ -245,18 +212,8 @@ export class InvitationService {
 
   /** Marks the invitation accepted and adds the membership; fails if another acceptance won. */
   private async claim(em: EntityManager, invitation: InvitationRecord, userId: string): Promise<void> {
-    const claimed = await em.nativeUpdate(
-      InvitationEntity,
-      { id: invitation.id, status: 'PENDING', expiresAt: { $gt: new Date() } },
-      { status: 'ACCEPTED', acceptedAt: new Date() },
-    );
-    if (claimed === 0) throw invalidToken('This invitation has already been accepted');
-    await em
-      .createQueryBuilder(MembershipEntity)
-      .insert({ tenant: invitation.tenantId, user: userId, role: invitation.role, joinedAt: new Date() })
-      .onConflict(['tenant', 'user'])
-      .ignore()
-      .execute();
+    if (!(await this.deps.queries.within(em).claim(invitation.id))) throw invalidToken('This invitation has already been accepted');
+    await this.deps.tenants.within(em).addMember(invitation.tenantId, userId, invitation.role);
   }
 
   /**

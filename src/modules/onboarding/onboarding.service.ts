@@ -1,35 +1,35 @@
-import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { selectRows } from '../../db/loaders.js';
 import { AppError } from '../../errors.js';
 import type { Journal } from '../../journal/journal.js';
-import { sendPasswordEmail, SETUP_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
+import { SETUP_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
 import type { TenantRealms } from '../../keycloak/tenant-realms.js';
 import type { Logger } from '../../logger.js';
 import type { KeycloakSessions, TokenSet } from '../../keycloak/sessions.js';
 import type { GroupService } from '../groups/group.service.js';
 import type { RoleService } from '../roles/role.service.js';
-import { insertTenant, newTenant, type TenantService } from '../tenants/tenant.service.js';
+import { newTenant, type TenantService } from '../tenants/tenant.service.js';
 import type { TenantRecord } from '../tenants/tenant.type.js';
 import { userAttributes, type AccountCreation, type NewAccount, type UserService } from '../users/user.service.js';
 import type { UserRecord } from '../users/user.type.js';
+import type { UsersDirectories } from '../users/users.realms.js';
+import type { UsersQueries } from '../users/users.queries.js';
 import { checkRegisterUser, checkSignup, type RegisterUserInput, type SignupInput } from './onboarding.input.js';
 
-/** Seed 002's answer, worded to confirm no more than that signing up is not possible. */
+/** Sign-up's refusal, worded to confirm no more than that signing up is not possible. */
 export const NOT_ELIGIBLE_FOR_SIGNUP = 'Email not eligible for signup. Please login.';
 const RESET_LINK_LIFESPAN_SECONDS = 3600;
 
 export interface OnboardingDependencies {
-  em: EntityManager;
-  keycloak: KeycloakAdminClient;
+  queries: Pick<UsersQueries, 'findByIds' | 'findForPasswordReset'>;
+  /** Realm routing: the Keycloak users of the realm an account lives in. */
+  directories: UsersDirectories;
   sessions: KeycloakSessions;
   journal: Journal;
   users: UserService;
   roles: RoleService;
   groups: GroupService;
   tenants: TenantService;
-  /** Present in realm tenancy only. */
-  tenantRealms?: TenantRealms;
+  /** Present in realm tenancy only: a new tenant's first tokens come from its own realm. */
+  tenantRealms?: Pick<TenantRealms, 'sessionsIn'>;
   log: Logger;
 }
 
@@ -37,11 +37,11 @@ export interface OnboardingDependencies {
 export class OnboardingService {
   constructor(private readonly deps: OnboardingDependencies) {}
 
-  /** Seeds 000 and 002: the Keycloak user, its local record, an optional tenant, and tokens. */
+  /** Sign-up: the Keycloak user, its local record, an optional tenant, and tokens. */
   async signup(input: SignupInput): Promise<{ user: UserRecord; tenant: TenantRecord | null; tokens: TokenSet | null }> {
     checkSignup(input);
     const tenant = input.accountName ? newTenant(input.accountName) : null;
-    // Realm tenancy (seed 002): the account is made in the new tenant's own realm instead.
+    // Realm tenancy: the account is made in the new tenant's own realm instead.
     const tenantRealms = tenant ? this.deps.tenantRealms : undefined;
     const account: NewAccount = {
       email: input.email,
@@ -63,7 +63,7 @@ export class OnboardingService {
           ? await this.signupInOwnRealm(tenant, account, creation)
           : await this.deps.users.createAccount(account, {
               ...creation,
-              afterLocal: tenant ? (em, userId) => insertTenant(em, tenant, userId) : undefined,
+              afterLocal: tenant ? (em, userId) => this.deps.tenants.store(em, tenant, userId) : undefined,
               // The first tokens need only the Keycloak user: asked for while the mirror is
               // written, not after. Should that write fail, the user is deleted again in
               // Keycloak, ending the session, and the tokens are never handed out.
@@ -81,20 +81,20 @@ export class OnboardingService {
   }
 
   /**
-   * Seed 002 in realm tenancy. The new realm holds no one yet, so eligibility is the seed's
-   * own check, as in shared tenancy: an email the gateway knows, in any realm, or that its
+   * Sign-up in realm tenancy. The new realm holds no one yet, so eligibility is checked
+   * as in shared tenancy: an email the gateway knows, in any realm, or that its
    * own realm has in Keycloak only, cannot sign up again.
    */
   private async signupInOwnRealm(tenant: TenantRecord, account: NewAccount, creation: AccountCreation): Promise<UserRecord> {
     const email = account.email.trim().toLowerCase();
     const known =
       (await this.deps.users.findByEmail(email)).length > 0 ||
-      (await this.deps.keycloak.users.find({ email, exact: true, briefRepresentation: true, max: 1 })).length > 0;
+      (await this.deps.directories(null).findByEmail(email)) !== undefined;
     if (known) throw new AppError('CONFLICT', NOT_ELIGIBLE_FOR_SIGNUP);
     return this.deps.tenants.createWithRealm(tenant, account, creation);
   }
 
-  /** Seed 001: an account without a password; Keycloak emails the link to set one. */
+  /** An administrator registers an account without a password; Keycloak emails the link to set one. */
   async registerUser(input: RegisterUserInput, actorId: string): Promise<UserRecord> {
     checkRegisterUser(input);
     return this.deps.users.createAccount(
@@ -112,8 +112,8 @@ export class OnboardingService {
         action: 'USER_REGISTER',
         actorId,
         // Part of the write: an account nobody can set a password for is undone.
-        afterKeycloak: (userId) => sendPasswordEmail(this.deps.keycloak, userId, SETUP_LINK_LIFESPAN_SECONDS),
-        // Seed 001: Keycloak away, the user is kept as PENDING and pushed by the sync job (src/jobs/user-sync.ts).
+        emailActions: ['UPDATE_PASSWORD'],
+        // Keycloak away: the user is kept as PENDING and pushed by the sync job (src/jobs/user-sync.ts).
         keepWhenUnreachable: true,
       },
     );
@@ -121,11 +121,9 @@ export class OnboardingService {
 
   /** Sent by the realm the account lives in (realm tenancy: its tenant's realm). */
   async sendPasswordSetupEmail(userId: string, actorId: string): Promise<void> {
-    const [user] = await selectRows<{ email: string; realm: string | null }>(this.deps.em, 'select email, realm from users where id = ?', [
-      userId,
-    ]);
+    const [user] = await this.deps.queries.findByIds([userId]);
     if (!user) throw new AppError('NOT_FOUND', `No user with id ${userId}`);
-    const keycloak = this.keycloakFor(user.realm);
+    const directory = this.deps.directories(user.realm);
     await this.deps.journal.write({
       entry: {
         action: 'PASSWORD_SETUP_EMAIL',
@@ -134,7 +132,7 @@ export class OnboardingService {
         actorId,
         details: { email: user.email, ...(user.realm && { realm: user.realm }) },
       },
-      keycloak: () => sendPasswordEmail(keycloak, userId, SETUP_LINK_LIFESPAN_SECONDS),
+      keycloak: () => directory.sendActionsEmail(userId, ['UPDATE_PASSWORD'], SETUP_LINK_LIFESPAN_SECONDS),
       local: async () => undefined,
     });
   }
@@ -149,15 +147,7 @@ export class OnboardingService {
     const normalized = email.trim().toLowerCase();
     // Shared tenancy, or no tenant named: the gateway's realm. An unknown tenant matches no one.
     const realmTenant = tenantId && this.deps.tenantRealms ? tenantId : undefined;
-    const [user] = await selectRows<{ id: string; realm: string | null }>(
-      this.deps.em,
-      realmTenant === undefined
-        ? "select id, realm from users where email = ? and realm is null and enabled and sync_status = 'SYNCED'"
-        : `select u.id, u.realm from users u where u.email = ? and u.enabled and u.sync_status = 'SYNCED'
-             and u.realm is not distinct from (select t.realm from tenants t where t.id = ?)
-             and exists (select 1 from tenants t where t.id = ?)`,
-      realmTenant === undefined ? [normalized] : [normalized, realmTenant, realmTenant],
-    );
+    const user = await this.deps.queries.findForPasswordReset(normalized, realmTenant);
     if (!user) return;
     void this.deps.journal
       .write({
@@ -168,17 +158,10 @@ export class OnboardingService {
           actorId: null,
           details: { email: normalized, ...(user.realm && { realm: user.realm }) },
         },
-        keycloak: () => sendPasswordEmail(this.keycloakFor(user.realm), user.id, RESET_LINK_LIFESPAN_SECONDS),
+        keycloak: () => this.deps.directories(user.realm).sendActionsEmail(user.id, ['UPDATE_PASSWORD'], RESET_LINK_LIFESPAN_SECONDS),
         local: async () => undefined,
       })
       .catch((error: unknown) => this.deps.log.warn({ err: error, userId: user.id }, 'password reset email not sent'));
-  }
-
-  /** The admin client of the realm an account lives in (null: the gateway's own). */
-  private keycloakFor(realm: string | null): KeycloakAdminClient {
-    if (!realm) return this.deps.keycloak;
-    if (!this.deps.tenantRealms) throw new Error('this account lives in a tenant realm: TENANCY_MODE=realm is needed to reach it');
-    return this.deps.tenantRealms.adminFor(realm).client;
   }
 
   /** Tokens for a user who can log in at once; none when Keycloak wants something first. */

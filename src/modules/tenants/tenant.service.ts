@@ -1,21 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { selectRows } from '../../db/loaders.js';
 import type { Journal } from '../../journal/journal.js';
-import { sendPasswordEmail, SETUP_LINK_LIFESPAN_SECONDS } from '../../keycloak/actions-email.js';
-import type { TenantRealms } from '../../keycloak/tenant-realms.js';
 import { InputCheck } from '../../validation.js';
 import type { AccountCreation, NewAccount, UserService } from '../users/user.service.js';
 import type { UserRecord } from '../users/user.type.js';
-import { MembershipEntity, TenantEntity } from './tenant.entity.js';
+import type { TenantsDirectory } from './tenants.directory.js';
+import type { TenantServiceQueries } from './tenants.queries.js';
 import type { CreateTenantInput, TenantRecord } from './tenant.type.js';
-
-/** Realm tenancy's parts: the tenant realms, and account creation inside one of them. */
-export interface RealmTenancy {
-  realms: TenantRealms;
-  /** Creates users in a tenant realm, through the gateway's admin client there. */
-  usersIn(realm: string): UserService;
-}
 
 /**
  * Tenants and memberships, stored in PostgreSQL. In realm tenancy each tenant also has its
@@ -23,9 +14,11 @@ export interface RealmTenancy {
  */
 export class TenantService {
   constructor(
-    private readonly em: EntityManager,
-    private readonly journal: Journal,
-    private readonly realmTenancy?: RealmTenancy,
+    private readonly queries: TenantServiceQueries,
+    private readonly journal: Pick<Journal, 'writeLocal'>,
+    private readonly users: UserService,
+    /** Realm tenancy only: the tenants' own realms. */
+    private readonly directory?: TenantsDirectory,
   ) {}
 
   /**
@@ -37,8 +30,7 @@ export class TenantService {
   async create(input: CreateTenantInput, creator: UserRecord): Promise<{ tenant: TenantRecord; owner: UserRecord }> {
     checkTenantName(new InputCheck(), 'name', input.name).throwIfAny();
     const tenant = newTenant(input.name);
-    if (this.realmTenancy) {
-      const { realms } = this.realmTenancy;
+    if (this.directory) {
       const owner = await this.createWithRealm(
         tenant,
         {
@@ -57,7 +49,7 @@ export class TenantService {
           target: { type: 'Tenant', id: tenant.id },
           details: { name: tenant.name },
           // Part of the write: an owner nobody can set a password for is undone, realm and all.
-          afterKeycloak: (userId) => sendPasswordEmail(realms.adminFor(tenant.id).client, userId, SETUP_LINK_LIFESPAN_SECONDS),
+          emailActions: ['UPDATE_PASSWORD'],
         },
       );
       return { tenant, owner };
@@ -65,41 +57,46 @@ export class TenantService {
     const ownerId = creator.id;
     await this.journal.writeLocal(
       { action: 'TENANT_CREATE', targetType: 'Tenant', targetId: tenant.id, tenantId: tenant.id, actorId: ownerId, details: { name: tenant.name } },
-      (em) => insertTenant(em, tenant, ownerId),
+      (em) => this.store(em, tenant, ownerId),
     );
     return { tenant, owner: creator };
   }
 
   /**
-   * Realm tenancy (seed 002), as one journal write: Keycloak first (the tenant's realm,
-   * then the owner's account in it, each undone if a later step fails), then locally the
-   * owner's record, the tenant with its realm, and the OWNER membership. Answers the owner.
+   * Realm tenancy, as one journal write: Keycloak first (the tenant's realm, then the
+   * owner's account in it, each undone if a later step fails), then locally the owner's
+   * record, the tenant with its realm, and the OWNER membership. Answers the owner.
    */
   async createWithRealm(tenant: TenantRecord, owner: NewAccount, creation: AccountCreation): Promise<UserRecord> {
-    const { realms, usersIn } = this.realmTenancy!;
+    if (!this.directory) throw new Error('a tenant with its own realm needs TENANCY_MODE=realm');
     const realm = tenant.id;
-    const user = await usersIn(realm).createAccount(owner, {
+    const user = await this.users.inRealm(realm).createAccount(owner, {
       ...creation,
       tenantId: tenant.id,
       details: { ...creation.details, realm },
-      beforeKeycloak: (undo) => realms.create(realm, undo),
-      afterLocal: (em, userId) => insertTenant(em, tenant, userId, realm),
+      newRealm: true,
+      afterLocal: (em, userId) => this.store(em, tenant, userId, realm),
     });
-    realms.remember(realm);
+    this.directory.remember(realm);
     return user;
   }
 
+  /** Stores a tenant (with its realm in realm tenancy) and its owner's membership, inside the caller's transaction. */
+  store(em: EntityManager, tenant: TenantRecord, ownerId: string, realm: string | null = null): Promise<void> {
+    return this.queries.within(em).insert(tenant, ownerId, realm);
+  }
+
   listAll(): Promise<TenantRecord[]> {
-    return selectRows(this.em, 'select id, name, created_at as "createdAt" from tenants order by name', []);
+    return this.queries.listAll();
   }
 
   listFor(userId: string): Promise<TenantRecord[]> {
-    return selectRows(
-      this.em,
-      `select t.id, t.name, t.created_at as "createdAt" from tenants t join memberships m on m.tenant_id = t.id
-        where m.user_id = ? order by t.name`,
-      [userId],
-    );
+    return this.queries.listFor(userId);
+  }
+
+  /** The realm of a tenant: null when it has none (the gateway's own), undefined when there is no such tenant. */
+  async realmOf(tenantId: string): Promise<string | null | undefined> {
+    return (await this.queries.findWithRealm(tenantId))?.realm;
   }
 }
 
@@ -112,7 +109,7 @@ export function checkTenantName(check: InputCheck, field: string, name: string |
 }
 
 /**
- * M4: whether a tenant name is plain text that no mail client turns into a link. The
+ * Whether a tenant name is plain text that no mail client turns into a link. The
  * name is its creator's text, and invitation emails carry it to any address from the
  * organisation's mail server. Escaping it in each email would depend on how each client
  * linkifies (and a defanged "evil[.]example" reads badly), so names are restricted where
@@ -126,10 +123,4 @@ export function isPlainTenantName(name: string): boolean {
 
 export function newTenant(name: string): TenantRecord {
   return { id: randomUUID(), name: name.trim(), createdAt: new Date() };
-}
-
-/** Stores a tenant (with its realm in realm tenancy) and its owner's membership, inside the caller's transaction. */
-export async function insertTenant(em: EntityManager, tenant: TenantRecord, ownerId: string, realm: string | null = null): Promise<void> {
-  await em.insert(TenantEntity, { ...tenant, realm });
-  await em.insert(MembershipEntity, { tenant: tenant.id, user: ownerId, role: 'OWNER', joinedAt: tenant.createdAt });
 }

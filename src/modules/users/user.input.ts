@@ -17,7 +17,7 @@ export abstract class PersonInput {
   lastName: string;
 }
 
-/** A person with the attributes an administrator manages (seed 004). */
+/** A person with the attributes an administrator manages. */
 @InputType()
 abstract class DirectoryPersonInput extends PersonInput {
   @Field(() => String, { nullable: true })
@@ -50,7 +50,7 @@ export class CreateUserInput extends NewDirectoryUserInput {
 }
 
 /**
- * Seed 004's update: the profile is sent whole; a flag or attribute left out (or null)
+ * An administrator's update: the profile is sent whole; a flag or attribute left out (or null)
  * keeps its value, and an empty entityCode or countryCode removes the attribute.
  */
 @InputType('UpdateUserInput')

@@ -14,17 +14,21 @@ registerEnumType(SyncStatusEnum, {
   },
 });
 
-/** A user as read from the mirror: plain data, no ORM entity. */
-export interface UserRecord {
-  id: string;
+/** What Keycloak and the mirror both hold of a user, besides its id. */
+export interface UserProfile {
   username: string;
   email: string;
   firstName: string;
   lastName: string;
   enabled: boolean;
   emailVerified: boolean;
-  syncStatus: SyncStatus;
   attributes: UserAttributes;
+}
+
+/** A user as read from the mirror: plain data, no ORM entity. */
+export interface UserRecord extends UserProfile {
+  id: string;
+  syncStatus: SyncStatus;
   createdAt: Date;
   updatedAt: Date;
   /** Realm tenancy: the tenant realm the account lives in; null (or absent) for the gateway's own realm. Not exposed. */

@@ -1,10 +1,10 @@
 import { Entity, Index, ManyToOne, Property } from '@mikro-orm/decorators/legacy';
 import { OptionalProps, PrimaryKeyProp, type Rel } from '@mikro-orm/core';
-import { UserEntity } from '../modules/users/user.entity.js';
+import { UserEntity } from './user.entity.js';
 
 /**
  * A user kept locally while Keycloak was unreachable, waiting for the sync job to push it
- * (seed 001). The user's row says PENDING or FAILED; its user_roles and user_groups rows
+ * (a registration while Keycloak was away). The user's row says PENDING or FAILED; its user_roles and user_groups rows
  * are the roles and groups to map in Keycloak. The row goes once the user is SYNCED; its
  * key follows the user's id when that becomes the Keycloak id (ON UPDATE CASCADE).
  */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { admit, type Caller } from './auth/admission.js';
+import { admit, type Caller } from './admission.js';
 import { clientAddress, type RateLimiter } from './auth/rate-limit.js';
 import type { Principal, TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config.js';
@@ -32,7 +32,7 @@ export interface GatewayContext {
    */
   principal: Principal | null;
   /**
-   * The signed-in person as the gateway admits them for this request (src/auth/admission.ts):
+   * The signed-in person as the gateway admits them for this request (src/admission.ts):
    * their mirror record, and the roles and privileges both their token and the mirror grant.
    * Rejects with UNAUTHENTICATED (no token, or an account deleted or disabled) or FORBIDDEN
    * (a client's token). Settled once per request; the permission rules ask it first.
@@ -43,7 +43,7 @@ export interface GatewayContext {
    * `login`, `refreshToken` or `signup` signed in (their answers show that account its own
    * data, and the request carries no token for it), or in realm tenancy the caller's account
    * in the tenant `createTenant` made. The field rules read with it as well as with the
-   * token's (src/auth/permissions.ts, `viewersOf`); root fields never do, so it authorizes
+   * token's (src/permissions.ts, `viewersOf`); root fields never do, so it authorizes
    * none of the request's other operations.
    */
   ownAccount: Viewer | null;
@@ -200,7 +200,7 @@ async function authenticate(verifier: TokenVerifier, authorization: string | und
 
 /**
  * The caller of a public operation that acts for a signed-in person (acceptInvitation):
- * their principal once the gateway admits them (src/auth/admission.ts), null otherwise. A
+ * their principal once the gateway admits them (src/admission.ts), null otherwise. A
  * token whose account was deleted or disabled, or a client's, speaks for nobody: it is
  * an anonymous call, as it is to every other operation. Admission also mirrors a person
  * seen for the first time, so that what they may accept is found under their address.

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { getMetadataStorage } from 'type-graphql';
-import { PERMISSIONS } from './auth/permissions.js';
+import { PERMISSIONS } from './permissions.js';
 import { buildPublicSchema, schemaText } from './schema.js';
 
 describe('schema', () => {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { isObjectType, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type ResolverData } from 'type-graphql';
 import { applyMiddleware, type IMiddleware, type IMiddlewareFunction } from 'graphql-middleware';
-import { permissionsFor } from './auth/permissions.js';
+import { permissionsFor } from './permissions.js';
 import type { GatewayContext } from './context.js';
 import { DateTimeScalar } from './scalars.js';
 import { checkArguments } from './validation.js';

@@ -7,7 +7,7 @@ export interface Principal {
   /**
    * `person`: a user who signed in. `client`: a client's service account (client
    * credentials), which acts for a program: it is never mirrored as a user and may call
-   * nothing that needs a person (src/auth/permissions.ts).
+   * nothing that needs a person (src/permissions.ts).
    */
   kind: 'person' | 'client';
   /** The client the token was issued to (`azp`), one of the accepted ones. */

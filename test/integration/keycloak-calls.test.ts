@@ -59,7 +59,7 @@ function withUnknownKid(genuine: string): string {
 
 /**
  * What the first request of a person the mirror has never seen costs: Keycloak is asked
- * whether they exist and what they hold, then they are mirrored (src/auth/admission.ts);
+ * whether they exist and what they hold, then they are mirrored (src/admission.ts);
  * the gateway's own service-account token may be fetched for it.
  */
 const FIRST_SIGHT = new RegExp(

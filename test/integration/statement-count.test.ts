@@ -66,7 +66,7 @@ describe('reading a page of users with roles, groups and privileges', () => {
       [marker, groupIds],
     );
 
-    // The caller's own admission (their record and effective roles, src/auth/admission.ts)
+    // The caller's own admission (their record and effective roles, src/admission.ts)
     // is no part of the page: its statements, made whenever this process has not the caller
     // cached, are left out. They are the only ones that name the administrator alone.
     gateway.app.orm.config.set('onQuery', (statement: string, params: readonly unknown[]) => {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { getNamedType, isNonNullType, isObjectType, type GraphQLField, type GraphQLObjectType } from 'graphql';
 import { allow } from 'graphql-shield';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FIELD_FILTERS, FIELD_PERMISSIONS, fieldRuleOf } from '../../src/auth/permissions.js';
+import { FIELD_FILTERS, FIELD_PERMISSIONS, fieldRuleOf } from '../../src/permissions.js';
 import { buildPublicSchema } from '../../src/schema.js';
 import { sql } from '../support/database.js';
 import { dummyValue } from '../support/documents.js';

@@ -3,7 +3,7 @@ import KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import { and, chain, or, race } from 'graphql-shield';
 import type { JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PERMISSIONS } from '../../src/auth/permissions.js';
+import { PERMISSIONS } from '../../src/permissions.js';
 import { DEFAULT_CLOCK_TOLERANCE_SECONDS, JWKS_TIMEOUT_MS } from '../../src/auth/token-verifier.js';
 import { frontendClient, provisionRealm } from '../../src/keycloak/provisioning.js';
 import { buildPublicSchema } from '../../src/schema.js';

@@ -1,7 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /**
- * Revocation (src/auth/admission.ts): every request checks the caller's mirror record and
+ * Revocation (src/admission.ts): every request checks the caller's mirror record and
  * effective roles, cached per process and dropped when PostgreSQL announces a change.
  * - `deleted_users` remembers whom the gateway saw deleted, so that a token issued before
  *   the deletion never brings the record back.

@@ -59,7 +59,7 @@ export function idempotencyPlugin(deps: {
           if (!context.contextValue.principal) {
             return errorResponse('BAD_USER_INPUT', 'An Idempotency-Key needs a signed-in caller: send the access token, or leave the header out');
           }
-          // The caller as the gateway admits them now (src/auth/admission.ts), not as their token
+          // The caller as the gateway admits them now (src/admission.ts), not as their token
           // says: a stored answer is replayed without running anything, so without this a
           // disabled or deleted account's token would still be answered. A token not admitted
           // runs as any other call of theirs, and the permission table refuses it.

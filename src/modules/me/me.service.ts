@@ -1,11 +1,11 @@
 import type { Principal } from '../../auth/token-verifier.js';
-import { admit } from '../../auth/admission.js';
+import { admit } from '../../admission.js';
 import type { GatewayContext } from '../../context.js';
 import type { MeType } from './me.type.js';
 
 /**
  * The `me` answer for a verified principal: the record and roles as the gateway admits
- * them (src/auth/admission.ts), the record mirrored from Keycloak on first sight.
+ * them (src/admission.ts), the record mirrored from Keycloak on first sight.
  * The `me` query passes the request's caller; `login` and `refreshToken` pass the principal
  * of the tokens they just obtained, as their request carries none: so everything here must
  * come from `principal`, never `context.principal`.

@@ -1,6 +1,6 @@
 import type { UserRecord } from './user.type.js';
 
-/** What each request checks about its caller (src/auth/admission.ts): their record and effective roles. */
+/** What each request checks about its caller (src/admission.ts): their record and effective roles. */
 export interface CallerRecord {
   user: UserRecord;
   /** Names of the realm roles and privileges the mirror says the user holds, however reached. */

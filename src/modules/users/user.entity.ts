@@ -68,7 +68,7 @@ export class UserEntity {
 /**
  * A user the gateway has seen deleted (through it, or found gone from Keycloak). A token
  * issued before the deletion stays valid until it expires; this record makes sure such a
- * token never brings the user's record back (src/auth/admission.ts).
+ * token never brings the user's record back (src/admission.ts).
  */
 @Entity({ tableName: 'deleted_users' })
 export class DeletedUserEntity {

@@ -4,18 +4,18 @@ import { extendSchema, getNamedType, isLeafType, parse, type GraphQLSchema } fro
 import { applyMiddleware } from 'graphql-middleware';
 import { allow } from 'graphql-shield';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { minimalOperation } from '../../test/support/documents.js';
-import type { GatewayContext, Viewer } from '../context.js';
-import { AppError, createErrorFormatter } from '../errors.js';
-import { createLogger } from '../logger.js';
-import type { TenantRole } from '../modules/tenants/tenant.entity.js';
-import type { MembershipRecord } from '../modules/tenants/tenant.type.js';
-import { UserRecordCache } from '../modules/users/user-record-cache.js';
-import type { UserRecord } from '../modules/users/user.type.js';
-import { buildExecutableSchema, buildPublicSchema } from '../schema.js';
+import { minimalOperation } from '../test/support/documents.js';
+import type { GatewayContext, Viewer } from './context.js';
+import { AppError, createErrorFormatter } from './errors.js';
+import { createLogger } from './logger.js';
+import type { TenantRole } from './modules/tenants/tenant.entity.js';
+import type { MembershipRecord } from './modules/tenants/tenant.type.js';
+import { UserRecordCache } from './modules/users/user-record-cache.js';
+import type { UserRecord } from './modules/users/user.type.js';
+import { buildExecutableSchema, buildPublicSchema } from './schema.js';
 import { admit } from './admission.js';
 import { FIELD_PERMISSIONS, fieldRuleOf, PERMISSIONS, permissionsFor } from './permissions.js';
-import type { Principal } from './token-verifier.js';
+import type { Principal } from './auth/token-verifier.js';
 
 // The permission table through Apollo's executeOperation: the real schema with the real
 // middleware (argument checks, graphql-shield, field rules), and a context whose caller,

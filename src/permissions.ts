@@ -1,13 +1,13 @@
 import { isObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
 import type { IMiddleware, IMiddlewareFunction } from 'graphql-middleware';
 import { allow, and, chain, or, race, rule, shield, type IRules } from 'graphql-shield';
-import type { GatewayContext, Viewer } from '../context.js';
-import { forbidden, unauthenticated } from '../errors.js';
-import type { RateLimitedOperation } from '../config.js';
-import type { TenantRole } from '../modules/tenants/tenant.entity.js';
-import type { MembershipRecord } from '../modules/tenants/tenant.type.js';
-import type { UserRecord } from '../modules/users/user.type.js';
-import { UUID } from '../validation.js';
+import type { GatewayContext, Viewer } from './context.js';
+import { forbidden, unauthenticated } from './errors.js';
+import type { RateLimitedOperation } from './config.js';
+import type { TenantRole } from './modules/tenants/tenant.entity.js';
+import type { MembershipRecord } from './modules/tenants/tenant.type.js';
+import type { UserRecord } from './modules/users/user.type.js';
+import { UUID } from './validation.js';
 
 // Rules answer with the error itself so that the client learns UNAUTHENTICATED or
 // FORBIDDEN, never which object exists. `contextual` caches a rule's answer for the request.
@@ -27,7 +27,7 @@ const tenantRoleOf = (context: GatewayContext, tenantId: string) => roleIn(conte
 const holds = (viewer: Viewer | null, name: string) => !!viewer && (viewer.roles.includes(name) || viewer.privileges.includes(name));
 
 /**
- * A verified caller whose account the mirror still has, enabled (src/auth/admission.ts);
+ * A verified caller whose account the mirror still has, enabled (src/admission.ts);
  * and when X-Tenant-ID chooses a tenant, one the caller belongs to.
  */
 const isAuthenticated = rule('isAuthenticated', { cache: 'contextual' })(async (_parent, _args, context: GatewayContext) => {
@@ -76,7 +76,7 @@ const USER_MANAGERS = or(ROLE_ADMIN, PRIV_USER_MANAGEMENT);
 
 /**
  * The realm roles and privileges the caller holds, by name, as far as the escalation rule
- * is concerned: those both its token and the mirror grant (src/auth/admission.ts). The one
+ * is concerned: those both its token and the mirror grant (src/admission.ts). The one
  * place that says so.
  */
 async function heldByCaller(context: GatewayContext): Promise<ReadonlySet<string>> {
@@ -274,7 +274,7 @@ export const PERMISSIONS = {
 // caller, and the account of the caller's this request proved (GatewayContext.ownAccount:
 // the answers of login, refreshToken and signup are read by the account they signed in).
 
-// The token's caller as admitted (src/auth/admission.ts), once settled: the fields of a page then decide without waiting.
+// The token's caller as admitted (src/admission.ts), once settled: the fields of a page then decide without waiting.
 const admitted = new WeakMap<GatewayContext, Viewer | null>();
 
 /**

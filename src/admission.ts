@@ -1,11 +1,11 @@
 import type DataLoader from 'dataloader';
-import { AppError, unauthenticated } from '../errors.js';
-import { fromKeycloakError } from '../keycloak/keycloak-errors.js';
-import type { CallerRecord, UserRecordCache } from '../modules/users/user-record-cache.js';
-import type { UserMirror } from '../modules/users/user-mirror.js';
-import type { UserRecord } from '../modules/users/user.type.js';
-import { shouldMirrorClaims } from './claims.js';
-import type { Principal } from './token-verifier.js';
+import { AppError, unauthenticated } from './errors.js';
+import { fromKeycloakError } from './keycloak/keycloak-errors.js';
+import type { CallerRecord, UserRecordCache } from './modules/users/user-record-cache.js';
+import type { UserMirror } from './modules/users/user-mirror.js';
+import type { UserRecord } from './modules/users/user.type.js';
+import { shouldMirrorClaims } from './auth/claims.js';
+import type { Principal } from './auth/token-verifier.js';
 
 /** The person a request acts for, as the gateway admits them. */
 export interface Caller {

@@ -110,7 +110,8 @@ export async function timeDevStart(options: DevStartOptions): Promise<DevStartRe
     }
     await delay(100);
   }
-  if (result.readyMs === undefined && !result.error) result.error = `the gateway did not answer within ${options.timeoutMs / 1000} s; see ${options.logFile}`;
+  if (result.readyMs === undefined && !result.error)
+    result.error = `the gateway did not answer within ${options.timeoutMs / 1000} s; see ${options.logFile}`;
 
   // The cold Keycloak's data is thrown away: it need not shut down gracefully.
   const killKeycloak = () => {

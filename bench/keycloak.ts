@@ -44,7 +44,8 @@ export async function tokenRequest(url: string, realm: string, params: Record<st
     method: 'POST',
     body: new URLSearchParams(params),
   });
-  if (!response.ok) throw new Error(`token request (${params.grant_type}) in realm ${realm} failed: ${response.status} ${await response.text()}`);
+  if (!response.ok)
+    throw new Error(`token request (${params.grant_type}) in realm ${realm} failed: ${response.status} ${await response.text()}`);
   return (await response.json()) as TokenResponse;
 }
 

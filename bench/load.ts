@@ -45,7 +45,14 @@ function run(options: Options, onResponse?: (status: number, bytes: number, ms: 
 }
 
 async function measure(load: LoadOptions): Promise<LoadResult> {
-  const base: Options = { url: load.url, method: 'POST', headers: load.headers, body: load.body, connections: load.connections, timeout: 30 };
+  const base: Options = {
+    url: load.url,
+    method: 'POST',
+    headers: load.headers,
+    body: load.body,
+    connections: load.connections,
+    timeout: 30,
+  };
   if (load.warmupSeconds > 0) await run({ ...base, duration: load.warmupSeconds });
 
   let times = new Float64Array(1 << 16);

@@ -19,7 +19,10 @@ export interface ServerProcess {
 const entry = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
 
 /** Forks one of bench/servers/*, on the same Node as the bench, and waits until it listens. */
-export async function startServer(name: 'gateway' | 'bare-apollo' | 'pg-dataloader' | 'keycloak-admin', env: Record<string, string | undefined>): Promise<ServerProcess> {
+export async function startServer(
+  name: 'gateway' | 'bare-apollo' | 'pg-dataloader' | 'keycloak-admin',
+  env: Record<string, string | undefined>,
+): Promise<ServerProcess> {
   mkdirSync(LOG_DIR, { recursive: true });
   const logFile = join(LOG_DIR, `${name}.log`);
   const log = openSync(logFile, 'a');

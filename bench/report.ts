@@ -29,10 +29,19 @@ export function renderMarkdown(report: Report): string {
     `| ${header.join(' | ')} |`,
     `|${header.map(() => '---').join('|')}|`,
     // A workload is named on its first line only.
-    ...report.rows.map((row, i) =>
-      `| ${[i > 0 && report.rows[i - 1]!.workload === row.workload ? '' : row.workload, row.measure, row.gateway, row.baseline, row.ratio, row.goal, row.verdict]
-        .map(escapeCell)
-        .join(' | ')} |`,
+    ...report.rows.map(
+      (row, i) =>
+        `| ${[
+          i > 0 && report.rows[i - 1]!.workload === row.workload ? '' : row.workload,
+          row.measure,
+          row.gateway,
+          row.baseline,
+          row.ratio,
+          row.goal,
+          row.verdict,
+        ]
+          .map(escapeCell)
+          .join(' | ')} |`,
     ),
   ];
   return [`## ${report.title}`, '', ...lines, '', ...report.notes.map((note) => `- ${note}`), ''].join('\n');

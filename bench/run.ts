@@ -58,7 +58,17 @@ async function attempt(name: string, run: () => Promise<WorkloadResult>): Promis
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`\n${name} failed: ${error instanceof Error ? error.stack : message}\n`);
     return {
-      rows: [{ workload: name, measure: '—', gateway: 'failed', baseline: '—', ratio: '—', goal: '—', verdict: `**FAILED**: ${message.split('\n')[0]}` }],
+      rows: [
+        {
+          workload: name,
+          measure: '—',
+          gateway: 'failed',
+          baseline: '—',
+          ratio: '—',
+          goal: '—',
+          verdict: `**FAILED**: ${message.split('\n')[0]}`,
+        },
+      ],
       notes: [],
     };
   }
@@ -95,11 +105,19 @@ async function main(): Promise<void> {
   try {
     const config = loadConfig(stack.env);
     const { masterAdmin } = config.keycloak;
-    if (!masterAdmin) throw new Error('the bench seeds its realm as the master admin: set KEYCLOAK_ADMIN_USERNAME and KEYCLOAK_ADMIN_PASSWORD');
+    if (!masterAdmin)
+      throw new Error('the bench seeds its realm as the master admin: set KEYCLOAK_ADMIN_USERNAME and KEYCLOAK_ADMIN_PASSWORD');
     await progress.step(`Realm ${REALM} and database ${DATABASE}`, () => prepareBackends(config, createLogger({ level: 'warn' })));
     const keycloak = { url: config.keycloak.url, realm: config.keycloak.realm };
     const masterToken = masterAdminToken(keycloak.url, masterAdmin);
-    const ctx: BenchContext = { config, env: stack.env, keycloak, admin: new KeycloakAdminRest(keycloak, masterToken), runs: args.runs, progress };
+    const ctx: BenchContext = {
+      config,
+      env: stack.env,
+      keycloak,
+      admin: new KeycloakAdminRest(keycloak, masterToken),
+      runs: args.runs,
+      progress,
+    };
 
     await deleteSignups(ctx);
     const seeded = await seed({ config, admin: ctx.admin, progress });

@@ -16,7 +16,8 @@ export function summarize(runs: number[]): Summary {
 /** A number with a sensible precision for its size: 4,512 · 212 · 37.4 · 2.31 · 0.412 */
 export function number(value: number, digits?: number): string {
   if (!Number.isFinite(value)) return '—';
-  const fraction = digits ?? (Math.abs(value) >= 1000 ? 0 : Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : Math.abs(value) >= 1 ? 2 : 3);
+  const fraction =
+    digits ?? (Math.abs(value) >= 1000 ? 0 : Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : Math.abs(value) >= 1 ? 2 : 3);
   return value.toLocaleString('en-US', { minimumFractionDigits: fraction, maximumFractionDigits: fraction });
 }
 

@@ -70,7 +70,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     log,
   });
   const keycloak = apiClientAdmin(config);
-  const tenantRealms = config.tenancyMode === 'realm' ? new TenantRealms(config, () => new TenantsQueries(orm.em.fork()).realms(), log) : undefined;
+  const tenantRealms =
+    config.tenancyMode === 'realm' ? new TenantRealms(config, () => new TenantsQueries(orm.em.fork()).realms(), log) : undefined;
   await tenantRealms?.start();
   const verifier = createTokenVerifier({
     keycloakUrl: config.keycloak.url,

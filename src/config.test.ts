@@ -30,7 +30,13 @@ describe('loadConfig', () => {
   it('reports every problem at once, in words a person can act on, without echoing secrets', () => {
     let error: unknown;
     try {
-      loadConfig({ KEYCLOAK_URL: 'localhost:8180', REDIS_URL: 'tcp://user:hunter3@redis:6379', PORT: 'eighty', APP_ENV: 'staging', KEYCLOAK_ADMIN_PASSWORD: 'hunter2' });
+      loadConfig({
+        KEYCLOAK_URL: 'localhost:8180',
+        REDIS_URL: 'tcp://user:hunter3@redis:6379',
+        PORT: 'eighty',
+        APP_ENV: 'staging',
+        KEYCLOAK_ADMIN_PASSWORD: 'hunter2',
+      });
     } catch (caught) {
       error = caught;
     }
@@ -58,7 +64,9 @@ describe('loadConfig', () => {
     const listed = loadConfig({ ...MINIMAL, FRONTEND_REDIRECT_URIS: 'https://app.example.com/callback, http://localhost:5173/cb' });
     expect(listed.keycloak.frontendRedirectUris).toEqual(['https://app.example.com/callback', 'http://localhost:5173/cb']);
     for (const pattern of ['http://localhost:4000/*', 'https://app.example.com/cb#x', 'javascript:alert(1)', 'not a url']) {
-      expect(() => loadConfig({ ...MINIMAL, FRONTEND_REDIRECT_URIS: pattern }), pattern).toThrow(/FRONTEND_REDIRECT_URIS must list exact http\(s\) URLs/);
+      expect(() => loadConfig({ ...MINIMAL, FRONTEND_REDIRECT_URIS: pattern }), pattern).toThrow(
+        /FRONTEND_REDIRECT_URIS must list exact http\(s\) URLs/,
+      );
     }
   });
 });

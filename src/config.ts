@@ -188,7 +188,9 @@ export function loadConfig(env: Env = process.env): Config {
 
   const tenancyMode = read.oneOf('TENANCY_MODE', ['shared', 'realm'] as const, 'shared');
   if (tenancyMode === 'realm' && !(masterAdminUsername && masterAdminPassword)) {
-    problems.push('TENANCY_MODE=realm creates a Keycloak realm per tenant, which needs the master admin: set KEYCLOAK_ADMIN_USERNAME and KEYCLOAK_ADMIN_PASSWORD');
+    problems.push(
+      'TENANCY_MODE=realm creates a Keycloak realm per tenant, which needs the master admin: set KEYCLOAK_ADMIN_USERNAME and KEYCLOAK_ADMIN_PASSWORD',
+    );
   }
 
   const publicUrl = (read.optional('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
@@ -210,9 +212,7 @@ export function loadConfig(env: Env = process.env): Config {
       frontendRedirectUris: read.exactUrls('FRONTEND_REDIRECT_URIS', [`${publicUrl}/callback`]),
       acceptedClientIds: read.list('KEYCLOAK_ACCEPTED_CLIENT_IDS', [apiClientId, frontendClientId]),
       masterAdmin:
-        masterAdminUsername && masterAdminPassword
-          ? { username: masterAdminUsername, password: masterAdminPassword }
-          : undefined,
+        masterAdminUsername && masterAdminPassword ? { username: masterAdminUsername, password: masterAdminPassword } : undefined,
       timeoutSeconds: read.positive('KEYCLOAK_TIMEOUT_SECONDS', 10),
     },
     bootstrapAdmin: bootstrapEmail && bootstrapPassword ? { email: bootstrapEmail, password: bootstrapPassword } : undefined,
@@ -293,7 +293,14 @@ class EnvReader {
   list(name: string, fallback: string[]): string[] {
     const value = this.optional(name);
     if (value === undefined) return fallback;
-    return [...new Set(value.split(',').map((item) => item.trim()).filter(Boolean))];
+    return [
+      ...new Set(
+        value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean),
+      ),
+    ];
   }
 
   /** A comma-separated list of absolute http(s) URLs, each exactly one page: no wildcard, no fragment. */

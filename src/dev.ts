@@ -19,10 +19,12 @@ process.on('SIGTERM', () => interrupted.abort());
 try {
   const stack = await startStack({ env: process.env, database: 'iam_gateway', progress, signal: interrupted.signal });
   const config = loadConfig(stack.env);
-  await progress.step('Gateway', () => runGateway(config, stack.stop, { ide: graphiql })).catch(async (error: unknown) => {
-    await stack.stop();
-    throw error;
-  });
+  await progress
+    .step('Gateway', () => runGateway(config, stack.stop, { ide: graphiql }))
+    .catch(async (error: unknown) => {
+      await stack.stop();
+      throw error;
+    });
   if (interrupted.signal.aborted) {
     // Pressed while the gateway was starting: stop now, as the gateway does on Ctrl-C.
     process.kill(process.pid, 'SIGINT');

@@ -151,7 +151,11 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
 
     const apolloCode = formatted.extensions?.code;
     if ((typeof apolloCode === 'string' && REQUEST_ERROR_CODES.has(apolloCode)) || isUncodedRequestError(error)) {
-      return { ...base, message: bounded(withoutVariableValue(formatted.message)), extensions: { code: 'BAD_USER_INPUT', status: 400, timestamp } };
+      return {
+        ...base,
+        message: bounded(withoutVariableValue(formatted.message)),
+        extensions: { code: 'BAD_USER_INPUT', status: 400, timestamp },
+      };
     }
 
     options.logUnexpected(original);

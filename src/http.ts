@@ -84,13 +84,7 @@ async function route(handlers: HttpHandlers, request: IncomingMessage, response:
   }
 }
 
-async function graphql(
-  handlers: HttpHandlers,
-  request: IncomingMessage,
-  response: ServerResponse,
-  url: URL,
-  requestId: string,
-) {
+async function graphql(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, url: URL, requestId: string) {
   const headers = new HeaderMap();
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);

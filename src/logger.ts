@@ -40,8 +40,5 @@ export function createLogger(config: LogOptions): Logger {
   };
   if (!config.file) return pino(options);
   mkdirSync(dirname(config.file), { recursive: true });
-  return pino(
-    options,
-    pino.multistream([{ stream: process.stdout }, { stream: pino.destination({ dest: config.file, sync: false }) }]),
-  );
+  return pino(options, pino.multistream([{ stream: process.stdout }, { stream: pino.destination({ dest: config.file, sync: false }) }]));
 }

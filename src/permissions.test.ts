@@ -131,7 +131,9 @@ const services = new Proxy(
         {},
         {
           get: (_methods, method) =>
-            method === 'then' ? undefined : async () => Promise.reject(new AppError('NOT_FOUND', `fake ${String(service)}.${String(method)}`)),
+            method === 'then'
+              ? undefined
+              : async () => Promise.reject(new AppError('NOT_FOUND', `fake ${String(service)}.${String(method)}`)),
         },
       ),
   },
@@ -161,7 +163,15 @@ function contextFor(who: Who, options: { tenantId?: string; limiter?: FakeRateLi
   const otherLoaders = new Map<string | symbol, DataLoader<string, null>>();
   const anyLoader = new Proxy(loaders, {
     get: (known, name) =>
-      name in known ? known[name as keyof typeof known] : otherLoaders.get(name) ?? otherLoaders.set(name, loader(() => null)).get(name),
+      name in known
+        ? known[name as keyof typeof known]
+        : (otherLoaders.get(name) ??
+          otherLoaders
+            .set(
+              name,
+              loader(() => null),
+            )
+            .get(name)),
   });
   // Keycloak's own answer, as the escalation rule asks it of user managers' writes: here the same as the mirror's.
   const realmRoles = (list: string[] | undefined) =>
@@ -243,7 +253,10 @@ const onUser = (idArg: string, extra: Record<string, unknown> = {}): Cases => ({
   ],
 });
 const createsUser: Cases = {
-  allowed: [{ who: 'admin', args: roles(ROLE_ADMIN_ID) }, { who: 'userManager', args: roles(ROLE_USER_ID) }],
+  allowed: [
+    { who: 'admin', args: roles(ROLE_ADMIN_ID) },
+    { who: 'userManager', args: roles(ROLE_USER_ID) },
+  ],
   denied: [
     // Granting what the caller does not hold (the escalation rule), by role or through a group.
     { who: 'userManager', args: roles(ROLE_ADMIN_ID) },
@@ -266,7 +279,11 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
     groups: USER_MANAGERS,
     group: USER_MANAGERS,
     tenant: {
-      allowed: [{ who: 'admin', args: { id: TENANT } }, { who: 'member', args: { id: TENANT } }, { who: 'owner', args: { id: TENANT } }],
+      allowed: [
+        { who: 'admin', args: { id: TENANT } },
+        { who: 'member', args: { id: TENANT } },
+        { who: 'owner', args: { id: TENANT } },
+      ],
       denied: [
         { who: 'plain', args: { id: TENANT } },
         { who: 'otherTenantAdmin', args: { id: TENANT } },
@@ -276,10 +293,21 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
     },
     tenants: SIGNED_IN,
     invitations: {
-      allowed: [{ who: 'admin', args: { tenantId: TENANT } }, { who: 'tenantAdmin', args: { tenantId: TENANT } }, { who: 'owner', args: { tenantId: TENANT } }],
-      denied: [{ who: 'member', args: { tenantId: TENANT } }, { who: 'otherTenantAdmin', args: { tenantId: TENANT } }, { who: 'plain', args: { tenantId: TENANT } }],
+      allowed: [
+        { who: 'admin', args: { tenantId: TENANT } },
+        { who: 'tenantAdmin', args: { tenantId: TENANT } },
+        { who: 'owner', args: { tenantId: TENANT } },
+      ],
+      denied: [
+        { who: 'member', args: { tenantId: TENANT } },
+        { who: 'otherTenantAdmin', args: { tenantId: TENANT } },
+        { who: 'plain', args: { tenantId: TENANT } },
+      ],
     },
-    dashboard: { allowed: [{ who: 'admin' }], denied: [{ who: 'auditor' }, { who: 'userManager' }, { who: 'anonymous', code: 'UNAUTHENTICATED' }] },
+    dashboard: {
+      allowed: [{ who: 'admin' }],
+      denied: [{ who: 'auditor' }, { who: 'userManager' }, { who: 'anonymous', code: 'UNAUTHENTICATED' }],
+    },
     auditEvents: {
       allowed: [{ who: 'admin' }, { who: 'auditor' }, { who: 'tenantAdmin', args: { filter: { tenantId: TENANT } } }],
       denied: [
@@ -296,7 +324,10 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
     logout: SIGNED_IN,
     createUser: createsUser,
     updateUser: {
-      allowed: [...onUser('id').allowed, { who: 'userManager', args: { id: PEOPLE.colleague.id, input: { roleIdsToAdd: [ROLE_USER_ID] } } }],
+      allowed: [
+        ...onUser('id').allowed,
+        { who: 'userManager', args: { id: PEOPLE.colleague.id, input: { roleIdsToAdd: [ROLE_USER_ID] } } },
+      ],
       denied: [
         ...onUser('id').denied,
         // Never one's own roles, even those one holds.
@@ -335,7 +366,10 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
       ],
     },
     revokeInvitation: {
-      allowed: [{ who: 'admin', args: { id: INVITATION } }, { who: 'tenantAdmin', args: { id: INVITATION } }],
+      allowed: [
+        { who: 'admin', args: { id: INVITATION } },
+        { who: 'tenantAdmin', args: { id: INVITATION } },
+      ],
       denied: [
         { who: 'member', args: { id: INVITATION } },
         { who: 'otherTenantAdmin', args: { id: INVITATION } },
@@ -360,7 +394,14 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
 };
 
 function merged(base: unknown, extra: unknown): unknown {
-  if (typeof base !== 'object' || base === null || Array.isArray(base) || typeof extra !== 'object' || extra === null || Array.isArray(extra)) {
+  if (
+    typeof base !== 'object' ||
+    base === null ||
+    Array.isArray(base) ||
+    typeof extra !== 'object' ||
+    extra === null ||
+    Array.isArray(extra)
+  ) {
     return extra === undefined ? base : extra;
   }
   const result: Record<string, unknown> = { ...(base as Record<string, unknown>) };
@@ -419,7 +460,8 @@ describe('the permission table', () => {
       for (const [field, cases] of Object.entries(TABLE[rootType])) {
         expect(cases.allowed.length, `${rootType}.${field} allowed callers`).toBeGreaterThan(0);
         // Only `allow` has nobody to refuse.
-        if (PERMISSIONS[rootType][field as never] !== allow) expect(cases.denied.length, `${rootType}.${field} refused callers`).toBeGreaterThan(0);
+        if (PERMISSIONS[rootType][field as never] !== allow)
+          expect(cases.denied.length, `${rootType}.${field} refused callers`).toBeGreaterThan(0);
       }
     }
   });
@@ -467,10 +509,19 @@ describe('the permission table', () => {
 });
 
 /** A viewer-aware field rule's answer for `who`: 'shown' or the refusal's code. */
-async function decision(type: string, field: string, parent: unknown, who: Who, options: { tenantId?: string; ownAccount?: Viewer; newAccountId?: string } = {}) {
+async function decision(
+  type: string,
+  field: string,
+  parent: unknown,
+  who: Who,
+  options: { tenantId?: string; ownAccount?: Viewer; newAccountId?: string } = {},
+) {
   const rule = fieldRuleOf(type, field);
   if (!('decide' in rule)) return 'shown';
-  const context = Object.assign(contextFor(who, options), { ownAccount: options.ownAccount ?? null, newAccountId: options.newAccountId ?? null });
+  const context = Object.assign(contextFor(who, options), {
+    ownAccount: options.ownAccount ?? null,
+    newAccountId: options.newAccountId ?? null,
+  });
   try {
     const answer = await rule.decide(parent, context);
     return answer === true ? 'shown' : (answer as AppError).code;
@@ -487,12 +538,30 @@ describe('the field rules below the root', () => {
   /** Every field rule, with a viewer it shows the field to and one it refuses. */
   const FIELD_CASES: { type: string; field: string; parent: unknown; shown: Who[]; refused: Who[]; tenantId?: string }[] = [
     { type: 'Me', field: 'currentTenant', parent: {}, tenantId: TENANT, shown: ['member', 'owner'], refused: ['admin', 'plain'] },
-    { type: 'User', field: 'roles', parent: someone, shown: ['colleague', 'admin', 'userManager'], refused: ['plain', 'auditor', 'demotedAdmin'] },
+    {
+      type: 'User',
+      field: 'roles',
+      parent: someone,
+      shown: ['colleague', 'admin', 'userManager'],
+      refused: ['plain', 'auditor', 'demotedAdmin'],
+    },
     { type: 'User', field: 'attributes', parent: someone, shown: ['colleague', 'userManager'], refused: ['member', 'anonymous'] },
     { type: 'Group', field: 'users', parent: { id: ADMINS_GROUP_ID }, shown: ['admin', 'userManager'], refused: ['plain', 'member'] },
     { type: 'Tenant', field: 'members', parent: tenant, shown: ['member', 'admin'], refused: ['plain', 'otherTenantAdmin', 'userManager'] },
-    { type: 'Tenant', field: 'invitations', parent: tenant, shown: ['tenantAdmin', 'owner', 'admin'], refused: ['member', 'otherTenantAdmin'] },
-    { type: 'TenantMembership', field: 'role', parent: membership, shown: ['member', 'userManager', 'admin'], refused: ['plain', 'otherTenantAdmin'] },
+    {
+      type: 'Tenant',
+      field: 'invitations',
+      parent: tenant,
+      shown: ['tenantAdmin', 'owner', 'admin'],
+      refused: ['member', 'otherTenantAdmin'],
+    },
+    {
+      type: 'TenantMembership',
+      field: 'role',
+      parent: membership,
+      shown: ['member', 'userManager', 'admin'],
+      refused: ['plain', 'otherTenantAdmin'],
+    },
     { type: 'Invitation', field: 'email', parent: { tenantId: TENANT }, shown: ['tenantAdmin', 'admin'], refused: ['member', 'plain'] },
     { type: 'InvitationPayload', field: 'invitation', parent: { invitation: { tenantId: TENANT } }, shown: ['owner'], refused: ['member'] },
     { type: 'TenantPayload', field: 'tenant', parent: { tenant }, shown: ['member'], refused: ['plain'] },
@@ -503,7 +572,9 @@ describe('the field rules below the root', () => {
     const ruled = Object.entries(FIELD_PERMISSIONS).flatMap(([type, fields]) =>
       Object.entries(fields).flatMap(([field, rule]) => (rule === allow ? [] : [`${type}.${field === '*' ? 'any' : field}`])),
     );
-    const covered = FIELD_CASES.map(({ type, field }) => `${type}.${type in FIELD_PERMISSIONS && !(field in FIELD_PERMISSIONS[type]!) ? 'any' : field}`);
+    const covered = FIELD_CASES.map(
+      ({ type, field }) => `${type}.${type in FIELD_PERMISSIONS && !(field in FIELD_PERMISSIONS[type]!) ? 'any' : field}`,
+    );
     expect(ruled.filter((rule) => !covered.includes(rule))).toEqual([]);
   });
 

@@ -127,7 +127,9 @@ function withinReach(targetOf: (args: Record<string, any>) => unknown = () => un
     const reached = [targetHolds, ...roles, ...groups];
     if (reached.some((found) => found instanceof Error)) return forbidden();
     if (!(reached as { name: string }[][]).every((found) => found.every((role) => held.has(role.name)))) return forbidden();
-    return (await withinReachInKeycloak(context, typeof targetId === 'string' ? targetId : undefined, roleIds, groupIds)) ? true : forbidden();
+    return (await withinReachInKeycloak(context, typeof targetId === 'string' ? targetId : undefined, roleIds, groupIds))
+      ? true
+      : forbidden();
   });
 }
 
@@ -232,11 +234,20 @@ export const PERMISSIONS = {
     privileges: USER_MANAGERS,
     groups: USER_MANAGERS,
     group: USER_MANAGERS,
-    tenant: or(ROLE_ADMIN, tenantRole(ANY_TENANT_ROLE, (args) => args.id)),
+    tenant: or(
+      ROLE_ADMIN,
+      tenantRole(ANY_TENANT_ROLE, (args) => args.id),
+    ),
     tenants: isAuthenticated,
-    invitations: or(ROLE_ADMIN, tenantRole(TENANT_ADMINS, (args) => args.tenantId)),
+    invitations: or(
+      ROLE_ADMIN,
+      tenantRole(TENANT_ADMINS, (args) => args.tenantId),
+    ),
     dashboard: ROLE_ADMIN,
-    auditEvents: or(AUDITORS, tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId)),
+    auditEvents: or(
+      AUDITORS,
+      tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
+    ),
   },
   Mutation: {
     login: rateLimited('login'),
@@ -250,7 +261,10 @@ export const PERMISSIONS = {
     signup: rateLimited('signup'),
     resetPassword: rateLimited('resetPassword'),
     registerUser: limited(userWriter(), 'registerUser'),
-    sendPasswordSetupEmail: limited(userWriter((args) => args.userId), 'sendPasswordSetupEmail'),
+    sendPasswordSetupEmail: limited(
+      userWriter((args) => args.userId),
+      'sendPasswordSetupEmail',
+    ),
     createInvitation: limited(INVITERS, 'createInvitation'),
     revokeInvitation: or(ROLE_ADMIN, tenantRole(TENANT_ADMINS, invitationTenant)),
     acceptInvitation: rateLimited('acceptInvitation'),
@@ -283,7 +297,8 @@ const admitted = new WeakMap<GatewayContext, Viewer | null>();
  * caller's this request proved. Synchronous once the admission is known.
  */
 function viewersOf(context: GatewayContext): Viewer[] | Promise<Viewer[]> {
-  const withOwn = (caller: Viewer | null) => (context.ownAccount ? (caller ? [caller, context.ownAccount] : [context.ownAccount]) : caller ? [caller] : []);
+  const withOwn = (caller: Viewer | null) =>
+    context.ownAccount ? (caller ? [caller, context.ownAccount] : [context.ownAccount]) : caller ? [caller] : [];
   if (!context.principal) return withOwn(null);
   if (admitted.has(context)) return withOwn(admitted.get(context)!);
   return context.caller().then(
@@ -326,7 +341,10 @@ const verdict = (allowed: boolean): Decision => allowed || forbidden();
 
 /** A rule decided from the viewers and the parent alone: cheaper to decide again than to look up. */
 function viewerRule<Parent>(allows: (viewer: Viewer, parent: Parent) => boolean): FieldRule {
-  return { decide: (parent: Parent, context: GatewayContext) => withViewers(context, (viewers) => verdict(viewers.some((viewer) => allows(viewer, parent)))) };
+  return {
+    decide: (parent: Parent, context: GatewayContext) =>
+      withViewers(context, (viewers) => verdict(viewers.some((viewer) => allows(viewer, parent)))),
+  };
 }
 
 /**
@@ -379,7 +397,11 @@ const selfOrUserManager: FieldRule = {
 export const FIELD_PERMISSIONS: Record<string, Record<string, FieldRule | typeof allow>> = {
   Me: {
     // `me.tenants` are the viewer's own memberships: TenantMembership's rule lets them through.
-    currentTenant: tenantRule((_me, context) => context.requestedTenantId, ANY_TENANT_ROLE, () => false),
+    currentTenant: tenantRule(
+      (_me, context) => context.requestedTenantId,
+      ANY_TENANT_ROLE,
+      () => false,
+    ),
   },
   User: {
     '*': selfOrUserManager,
@@ -484,13 +506,18 @@ function filteredBy(filter: ItemFilter): FieldMiddleware {
  * of users) would resolve through a promise of its own. Measured by `npm run bench` (workload 2).
  */
 export function permissionsFor(schema: GraphQLSchema): IMiddleware {
-  const rootTypes = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap((type) => (type ? [type.name] : []));
+  const rootTypes = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap((type) =>
+    type ? [type.name] : [],
+  );
   // graphql-shield refuses a rule map for a type the schema lacks (no mutations yet, say).
   const rules: IRules & Record<string, unknown> = Object.fromEntries(
     Object.entries(PERMISSIONS).filter(([, fields]) => Object.keys(fields).length > 0),
   );
   const generated = shield(rules, {
-    fallbackRule: and(isAuthenticated, rule('deny', { cache: 'strict' })(() => forbidden())),
+    fallbackRule: and(
+      isAuthenticated,
+      rule('deny', { cache: 'strict' })(() => forbidden()),
+    ),
     // Without this, graphql-shield would replace resolvers' own errors with its fallback.
     allowExternalErrors: true,
     fallbackError: async (thrown) => (thrown instanceof Error ? thrown : forbidden()),

@@ -16,12 +16,7 @@ import { PrivilegeResolver, RoleResolver } from './modules/roles/role.resolver.j
 import { GroupResolver } from './modules/groups/group.resolver.js';
 import { OnboardingResolver } from './modules/onboarding/onboarding.resolver.js';
 import { InvitationResolver, TenantInvitationsResolver } from './modules/invitations/invitation.resolver.js';
-import {
-  MeTenantsResolver,
-  TenantMembershipResolver,
-  TenantResolver,
-  UserTenantsResolver,
-} from './modules/tenants/tenant.resolver.js';
+import { MeTenantsResolver, TenantMembershipResolver, TenantResolver, UserTenantsResolver } from './modules/tenants/tenant.resolver.js';
 
 const RESOLVERS = [
   SystemResolver,

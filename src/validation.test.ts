@@ -25,12 +25,20 @@ function problems(values: Record<string, unknown>): Record<string, string> | und
 
 describe('checkArguments, the edge every argument passes', () => {
   it('lets well-formed values through, unicode and tabs included', () => {
-    expect(problems({ id: '0b7a3c1e-5a0e-4c4f-9d1e-2f1a6b7c8d9e', name: 'Zoë\t😀 Ω', input: { email: 'zoë@example.test', description: 'a\nb' } })).toBeUndefined();
+    expect(
+      problems({
+        id: '0b7a3c1e-5a0e-4c4f-9d1e-2f1a6b7c8d9e',
+        name: 'Zoë\t😀 Ω',
+        input: { email: 'zoë@example.test', description: 'a\nb' },
+      }),
+    ).toBeUndefined();
   });
 
   it('refuses an id that is not a UUID, in an argument or a list, keyed by its own name', () => {
     expect(problems({ id: 'x' })).toEqual({ id: 'must be an id (a UUID, in lower case)' });
-    expect(problems({ input: { email: 'a@b.c', roleIds: ['0b7a3c1e-5a0e-4c4f-9d1e-2f1a6b7c8d9e', 'role_admin'] } })).toEqual({ roleIds: 'must be an id (a UUID, in lower case)' });
+    expect(problems({ input: { email: 'a@b.c', roleIds: ['0b7a3c1e-5a0e-4c4f-9d1e-2f1a6b7c8d9e', 'role_admin'] } })).toEqual({
+      roleIds: 'must be an id (a UUID, in lower case)',
+    });
   });
 
   it('refuses control characters, line breaks outside multi-line fields, and lone surrogates', () => {
@@ -38,19 +46,25 @@ describe('checkArguments, the edge every argument passes', () => {
     expect(problems({ name: 'a\r\nBcc: x' })).toEqual({ name: 'must not contain control characters' });
     expect(problems({ name: 'del\u007f' })).toEqual({ name: 'must not contain control characters' });
     expect(problems({ name: 'half \udc00' })).toEqual({ name: 'must be valid Unicode text (no lone surrogates)' });
-    expect(problems({ input: { email: 'a@b.c', description: 'nul\u0000' } })).toEqual({ description: 'must not contain control characters' });
+    expect(problems({ input: { email: 'a@b.c', description: 'nul\u0000' } })).toEqual({
+      description: 'must not contain control characters',
+    });
   });
 
   it('caps strings by field and lists by count, without quoting the value', () => {
     expect(problems({ input: { email: `${'a'.repeat(250)}@b.cd` } })).toEqual({ email: 'must be at most 254 characters' });
-    expect(problems({ input: { email: 'a@b.c', password: 'x'.repeat(MAX_PASSWORD_LENGTH + 1) } })).toEqual({ password: `must be at most ${MAX_PASSWORD_LENGTH} characters` });
+    expect(problems({ input: { email: 'a@b.c', password: 'x'.repeat(MAX_PASSWORD_LENGTH + 1) } })).toEqual({
+      password: `must be at most ${MAX_PASSWORD_LENGTH} characters`,
+    });
     expect(problems({ name: 'x'.repeat(INPUT_LIMITS.string + 1) })).toEqual({ name: `must be at most ${INPUT_LIMITS.string} characters` });
     const ids = Array.from({ length: INPUT_LIMITS.list + 1 }, () => '0b7a3c1e-5a0e-4c4f-9d1e-2f1a6b7c8d9e');
     expect(problems({ ids })).toEqual({ ids: `must list at most ${INPUT_LIMITS.list} items` });
   });
 
   it('refuses dates outside the years 1 to 9999', () => {
-    expect(problems({ input: { email: 'a@b.c', since: new Date('0000-06-01T00:00:00Z') } })).toEqual({ since: 'must be a date between the years 1 and 9999' });
+    expect(problems({ input: { email: 'a@b.c', since: new Date('0000-06-01T00:00:00Z') } })).toEqual({
+      since: 'must be a date between the years 1 and 9999',
+    });
     expect(problems({ input: { email: 'a@b.c', since: new Date('2026-06-01T00:00:00Z') } })).toBeUndefined();
   });
 

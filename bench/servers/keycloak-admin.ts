@@ -45,13 +45,19 @@ async function page(first: number, offset: number) {
   const rolesOfGroup = new Map<string, Promise<RoleRef[]>>();
   const privileges = (role: RoleRef) => {
     if (!privilegesOfRole.has(role.id)) {
-      privilegesOfRole.set(role.id, get<RoleRef[]>(`/roles-by-id/${role.id}/composites/realm`).then((all) => all.filter(isPrivilege).sort(byName).map(ref)));
+      privilegesOfRole.set(
+        role.id,
+        get<RoleRef[]>(`/roles-by-id/${role.id}/composites/realm`).then((all) => all.filter(isPrivilege).sort(byName).map(ref)),
+      );
     }
     return privilegesOfRole.get(role.id)!;
   };
   const groupRoles = (groupId: string) => {
     if (!rolesOfGroup.has(groupId)) {
-      rolesOfGroup.set(groupId, get<RoleRef[]>(`/groups/${groupId}/role-mappings/realm`).then((all) => all.filter(isRole).sort(byName).map(ref)));
+      rolesOfGroup.set(
+        groupId,
+        get<RoleRef[]>(`/groups/${groupId}/role-mappings/realm`).then((all) => all.filter(isRole).sort(byName).map(ref)),
+      );
     }
     return rolesOfGroup.get(groupId)!;
   };

@@ -139,7 +139,9 @@ resolve('User', 'groups', (user: User, loaders) => loaders.groupsByUserId.load(u
 resolve('User', 'effectivePrivileges', (user: User, loaders) => loaders.effectivePrivilegesByUserId.load(user.id));
 resolve('Role', 'privileges', (role: Role, loaders) => loaders.privilegesByRoleId.load(role.id));
 // As the gateway's Group.roles: the group's roles; its privileges are another field.
-resolve('Group', 'roles', async (group: Group, loaders) => (await loaders.rolesByGroupId.load(group.id)).filter((role) => role.kind === 'ROLE'));
+resolve('Group', 'roles', async (group: Group, loaders) =>
+  (await loaders.rolesByGroupId.load(group.id)).filter((role) => role.kind === 'ROLE'),
+);
 
 const documents = new Map<string, DocumentNode>();
 function documentFor(query: string): DocumentNode {
@@ -163,7 +165,13 @@ const server = createServer((request, response) => {
   readBody(request)
     .then(async (text) => {
       const { query, variables } = JSON.parse(text) as { query: string; variables?: Record<string, unknown> };
-      const result = await execute({ schema, document: documentFor(query), rootValue, variableValues: variables, contextValue: createLoaders() });
+      const result = await execute({
+        schema,
+        document: documentFor(query),
+        rootValue,
+        variableValues: variables,
+        contextValue: createLoaders(),
+      });
       response.setHeader('content-type', 'application/json; charset=utf-8');
       response.end(JSON.stringify(result));
     })

@@ -26,7 +26,12 @@ export async function benchAdminToken(ctx: BenchContext): Promise<string> {
 }
 
 /** Workload 1: authenticated `me` at 10 connections for 10 s, beside a bare Apollo Server 5. */
-export async function meWorkload(ctx: BenchContext, gateway: ServerProcess, bare: ServerProcess, proxy: KeycloakProxy): Promise<WorkloadResult> {
+export async function meWorkload(
+  ctx: BenchContext,
+  gateway: ServerProcess,
+  bare: ServerProcess,
+  proxy: KeycloakProxy,
+): Promise<WorkloadResult> {
   const token = await benchAdminToken(ctx);
   const me = await graphqlData(gateway.url, ME, { token });
   if (me.me.user.email !== BENCH_ADMIN.email) throw new Error(`me answered ${JSON.stringify(me)}`);
@@ -48,14 +53,17 @@ export async function meWorkload(ctx: BenchContext, gateway: ServerProcess, bare
   const bareRuns: MeasuredLoad[] = [];
   const keycloakCalls: number[] = [];
   for (let run = 1; run <= ctx.runs; run++) {
-    await ctx.progress.step(`me, run ${run}/${ctx.runs}: gateway then bare Apollo, ${CONNECTIONS} connections, ${DURATION_SECONDS} s each`, async () => {
-      await runLoad({ ...gatewayLoad, durationSeconds: WARMUP_SECONDS });
-      const before = proxy.requests.length;
-      gatewayRuns.push(await measureLoad(gateway, { ...gatewayLoad, durationSeconds: DURATION_SECONDS }));
-      keycloakCalls.push(proxy.requests.length - before);
-      await runLoad({ ...bareLoad, durationSeconds: WARMUP_SECONDS });
-      bareRuns.push(await measureLoad(bare, { ...bareLoad, durationSeconds: DURATION_SECONDS }));
-    });
+    await ctx.progress.step(
+      `me, run ${run}/${ctx.runs}: gateway then bare Apollo, ${CONNECTIONS} connections, ${DURATION_SECONDS} s each`,
+      async () => {
+        await runLoad({ ...gatewayLoad, durationSeconds: WARMUP_SECONDS });
+        const before = proxy.requests.length;
+        gatewayRuns.push(await measureLoad(gateway, { ...gatewayLoad, durationSeconds: DURATION_SECONDS }));
+        keycloakCalls.push(proxy.requests.length - before);
+        await runLoad({ ...bareLoad, durationSeconds: WARMUP_SECONDS });
+        bareRuns.push(await measureLoad(bare, { ...bareLoad, durationSeconds: DURATION_SECONDS }));
+      },
+    );
   }
 
   const rps = summarize(gatewayRuns.map((r) => r.requestsPerSecond));
@@ -81,7 +89,15 @@ export async function meWorkload(ctx: BenchContext, gateway: ServerProcess, bare
         goal: '≥ 0.9× baseline',
         verdict: met(throughput >= 0.9, `the gateway answers ${ratio(throughput)} of bare Apollo's requests/s, below 0.9×`),
       },
-      { workload, measure: 'p50 latency', gateway: figure(p50, 'ms'), baseline: figure(bareP50, 'ms'), ratio: ratio(p50.median / bareP50.median), goal: '', verdict: '' },
+      {
+        workload,
+        measure: 'p50 latency',
+        gateway: figure(p50, 'ms'),
+        baseline: figure(bareP50, 'ms'),
+        ratio: ratio(p50.median / bareP50.median),
+        goal: '',
+        verdict: '',
+      },
       {
         workload,
         measure: 'p99 latency',

@@ -33,7 +33,9 @@ export async function signupWorkload(ctx: BenchContext, gateway: ServerProcess):
 
   const throughGateway = async () => {
     const email = newEmail('g');
-    const data = await graphqlData(gateway.url, SIGNUP, { variables: { input: { email, password: PASSWORD, firstName: 'Sign', lastName: 'Up' } } });
+    const data = await graphqlData(gateway.url, SIGNUP, {
+      variables: { input: { email, password: PASSWORD, firstName: 'Sign', lastName: 'Up' } },
+    });
     if (!data.signup.tokens?.accessToken) throw new Error(`signup of ${email} answered no tokens`);
   };
   const keycloakAlone = async () => {
@@ -69,17 +71,20 @@ export async function signupWorkload(ctx: BenchContext, gateway: ServerProcess):
       await keycloakAlone();
     }
     for (let run = 1; run <= ctx.runs; run++) {
-      await ctx.progress.step(`signup, run ${run}/${ctx.runs}: ${SIGNUPS} through the gateway, ${SIGNUPS} straight to Keycloak, alternating`, async () => {
-        // One of each in turn, so that whatever else loads the machine weighs on both sides alike.
-        const gatewayTimes: number[] = [];
-        const keycloakTimes: number[] = [];
-        for (let i = 0; i < SIGNUPS; i++) {
-          gatewayTimes.push(await timed(throughGateway));
-          keycloakTimes.push(await timed(keycloakAlone));
-        }
-        gatewayRuns.push(gatewayTimes.sort((a, b) => a - b));
-        keycloakRuns.push(keycloakTimes.sort((a, b) => a - b));
-      });
+      await ctx.progress.step(
+        `signup, run ${run}/${ctx.runs}: ${SIGNUPS} through the gateway, ${SIGNUPS} straight to Keycloak, alternating`,
+        async () => {
+          // One of each in turn, so that whatever else loads the machine weighs on both sides alike.
+          const gatewayTimes: number[] = [];
+          const keycloakTimes: number[] = [];
+          for (let i = 0; i < SIGNUPS; i++) {
+            gatewayTimes.push(await timed(throughGateway));
+            keycloakTimes.push(await timed(keycloakAlone));
+          }
+          gatewayRuns.push(gatewayTimes.sort((a, b) => a - b));
+          keycloakRuns.push(keycloakTimes.sort((a, b) => a - b));
+        },
+      );
     }
     // What one sign-up costs the gateway in SQL statements (journal, mirror, the lookups around them).
     await gateway.command('count-start');

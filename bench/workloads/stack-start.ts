@@ -18,7 +18,8 @@ const COLD_LIMIT_SECONDS = 60;
 const WARM_LIMIT_SECONDS = 15;
 
 /** The gateway's own variables (.env.example): a cold start must not inherit the bench's or the user's. */
-const GATEWAY_VARIABLES = /^(APP_ENV|PORT|HOST|DATABASE_URL|KEYCLOAK_.*|BOOTSTRAP_.*|SMTP_.*|MAILBOX_PORT|PUBLIC_URL|INVITATION_ACCEPT_URL|LOG_.*|RATE_LIMIT_.*|REDIS_.*|TRUST_PROXY|EMBEDDED_PG_PORT|IAM_GATEWAY_CACHE_DIR|TEST_.*)$/;
+const GATEWAY_VARIABLES =
+  /^(APP_ENV|PORT|HOST|DATABASE_URL|KEYCLOAK_.*|BOOTSTRAP_.*|SMTP_.*|MAILBOX_PORT|PUBLIC_URL|INVITATION_ACCEPT_URL|LOG_.*|RATE_LIMIT_.*|REDIS_.*|TRUST_PROXY|EMBEDDED_PG_PORT|IAM_GATEWAY_CACHE_DIR|TEST_.*)$/;
 
 function shellEnv(): Record<string, string> {
   return Object.fromEntries(
@@ -114,7 +115,10 @@ export async function stackStartWorkload(ctx: BenchContext): Promise<WorkloadRes
               port: 4000,
               logFile: join(LOG_DIR, `dev-cold-${run}.log`),
               timeoutMs: 300_000,
-              isolated: { postgresSocket: join(LOG_DIR, 'postgres.sock'), keycloakHome: join(coldCache, `keycloak-${KEYCLOAK_VERSION}`, 'bin', '..') },
+              isolated: {
+                postgresSocket: join(LOG_DIR, 'postgres.sock'),
+                keycloakHome: join(coldCache, `keycloak-${KEYCLOAK_VERSION}`, 'bin', '..'),
+              },
             },
             true,
           ),
@@ -136,7 +140,12 @@ export async function stackStartWorkload(ctx: BenchContext): Promise<WorkloadRes
       runDevStart(
         {
           cwd,
-          env: { ...(process.env as Record<string, string>), DATABASE_URL: ctx.config.databaseUrl, KEYCLOAK_REALM: ctx.config.keycloak.realm, PORT: String(port) },
+          env: {
+            ...(process.env as Record<string, string>),
+            DATABASE_URL: ctx.config.databaseUrl,
+            KEYCLOAK_REALM: ctx.config.keycloak.realm,
+            PORT: String(port),
+          },
           port,
           logFile: join(LOG_DIR, `dev-warm-${run}.log`),
           timeoutMs: 120_000,

@@ -30,7 +30,8 @@ function runSuite(run: number): Promise<SuiteRun> {
   return new Promise((resolve) => {
     child.once('exit', (code) => {
       const seconds = (performance.now() - started) / 1000;
-      const summary = /^(\d+ passed, \d+ failed(?:, \d+ skipped)?)$/m.exec(readFileSync(logFile, 'utf8'))?.[1] ?? `no summary; see ${logFile}`;
+      const summary =
+        /^(\d+ passed, \d+ failed(?:, \d+ skipped)?)$/m.exec(readFileSync(logFile, 'utf8'))?.[1] ?? `no summary; see ${logFile}`;
       resolve({ seconds, exitCode: code ?? -1, summary });
     });
   });

@@ -62,7 +62,8 @@ export async function usersWorkload(
   const fromGateway = await graphqlData(gateway.url, USERS, { token, variables: { first: PAGE } });
   const fromHandWritten = await graphqlData(handWritten.url, USERS, { variables: { first: PAGE } });
   if (fromGateway.users.edges.length !== PAGE) throw new Error(`the gateway listed ${fromGateway.users.edges.length} users, not ${PAGE}`);
-  if (!isDeepStrictEqual(fromGateway, fromHandWritten)) throw new Error('the gateway and the hand-written server answer the same page differently');
+  if (!isDeepStrictEqual(fromGateway, fromHandWritten))
+    throw new Error('the gateway and the hand-written server answer the same page differently');
   const fromKeycloak = await graphqlData(keycloakAdmin.url, USERS, { variables: { first: PAGE } });
   if (fromKeycloak.users.edges.length !== PAGE) throw new Error(`the Keycloak baseline listed ${fromKeycloak.users.edges.length} users`);
 
@@ -85,19 +86,30 @@ export async function usersWorkload(
     const runs = { gateway: [] as LoadResult[], handWritten: [] as LoadResult[], keycloak: [] as LoadResult[] };
     results[connections] = runs;
     for (let run = 1; run <= ctx.runs; run++) {
-      await ctx.progress.step(`users(first: ${PAGE}), ${connections} connection(s), run ${run}/${ctx.runs}: gateway, (a), (b)`, async () => {
-        for (const [server, extra, into] of [
-          [gateway, auth, runs.gateway],
-          [handWritten, {}, runs.handWritten],
-        ] as const) {
-          const load = { url: server.url, body, headers: { ...headers, ...extra }, connections, warmupSeconds: 0 };
-          await runLoad({ ...load, durationSeconds: WARMUP_SECONDS });
-          into.push(await measureLoad(server, { ...load, durationSeconds: DURATION_SECONDS }));
-        }
-        runs.keycloak.push(
-          await runLoad({ url: keycloakAdmin.url, body, headers, connections, warmupSeconds: 0, durationSeconds: 0, amount: KEYCLOAK_PAGES[connections] }),
-        );
-      });
+      await ctx.progress.step(
+        `users(first: ${PAGE}), ${connections} connection(s), run ${run}/${ctx.runs}: gateway, (a), (b)`,
+        async () => {
+          for (const [server, extra, into] of [
+            [gateway, auth, runs.gateway],
+            [handWritten, {}, runs.handWritten],
+          ] as const) {
+            const load = { url: server.url, body, headers: { ...headers, ...extra }, connections, warmupSeconds: 0 };
+            await runLoad({ ...load, durationSeconds: WARMUP_SECONDS });
+            into.push(await measureLoad(server, { ...load, durationSeconds: DURATION_SECONDS }));
+          }
+          runs.keycloak.push(
+            await runLoad({
+              url: keycloakAdmin.url,
+              body,
+              headers,
+              connections,
+              warmupSeconds: 0,
+              durationSeconds: 0,
+              amount: KEYCLOAK_PAGES[connections],
+            }),
+          );
+        },
+      );
     }
   }
   const keycloakCalls = proxy.requests.length - callsBefore;
@@ -121,8 +133,24 @@ export async function usersWorkload(
         goal: '≥ 0.8× (a)',
         verdict: met(vsA >= 0.8, `the gateway answers ${ratio(vsA)} of (a)'s requests/s at ${at}, below 0.8×`),
       },
-      { workload, measure: `p50 / p99 latency, ${at}, vs (a)`, gateway: `${figure(g.p50, 'ms')} / ${figure(g.p99, 'ms')}`, baseline: `${figure(a.p50, 'ms')} / ${figure(a.p99, 'ms')} (a)`, ratio: `${ratio(g.p50.median / a.p50.median)} / ${ratio(g.p99.median / a.p99.median)}`, goal: '', verdict: '' },
-      { workload, measure: `server CPU time per request, ${at}, vs (a)`, gateway: figure(g.cpu, 'ms'), baseline: `${figure(a.cpu, 'ms')} (a)`, ratio: ratio(g.cpu.median / a.cpu.median), goal: '', verdict: '' },
+      {
+        workload,
+        measure: `p50 / p99 latency, ${at}, vs (a)`,
+        gateway: `${figure(g.p50, 'ms')} / ${figure(g.p99, 'ms')}`,
+        baseline: `${figure(a.p50, 'ms')} / ${figure(a.p99, 'ms')} (a)`,
+        ratio: `${ratio(g.p50.median / a.p50.median)} / ${ratio(g.p99.median / a.p99.median)}`,
+        goal: '',
+        verdict: '',
+      },
+      {
+        workload,
+        measure: `server CPU time per request, ${at}, vs (a)`,
+        gateway: figure(g.cpu, 'ms'),
+        baseline: `${figure(a.cpu, 'ms')} (a)`,
+        ratio: ratio(g.cpu.median / a.cpu.median),
+        goal: '',
+        verdict: '',
+      },
       {
         workload,
         measure: `requests/s, ${at}, vs (b)`,
@@ -135,7 +163,15 @@ export async function usersWorkload(
           `the gateway is only ${ratio(vsB)} faster than Keycloak's Admin API at ${at}; the hand-written floor (a) itself is ${ratio(a.rps.median / b.rps.median)} faster`,
         ),
       },
-      { workload, measure: `p50 / p99 latency, ${at}, vs (b)`, gateway: `${figure(g.p50, 'ms')} / ${figure(g.p99, 'ms')}`, baseline: `${figure(b.p50, 'ms')} / ${figure(b.p99, 'ms')} (b)`, ratio: `${ratio(b.p50.median / g.p50.median)} faster at p50`, goal: '', verdict: '' },
+      {
+        workload,
+        measure: `p50 / p99 latency, ${at}, vs (b)`,
+        gateway: `${figure(g.p50, 'ms')} / ${figure(g.p99, 'ms')}`,
+        baseline: `${figure(b.p50, 'ms')} / ${figure(b.p99, 'ms')} (b)`,
+        ratio: `${ratio(b.p50.median / g.p50.median)} faster at p50`,
+        goal: '',
+        verdict: '',
+      },
     );
   }
   const equal = counted.gateway[10] === counted.gateway[100];
@@ -157,7 +193,9 @@ export async function usersWorkload(
     goal: '',
     verdict: '',
   });
-  const failures = Object.values(results).flatMap((r) => [...r.gateway, ...r.handWritten, ...r.keycloak]).reduce((sum, r) => sum + r.failures, 0);
+  const failures = Object.values(results)
+    .flatMap((r) => [...r.gateway, ...r.handWritten, ...r.keycloak])
+    .reduce((sum, r) => sum + r.failures, 0);
   return {
     rows,
     notes: [

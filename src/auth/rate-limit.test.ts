@@ -81,7 +81,14 @@ describe('RateLimiter', () => {
 describe('RateLimiter, per caller and per tenant', () => {
   const caller = (userId: string, email = `${userId}@example.test`) => ({ userId, email });
   const invite = (tenantId: string) => ({ input: { tenantId, email: 'someone@example.test' } });
-  const limits: RateLimits = { ...defaultRateLimits(), createInvitation: { perCaller: { max: 3, windowSeconds: 60 }, perTenant: { max: 4, windowSeconds: 60 }, perRecipient: { max: 100, windowSeconds: 60 } } };
+  const limits: RateLimits = {
+    ...defaultRateLimits(),
+    createInvitation: {
+      perCaller: { max: 3, windowSeconds: 60 },
+      perTenant: { max: 4, windowSeconds: 60 },
+      perRecipient: { max: 100, windowSeconds: 60 },
+    },
+  };
 
   async function invitationOutcome(limiter: RateLimiter, userId: string, tenantId: string) {
     return limiter.consume('createInvitation', '198.51.100.1', invite(tenantId), caller(userId)).then(
@@ -93,7 +100,15 @@ describe('RateLimiter, per caller and per tenant', () => {
   it('M4: counts invitations per inviter and per tenant, whichever runs out first', async () => {
     const limiter = new RateLimiter(new MemoryRateLimitStore(), limits, log);
     const outcomes = [];
-    for (const [userId, tenantId] of [['ann', 't1'], ['ann', 't1'], ['ann', 't2'], ['ann', 't2'], ['bob', 't1'], ['bob', 't1'], ['bob', 't1']]) {
+    for (const [userId, tenantId] of [
+      ['ann', 't1'],
+      ['ann', 't1'],
+      ['ann', 't2'],
+      ['ann', 't2'],
+      ['bob', 't1'],
+      ['bob', 't1'],
+      ['bob', 't1'],
+    ]) {
       outcomes.push(await invitationOutcome(limiter, userId!, tenantId!));
     }
     // ann's 4th call is over her own limit; bob's 3rd is t1's 5th invitation.
@@ -101,18 +116,22 @@ describe('RateLimiter, per caller and per tenant', () => {
   });
 
   it('M4: counts an updateMyProfile only when it changes the caller’s email', async () => {
-    const limiter = new RateLimiter(new MemoryRateLimitStore(), { ...defaultRateLimits(), emailChange: { perCaller: { max: 1, windowSeconds: 60 } } }, log);
+    const limiter = new RateLimiter(
+      new MemoryRateLimitStore(),
+      { ...defaultRateLimits(), emailChange: { perCaller: { max: 1, windowSeconds: 60 } } },
+      log,
+    );
     const change = (email?: string) =>
       limiter.consume('emailChange', '198.51.100.1', { input: { email, firstName: 'Ann' } }, caller('ann', 'ann@example.test')).then(
         () => 'OK',
         (error: AppError) => error.code,
       );
-    expect([await change(), await change(' ANN@example.test'), await change('new@example.test'), await change('other@example.test')]).toEqual([
-      'OK',
-      'OK',
-      'OK',
-      'RATE_LIMITED',
-    ]);
+    expect([
+      await change(),
+      await change(' ANN@example.test'),
+      await change('new@example.test'),
+      await change('other@example.test'),
+    ]).toEqual(['OK', 'OK', 'OK', 'RATE_LIMITED']);
   });
 });
 

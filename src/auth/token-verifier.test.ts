@@ -134,8 +134,7 @@ describe('token verification', () => {
     'HS256 keyed with the public key as JWK': () => signHs256({ kid: trusted.kid }, claims(), JSON.stringify(trusted.jwk)),
     'HS256 with an empty key and a path in kid': () => signHs256({ kid: '../../../../dev/null' }, claims(), ''),
     'another key reusing the trusted kid': () => signed({}, attacker),
-    'another key embedded as a jwk header': () =>
-      signRs256({ kid: attacker.kid, jwk: attacker.jwk }, claims(), attacker.privateKey),
+    'another key embedded as a jwk header': () => signRs256({ kid: attacker.kid, jwk: attacker.jwk }, claims(), attacker.privateKey),
     'SQL in kid': () => signRs256({ kid: "' OR 1=1 --" }, claims(), attacker.privateKey),
     'expired beyond the tolerance': () => signed({ exp: nowSeconds() - DEFAULT_CLOCK_TOLERANCE_SECONDS - 5 }),
     'nbf beyond the tolerance': () => signed({ nbf: nowSeconds() + DEFAULT_CLOCK_TOLERANCE_SECONDS + 5 }),
@@ -158,7 +157,7 @@ describe('token verification', () => {
       const { header, payload } = decodeToken(signed());
       return encodeToken({ header, payload, signature: decodeToken(signed({ sub: 'someone-else' })).signature });
     },
-    'garbage': () => 'not-a-jwt',
+    garbage: () => 'not-a-jwt',
     'empty parts': () => '..',
     'a header that is not JSON': () => `${Buffer.from('{"alg":').toString('base64url')}.e30.c2ln`,
     'more than 16 KB': () => signed({ padding: 'x'.repeat(16 * 1024) }),
@@ -194,10 +193,17 @@ describe('token verification', () => {
       email: undefined,
       realm_access: { roles: ['role_admin', 'priv_user_management'] },
     };
-    await expect(verifier().verify(signed(serviceAccount))).resolves.toMatchObject({ kind: 'client', clientId: AUDIENCE, roles: [], privileges: [] });
+    await expect(verifier().verify(signed(serviceAccount))).resolves.toMatchObject({
+      kind: 'client',
+      clientId: AUDIENCE,
+      roles: [],
+      privileges: [],
+    });
     // Either mark is enough.
     await expect(verifier().verify(signed({ ...serviceAccount, client_id: undefined }))).resolves.toMatchObject({ kind: 'client' });
-    await expect(verifier().verify(signed({ ...serviceAccount, preferred_username: 'robot@example.test' }))).resolves.toMatchObject({ kind: 'client' });
+    await expect(verifier().verify(signed({ ...serviceAccount, preferred_username: 'robot@example.test' }))).resolves.toMatchObject({
+      kind: 'client',
+    });
     await expect(verifier().verify(signed())).resolves.toMatchObject({ kind: 'person' });
   });
 

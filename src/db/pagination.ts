@@ -31,12 +31,7 @@ function checkPageSize(first: number): void {
  * The page from rows fetched with `limit first + 1`: the extra row only tells that a next
  * page exists, which spares a count.
  */
-function toPage<T>(
-  rows: T[],
-  first: number,
-  positionOf: (row: T) => Position,
-  countTotal: () => Promise<number>,
-): Page<T> {
+function toPage<T>(rows: T[], first: number, positionOf: (row: T) => Position, countTotal: () => Promise<number>): Page<T> {
   const edges = rows.slice(0, first).map((node) => ({ cursor: encodeCursor(positionOf(node)), node }));
   return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }, countTotal };
 }

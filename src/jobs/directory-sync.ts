@@ -58,9 +58,18 @@ export async function syncDirectoryWith({ em, roles: roleSide, groups: groupSide
   const staleRoles = differing(
     listedRoles,
     mirror.roles,
-    (a, b) => a.name === b.name && a.kind === b.kind && a.description === b.description && same(a.privilegeIds, b.privilegeIds) && same(a.compositeIds, b.compositeIds),
+    (a, b) =>
+      a.name === b.name &&
+      a.kind === b.kind &&
+      a.description === b.description &&
+      same(a.privilegeIds, b.privilegeIds) &&
+      same(a.compositeIds, b.compositeIds),
   );
-  const staleGroups = differing(listedGroups, mirror.groups, (a, b) => a.name === b.name && a.parentId === b.parentId && same(a.roleIds, b.roleIds));
+  const staleGroups = differing(
+    listedGroups,
+    mirror.groups,
+    (a, b) => a.name === b.name && a.parentId === b.parentId && same(a.roleIds, b.roleIds),
+  );
   const roles = await Promise.all(staleRoles.map(async (id) => ({ id, now: await roleSide.directory.read(id) })));
   const groups = await Promise.all(staleGroups.map(async (id) => ({ id, now: await groupSide.directory.read(id) })));
   if (roles.length === 0 && groups.length === 0) return [];
@@ -119,7 +128,10 @@ function parentsFirst(groups: GroupState[]): GroupState[] {
     for (let parent = byId.get(group.parentId ?? ''); parent && count < groups.length; parent = byId.get(parent.parentId ?? '')) count++;
     return count;
   };
-  return groups.map((group) => ({ group, depth: depth(group) })).sort((a, b) => a.depth - b.depth).map(({ group }) => group);
+  return groups
+    .map((group) => ({ group, depth: depth(group) }))
+    .sort((a, b) => a.depth - b.depth)
+    .map(({ group }) => group);
 }
 
 /** Ids listed on one side only, or on both but not alike. */

@@ -49,12 +49,16 @@ export function createJobs(deps: {
   let stopped = true;
 
   const syncOnce = (now = new Date()) =>
-    syncPendingUsers({ em, services, log }, {
-      batchSize: config.syncBatchSize,
-      leaseSeconds: config.syncLeaseSeconds,
-      baseBackoffSeconds: config.syncIntervalSeconds,
-      maxBackoffSeconds: config.syncMaxBackoffSeconds,
-    }, now);
+    syncPendingUsers(
+      { em, services, log },
+      {
+        batchSize: config.syncBatchSize,
+        leaseSeconds: config.syncLeaseSeconds,
+        baseBackoffSeconds: config.syncIntervalSeconds,
+        maxBackoffSeconds: config.syncMaxBackoffSeconds,
+      },
+      now,
+    );
 
   const reconcileOnce = async (now = new Date()): Promise<ReconcileRun | null> => {
     if (!(await claimLease(em.fork(), 'reconciler', holder, RECONCILER_LEASE_SECONDS))) return null;
@@ -69,11 +73,13 @@ export function createJobs(deps: {
       return run;
     } finally {
       clearInterval(renewal);
-      await em.fork().execute(`update job_leases set lease_until = ?, last_run_at = ? where name = 'reconciler' and holder = ?`, [
-        new Date(),
-        new Date(),
-        holder,
-      ]);
+      await em
+        .fork()
+        .execute(`update job_leases set lease_until = ?, last_run_at = ? where name = 'reconciler' and holder = ?`, [
+          new Date(),
+          new Date(),
+          holder,
+        ]);
     }
   };
 

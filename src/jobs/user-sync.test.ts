@@ -25,7 +25,12 @@ describe('isKeycloakUnreachable', () => {
 describe('backoffMs', () => {
   it('doubles from the interval per attempt, up to the cap, within ±20%', () => {
     const options = { baseBackoffSeconds: 15, maxBackoffSeconds: 3600 };
-    for (const [attempts, seconds] of [[1, 15], [2, 30], [3, 60], [20, 3600]] as const) {
+    for (const [attempts, seconds] of [
+      [1, 15],
+      [2, 30],
+      [3, 60],
+      [20, 3600],
+    ] as const) {
       const wait = backoffMs(attempts, options);
       expect(wait).toBeGreaterThanOrEqual(seconds * 800);
       expect(wait).toBeLessThanOrEqual(seconds * 1200);

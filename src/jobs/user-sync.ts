@@ -47,7 +47,7 @@ export async function syncPendingUsers(
       run.synced++;
       deps.log.info({ userId, keycloakId, attempts }, 'pending user pushed to Keycloak');
     } catch (error) {
-      const unreachable = isKeycloakUnreachable(error)
+      const unreachable = isKeycloakUnreachable(error);
       if (unreachable) run.pending++;
       else run.failed++;
       const reason = error instanceof AppError ? error.message : 'unexpected error; see the gateway log';

@@ -66,7 +66,7 @@ const RACE_RECHECK_DELAYS_MS = [0, 250, 500, 1000, 2000, 4000, 8000, 16000];
 export async function provisionRealm(options: RealmProvisioningOptions): Promise<RealmProvisioningResult> {
   // The master realm's admin-cli password grant is how the gateway itself signs in as the
   // master admin: hardening master like a managed realm would lock everyone out.
-  if (options.realm === 'master') throw new Error('the master realm is Keycloak\'s own: choose another KEYCLOAK_REALM');
+  if (options.realm === 'master') throw new Error("the master realm is Keycloak's own: choose another KEYCLOAK_REALM");
   const master = await masterAdminClient(options.keycloakUrl, options.masterAdmin);
   // The library renews a password-grant session in its client's realm, so that client
   // stays on master and lends its tokens to one bound to the realm being provisioned.
@@ -327,7 +327,10 @@ class RealmProvisioner {
     for (const entry of ROLES) {
       const role = await this.ensureRole(entry, {});
       roles.set(entry.name, role);
-      await this.ensureComposites(role, entry.privileges.map((name) => roles.get(name)!));
+      await this.ensureComposites(
+        role,
+        entry.privileges.map((name) => roles.get(name)!),
+      );
     }
     return roles;
   }

@@ -45,14 +45,11 @@ export async function startLocalKeycloak(options: LocalKeycloakOptions): Promise
     ensureDistribution(options.cacheDir, options.progress),
   );
   const logFile = join(options.cacheDir, 'keycloak.log');
-  const child = await options.progress.step(
-    `Keycloak on ${url} (Java at ${javaHome}, log in ${logFile})`,
-    async () => {
-      const started = launch(home, javaHome, logFile, options);
-      await waitUntilReady(healthUrl, started, logFile, options.signal);
-      return started;
-    },
-  );
+  const child = await options.progress.step(`Keycloak on ${url} (Java at ${javaHome}, log in ${logFile})`, async () => {
+    const started = launch(home, javaHome, logFile, options);
+    await waitUntilReady(healthUrl, started, logFile, options.signal);
+    return started;
+  });
   return { url, startedHere: true, stop: () => stopProcessGroup(child) };
 }
 
@@ -155,9 +152,7 @@ function run(command: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve() : reject(new StackError(`\`${command} ${args.join(' ')}\` exited with ${code}`)),
-    );
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new StackError(`\`${command} ${args.join(' ')}\` exited with ${code}`))));
   });
 }
 

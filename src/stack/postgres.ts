@@ -137,21 +137,18 @@ async function resolveEmbedded(options: ResolveDatabaseOptions): Promise<Resolve
     onLog: (message: string) => log.write(message),
     onError: (error: unknown) => log.write(`${String(error)}\n`),
   };
-  const server = await progress.step(
-    `embedded PostgreSQL on 127.0.0.1:${port} (data in ${dataDir}, log in ${logFile})`,
-    async () => {
-      if (!existsSync(join(dataDir, 'PG_VERSION'))) await initialise(EmbeddedPostgres, settings, dataDir);
-      const started = new EmbeddedPostgres({ ...settings, databaseDir: dataDir });
-      try {
-        await started.start();
-      } catch (error) {
-        // The package rejects with nothing when the server exits while starting.
-        const reason = error instanceof Error ? ` (${error.message})` : '';
-        throw new StackError(`The embedded PostgreSQL did not start${reason}; see ${logFile}`);
-      }
-      return started;
-    },
-  );
+  const server = await progress.step(`embedded PostgreSQL on 127.0.0.1:${port} (data in ${dataDir}, log in ${logFile})`, async () => {
+    if (!existsSync(join(dataDir, 'PG_VERSION'))) await initialise(EmbeddedPostgres, settings, dataDir);
+    const started = new EmbeddedPostgres({ ...settings, databaseDir: dataDir });
+    try {
+      await started.start();
+    } catch (error) {
+      // The package rejects with nothing when the server exits while starting.
+      const reason = error instanceof Error ? ` (${error.message})` : '';
+      throw new StackError(`The embedded PostgreSQL did not start${reason}; see ${logFile}`);
+    }
+    return started;
+  });
   await ensureDatabase(`${serverUrl}/postgres`, database);
   return {
     url,

@@ -90,7 +90,11 @@ describe('SMTP catcher', () => {
 
   it('filters by recipient, case-insensitively, newest first', async () => {
     await sendMail(catcher.smtpPort, { from: 'a@example.test', to: ['Alice@Example.test'] }, resetEmail('Alice@Example.test'));
-    await sendMail(catcher.smtpPort, { from: 'a@example.test', to: ['bob@example.test', 'carol@example.test'] }, resetEmail('bob@example.test'));
+    await sendMail(
+      catcher.smtpPort,
+      { from: 'a@example.test', to: ['bob@example.test', 'carol@example.test'] },
+      resetEmail('bob@example.test'),
+    );
 
     expect((await mailbox.list('alice@EXAMPLE.test')).map((m) => m.to)).toEqual([['Alice@Example.test']]);
     expect((await mailbox.list('carol@example.test')).map((m) => m.to)).toEqual([['bob@example.test', 'carol@example.test']]);
@@ -114,8 +118,6 @@ describe('SMTP catcher', () => {
   });
 
   it('refuses to listen beyond loopback, since the messages hold password-reset links', async () => {
-    await expect(startSmtpCatcher({ smtpPort: 0, httpPort: 0, host: '0.0.0.0', progress: silentProgress })).rejects.toThrow(
-      StackError,
-    );
+    await expect(startSmtpCatcher({ smtpPort: 0, httpPort: 0, host: '0.0.0.0', progress: silentProgress })).rejects.toThrow(StackError);
   });
 });

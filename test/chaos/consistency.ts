@@ -67,7 +67,10 @@ export async function checkConsistency({ backends, acknowledged, pendingTimeoutS
     if ((inKeycloak.email ?? inKeycloak.username).toLowerCase() !== user.email) {
       verdict.problems.push(`${user.id}: email ${user.email} locally, ${inKeycloak.email} in Keycloak`);
     }
-    const roles = (await admin<{ name: string }[]>('GET', `/users/${user.id}/role-mappings/realm`)).map((r) => r.name).filter(managed).sort();
+    const roles = (await admin<{ name: string }[]>('GET', `/users/${user.id}/role-mappings/realm`))
+      .map((r) => r.name)
+      .filter(managed)
+      .sort();
     const groups = (await admin<{ name: string }[]>('GET', `/users/${user.id}/groups`)).map((g) => g.name).sort();
     if (JSON.stringify(roles) !== JSON.stringify(user.roles)) {
       verdict.problems.push(`${user.email}: roles ${JSON.stringify(user.roles)} locally, ${JSON.stringify(roles)} in Keycloak`);
@@ -84,7 +87,9 @@ export async function checkConsistency({ backends, acknowledged, pendingTimeoutS
     const mirrored = localById.get(user.id);
     if (mirrored?.sync_status !== 'SYNCED') {
       verdict.orphanedInKeycloak.push(email);
-      verdict.problems.push(`Keycloak has ${email} (${user.id}) but the mirror does not${mirrored ? ` (it is ${mirrored.sync_status})` : ''}`);
+      verdict.problems.push(
+        `Keycloak has ${email} (${user.id}) but the mirror does not${mirrored ? ` (it is ${mirrored.sync_status})` : ''}`,
+      );
     }
   }
 
@@ -93,7 +98,9 @@ export async function checkConsistency({ backends, acknowledged, pendingTimeoutS
     const mirrored = local.filter((user) => user.email === email);
     if (inKeycloak.length !== 1 || mirrored.length !== 1 || inKeycloak[0]!.id !== mirrored[0]!.id) {
       verdict.lost.push(email);
-      verdict.problems.push(`acknowledged ${email}: ${inKeycloak.length} in Keycloak, ${mirrored.length} locally, ids ${inKeycloak[0]?.id} / ${mirrored[0]?.id}`);
+      verdict.problems.push(
+        `acknowledged ${email}: ${inKeycloak.length} in Keycloak, ${mirrored.length} locally, ids ${inKeycloak[0]?.id} / ${mirrored[0]?.id}`,
+      );
     }
   }
 

@@ -19,15 +19,28 @@ afterAll(() => rig?.close());
 
 const password = 'Str0ng-password';
 
-async function createUser(ops: Operations, token: string, email: string, extra: Record<string, unknown> = {}, gateway: TestGateway = rig.gateway) {
+async function createUser(
+  ops: Operations,
+  token: string,
+  email: string,
+  extra: Record<string, unknown> = {},
+  gateway: TestGateway = rig.gateway,
+) {
   return ops.run(
-    () => gateway.graphql(CREATE_USER, { token, variables: { input: { email, firstName: 'Chaos', lastName: 'Created', password, ...extra } } }),
+    () =>
+      gateway.graphql(CREATE_USER, { token, variables: { input: { email, firstName: 'Chaos', lastName: 'Created', password, ...extra } } }),
     email,
     'createUser',
   );
 }
 
-async function registerUser(ops: Operations, token: string, email: string, extra: Record<string, unknown> = {}, gateway: TestGateway = rig.gateway) {
+async function registerUser(
+  ops: Operations,
+  token: string,
+  email: string,
+  extra: Record<string, unknown> = {},
+  gateway: TestGateway = rig.gateway,
+) {
   return ops.run(
     () => gateway.graphql(REGISTER_USER, { token, variables: { input: { email, firstName: 'Chaos', lastName: 'Registered', ...extra } } }),
     email,
@@ -66,7 +79,8 @@ describe('chaos: Keycloak', () => {
     for (const email of created) expect(await rig.backends.sql('select 1 from users where email = $1', [email])).toEqual([]);
 
     await settleAndCheck('Keycloak down when a mutation starts', ops);
-    for (const email of created) expect(await keycloakUsersByEmail(email, { sql: rig.backends.sql, realm: rig.backends.realm })).toEqual([]);
+    for (const email of created)
+      expect(await keycloakUsersByEmail(email, { sql: rig.backends.sql, realm: rig.backends.realm })).toEqual([]);
     expect(ops.acknowledged.sort()).toEqual([...registered].sort());
   });
 
@@ -125,7 +139,9 @@ describe('chaos: Keycloak', () => {
       rig.keycloakHttp.failWhen = undefined;
     }
     expect(await keycloakUsersByEmail(undone, backends)).toEqual([]);
-    expect(await rig.backends.sql('select status from audit_events where details->>$2 = $1', [undone, 'email'])).toEqual([{ status: 'FAILED' }]);
+    expect(await rig.backends.sql('select status from audit_events where details->>$2 = $1', [undone, 'email'])).toEqual([
+      { status: 'FAILED' },
+    ]);
 
     // 2. The undo answers 500 too: the entry stays PENDING and the reconciler mirrors what Keycloak kept.
     const stranded = chaosEmail('fivexx-stranded');
@@ -136,7 +152,9 @@ describe('chaos: Keycloak', () => {
       rig.keycloakHttp.failWhen = undefined;
     }
     expect(await keycloakUsersByEmail(stranded, backends)).toHaveLength(1);
-    expect(await rig.backends.sql('select status from audit_events where details->>$2 = $1', [stranded, 'email'])).toEqual([{ status: 'PENDING' }]);
+    expect(await rig.backends.sql('select status from audit_events where details->>$2 = $1', [stranded, 'email'])).toEqual([
+      { status: 'PENDING' },
+    ]);
 
     await settleAndCheck('Keycloak 5xx in the middle of createUser', ops);
     expect(await rig.backends.sql('select status from audit_events where details->>$2 = $1', [stranded, 'email'])).toEqual([
@@ -147,9 +165,21 @@ describe('chaos: Keycloak', () => {
   it('the admin token expiring under 50 concurrent calls: exactly one token request, and every call succeeds', async () => {
     const realm = rig.backends.realm;
     const { apiClientId } = inject('config').keycloak;
-    const [client] = (await keycloakAdmin<{ id: string; attributes?: Record<string, string> }[]>('GET', `/clients?clientId=${apiClientId}`, undefined, realm)).body;
+    const [client] = (
+      await keycloakAdmin<{ id: string; attributes?: Record<string, string> }[]>(
+        'GET',
+        `/clients?clientId=${apiClientId}`,
+        undefined,
+        realm,
+      )
+    ).body;
     const lifespan = (seconds: number) =>
-      keycloakAdmin('PUT', `/clients/${client!.id}`, { ...client, attributes: { ...client!.attributes, 'access.token.lifespan': String(seconds) } }, realm);
+      keycloakAdmin(
+        'PUT',
+        `/clients/${client!.id}`,
+        { ...client, attributes: { ...client!.attributes, 'access.token.lifespan': String(seconds) } },
+        realm,
+      );
     const realmLifespan = (await keycloakAdmin<{ accessTokenLifespan: number }>('GET', '', undefined, realm)).body.accessTokenLifespan;
     const tokenRequest = `POST /realms/${encodeURIComponent(realm)}/protocol/openid-connect/token`;
     const tokenRequests = () => rig.keycloakHttp.requests.filter((request) => request === tokenRequest).length;
@@ -172,7 +202,10 @@ describe('chaos: Keycloak', () => {
       before = tokenRequests();
       const emails = Array.from({ length: 50 }, () => chaosEmail('token'));
       const answers = await Promise.all(emails.map((email) => createUser(ops, token, email, {}, gateway)));
-      expect(answers.filter((answer) => answer.syncStatus === 'SYNCED'), JSON.stringify(answers)).toHaveLength(50);
+      expect(
+        answers.filter((answer) => answer.syncStatus === 'SYNCED'),
+        JSON.stringify(answers),
+      ).toHaveLength(50);
       expect(tokenRequests() - before, 'the 50 calls share one token request').toBe(1);
     } finally {
       await lifespan(realmLifespan);

@@ -25,7 +25,16 @@ describe('chaos: PostgreSQL', () => {
         () =>
           rig.gateway.graphql(CREATE_USER, {
             token,
-            variables: { input: { email, firstName: 'Chaos', lastName: 'Postgres', password: 'Str0ng-password', roleIds: [rig.roleUserId], groupIds: [rig.group.id] } },
+            variables: {
+              input: {
+                email,
+                firstName: 'Chaos',
+                lastName: 'Postgres',
+                password: 'Str0ng-password',
+                roleIds: [rig.roleUserId],
+                groupIds: [rig.group.id],
+              },
+            },
           }),
         email,
         'createUser',

@@ -29,7 +29,11 @@ const userCreation = /^POST \/admin\/realms\/[^/]+\/users\/?$/;
 async function spawnGateway(configure: (config: Config) => Config): Promise<GatewayProcess> {
   const { config } = rig.backends;
   const child = await startGatewayProcess(
-    configure({ ...config, keycloak: { ...config.keycloak, url: rig.keycloakHttp.url }, jobs: { ...config.jobs, enabled: false, pendingTimeoutSeconds: 1 } }),
+    configure({
+      ...config,
+      keycloak: { ...config.keycloak, url: rig.keycloakHttp.url },
+      jobs: { ...config.jobs, enabled: false, pendingTimeoutSeconds: 1 },
+    }),
   );
   processes.push(child);
   return child;
@@ -38,7 +42,14 @@ async function spawnGateway(configure: (config: Config) => Config): Promise<Gate
 /** Jobs every second; a journal entry PENDING for 1 s is stale. */
 const eagerJobs = (config: Config): Config => ({
   ...config,
-  jobs: { ...config.jobs, enabled: true, syncIntervalSeconds: 1, syncLeaseSeconds: 3, reconcileIntervalSeconds: 1, pendingTimeoutSeconds: 1 },
+  jobs: {
+    ...config.jobs,
+    enabled: true,
+    syncIntervalSeconds: 1,
+    syncLeaseSeconds: 3,
+    reconcileIntervalSeconds: 1,
+    pendingTimeoutSeconds: 1,
+  },
 });
 
 describe('chaos: a gateway process killed', () => {
@@ -66,7 +77,16 @@ describe('chaos: a gateway process killed', () => {
         () =>
           victim.graphql(CREATE_USER, {
             token,
-            variables: { input: { email, firstName: 'Chaos', lastName: 'Killed', password: 'Str0ng-password', roleIds: [rig.roleUserId], groupIds: [rig.group.id] } },
+            variables: {
+              input: {
+                email,
+                firstName: 'Chaos',
+                lastName: 'Killed',
+                password: 'Str0ng-password',
+                roleIds: [rig.roleUserId],
+                groupIds: [rig.group.id],
+              },
+            },
           }),
         email,
         'createUser',
@@ -88,12 +108,19 @@ describe('chaos: a gateway process killed', () => {
     await victim.kill();
     await Promise.all(answers);
     expect(ops.acknowledged.length).toBeLessThan(3);
-    const stranded = await rig.backends.sql<{ status: string }>(`select status from audit_events where details->>'email' = any($1)`, [emails]);
+    const stranded = await rig.backends.sql<{ status: string }>(`select status from audit_events where details->>'email' = any($1)`, [
+      emails,
+    ]);
     expect(stranded.filter((event) => event.status === 'PENDING').length).toBe(3 - ops.acknowledged.length);
 
     const restarted = await spawnGateway(eagerJobs);
-    const outcome = await awaitConsistency({ backends: rig.backends, acknowledged: ops.acknowledged, pendingTimeoutSeconds: 1 }, { timeoutMs: 45_000 });
-    recordFigures(figuresOf('process killed between the Keycloak call and the local commit', ops.attempted, ops.acknowledged.length, outcome));
+    const outcome = await awaitConsistency(
+      { backends: rig.backends, acknowledged: ops.acknowledged, pendingTimeoutSeconds: 1 },
+      { timeoutMs: 45_000 },
+    );
+    recordFigures(
+      figuresOf('process killed between the Keycloak call and the local commit', ops.attempted, ops.acknowledged.length, outcome),
+    );
     if (outcome.verdict.problems.length > 0) console.error(await diagnosis(restarted));
     expect(outcome.verdict.problems).toEqual([]);
     for (const email of emails) {
@@ -151,7 +178,10 @@ describe('chaos: a gateway process killed', () => {
     rig.keycloakHttp.failWhen = undefined;
 
     const runner = await spawnGateway(eagerJobs);
-    const outcome = await awaitConsistency({ backends: rig.backends, acknowledged: ops.acknowledged, pendingTimeoutSeconds: 1 }, { timeoutMs: 45_000 });
+    const outcome = await awaitConsistency(
+      { backends: rig.backends, acknowledged: ops.acknowledged, pendingTimeoutSeconds: 1 },
+      { timeoutMs: 45_000 },
+    );
     recordFigures(figuresOf('sync job killed mid-batch', ops.attempted, ops.acknowledged.length, outcome));
     if (outcome.verdict.problems.length > 0) console.error(await diagnosis(runner));
     expect(outcome.verdict.problems).toEqual([]);
@@ -161,7 +191,10 @@ describe('chaos: a gateway process killed', () => {
         where action = 'USER_SYNC' and status = 'SUCCEEDED' and details->>'email' = any($1) group by 1`,
       [emails],
     );
-    expect(pushes.map((push) => push.count), 'one successful push per user').toEqual(emails.map(() => 1));
+    expect(
+      pushes.map((push) => push.count),
+      'one successful push per user',
+    ).toEqual(emails.map(() => 1));
     await runner.stop();
   });
 });
@@ -176,6 +209,8 @@ async function diagnosis(child: GatewayProcess): Promise<string> {
   const sessions = await rig.backends.sql(
     `select pid, state, wait_event_type, wait_event, xact_start, left(query, 200) as query from pg_stat_activity where datname = current_database()`,
   );
-  const events = await rig.backends.sql(`select id, action, status, at, updated_at, target_id, details from audit_events where status = 'PENDING'`);
+  const events = await rig.backends.sql(
+    `select id, action, status, at, updated_at, target_id, details from audit_events where status = 'PENDING'`,
+  );
   return JSON.stringify({ logs: child.logs.slice(-15), leases, sessions, events }, null, 1);
 }

@@ -22,12 +22,15 @@ describe('chaos: racing clients', () => {
   it('20 concurrent signups with one email in mixed case: exactly one user, in Keycloak and in PostgreSQL', async () => {
     const ops = new Operations();
     const email = `race-${randomUUID().slice(0, 8)}@example.test`;
-    const spellings = Array.from({ length: 20 }, (_, i) => [...email].map((c, j) => ((i >> j % 5) & 1 ? c.toUpperCase() : c)).join(''));
+    const spellings = Array.from({ length: 20 }, (_, i) => [...email].map((c, j) => ((i >> (j % 5)) & 1 ? c.toUpperCase() : c)).join(''));
 
     const answers = await Promise.all(
       spellings.map((spelling) =>
         ops.run(
-          () => rig.gateway.graphql(SIGNUP, { variables: { input: { email: spelling, password: 'Race-pass-1', firstName: 'R', lastName: 'C' } } }),
+          () =>
+            rig.gateway.graphql(SIGNUP, {
+              variables: { input: { email: spelling, password: 'Race-pass-1', firstName: 'R', lastName: 'C' } },
+            }),
           email,
           'signup',
         ),

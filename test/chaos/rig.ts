@@ -113,7 +113,11 @@ export class Operations {
   readonly answers: { email: string; code?: string; syncStatus?: string }[] = [];
 
   /** Sends one user-creating mutation; a user in the answer counts as acknowledged. */
-  async run(send: () => Promise<GraphQLResponse>, email: string, field: 'createUser' | 'registerUser' | 'signup'): Promise<{ code?: string; syncStatus?: string }> {
+  async run(
+    send: () => Promise<GraphQLResponse>,
+    email: string,
+    field: 'createUser' | 'registerUser' | 'signup',
+  ): Promise<{ code?: string; syncStatus?: string }> {
     this.attempted++;
     let answer: { code?: string; syncStatus?: string };
     try {

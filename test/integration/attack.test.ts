@@ -44,7 +44,9 @@ describe('one spelling per id', () => {
     }
     expect(await sql('select id from users where id = $1', [victim.id]), 'the administrator is still mirrored').toHaveLength(1);
     expect(await sql('select id from deleted_users where id = $1', [victim.id]), 'nor recorded as deleted').toHaveLength(0);
-    const me = await gateway.graphql('{ me { user { id } roles } }', { token: (await passwordGrant(victim.email, 'Str0ng-password')).access_token });
+    const me = await gateway.graphql('{ me { user { id } roles } }', {
+      token: (await passwordGrant(victim.email, 'Str0ng-password')).access_token,
+    });
     expect(me.errors).toBeUndefined();
     expect(me.data!.me.roles).toContain('role_admin');
   });
@@ -73,7 +75,10 @@ describe('acceptInvitation and the caller it acts for', () => {
     const gone = await createKeycloakUser();
     const goneToken = (await passwordGrant(gone.email, gone.password)).access_token;
     const me = await gateway.graphql('{ me { user { id } } }', { token: goneToken });
-    const deleted = await gateway.graphql('mutation($id: ID!) { deleteUser(id: $id) { message } }', { token: adminToken, variables: { id: me.data!.me.user.id } });
+    const deleted = await gateway.graphql('mutation($id: ID!) { deleteUser(id: $id) { message } }', {
+      token: adminToken,
+      variables: { id: me.data!.me.user.id },
+    });
     expect(deleted.errors).toBeUndefined();
     const invitation = await invite(gone.email);
 
@@ -88,7 +93,10 @@ describe('acceptInvitation and the caller it acts for', () => {
     // Made in Keycloak's console, never seen by the gateway.
     const invitee = await createKeycloakUser();
     const inviteeToken = (await passwordGrant(invitee.email, invitee.password)).access_token;
-    const joined = await gateway.graphql(ACCEPT, { token: inviteeToken, variables: { input: { token: await invite(invitee.email, 'ADMIN') } } });
+    const joined = await gateway.graphql(ACCEPT, {
+      token: inviteeToken,
+      variables: { input: { token: await invite(invitee.email, 'ADMIN') } },
+    });
     expect(joined.errors).toBeUndefined();
     expect(joined.data!.acceptInvitation).toMatchObject({ role: 'ADMIN', user: { id: invitee.id, email: invitee.email } });
 
@@ -104,11 +112,20 @@ describe('what an error message carries', () => {
   it('ATTACK: a variable that fails coercion is named in the error, never echoed: a password sent with a stray field, a date or an enum value does not come back', async () => {
     const password = 'Echo-me-not-7q; at "input.x"';
     const attempts = [
-      ['mutation($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }', { input: { username: 'nobody@example.test', password, extra: 1 } }],
-      ['mutation($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }', { input: { username: 'nobody@example.test', password: 12345678 } }],
+      [
+        'mutation($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }',
+        { input: { username: 'nobody@example.test', password, extra: 1 } },
+      ],
+      [
+        'mutation($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }',
+        { input: { username: 'nobody@example.test', password: 12345678 } },
+      ],
       ['mutation($r: String!) { refreshToken(refreshToken: $r) { tokens { accessToken } } }', { r: ['a-refresh-token-in-a-list'] }],
       ['query($f: AuditEventFilter) { auditEvents(filter: $f) { totalCount } }', { f: { since: 'Echo-me-not-as-a-date' } }],
-      ['mutation($input: CreateInvitationInput!) { createInvitation(input: $input) { message } }', { input: { tenantId: randomUUID(), email: 'x@example.test', role: 'Echo-me-not-as-a-role' } }],
+      [
+        'mutation($input: CreateInvitationInput!) { createInvitation(input: $input) { message } }',
+        { input: { tenantId: randomUUID(), email: 'x@example.test', role: 'Echo-me-not-as-a-role' } },
+      ],
     ] as const;
     for (const [query, variables] of attempts) {
       const response = await gateway.graphql(query, { variables });
@@ -130,10 +147,13 @@ describe('Idempotency-Key and revoked access', () => {
     const first = await gateway.graphql(CREATE_TENANT, request);
     expect(first.errors, JSON.stringify(first.errors)).toBeUndefined();
     const [{ id }] = await sql<{ id: string }>('select id from users where email = $1', [person.email]);
-    const disabled = await gateway.graphql('mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { user { enabled } } }', {
-      token: adminToken,
-      variables: { id, input: { email: person.email, firstName: person.firstName, lastName: person.lastName, enabled: false } },
-    });
+    const disabled = await gateway.graphql(
+      'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { user { enabled } } }',
+      {
+        token: adminToken,
+        variables: { id, input: { email: person.email, firstName: person.firstName, lastName: person.lastName, enabled: false } },
+      },
+    );
     expect(disabled.data!.updateUser.user.enabled).toBe(false);
 
     const repeat = await gateway.graphql(CREATE_TENANT, request);

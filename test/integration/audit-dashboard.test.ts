@@ -44,13 +44,16 @@ describe('dashboard and auditEvents', () => {
   /** createUser, updateUser, setUserPassword and deleteUser on one new user, through the gateway. */
   async function userLifecycle(): Promise<string> {
     const email = `audited-${randomUUID().slice(0, 8)}@example.test`;
-    const created = await gateway.graphql(
-      'mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }',
-      { token, variables: { input: { email, firstName: 'Ann', lastName: 'Audit', password: 'Str0ng-password', roleIds: [roleUserId] } } },
-    );
+    const created = await gateway.graphql('mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }', {
+      token,
+      variables: { input: { email, firstName: 'Ann', lastName: 'Audit', password: 'Str0ng-password', roleIds: [roleUserId] } },
+    });
     const id = created.data!.createUser.user.id as string;
     for (const [mutation, variables] of [
-      ['mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { message } }', { id, input: { email, firstName: 'Ann', lastName: 'Audited' } }],
+      [
+        'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { message } }',
+        { id, input: { email, firstName: 'Ann', lastName: 'Audited' } },
+      ],
       ['mutation($id: ID!, $p: String!) { setUserPassword(userId: $id, password: $p) { message } }', { id, p: 'An0ther-password' }],
       ['mutation($id: ID!) { deleteUser(id: $id) { message } }', { id }],
     ] as const) {
@@ -133,11 +136,15 @@ describe('dashboard and auditEvents', () => {
       const userId = await userLifecycle();
       const startedAt = new Date(Date.now() - 60_000).toISOString();
       const owner = await signIn(['role_user']);
-      const tenant = await gateway.graphql('mutation { createTenant(input: { name: "Audited" }) { tenant { id } } }', { token: owner.token });
+      const tenant = await gateway.graphql('mutation { createTenant(input: { name: "Audited" }) { tenant { id } } }', {
+        token: owner.token,
+      });
       const tenantId = tenant.data!.createTenant.tenant.id;
 
       const actions = async (filter: Record<string, unknown>) =>
-        ((await gateway.graphql(AUDIT_EVENTS, { token, variables: { filter } })).data!.auditEvents.edges as any[]).map((e) => e.node.action);
+        ((await gateway.graphql(AUDIT_EVENTS, { token, variables: { filter } })).data!.auditEvents.edges as any[]).map(
+          (e) => e.node.action,
+        );
 
       expect(await actions({ targetId: userId, action: 'USER_UPDATE' })).toEqual(['USER_UPDATE']);
       expect(await actions({ targetId: userId, actorId: adminId, status: 'SUCCEEDED', since: startedAt })).toHaveLength(4);
@@ -171,7 +178,10 @@ describe('dashboard and auditEvents', () => {
         [{ first: 0 }, 'first'],
       ] as const) {
         const response = await gateway.graphql(AUDIT_EVENTS, { token, variables });
-        expect(response.errors?.[0]?.extensions, field).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { [field]: expect.any(String) } });
+        expect(response.errors?.[0]?.extensions, field).toMatchObject({
+          code: 'BAD_USER_INPUT',
+          fieldErrors: { [field]: expect.any(String) },
+        });
       }
     });
 

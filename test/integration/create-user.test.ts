@@ -84,7 +84,12 @@ describe('createUser', () => {
     });
 
     const [inKeycloak] = await keycloakUsersByEmail(lower);
-    expect(inKeycloak).toMatchObject({ id: user.id, username: lower, enabled: true, attributes: { entity_code: ['E-42'], country_code: ['GB'] } });
+    expect(inKeycloak).toMatchObject({
+      id: user.id,
+      username: lower,
+      enabled: true,
+      attributes: { entity_code: ['E-42'], country_code: ['GB'] },
+    });
     const mappings = (await keycloakAdmin<{ name: string }[]>('GET', `/users/${user.id}/role-mappings/realm`)).body.map((r) => r.name);
     expect(mappings).toContain('role_manager');
     const groups = (await keycloakAdmin<{ name: string }[]>('GET', `/users/${user.id}/groups`)).body.map((g) => g.name);
@@ -122,9 +127,7 @@ describe('createUser', () => {
 
   it('says what the password lacks', async () => {
     const response = await gateway.graphql(CREATE_USER, { token, variables: { input: input({ password: 'alllowercase' }) } });
-    expect(response.errors?.[0]?.extensions.fieldErrors?.password).toBe(
-      'Password must contain an upper-case letter, contain a digit',
-    );
+    expect(response.errors?.[0]?.extensions.fieldErrors?.password).toBe('Password must contain an upper-case letter, contain a digit');
   });
 
   it('answers NOT_FOUND for a role id that does not exist, before writing anything', async () => {
@@ -173,7 +176,9 @@ describe('createUser', () => {
 
   it('undoes the Keycloak user when the local transaction fails (COMPENSATED)', async () => {
     const given = input({ email: `fail-local-${randomUUID().slice(0, 8)}@example.test` });
-    const response = await refusingWrites('insert', 'users', 'email', given.email, () => gateway.graphql(CREATE_USER, { token, variables: { input: given } }));
+    const response = await refusingWrites('insert', 'users', 'email', given.email, () =>
+      gateway.graphql(CREATE_USER, { token, variables: { input: given } }),
+    );
     expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
     expect(await keycloakUsersByEmail(given.email)).toEqual([]);
     expect(await sql('select 1 from users where email = $1', [given.email])).toEqual([]);

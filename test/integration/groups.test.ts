@@ -182,10 +182,10 @@ describe('groups', () => {
   });
 
   it('updateGroupRolesPrivileges changes the mappings in Keycloak and PostgreSQL; members’ effectivePrivileges follow', async () => {
-    const role = await gateway.graphql(
-      'mutation($input: CreateRoleInput!) { createRole(input: $input) { role { id } } }',
-      { token, variables: { input: { roleName: unique('reporter_'), privilegeIds: [ids.priv_view_reports] } } },
-    );
+    const role = await gateway.graphql('mutation($input: CreateRoleInput!) { createRole(input: $input) { role { id } } }', {
+      token,
+      variables: { input: { roleName: unique('reporter_'), privilegeIds: [ids.priv_view_reports] } },
+    });
     const roleId = role.data!.createRole.role.id;
     const { id, name } = await createGroup({ groupName: unique('mapped-'), roleIds: [roleId], privilegeIds: [ids.priv_code_review] });
     const member = await newUser();
@@ -203,7 +203,12 @@ describe('groups', () => {
       token,
       variables: {
         id,
-        input: { ...NO_ROLE_CHANGES, roleIdsToRemove: [roleId], privilegeIdsToAdd: [ids.priv_user_management], privilegeIdsToRemove: [ids.priv_code_review] },
+        input: {
+          ...NO_ROLE_CHANGES,
+          roleIdsToRemove: [roleId],
+          privilegeIdsToAdd: [ids.priv_user_management],
+          privilegeIdsToRemove: [ids.priv_code_review],
+        },
       },
     });
     expect(response.errors).toBeUndefined();
@@ -216,7 +221,11 @@ describe('groups', () => {
     expect(sortedNames(effectiveInKeycloak).filter((n) => n.startsWith('priv_'))).toEqual(['priv_user_management']);
     expect(await mirroredGroup(id)).toEqual({ name, roles: ['priv_user_management'], members: [member.id] });
     expect(await auditOf('GROUP_UPDATE_ROLES', name)).toMatchObject([
-      { status: 'SUCCEEDED', target_id: id, details: { added: ['priv_user_management'], removed: [expect.stringMatching(/^role_reporter_/), 'priv_code_review'] } },
+      {
+        status: 'SUCCEEDED',
+        target_id: id,
+        details: { added: ['priv_user_management'], removed: [expect.stringMatching(/^role_reporter_/), 'priv_code_review'] },
+      },
     ]);
   });
 
@@ -245,8 +254,14 @@ describe('groups', () => {
     const stranger = await createKeycloakUser(); // in Keycloak only: never signed in, never mirrored
 
     const responses = [
-      await gateway.graphql(UPDATE_USERS, { token, variables: { id, input: { userIdsToAdd: [member.id, stranger.id], userIdsToRemove: [] } } }),
-      await gateway.graphql(UPDATE_USERS, { token, variables: { id: randomUUID(), input: { userIdsToAdd: [member.id], userIdsToRemove: [] } } }),
+      await gateway.graphql(UPDATE_USERS, {
+        token,
+        variables: { id, input: { userIdsToAdd: [member.id, stranger.id], userIdsToRemove: [] } },
+      }),
+      await gateway.graphql(UPDATE_USERS, {
+        token,
+        variables: { id: randomUUID(), input: { userIdsToAdd: [member.id], userIdsToRemove: [] } },
+      }),
       await gateway.graphql(UPDATE_ROLES, { token, variables: { id: randomUUID(), input: NO_ROLE_CHANGES } }),
       await gateway.graphql(DELETE_GROUP, { token, variables: { id: randomUUID() } }),
     ];
@@ -287,7 +302,9 @@ describe('groups', () => {
     expect(await keycloakGroup(name)).toBeUndefined();
     expect((await keycloakAdmin('GET', `/users/${member.id}`)).status).toBe(200);
     expect(await mirroredGroup(id)).toBeUndefined();
-    expect(await sql('select 1 from group_roles where group_id = $1 union all select 1 from user_groups where group_id = $1', [id])).toEqual([]);
+    expect(
+      await sql('select 1 from group_roles where group_id = $1 union all select 1 from user_groups where group_id = $1', [id]),
+    ).toEqual([]);
     expect(await sql('select 1 from users where id = $1', [member.id])).toHaveLength(1);
     expect(await auditOf('GROUP_DELETE', name)).toMatchObject([
       { status: 'SUCCEEDED', target_id: id, details: { roles: ['priv_view_reports'], members: 1 } },
@@ -300,7 +317,9 @@ describe('groups', () => {
     await gateway.graphql(UPDATE_USERS, { token, variables: { id, input: { userIdsToAdd: [member.id], userIdsToRemove: [] } } });
 
     await withoutDirectorySync(async () => {
-      const response = await refusingWrites('delete', 'groups', 'name', name, () => gateway.graphql(DELETE_GROUP, { token, variables: { id } }));
+      const response = await refusingWrites('delete', 'groups', 'name', name, () =>
+        gateway.graphql(DELETE_GROUP, { token, variables: { id } }),
+      );
 
       expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
       const recreated = await keycloakGroup(name);
@@ -329,8 +348,14 @@ describe('groups', () => {
     const attempted = unique('by-manager-');
     const writes = [
       await gateway.graphql(CREATE_GROUP, { token: managerToken, variables: { input: { groupName: attempted } } }),
-      await gateway.graphql(UPDATE_USERS, { token: managerToken, variables: { id, input: { userIdsToAdd: [member.id], userIdsToRemove: [] } } }),
-      await gateway.graphql(UPDATE_ROLES, { token: managerToken, variables: { id, input: { ...NO_ROLE_CHANGES, roleIdsToAdd: [ids.role_admin] } } }),
+      await gateway.graphql(UPDATE_USERS, {
+        token: managerToken,
+        variables: { id, input: { userIdsToAdd: [member.id], userIdsToRemove: [] } },
+      }),
+      await gateway.graphql(UPDATE_ROLES, {
+        token: managerToken,
+        variables: { id, input: { ...NO_ROLE_CHANGES, roleIdsToAdd: [ids.role_admin] } },
+      }),
       await gateway.graphql(DELETE_GROUP, { token: managerToken, variables: { id } }),
     ];
     for (const response of writes) expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', status: 403 });

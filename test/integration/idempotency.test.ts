@@ -25,7 +25,9 @@ const input = (email: string) => ({ email, firstName: 'Idem', lastName: 'Potent'
 const createUser = (email: string, key: string) =>
   gateway.graphql(CREATE_USER, { token, variables: { input: input(email) }, headers: { 'idempotency-key': key } });
 const creations = (email: string) =>
-  sql<{ count: number }>(`select count(*)::int as count from audit_events where action = 'USER_CREATE' and details->>'email' = $1`, [email]);
+  sql<{ count: number }>(`select count(*)::int as count from audit_events where action = 'USER_CREATE' and details->>'email' = $1`, [
+    email,
+  ]);
 
 describe('Idempotency-Key', () => {
   it('a repeated createUser with the same key answers the first result and writes nothing again', async () => {
@@ -88,7 +90,9 @@ describe('Idempotency-Key keeps no secret (M1)', () => {
   async function owner() {
     const user = await createKeycloakUser();
     const tokens = await passwordGrant(user.email, user.password);
-    const tenant = await gateway.graphql('mutation { createTenant(input: { name: "Keyed" }) { tenant { id } } }', { token: tokens.access_token });
+    const tenant = await gateway.graphql('mutation { createTenant(input: { name: "Keyed" }) { tenant { id } } }', {
+      token: tokens.access_token,
+    });
     return { ...user, tokens, tenantId: tenant.data!.createTenant.tenant.id as string };
   }
   const rowsOf = (key: string) => sql('select * from idempotency_keys where key = $1', [key]);
@@ -97,29 +101,47 @@ describe('Idempotency-Key keeps no secret (M1)', () => {
     const caller = await owner();
     const invitee = `keyed-${randomUUID().slice(0, 8)}@example.test`;
     const calls: [document: string, variables: Record<string, unknown>][] = [
-      ['mutation($i: LoginInput!) { login(input: $i) { tokens { accessToken refreshToken } } }', { i: { username: caller.email, password: caller.password } }],
+      [
+        'mutation($i: LoginInput!) { login(input: $i) { tokens { accessToken refreshToken } } }',
+        { i: { username: caller.email, password: caller.password } },
+      ],
       [
         'mutation($i: SignupInput!) { signup(input: $i) { tokens { accessToken } } }',
         { i: { email: `keyed-${randomUUID().slice(0, 8)}@example.test`, firstName: 'Key', lastName: 'Ed', password: 'Str0ng-password' } },
       ],
       ['mutation($r: String!) { refreshToken(refreshToken: $r) { tokens { refreshToken } } }', { r: caller.tokens.refresh_token }],
       ['mutation($r: String!) { logout(refreshToken: $r) { message } }', { r: caller.tokens.refresh_token }],
-      ['mutation($i: CreateInvitationInput!) { createInvitation(input: $i) { token } }', { i: { tenantId: caller.tenantId, email: invitee } }],
+      [
+        'mutation($i: CreateInvitationInput!) { createInvitation(input: $i) { token } }',
+        { i: { tenantId: caller.tenantId, email: invitee } },
+      ],
       ['mutation($i: AcceptInvitationInput!) { acceptInvitation(input: $i) { message } }', { i: { token: randomUUID() } }],
       // Through a fragment, and beside an operation that takes keys: still refused.
-      ['mutation($i: LoginInput!) { ...L } fragment L on Mutation { login(input: $i) { tokens { accessToken } } }', { i: { username: caller.email, password: caller.password } }],
+      [
+        'mutation($i: LoginInput!) { ...L } fragment L on Mutation { login(input: $i) { tokens { accessToken } } }',
+        { i: { username: caller.email, password: caller.password } },
+      ],
     ];
     for (const [document, variables] of calls) {
       const key = randomUUID();
-      const response = await gateway.graphql(document, { token: caller.tokens.access_token, variables, headers: { 'idempotency-key': key } });
+      const response = await gateway.graphql(document, {
+        token: caller.tokens.access_token,
+        variables,
+        headers: { 'idempotency-key': key },
+      });
       expect(response.data ?? null, document).toBeNull();
-      expect(response.errors?.[0], document).toMatchObject({ message: expect.stringMatching(/cannot be sent with an Idempotency-Key/), extensions: { code: 'BAD_USER_INPUT' } });
+      expect(response.errors?.[0], document).toMatchObject({
+        message: expect.stringMatching(/cannot be sent with an Idempotency-Key/),
+        extensions: { code: 'BAD_USER_INPUT' },
+      });
       expect(await rowsOf(key), document).toEqual([]);
     }
     expect(await sql('select id from invitations where email = $1', [invitee])).toEqual([]);
     expect(await createMailbox(inject('mailboxUrl')).list(invitee)).toEqual([]);
     // logout did not run: the session still refreshes.
-    const refreshed = await gateway.graphql('mutation($r: String!) { refreshToken(refreshToken: $r) { tokens { accessToken } } }', { variables: { r: caller.tokens.refresh_token } });
+    const refreshed = await gateway.graphql('mutation($r: String!) { refreshToken(refreshToken: $r) { tokens { accessToken } } }', {
+      variables: { r: caller.tokens.refresh_token },
+    });
     expect(refreshed.errors).toBeUndefined();
   });
 
@@ -147,11 +169,16 @@ describe('Idempotency-Key keeps no secret (M1)', () => {
     const created = await gateway.graphql(CREATE_USER, { token, variables, headers: { 'idempotency-key': key } });
     expect(created.errors).toBeUndefined();
 
-    const [row] = await sql<{ request_hash: string; response: unknown }>('select request_hash, response from idempotency_keys where key = $1', [key]);
+    const [row] = await sql<{ request_hash: string; response: unknown }>(
+      'select request_hash, response from idempotency_keys where key = $1',
+      [key],
+    );
     expect(JSON.stringify(row)).not.toContain(password);
     // The plain sha256 of the request, which anyone reading the table could recompute for each guess.
     const sorted = { input: Object.fromEntries(Object.entries(variables.input).sort(([a], [b]) => (a < b ? -1 : 1))) };
-    const plain = createHash('sha256').update(JSON.stringify(['CreateUser', print(parse(CREATE_USER)), sorted])).digest('hex');
+    const plain = createHash('sha256')
+      .update(JSON.stringify(['CreateUser', print(parse(CREATE_USER)), sorted]))
+      .digest('hex');
     expect(row!.request_hash).not.toBe(plain);
     // Across the whole table: no JWT (access and refresh tokens start eyJ), no row of anonymous callers.
     expect(await sql(`select key from idempotency_keys where response::text like '%eyJ%' or caller = 'anonymous'`)).toEqual([]);

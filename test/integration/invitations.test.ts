@@ -46,7 +46,10 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
   const existingIn = (inviter: { realm: string | undefined }) => tenancy.signedIn(inviter.realm);
 
   async function invite(inviter: { token: string; tenantId: string }, email: string, extra: Record<string, unknown> = {}) {
-    const response = await gateway.graphql(CREATE, { token: inviter.token, variables: { input: { tenantId: inviter.tenantId, email, ...extra } } });
+    const response = await gateway.graphql(CREATE, {
+      token: inviter.token,
+      variables: { input: { tenantId: inviter.tenantId, email, ...extra } },
+    });
     expect(response.errors).toBeUndefined();
     return response.data!.createInvitation as { token: string; invitation: { id: string; status: string } };
   }
@@ -57,7 +60,13 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
     const email = newEmail();
     const { token, invitation } = await invite(inviter, email, { role: 'ADMIN' });
 
-    expect(invitation).toMatchObject({ email, role: 'ADMIN', status: 'PENDING', tenant: { id: inviter.tenantId }, invitedBy: { email: inviter.email } });
+    expect(invitation).toMatchObject({
+      email,
+      role: 'ADMIN',
+      status: 'PENDING',
+      tenant: { id: inviter.tenantId },
+      invitedBy: { email: inviter.email },
+    });
     const [row] = await sql<{ token_hash: string }>('select token_hash from invitations where id = $1', [invitation.id]);
     expect(row!.token_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(await sql('select * from invitations where id = $1', [invitation.id]))).not.toContain(token);
@@ -72,7 +81,9 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
     const email = newEmail();
     const { token, invitation } = await invite(inviter, email);
 
-    const response = await gateway.graphql(ACCEPT, { variables: { input: { token, firstName: 'New', lastName: 'Member', password: 'Welcome-123' } } });
+    const response = await gateway.graphql(ACCEPT, {
+      variables: { input: { token, firstName: 'New', lastName: 'Member', password: 'Welcome-123' } },
+    });
 
     expect(response.errors).toBeUndefined();
     expect(response.data!.acceptInvitation).toMatchObject({
@@ -86,10 +97,16 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
     // Holding the token proves nothing about the address: not verified, in the token nor in Keycloak.
     const tokens = await passwordGrant(email, 'Welcome-123', inviter.realm);
     expect(decodeToken(tokens.access_token).payload).toMatchObject({ email, email_verified: false });
-    const [inKeycloak] = (await keycloakAdmin<{ id: string; emailVerified: boolean }[]>('GET', `/users?email=${email}&exact=true`, undefined, inviter.realm)).body;
+    const [inKeycloak] = (
+      await keycloakAdmin<{ id: string; emailVerified: boolean }[]>('GET', `/users?email=${email}&exact=true`, undefined, inviter.realm)
+    ).body;
     expect(inKeycloak).toMatchObject({ id: userId, emailVerified: false });
-    expect(await sql('select realm, email_verified from users where id = $1', [userId])).toEqual([{ realm: inviter.realm ?? null, email_verified: false }]);
-    expect(await sql('select role from memberships where tenant_id = $1 and user_id = $2', [inviter.tenantId, userId])).toEqual([{ role: 'MEMBER' }]);
+    expect(await sql('select realm, email_verified from users where id = $1', [userId])).toEqual([
+      { realm: inviter.realm ?? null, email_verified: false },
+    ]);
+    expect(await sql('select role from memberships where tenant_id = $1 and user_id = $2', [inviter.tenantId, userId])).toEqual([
+      { role: 'MEMBER' },
+    ]);
     expect(await sql('select status from invitations where id = $1', [invitation.id])).toEqual([{ status: 'ACCEPTED' }]);
     // Keycloak's own email proves it, from the realm the account lives in; the password is the invitee's already.
     const mail = await createMailbox(inject('mailboxUrl')).waitFor(email, { subject: KEYCLOAK_ACTIONS });
@@ -98,7 +115,9 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
     const link = extractLinks(mail).find((url) => url.includes('/login-actions/action-token'));
     expect(link).toContain(`/realms/${inviter.realm ?? inject('config').keycloak.realm}/`);
     await followEmailAction(link!);
-    expect(decodeToken((await passwordGrant(email, 'Welcome-123', inviter.realm)).access_token).payload).toMatchObject({ email_verified: true });
+    expect(decodeToken((await passwordGrant(email, 'Welcome-123', inviter.realm)).access_token).payload).toMatchObject({
+      email_verified: true,
+    });
   });
 
   it('H2: a new invitee without a password gets an unverified account and one email from Keycloak to verify the address and set a password', async () => {
@@ -107,7 +126,9 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
     const response = await gateway.graphql(ACCEPT, { variables: { input: { token, firstName: 'No', lastName: 'Password' } } });
     expect(response.errors).toBeUndefined();
     expect(response.data!.acceptInvitation.user).toMatchObject({ email, emailVerified: false });
-    const [inKeycloak] = (await keycloakAdmin<{ emailVerified: boolean }[]>('GET', `/users?email=${email}&exact=true`, undefined, inviter.realm)).body;
+    const [inKeycloak] = (
+      await keycloakAdmin<{ emailVerified: boolean }[]>('GET', `/users?email=${email}&exact=true`, undefined, inviter.realm)
+    ).body;
     expect(inKeycloak).toMatchObject({ emailVerified: false });
     const mail = await createMailbox(inject('mailboxUrl')).waitFor(email, { subject: KEYCLOAK_ACTIONS });
     expect(mail.text).toMatch(/Verify Email/);
@@ -124,38 +145,49 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
 
     expect(response.errors).toBeUndefined();
     expect(response.data!.acceptInvitation).toMatchObject({ role: 'ADMIN', user: { id: existing.id, email: existing.email } });
-    expect(await sql('select role from memberships where tenant_id = $1 and user_id = $2', [inviter.tenantId, existing.id])).toEqual([{ role: 'ADMIN' }]);
-    expect((await keycloakAdmin<unknown[]>('GET', `/users?email=${existing.email}&exact=true`, undefined, inviter.realm)).body).toHaveLength(1);
-  });
-
-  if (mode === 'realm') it('H4: a user of the gateway’s realm signed in there gets an unverified account in the tenant’s realm, with their names, and Keycloak’s email from there', async () => {
-    const elsewhere = await tenancy.signedIn();
-    const { token } = await invite(inviter, elsewhere.email);
-    // Anonymous and without names, the answer is the one for an address nobody has: the other realm's account is not told.
-    const anonymous = await gateway.graphql(ACCEPT, { variables: { input: { token } } });
-    const unknown = await gateway.graphql(ACCEPT, { variables: { input: { token: (await invite(inviter, newEmail())).token } } });
-    expect(anonymous.errors?.[0]?.extensions.code).toBe('BAD_USER_INPUT');
-    expect(answerOf(anonymous)).toEqual(answerOf(unknown));
-
-    const response = await gateway.graphql(ACCEPT, { token: elsewhere.token, variables: { input: { token } } });
-
-    expect(response.errors).toBeUndefined();
-    const { user } = response.data!.acceptInvitation;
-    expect(user.id).not.toBe(elsewhere.id);
-    expect(user.emailVerified).toBe(false);
-    expect(await sql('select realm, first_name, last_name from users where email = $1 order by realm nulls first', [elsewhere.email])).toEqual([
-      { realm: null, first_name: elsewhere.firstName, last_name: elsewhere.lastName },
-      { realm: inviter.realm, first_name: elsewhere.firstName, last_name: elsewhere.lastName },
+    expect(await sql('select role from memberships where tenant_id = $1 and user_id = $2', [inviter.tenantId, existing.id])).toEqual([
+      { role: 'ADMIN' },
     ]);
-    expect(await sql('select role from memberships where tenant_id = $1 and user_id = $2', [inviter.tenantId, user.id])).toEqual([{ role: 'MEMBER' }]);
-    const mail = await createMailbox(inject('mailboxUrl')).waitFor(elsewhere.email, { subject: KEYCLOAK_ACTIONS });
-    expect(mail.text).toMatch(/Verify Email/);
-    expect(extractLinks(mail).find((url) => url.includes('/login-actions/action-token'))).toContain(`/realms/${inviter.realm}/`);
+    expect(
+      (await keycloakAdmin<unknown[]>('GET', `/users?email=${existing.email}&exact=true`, undefined, inviter.realm)).body,
+    ).toHaveLength(1);
   });
+
+  if (mode === 'realm')
+    it('H4: a user of the gateway’s realm signed in there gets an unverified account in the tenant’s realm, with their names, and Keycloak’s email from there', async () => {
+      const elsewhere = await tenancy.signedIn();
+      const { token } = await invite(inviter, elsewhere.email);
+      // Anonymous and without names, the answer is the one for an address nobody has: the other realm's account is not told.
+      const anonymous = await gateway.graphql(ACCEPT, { variables: { input: { token } } });
+      const unknown = await gateway.graphql(ACCEPT, { variables: { input: { token: (await invite(inviter, newEmail())).token } } });
+      expect(anonymous.errors?.[0]?.extensions.code).toBe('BAD_USER_INPUT');
+      expect(answerOf(anonymous)).toEqual(answerOf(unknown));
+
+      const response = await gateway.graphql(ACCEPT, { token: elsewhere.token, variables: { input: { token } } });
+
+      expect(response.errors).toBeUndefined();
+      const { user } = response.data!.acceptInvitation;
+      expect(user.id).not.toBe(elsewhere.id);
+      expect(user.emailVerified).toBe(false);
+      expect(
+        await sql('select realm, first_name, last_name from users where email = $1 order by realm nulls first', [elsewhere.email]),
+      ).toEqual([
+        { realm: null, first_name: elsewhere.firstName, last_name: elsewhere.lastName },
+        { realm: inviter.realm, first_name: elsewhere.firstName, last_name: elsewhere.lastName },
+      ]);
+      expect(await sql('select role from memberships where tenant_id = $1 and user_id = $2', [inviter.tenantId, user.id])).toEqual([
+        { role: 'MEMBER' },
+      ]);
+      const mail = await createMailbox(inject('mailboxUrl')).waitFor(elsewhere.email, { subject: KEYCLOAK_ACTIONS });
+      expect(mail.text).toMatch(/Verify Email/);
+      expect(extractLinks(mail).find((url) => url.includes('/login-actions/action-token'))).toContain(`/realms/${inviter.realm}/`);
+    });
 
   it('answers BAD_USER_INPUT for invalid, expired, revoked and already accepted tokens', async () => {
     const accepted = await invite(inviter, newEmail());
-    await gateway.graphql(ACCEPT, { variables: { input: { token: accepted.token, firstName: 'A', lastName: 'B', password: 'Welcome-123' } } });
+    await gateway.graphql(ACCEPT, {
+      variables: { input: { token: accepted.token, firstName: 'A', lastName: 'B', password: 'Welcome-123' } },
+    });
     const revoked = await invite(inviter, newEmail());
     const revoke = await gateway.graphql('mutation($id: ID!) { revokeInvitation(id: $id) { message } }', {
       token: inviter.token,
@@ -172,8 +204,13 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
       [accepted.token, /already been accepted/],
     ];
     for (const [token, message] of cases) {
-      const response = await gateway.graphql(ACCEPT, { variables: { input: { token, firstName: 'X', lastName: 'Y', password: 'Welcome-123' } } });
-      expect(response.errors?.[0]?.extensions, String(message)).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { token: expect.stringMatching(message) } });
+      const response = await gateway.graphql(ACCEPT, {
+        variables: { input: { token, firstName: 'X', lastName: 'Y', password: 'Welcome-123' } },
+      });
+      expect(response.errors?.[0]?.extensions, String(message)).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        fieldErrors: { token: expect.stringMatching(message) },
+      });
     }
     const listed = await gateway.graphql('query($t: ID!) { invitations(tenantId: $t) { id status } }', {
       token: inviter.token,
@@ -181,17 +218,25 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
     });
     expect(listed.errors).toBeUndefined();
     const statuses = Object.fromEntries(listed.data!.invitations.map((i: { id: string; status: string }) => [i.id, i.status]));
-    expect([statuses[accepted.invitation.id], statuses[revoked.invitation.id], statuses[expired.invitation.id]]).toEqual(['ACCEPTED', 'REVOKED', 'EXPIRED']);
+    expect([statuses[accepted.invitation.id], statuses[revoked.invitation.id], statuses[expired.invitation.id]]).toEqual([
+      'ACCEPTED',
+      'REVOKED',
+      'EXPIRED',
+    ]);
   });
 
   it('accepting the same invitation twice at once yields one membership', async () => {
     const existing = await existingIn(inviter);
     const { token } = await invite(inviter, existing.email);
 
-    const answers = await Promise.all([1, 2, 3].map(() => gateway.graphql(ACCEPT, { token: existing.token, variables: { input: { token } } })));
+    const answers = await Promise.all(
+      [1, 2, 3].map(() => gateway.graphql(ACCEPT, { token: existing.token, variables: { input: { token } } })),
+    );
 
     expect(answers.filter((answer) => !answer.errors)).toHaveLength(1);
-    expect(await sql('select count(*)::int as n from memberships where tenant_id = $1 and user_id = $2', [inviter.tenantId, existing.id])).toEqual([{ n: 1 }]);
+    expect(
+      await sql('select count(*)::int as n from memberships where tenant_id = $1 and user_id = $2', [inviter.tenantId, existing.id]),
+    ).toEqual([{ n: 1 }]);
   });
 
   it('only an OWNER or ADMIN of the tenant (or ROLE_ADMIN) may invite, list or revoke', async () => {
@@ -200,9 +245,18 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
 
     const denied = [
       await gateway.graphql(CREATE, { token: outsider.token, variables: { input: { tenantId: inviter.tenantId, email: newEmail() } } }),
-      await gateway.graphql('query($t: ID!) { invitations(tenantId: $t) { id } }', { token: outsider.token, variables: { t: inviter.tenantId } }),
-      await gateway.graphql('mutation($id: ID!) { revokeInvitation(id: $id) { message } }', { token: outsider.token, variables: { id: invitation.id } }),
-      await gateway.graphql('query($t: ID!) { tenant(id: $t) { invitations { id } } }', { token: outsider.token, variables: { t: inviter.tenantId } }),
+      await gateway.graphql('query($t: ID!) { invitations(tenantId: $t) { id } }', {
+        token: outsider.token,
+        variables: { t: inviter.tenantId },
+      }),
+      await gateway.graphql('mutation($id: ID!) { revokeInvitation(id: $id) { message } }', {
+        token: outsider.token,
+        variables: { id: invitation.id },
+      }),
+      await gateway.graphql('query($t: ID!) { tenant(id: $t) { invitations { id } } }', {
+        token: outsider.token,
+        variables: { t: inviter.tenantId },
+      }),
     ];
     for (const response of denied) expect(response.errors?.[0]?.extensions.code).toBe('FORBIDDEN');
 
@@ -231,7 +285,9 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
     expect(JSON.stringify([withoutNames, withNames])).not.toContain(existing.email);
     expect(await sql('select 1 from memberships where tenant_id = $1 and user_id = $2', [inviter.tenantId, existing.id])).toEqual([]);
     expect(await sql('select status from invitations where id = $1', [toExisting.invitation.id])).toEqual([{ status: 'PENDING' }]);
-    expect((await keycloakAdmin<unknown[]>('GET', `/users?email=${existing.email}&exact=true`, undefined, inviter.realm)).body).toHaveLength(1);
+    expect(
+      (await keycloakAdmin<unknown[]>('GET', `/users?email=${existing.email}&exact=true`, undefined, inviter.realm)).body,
+    ).toHaveLength(1);
     await expect(passwordGrant(existing.email, 'Attacker-chosen-1', inviter.realm)).rejects.toThrow(/invalid_grant/);
   });
 
@@ -244,13 +300,18 @@ describe.each(TENANCY_MODES)('invitations (TENANCY_MODE=%s)', (mode) => {
       const response = await gateway.graphql(ACCEPT, { token: caller.token, variables: { input: { token } } });
       expect(answerOf(response)).toEqual(answerOf(unknown));
     }
-    expect(await sql('select user_id from memberships where tenant_id = $1 and user_id in ($2, $3)', [inviter.tenantId, existing.id, other.id])).toEqual([]);
+    expect(
+      await sql('select user_id from memberships where tenant_id = $1 and user_id in ($2, $3)', [inviter.tenantId, existing.id, other.id]),
+    ).toEqual([]);
     expect(await sql('select status from invitations where id = $1', [invitation.id])).toEqual([{ status: 'PENDING' }]);
   });
 
   it('L4: a tenant ADMIN may invite members and admins but not an OWNER; an OWNER and ROLE_ADMIN may', async () => {
     const admin = await existingIn(inviter);
-    const made = await gateway.graphql(ACCEPT, { token: admin.token, variables: { input: { token: (await invite(inviter, admin.email, { role: 'ADMIN' })).token } } });
+    const made = await gateway.graphql(ACCEPT, {
+      token: admin.token,
+      variables: { input: { token: (await invite(inviter, admin.email, { role: 'ADMIN' })).token } },
+    });
     expect(made.errors).toBeUndefined();
     const byAdmin = (role: string, email = newEmail()) =>
       gateway.graphql(CREATE, { token: admin.token, variables: { input: { tenantId: inviter.tenantId, email, role } } });
@@ -305,7 +366,10 @@ describe('invitation abuse limits', () => {
 
     const email = newEmail();
     const refused = await create(inviter, email);
-    expect(refused.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: expect.stringContaining(`${MAX_PENDING} pending`) });
+    expect(refused.errors?.[0]).toMatchObject({
+      extensions: { code: 'CONFLICT' },
+      message: expect.stringContaining(`${MAX_PENDING} pending`),
+    });
     expect(await sql('select 1 from invitations where email = $1', [email])).toEqual([]);
     expect(await createMailbox(inject('mailboxUrl')).list(email)).toEqual([]);
     // Another tenant has its own count.
@@ -320,7 +384,9 @@ describe('invitation abuse limits', () => {
     expect(third.errors).toBeUndefined();
     expect((await create(inviter)).errors?.[0]?.extensions.code).toBe('CONFLICT');
 
-    await sql("update invitations set expires_at = now() - interval '1 minute' where id = $1", [second.data!.createInvitation.invitation.id]);
+    await sql("update invitations set expires_at = now() - interval '1 minute' where id = $1", [
+      second.data!.createInvitation.invitation.id,
+    ]);
     expect((await create(inviter)).errors).toBeUndefined();
     const accepted = await gateway.graphql(ACCEPT, {
       variables: { input: { token: third.data!.createInvitation.token, firstName: 'Ann', lastName: 'Accepted', password: 'Welcome-123' } },
@@ -334,12 +400,20 @@ describe('invitation abuse limits', () => {
     const answers = await Promise.all(Array.from({ length: 6 }, () => create(inviter)));
     expect(answers.filter((answer) => !answer.errors)).toHaveLength(MAX_PENDING);
     expect(answers.filter((answer) => answer.errors?.[0]?.extensions.code === 'CONFLICT')).toHaveLength(6 - MAX_PENDING);
-    expect(await sql("select count(*)::int as n from invitations where tenant_id = $1 and status = 'PENDING'", [inviter.tenantId])).toEqual([{ n: MAX_PENDING }]);
+    expect(await sql("select count(*)::int as n from invitations where tenant_id = $1 and status = 'PENDING'", [inviter.tenantId])).toEqual(
+      [{ n: MAX_PENDING }],
+    );
   });
 
   it('M4: tenant names that could be links (a URL, a domain, an address) are refused at creation and sign-up; plain names are kept', async () => {
     const creator = await signedIn();
-    for (const name of ['Sign in at http://evil.example/login', 'Visit evil.example today', 'Write to ceo@evil.example', 'www.evil.example', 'Acme.io']) {
+    for (const name of [
+      'Sign in at http://evil.example/login',
+      'Visit evil.example today',
+      'Write to ceo@evil.example',
+      'www.evil.example',
+      'Acme.io',
+    ]) {
       const response = await gateway.graphql(CREATE_TENANT, { token: creator.token, variables: { name } });
       expect(response.errors?.[0]?.extensions, name).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { name: expect.any(String) } });
       expect(await sql('select 1 from tenants where name = $1', [name])).toEqual([]);
@@ -349,7 +423,9 @@ describe('invitation abuse limits', () => {
       expect(response.errors, name).toBeUndefined();
     }
     const signup = await gateway.graphql('mutation($input: SignupInput!) { signup(input: $input) { user { id } } }', {
-      variables: { input: { email: newEmail(), password: 'Welcome-123', firstName: 'Eve', lastName: 'Spam', accountName: 'Prizes at evil.example' } },
+      variables: {
+        input: { email: newEmail(), password: 'Welcome-123', firstName: 'Eve', lastName: 'Spam', accountName: 'Prizes at evil.example' },
+      },
     });
     expect(signup.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { accountName: expect.any(String) } });
   });

@@ -72,7 +72,8 @@ describe('calls from the gateway to Keycloak', () => {
     // two administrators, the second token of each from a second sign-in.
     const admins = [await createKeycloakUser({ realmRoles: ['role_admin'] }), await createKeycloakUser({ realmRoles: ['role_admin'] })];
     const tokens: string[] = [];
-    for (const admin of [...admins, ...admins]) tokens.push((await grant(config.keycloak.realm, client, admin.email, admin.password)).access_token);
+    for (const admin of [...admins, ...admins])
+      tokens.push((await grant(config.keycloak.realm, client, admin.email, admin.password)).access_token);
     await expectAnswered(ME, tokens[0]!);
     expect(proxy.requests[0]).toBe(KEY_SET);
     for (const token of tokens.slice(1)) await expectAnswered(ME, token);

@@ -94,7 +94,10 @@ describe('login, refreshToken and logout', () => {
 
       expect(response.data).toBeNull();
       expect(response.errors).toEqual([
-        expect.objectContaining({ message: 'Invalid username or password', extensions: expect.objectContaining({ code: 'UNAUTHENTICATED', status: 401 }) }),
+        expect.objectContaining({
+          message: 'Invalid username or password',
+          extensions: expect.objectContaining({ code: 'UNAUTHENTICATED', status: 401 }),
+        }),
       ]);
       expect(JSON.stringify(response)).not.toContain(password);
       // Nothing in the answer tells one refusal from another.
@@ -111,7 +114,10 @@ describe('login, refreshToken and logout', () => {
     const response = await login(user.email, user.password);
 
     expect(response.data).toBeNull();
-    expect(response.errors?.[0]).toMatchObject({ message: 'Invalid username or password', extensions: { code: 'UNAUTHENTICATED', status: 401 } });
+    expect(response.errors?.[0]).toMatchObject({
+      message: 'Invalid username or password',
+      extensions: { code: 'UNAUTHENTICATED', status: 401 },
+    });
     const { body: detection } = await keycloakAdmin<{ disabled: boolean }>('GET', `/attack-detection/brute-force/users/${user.id}`);
     expect(detection.disabled).toBe(true);
   });
@@ -119,7 +125,14 @@ describe('login, refreshToken and logout', () => {
   it('login answers FORBIDDEN "This account is not active" with no tokens when the local record is disabled, and ends the new Keycloak session', async () => {
     const user = await createKeycloakUser();
     const em = gateway.app.orm.em.fork();
-    em.create(UserEntity, { id: user.id, username: user.email, email: user.email, firstName: user.firstName, lastName: user.lastName, enabled: false });
+    em.create(UserEntity, {
+      id: user.id,
+      username: user.email,
+      email: user.email,
+      firstName: user.firstName,
+      lastName: user.lastName,
+      enabled: false,
+    });
     await em.flush();
 
     const response = await login(user.email, user.password);
@@ -144,7 +157,11 @@ describe('login, refreshToken and logout', () => {
   });
 
   it('login answers UPSTREAM_UNAVAILABLE when Keycloak cannot be reached', async () => {
-    const cut = await startTestGateway((config) => ({ ...config, redis: undefined, keycloak: { ...config.keycloak, url: 'http://127.0.0.1:1' } }));
+    const cut = await startTestGateway((config) => ({
+      ...config,
+      redis: undefined,
+      keycloak: { ...config.keycloak, url: 'http://127.0.0.1:1' },
+    }));
     try {
       const response = await cut.graphql(LOGIN, { variables: { input: { username: 'someone@example.test', password: 'Any-password-1' } } });
       expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', status: 503 });
@@ -183,7 +200,10 @@ describe('login, refreshToken and logout', () => {
 
     const refused = await gateway.graphql(REFRESH, { variables: { refreshToken } });
 
-    expect(refused.errors?.[0]).toMatchObject({ message: 'This account is not active. Contact your administrator.', extensions: { code: 'FORBIDDEN' } });
+    expect(refused.errors?.[0]).toMatchObject({
+      message: 'This account is not active. Contact your administrator.',
+      extensions: { code: 'FORBIDDEN' },
+    });
     await sql('update users set enabled = true where id = $1', [user.id]);
     const again = await gateway.graphql(REFRESH, { variables: { refreshToken } });
     expect(again.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
@@ -229,7 +249,10 @@ describe('login, refreshToken and logout', () => {
     /** What the browser does: load Keycloak's sign-in page, post its form, and stop at the redirect back. */
     async function signInAtKeycloak(url: string, user: TestUser): Promise<URL> {
       const page = await fetch(url, { redirect: 'manual' });
-      const cookie = page.headers.getSetCookie().map((header) => header.split(';')[0]).join('; ');
+      const cookie = page.headers
+        .getSetCookie()
+        .map((header) => header.split(';')[0])
+        .join('; ');
       const action = /<form[^>]*action="([^"]+)"/.exec(await page.text())![1]!.replaceAll('&amp;', '&');
       const form = await fetch(action, {
         method: 'POST',

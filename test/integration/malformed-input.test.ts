@@ -29,7 +29,9 @@ describe('malformed input', () => {
     };
     [{ token: admin }, { token: userManager }] = await Promise.all([signIn(['role_admin']), signIn(['priv_user_management'])]);
     const plain = await signIn(['role_user']);
-    const tenant = await gateway.graphql('mutation { createTenant(input: { name: "Malformed" }) { tenant { id } } }', { token: plain.token });
+    const tenant = await gateway.graphql('mutation { createTenant(input: { name: "Malformed" }) { tenant { id } } }', {
+      token: plain.token,
+    });
     owner = { ...plain, tenantId: tenant.data!.createTenant.tenant.id };
   });
   afterAll(() => gateway?.close());
@@ -47,18 +49,43 @@ describe('malformed input', () => {
     const email = `${marker}@example.test`;
     const person = { email, firstName: 'Nul', lastName: 'Probe', password: 'Str0ng-password' };
     const cases: [caller: string | undefined, document: string, variables: Record<string, unknown>, field: string][] = [
-      [undefined, 'mutation($i: SignupInput!) { signup(input: $i) { message } }', { i: { ...person, email: `${marker}\u0000@example.test` } }, 'email'],
+      [
+        undefined,
+        'mutation($i: SignupInput!) { signup(input: $i) { message } }',
+        { i: { ...person, email: `${marker}\u0000@example.test` } },
+        'email',
+      ],
       [undefined, 'mutation($i: SignupInput!) { signup(input: $i) { message } }', { i: { ...person, accountName: nul() } }, 'accountName'],
       [undefined, 'mutation($e: String!) { resetPassword(email: $e) { message } }', { e: `${marker}\u0000@example.test` }, 'email'],
       [admin, 'query($f: UserFilter) { users(filter: $f) { totalCount } }', { f: { search: nul() } }, 'search'],
       [admin, 'query($f: AuditEventFilter) { auditEvents(filter: $f) { totalCount } }', { f: { action: nul() } }, 'action'],
       [admin, 'query($f: AuditEventFilter) { auditEvents(filter: $f) { totalCount } }', { f: { targetId: nul() } }, 'targetId'],
       [owner.token, 'mutation($i: CreateTenantInput!) { createTenant(input: $i) { message } }', { i: { name: nul() } }, 'name'],
-      [owner.token, 'mutation($i: CreateInvitationInput!) { createInvitation(input: $i) { message } }', { i: { tenantId: owner.tenantId, email: `${marker}\u0000@example.test` } }, 'email'],
+      [
+        owner.token,
+        'mutation($i: CreateInvitationInput!) { createInvitation(input: $i) { message } }',
+        { i: { tenantId: owner.tenantId, email: `${marker}\u0000@example.test` } },
+        'email',
+      ],
       [admin, 'mutation($i: CreateGroupInput!) { createGroup(input: $i) { message } }', { i: { groupName: nul() } }, 'groupName'],
-      [admin, 'mutation($i: CreateRoleInput!) { createRole(input: $i) { message } }', { i: { roleName: `role_${marker}`, description: nul() } }, 'description'],
-      [admin, 'mutation($i: CreateUserInput!) { createUser(input: $i) { message } }', { i: { ...person, entityCode: nul() } }, 'entityCode'],
-      [owner.token, 'mutation($i: UpdateProfileInput!) { updateMyProfile(input: $i) { message } }', { i: { firstName: nul() } }, 'firstName'],
+      [
+        admin,
+        'mutation($i: CreateRoleInput!) { createRole(input: $i) { message } }',
+        { i: { roleName: `role_${marker}`, description: nul() } },
+        'description',
+      ],
+      [
+        admin,
+        'mutation($i: CreateUserInput!) { createUser(input: $i) { message } }',
+        { i: { ...person, entityCode: nul() } },
+        'entityCode',
+      ],
+      [
+        owner.token,
+        'mutation($i: UpdateProfileInput!) { updateMyProfile(input: $i) { message } }',
+        { i: { firstName: nul() } },
+        'firstName',
+      ],
     ];
     for (const [token, document, variables, field] of cases) {
       const response = await gateway.graphql(document, { token, variables });
@@ -72,7 +99,10 @@ describe('malformed input', () => {
 
   it('L1: line breaks in a single-line field, other control characters and lone surrogates answer BAD_USER_INPUT; a description keeps its line breaks', async () => {
     const createGroup = (groupName: string) =>
-      gateway.graphql('mutation($i: CreateGroupInput!) { createGroup(input: $i) { group { name } } }', { token: admin, variables: { i: { groupName } } });
+      gateway.graphql('mutation($i: CreateGroupInput!) { createGroup(input: $i) { group { name } } }', {
+        token: admin,
+        variables: { i: { groupName } },
+      });
     expectRefused(await createGroup('two\r\nlines'), 'groupName', /control characters/);
     expectRefused(await createGroup('bell\u0007'), 'groupName', /control characters/);
     expectRefused(await createGroup('half \ud800 a pair'), 'groupName', /lone surrogates/);
@@ -92,8 +122,16 @@ describe('malformed input', () => {
       cursor('0000-01-01T00:00:00.000Z', randomUUID()),
     ];
     for (const after of forged) {
-      expectRefused(await gateway.graphql('query($a: String) { users(after: $a) { totalCount } }', { token: admin, variables: { a: after } }), 'after', /cursor/);
-      expectRefused(await gateway.graphql('query($a: String) { auditEvents(after: $a) { totalCount } }', { token: admin, variables: { a: after } }), 'after', /cursor/);
+      expectRefused(
+        await gateway.graphql('query($a: String) { users(after: $a) { totalCount } }', { token: admin, variables: { a: after } }),
+        'after',
+        /cursor/,
+      );
+      expectRefused(
+        await gateway.graphql('query($a: String) { auditEvents(after: $a) { totalCount } }', { token: admin, variables: { a: after } }),
+        'after',
+        /cursor/,
+      );
     }
   });
 
@@ -106,10 +144,13 @@ describe('malformed input', () => {
   });
 
   it('L1: user(id:) with a malformed id answers BAD_USER_INPUT for that lookup alone; the lookups batched with it still answer', async () => {
-    const response = await gateway.graphql('query($valid: ID!) { a: user(id: $valid) { id } b: user(id: "x\' or 1=1--") { id } c: user(id: "x") { id } }', {
-      token: userManager,
-      variables: { valid: owner.id },
-    });
+    const response = await gateway.graphql(
+      'query($valid: ID!) { a: user(id: $valid) { id } b: user(id: "x\' or 1=1--") { id } c: user(id: "x") { id } }',
+      {
+        token: userManager,
+        variables: { valid: owner.id },
+      },
+    );
     expect(response.data).toEqual({ a: { id: owner.id }, b: null, c: null });
     expect(response.errors?.map((error) => [error.path, error.extensions.code])).toEqual([
       [['b'], 'BAD_USER_INPUT'],
@@ -195,19 +236,33 @@ describe('malformed input', () => {
   it('L1: a subscription operation answers BAD_USER_INPUT with HTTP 400', async () => {
     const response = await gateway.graphql('subscription { publicHello }');
     expect(response.status).toBe(400);
-    expect(response.errors?.[0]).toMatchObject({ message: 'This API has no subscription operations', extensions: { code: 'BAD_USER_INPUT' } });
+    expect(response.errors?.[0]).toMatchObject({
+      message: 'This API has no subscription operations',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   });
 
   it('L7: a list of 20,000 ids answers BAD_USER_INPUT in a short message, for an admin and for a user manager', async () => {
     const ids = unknownIds(20_000);
     const created = await gateway.graphql('mutation($i: CreateUserInput!) { createUser(input: $i) { message } }', {
       token: admin,
-      variables: { i: { email: `many-${randomUUID().slice(0, 8)}@example.test`, firstName: 'Many', lastName: 'Roles', password: 'Str0ng-password', roleIds: ids } },
+      variables: {
+        i: {
+          email: `many-${randomUUID().slice(0, 8)}@example.test`,
+          firstName: 'Many',
+          lastName: 'Roles',
+          password: 'Str0ng-password',
+          roleIds: ids,
+        },
+      },
     });
     expectRefused(created, 'roleIds', /at most 100 items/);
     const updated = await gateway.graphql('mutation($id: ID!, $i: UpdateUserInput!) { updateUser(id: $id, input: $i) { message } }', {
       token: userManager,
-      variables: { id: owner.id, i: { email: `x-${randomUUID().slice(0, 8)}@example.test`, firstName: 'X', lastName: 'Y', groupIdsToAdd: ids } },
+      variables: {
+        id: owner.id,
+        i: { email: `x-${randomUUID().slice(0, 8)}@example.test`, firstName: 'X', lastName: 'Y', groupIdsToAdd: ids },
+      },
     });
     expectRefused(updated, 'groupIdsToAdd', /at most 100 items/);
   });
@@ -216,7 +271,15 @@ describe('malformed input', () => {
     const ids = unknownIds(50);
     const response = await gateway.graphql('mutation($i: CreateUserInput!) { createUser(input: $i) { message } }', {
       token: admin,
-      variables: { i: { email: `unknown-${randomUUID().slice(0, 8)}@example.test`, firstName: 'Un', lastName: 'Known', password: 'Str0ng-password', roleIds: ids } },
+      variables: {
+        i: {
+          email: `unknown-${randomUUID().slice(0, 8)}@example.test`,
+          firstName: 'Un',
+          lastName: 'Known',
+          password: 'Str0ng-password',
+          roleIds: ids,
+        },
+      },
     });
     expect(response.errors?.[0]).toMatchObject({
       message: `roleIds: no role with id ${ids.slice(0, 3).join(', ')} and 47 more`,

@@ -9,7 +9,8 @@ import { createKeycloakUser, passwordGrant } from '../support/keycloak.js';
 // re-mirrored from the token, so `me` shows what the mirror holds.
 const ME = 'query { me { user { id firstName enabled } } }';
 /** What another process writes: a new first name, newer than the caller's token. */
-const renameElsewhere = (id: string, firstName: string) => sql('update users set first_name = $2, updated_at = now() where id = $1', [id, firstName]);
+const renameElsewhere = (id: string, firstName: string) =>
+  sql('update users set first_name = $2, updated_at = now() where id = $1', [id, firstName]);
 const LISTENER = 'iam-gateway listening on users_changed';
 
 describe('me from the caller cache', () => {
@@ -71,7 +72,9 @@ describe('me from the caller cache', () => {
     const { user, me } = await caller();
     await me();
     // Every gateway of this database loses its listener (other test files' too: they recover alike).
-    await sql(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = current_database()`, [LISTENER]);
+    await sql(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = current_database()`, [
+      LISTENER,
+    ]);
     // Made while nobody listens: the announcement is lost, so only forgetting on the drop shows it.
     await renameElsewhere(user.id, 'Unannounced');
     expect((await me()).data!.me.user.firstName).toBe('Unannounced');

@@ -53,7 +53,10 @@ describe('me', () => {
     await keycloakAdmin('PUT', `/users/${user.id}`, { firstName: 'Renamed', lastName: 'Person' });
     // Token claims win over the record only from a later second than its last write (`iat` counts seconds):
     // the record as if written two seconds ago, rather than waiting for the clock to pass a second.
-    await gateway.app.orm.em.fork().getConnection().execute(`update users set updated_at = updated_at - interval '2 seconds' where id = ?`, [user.id]);
+    await gateway.app.orm.em
+      .fork()
+      .getConnection()
+      .execute(`update users set updated_at = updated_at - interval '2 seconds' where id = ?`, [user.id]);
     const response = await gateway.graphql(ME, { token: (await passwordGrant(user.email, user.password)).access_token });
 
     expect(response.data!.me.user).toMatchObject({ firstName: 'Renamed', lastName: 'Person' });

@@ -62,7 +62,8 @@ describe('several gateway processes', () => {
     const emails = Array.from({ length: USERS }, () => newEmail('multi'));
     for (const email of emails) await registerWhileUnreachable(gateway, token, proxy, { email, firstName: 'Twice', lastName: 'Claimed' });
     const [first, second] = [await runner(), await runner()];
-    const creations = () => proxy.requests.filter((request) => request.replace(/\/$/, '') === `POST ${adminPath('/users', backends)}`).length;
+    const creations = () =>
+      proxy.requests.filter((request) => request.replace(/\/$/, '') === `POST ${adminPath('/users', backends)}`).length;
     const before = creations();
 
     // Both drain the queue at once until neither finds anything due.
@@ -83,9 +84,11 @@ describe('several gateway processes', () => {
       expect(inKeycloak, email).toHaveLength(1);
       expect(await localUser(email, backends)).toMatchObject({ id: inKeycloak[0]!.id, sync_status: 'SYNCED' });
     }
-    expect(await backends.sql(`select count(*)::int as count from audit_events where action = 'USER_SYNC' and details->>'email' = any($1)`, [emails])).toEqual([
-      { count: USERS },
-    ]);
+    expect(
+      await backends.sql(`select count(*)::int as count from audit_events where action = 'USER_SYNC' and details->>'email' = any($1)`, [
+        emails,
+      ]),
+    ).toEqual([{ count: USERS }]);
   });
 
   it('two processes claiming the reconciler lease at once: exactly one gets it, until it ends', async () => {

@@ -6,7 +6,8 @@ import { createMailbox, extractLinks } from '../support/mailbox.js';
 import { TENANCY_MODES, useTenancy } from '../support/tenancy.js';
 import { decodeToken } from '../support/tokens.js';
 
-const UPDATE = 'mutation($input: UpdateProfileInput!) { updateMyProfile(input: $input) { message user { id email username firstName lastName } } }';
+const UPDATE =
+  'mutation($input: UpdateProfileInput!) { updateMyProfile(input: $input) { message user { id email username firstName lastName } } }';
 const DELETE = 'mutation { deleteMyAccount { message } }';
 
 // Realm tenancy: the caller is a tenant's owner, an account of the tenant's own realm, and
@@ -21,10 +22,20 @@ describe.each(TENANCY_MODES)('my account (TENANCY_MODE=%s)', (mode) => {
     const response = await tenancy.gateway.graphql(UPDATE, { token: me.token, variables: { input: { email, lastName: 'Newname' } } });
 
     expect(response.errors).toBeUndefined();
-    expect(response.data!.updateMyProfile.user).toEqual({ id: me.id, email, username: email, firstName: me.firstName, lastName: 'Newname' });
-    const inKeycloak = (await keycloakAdmin<{ email: string; username: string; lastName: string }>('GET', `/users/${me.id}`, undefined, me.realm)).body;
+    expect(response.data!.updateMyProfile.user).toEqual({
+      id: me.id,
+      email,
+      username: email,
+      firstName: me.firstName,
+      lastName: 'Newname',
+    });
+    const inKeycloak = (
+      await keycloakAdmin<{ email: string; username: string; lastName: string }>('GET', `/users/${me.id}`, undefined, me.realm)
+    ).body;
     expect(inKeycloak).toMatchObject({ email, username: email, lastName: 'Newname' });
-    expect(await sql('select email, last_name, realm from users where id = $1', [me.id])).toEqual([{ email, last_name: 'Newname', realm: me.realm ?? null }]);
+    expect(await sql('select email, last_name, realm from users where id = $1', [me.id])).toEqual([
+      { email, last_name: 'Newname', realm: me.realm ?? null },
+    ]);
     await passwordGrant(email, me.password, me.realm);
   });
 
@@ -58,7 +69,10 @@ describe.each(TENANCY_MODES)('my account (TENANCY_MODE=%s)', (mode) => {
 
     // The addressee follows Keycloak's link: now, and only now, the address is verified.
     await followEmailAction(link!);
-    expect(decodeToken((await passwordGrant(email, me.password, realm)).access_token).payload).toMatchObject({ email, email_verified: true });
+    expect(decodeToken((await passwordGrant(email, me.password, realm)).access_token).payload).toMatchObject({
+      email,
+      email_verified: true,
+    });
   });
 
   it('L2: a taken email answers CONFLICT "This email cannot be used" without naming it, known to the gateway or only to Keycloak, and changes nothing', async () => {
@@ -73,13 +87,18 @@ describe.each(TENANCY_MODES)('my account (TENANCY_MODE=%s)', (mode) => {
       expect(response.errors?.[0]).toMatchObject({ message: 'This email cannot be used', extensions: { code: 'CONFLICT' } });
       expect(JSON.stringify(response)).not.toContain(taken);
     }
-    expect(await sql('select email, email_verified from users where id = $1', [me.id])).toEqual([{ email: me.email, email_verified: false }]);
+    expect(await sql('select email, email_verified from users where id = $1', [me.id])).toEqual([
+      { email: me.email, email_verified: false },
+    ]);
     expect((await keycloakAdmin<{ email: string }>('GET', `/users/${me.id}`, undefined, me.realm)).body.email).toBe(me.email);
   });
 
   it('refuses an invalid email and a username other than the email with BAD_USER_INPUT', async () => {
     const me = await tenancy.signedIn();
-    const response = await tenancy.gateway.graphql(UPDATE, { token: me.token, variables: { input: { email: 'nope', username: 'someone' } } });
+    const response = await tenancy.gateway.graphql(UPDATE, {
+      token: me.token,
+      variables: { input: { email: 'nope', username: 'someone' } },
+    });
     expect(response.errors?.[0]?.extensions).toMatchObject({
       code: 'BAD_USER_INPUT',
       fieldErrors: { email: expect.any(String), username: expect.any(String) },
@@ -110,10 +129,13 @@ describe.each(TENANCY_MODES)('my account (TENANCY_MODE=%s)', (mode) => {
     const name = `Shared ${randomUUID().slice(0, 6)}`;
     const owner = await tenancy.tenantOwner(name);
     const member = await tenancy.signedIn(owner.realm);
-    const invitation = await tenancy.gateway.graphql('mutation($t: ID!, $e: String!) { createInvitation(input: { tenantId: $t, email: $e }) { token } }', {
-      token: owner.token,
-      variables: { t: owner.tenant.id, e: member.email },
-    });
+    const invitation = await tenancy.gateway.graphql(
+      'mutation($t: ID!, $e: String!) { createInvitation(input: { tenantId: $t, email: $e }) { token } }',
+      {
+        token: owner.token,
+        variables: { t: owner.tenant.id, e: member.email },
+      },
+    );
     const accepted = await tenancy.gateway.graphql('mutation($t: String!) { acceptInvitation(input: { token: $t }) { user { id } } }', {
       token: member.token,
       variables: { t: invitation.data!.createInvitation.token },
@@ -125,6 +147,8 @@ describe.each(TENANCY_MODES)('my account (TENANCY_MODE=%s)', (mode) => {
     expect(response.errors?.[0]?.extensions.code).toBe('CONFLICT');
     expect(response.errors?.[0]?.message).toContain(name);
     expect((await keycloakAdmin('GET', `/users/${owner.id}`, undefined, owner.realm)).status).toBe(200);
-    expect(await sql('select role from memberships where tenant_id = $1 and user_id = $2', [owner.tenant.id, owner.id])).toEqual([{ role: 'OWNER' }]);
+    expect(await sql('select role from memberships where tenant_id = $1 and user_id = $2', [owner.tenant.id, owner.id])).toEqual([
+      { role: 'OWNER' },
+    ]);
   });
 });

@@ -25,12 +25,14 @@ const REGISTER = /* GraphQL */ `
 const newEmail = () => `onboard-${randomUUID().slice(0, 8)}@example.test`;
 
 async function keycloakUser(email: string, realm?: string) {
-  const [user] = (await keycloakAdmin<{ id: string; enabled: boolean; emailVerified: boolean; requiredActions: string[] }[]>(
-    'GET',
-    `/users?email=${encodeURIComponent(email)}&exact=true`,
-    undefined,
-    realm,
-  )).body;
+  const [user] = (
+    await keycloakAdmin<{ id: string; enabled: boolean; emailVerified: boolean; requiredActions: string[] }[]>(
+      'GET',
+      `/users?email=${encodeURIComponent(email)}&exact=true`,
+      undefined,
+      realm,
+    )
+  ).body;
   return user;
 }
 
@@ -171,9 +173,12 @@ describe.each(TENANCY_MODES)('onboarding (TENANCY_MODE=%s)', (mode) => {
     if (mode === 'realm') {
       // createTenant's owner: an account of the new tenant realm without a password.
       const creator = await tenancy.signedIn();
-      const created = await gateway.graphql('mutation { createTenant(input: { name: "Setup Co" }) { tenant { id members { user { id email } } } } }', {
-        token: creator.token,
-      });
+      const created = await gateway.graphql(
+        'mutation { createTenant(input: { name: "Setup Co" }) { tenant { id members { user { id email } } } } }',
+        {
+          token: creator.token,
+        },
+      );
       expect(created.errors).toBeUndefined();
       const { tenant } = created.data!.createTenant;
       tenancy.track(tenant.id);
@@ -233,7 +238,10 @@ describe.each(TENANCY_MODES)('onboarding (TENANCY_MODE=%s)', (mode) => {
     // A tenant realm's roles are that tenant's own, never the gateway's.
     if (mode === 'realm') callers.push(await tenancy.signedIn((await tenancy.tenantOwner()).realm, { realmRoles: ['role_admin'] }));
     for (const { token } of callers) {
-      const response = await gateway.graphql(REGISTER, { token, variables: { input: { email: newEmail(), firstName: 'A', lastName: 'B' } } });
+      const response = await gateway.graphql(REGISTER, {
+        token,
+        variables: { input: { email: newEmail(), firstName: 'A', lastName: 'B' } },
+      });
       expect(response.errors?.[0]?.extensions.code).toBe('FORBIDDEN');
     }
   });

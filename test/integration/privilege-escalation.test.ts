@@ -69,7 +69,9 @@ async function mirrorEffective(of: 'user' | 'group' | 'role', id: string): Promi
 
 /** The journal's actions on a user: a refused call leaves none. */
 async function journaledActions(userId: string): Promise<string[]> {
-  return (await sql<{ action: string }>('select action from audit_events where target_id = $1 order by at', [userId])).map((row) => row.action);
+  return (await sql<{ action: string }>('select action from audit_events where target_id = $1 order by at', [userId])).map(
+    (row) => row.action,
+  );
 }
 
 /**
@@ -120,19 +122,22 @@ describe('effective roles, computed from the mirror as Keycloak computes a token
     ['directly', () => ({ roleIds: [ids.composite] })],
     ['through a role composed of a role the mirror leaves out', () => ({ roleIds: [ids.through] })],
     ['through a subgroup and the groups above it', () => ({ groupIds: [ids.leaf] })],
-  ])('a user holding roles %s: the mirror computes the realm roles of their token, and effectivePrivileges shows them', async (_how, grant) => {
-    const user = await userWith(grant());
-    const inToken = tokenRealmRoles((await passwordGrant(user.email, user.password)).access_token);
+  ])(
+    'a user holding roles %s: the mirror computes the realm roles of their token, and effectivePrivileges shows them',
+    async (_how, grant) => {
+      const user = await userWith(grant());
+      const inToken = tokenRealmRoles((await passwordGrant(user.email, user.password)).access_token);
 
-    expect(await mirrorEffective('user', user.id)).toEqual(inToken);
-    const read = await gateway.graphql('query($id: ID!) { user(id: $id) { effectivePrivileges { name } } }', {
-      token: await adminToken(),
-      variables: { id: user.id },
-    });
-    expect(read.data!.user.effectivePrivileges.map((privilege: { name: string }) => privilege.name)).toEqual(
-      inToken.filter((name) => name.startsWith('priv_')),
-    );
-  });
+      expect(await mirrorEffective('user', user.id)).toEqual(inToken);
+      const read = await gateway.graphql('query($id: ID!) { user(id: $id) { effectivePrivileges { name } } }', {
+        token: await adminToken(),
+        variables: { id: user.id },
+      });
+      expect(read.data!.user.effectivePrivileges.map((privilege: { name: string }) => privilege.name)).toEqual(
+        inToken.filter((name) => name.startsWith('priv_')),
+      );
+    },
+  );
 });
 
 describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
@@ -166,32 +171,33 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
     await syncFromKeycloak();
   });
 
-  it.each([
-    'directly',
-    'through a group',
-    'through a composite role made in Keycloak’s console',
-    'through a parent group',
-  ])('H1: a user manager cannot update, delete, set the password of or send the setup email to an admin who is admin %s', async (way) => {
-    const admin = admins.get(way)!;
-    expect(tokenRealmRoles((await passwordGrant(admin.email, admin.password)).access_token)).toContain('role_admin');
-    const attempts = [
-      [UPDATE, { id: admin.id, input: { email: admin.email, firstName: 'Eve', lastName: 'edited-by-um' } }],
-      [SET_PASSWORD, { id: admin.id, password: 'Pwned-by-um-1' }],
-      [SETUP_EMAIL, { id: admin.id }],
-      [DELETE, { id: admin.id }],
-    ] as const;
-    for (const [mutation, variables] of attempts) {
-      expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), mutation).toBe('FORBIDDEN');
-    }
+  it.each(['directly', 'through a group', 'through a composite role made in Keycloak’s console', 'through a parent group'])(
+    'H1: a user manager cannot update, delete, set the password of or send the setup email to an admin who is admin %s',
+    async (way) => {
+      const admin = admins.get(way)!;
+      expect(tokenRealmRoles((await passwordGrant(admin.email, admin.password)).access_token)).toContain('role_admin');
+      const attempts = [
+        [UPDATE, { id: admin.id, input: { email: admin.email, firstName: 'Eve', lastName: 'edited-by-um' } }],
+        [SET_PASSWORD, { id: admin.id, password: 'Pwned-by-um-1' }],
+        [SETUP_EMAIL, { id: admin.id }],
+        [DELETE, { id: admin.id }],
+      ] as const;
+      for (const [mutation, variables] of attempts) {
+        expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), mutation).toBe('FORBIDDEN');
+      }
 
-    expect(await journaledActions(admin.id)).toEqual(['USER_CREATE']);
-    expect((await keycloakAdmin<{ lastName: string }>('GET', `/users/${admin.id}`)).body.lastName).toBe('Mallory');
-    await passwordGrant(admin.email, admin.password);
-  });
+      expect(await journaledActions(admin.id)).toEqual(['USER_CREATE']);
+      expect((await keycloakAdmin<{ lastName: string }>('GET', `/users/${admin.id}`)).body.lastName).toBe('Mallory');
+      await passwordGrant(admin.email, admin.password);
+    },
+  );
 
   it('H1: the review’s reproduction: a user manager sets the password of an admin-through-group, then signs in as them', async () => {
     const admin = await userWith({ groupIds: [groupIds.admins] });
-    const response = await gateway.graphql(SET_PASSWORD, { token: await managerToken(), variables: { id: admin.id, password: 'Taken-over-1' } });
+    const response = await gateway.graphql(SET_PASSWORD, {
+      token: await managerToken(),
+      variables: { id: admin.id, password: 'Taken-over-1' },
+    });
 
     expect(outcome(response)).toBe('FORBIDDEN');
     await expect(passwordGrant(admin.email, 'Taken-over-1')).rejects.toThrow(/invalid_grant/);
@@ -214,7 +220,9 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
       ),
     ];
     for (const [mutation, variables] of attempts) {
-      expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), JSON.stringify(variables)).toBe('FORBIDDEN');
+      expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), JSON.stringify(variables)).toBe(
+        'FORBIDDEN',
+      );
     }
 
     for (const { email } of [...created, registered]) {
@@ -234,9 +242,10 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
     ];
     for (const change of changes) {
       const input = { email: manager.email, firstName: 'Eve', lastName: 'Mallory', ...change };
-      expect(outcome(await gateway.graphql(UPDATE, { token: await managerToken(), variables: { id: manager.id, input } })), JSON.stringify(change)).toBe(
-        'FORBIDDEN',
-      );
+      expect(
+        outcome(await gateway.graphql(UPDATE, { token: await managerToken(), variables: { id: manager.id, input } })),
+        JSON.stringify(change),
+      ).toBe('FORBIDDEN');
     }
     expect({ local: await localLinks(manager.id), keycloak: await keycloakLinks(manager.id) }).toEqual(before);
   });
@@ -250,13 +259,17 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
       [UPDATE, { id: manager.id, input: { email: manager.email, firstName: 'Eve', lastName: 'Mallory', emailVerified: true } }],
     ] as const;
     for (const [mutation, variables] of attempts) {
-      expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), JSON.stringify(variables)).toBe('FORBIDDEN');
+      expect(outcome(await gateway.graphql(mutation, { token: await managerToken(), variables })), JSON.stringify(variables)).toBe(
+        'FORBIDDEN',
+      );
     }
 
     expect((await keycloakAdmin<unknown[]>('GET', `/users?email=${encodeURIComponent(created.email)}&exact=true`)).body).toEqual([]);
     for (const { id } of [plain, manager]) {
       expect((await keycloakAdmin<{ emailVerified: boolean }>('GET', `/users/${id}`)).body.emailVerified).toBe(false);
-      expect((await sql<{ email_verified: boolean }>('select email_verified from users where id = $1', [id]))[0]!.email_verified).toBe(false);
+      expect((await sql<{ email_verified: boolean }>('select email_verified from users where id = $1', [id]))[0]!.email_verified).toBe(
+        false,
+      );
     }
     const byAdmin = await gateway.graphql(UPDATE, {
       token: await adminToken(),
@@ -295,7 +308,9 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
 
     expect(outcome(await gateway.graphql(CREATE, { token: await managerToken(), variables: { input: puppet } }))).toBe('FORBIDDEN');
     const joined = { email: plain.email, firstName: 'Eve', lastName: 'Mallory', groupIdsToAdd: [puppets] };
-    expect(outcome(await gateway.graphql(UPDATE, { token: await managerToken(), variables: { id: plain.id, input: joined } }))).toBe('FORBIDDEN');
+    expect(outcome(await gateway.graphql(UPDATE, { token: await managerToken(), variables: { id: plain.id, input: joined } }))).toBe(
+      'FORBIDDEN',
+    );
 
     expect((await keycloakAdmin<unknown[]>('GET', `/users?email=${encodeURIComponent(puppet.email)}&exact=true`)).body).toEqual([]);
     expect((await keycloakLinks(plain.id)).groups).toEqual([]);
@@ -307,7 +322,10 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
     await syncFromKeycloak();
     expect(await mirrorEffective('user', realmAdmin.id), 'the mirror sees a plain user').toEqual(['role_user']);
 
-    const response = await gateway.graphql(SET_PASSWORD, { token: await managerToken(), variables: { id: realmAdmin.id, password: 'Taken-over-2b' } });
+    const response = await gateway.graphql(SET_PASSWORD, {
+      token: await managerToken(),
+      variables: { id: realmAdmin.id, password: 'Taken-over-2b' },
+    });
 
     expect(outcome(response)).toBe('FORBIDDEN');
     await expectPasswordUnchanged(realmAdmin, 'Taken-over-2b');
@@ -322,7 +340,10 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
     expect(await mirrorEffective('user', chief.id), 'the mirror sees a plain user').toEqual(['role_user']);
     expect(tokenRealmRoles((await passwordGrant(chief.email, chief.password)).access_token)).toContain('role_admin');
 
-    const response = await gateway.graphql(SET_PASSWORD, { token: await managerToken(), variables: { id: chief.id, password: 'Taken-over-3c' } });
+    const response = await gateway.graphql(SET_PASSWORD, {
+      token: await managerToken(),
+      variables: { id: chief.id, password: 'Taken-over-3c' },
+    });
 
     expect(outcome(response)).toBe('FORBIDDEN');
     await expectPasswordUnchanged(chief, 'Taken-over-3c');

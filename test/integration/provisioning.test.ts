@@ -168,9 +168,7 @@ describe('provisionRealm on a new realm, run twice', () => {
     });
     const wrong = await requestToken(realm, passwordGrantThroughApiClient(options, options.bootstrapAdmin.email, 'Wrong-passw0rd'));
     expect(wrong.status).toBe(400);
-    await expect
-      .poll(async () => (await master.realms.findEvents({ realm, type: 'LOGIN_ERROR', max: 10 })).length)
-      .toBeGreaterThan(0);
+    await expect.poll(async () => (await master.realms.findEvents({ realm, type: 'LOGIN_ERROR', max: 10 })).length).toBeGreaterThan(0);
   });
 
   /** A user of the probe realm with a password, created in Keycloak directly. */
@@ -213,7 +211,12 @@ describe('provisionRealm on a new realm, run twice', () => {
     const signedIn = await requestToken(realm, passwordGrantThroughApiClient(options, user.email, user.password));
     const { refresh_token: first } = (await signedIn.json()) as { refresh_token: string };
     const refresh = (refreshToken: string) =>
-      requestToken(realm, { grant_type: 'refresh_token', client_id: apiClient.clientId, client_secret: apiClient.secret, refresh_token: refreshToken });
+      requestToken(realm, {
+        grant_type: 'refresh_token',
+        client_id: apiClient.clientId,
+        client_secret: apiClient.secret,
+        refresh_token: refreshToken,
+      });
     expect((await refresh(first)).status).toBe(200);
     const reused = await refresh(first);
     expect(reused.status).toBe(400);
@@ -229,10 +232,16 @@ describe('provisionRealm on a new realm, run twice', () => {
         ...(await master.clients.listOptionalClientScopes({ realm, id: client.id! })),
         ...(await master.clients.listDefaultClientScopes({ realm, id: client.id! })),
       ];
-      expect(scopes.map((scope) => scope.name), clientId).not.toContain('offline_access');
+      expect(
+        scopes.map((scope) => scope.name),
+        clientId,
+      ).not.toContain('offline_access');
     }
     const user = await probeUser();
-    const asked = await requestToken(realm, { ...passwordGrantThroughApiClient(options, user.email, user.password), scope: 'openid offline_access' });
+    const asked = await requestToken(realm, {
+      ...passwordGrantThroughApiClient(options, user.email, user.password),
+      scope: 'openid offline_access',
+    });
     const body = (await asked.json()) as { refresh_token?: string; error?: string };
     // Keycloak either refuses the scope or leaves it out: never an offline token.
     if (asked.status === 200) expect(decodeJwt(body.refresh_token!).typ).not.toBe('Offline');

@@ -78,7 +78,10 @@ describe('abuse limits on login', () => {
   it('counts every aliased login of one request on its own: of 15 aliases, the one past the per-IP limit is refused', async () => {
     // Different users: Keycloak itself refuses one user's logins that follow each other too closely.
     const users = await Promise.all(Array.from({ length: 6 }, () => createKeycloakUser()));
-    const inputs = Array.from({ length: 15 }, (_, i) => ({ username: users[i]?.email ?? unknownUser(), password: users[i]?.password ?? 'x' }));
+    const inputs = Array.from({ length: 15 }, (_, i) => ({
+      username: users[i]?.email ?? unknownUser(),
+      password: users[i]?.password ?? 'x',
+    }));
     const variables = Object.fromEntries(inputs.map((input, i) => [`i${i}`, input]));
     const declarations = inputs.map((_, i) => `$i${i}: LoginInput!`).join(', ');
     const aliases = inputs.map((_, i) => `a${i}: login(input: $i${i}) { tokens { accessToken } }`).join('\n');
@@ -89,7 +92,9 @@ describe('abuse limits on login', () => {
     });
 
     // Six signed in; mutations run one after another, and the first refusal ends the request.
-    expect(response.errors).toEqual([expect.objectContaining({ path: ['a6'], extensions: expect.objectContaining({ code: 'RATE_LIMITED' }) })]);
+    expect(response.errors).toEqual([
+      expect.objectContaining({ path: ['a6'], extensions: expect.objectContaining({ code: 'RATE_LIMITED' }) }),
+    ]);
   });
 
   it('counts the addresses of one IPv6 /64 as one client', async () => {
@@ -141,9 +146,13 @@ describe('abuse limits wherever email is sent or an account is made', () => {
     return { ...user, token };
   }
   const code = (response: { errors?: { extensions: { code: string } }[] }) => response.errors?.[0]?.extensions.code ?? 'OK';
-  const createTenant = (token: string) => gateway.graphql('mutation { createTenant(input: { name: "Limited" }) { tenant { id } } }', { token });
+  const createTenant = (token: string) =>
+    gateway.graphql('mutation { createTenant(input: { name: "Limited" }) { tenant { id } } }', { token });
   const invite = (token: string, tenantId: string, email = `limited-${randomUUID().slice(0, 8)}@example.test`) =>
-    gateway.graphql('mutation($i: CreateInvitationInput!) { createInvitation(input: $i) { message } }', { token, variables: { i: { tenantId, email } } });
+    gateway.graphql('mutation($i: CreateInvitationInput!) { createInvitation(input: $i) { message } }', {
+      token,
+      variables: { i: { tenantId, email } },
+    });
 
   it('L5: a call refused by a rate limit answers HTTP 429 with Retry-After; a refusal of another kind keeps its status', async () => {
     const send = () =>
@@ -164,7 +173,12 @@ describe('abuse limits wherever email is sent or an account is made', () => {
 
   it('M4: createTenant is limited per caller', async () => {
     const [ann, bob] = await Promise.all([signIn(), signIn()]);
-    const codes = [code(await createTenant(ann.token)), code(await createTenant(ann.token)), code(await createTenant(ann.token)), code(await createTenant(bob.token))];
+    const codes = [
+      code(await createTenant(ann.token)),
+      code(await createTenant(ann.token)),
+      code(await createTenant(ann.token)),
+      code(await createTenant(bob.token)),
+    ];
     expect(codes).toEqual(['OK', 'OK', 'RATE_LIMITED', 'OK']);
   });
 
@@ -173,7 +187,11 @@ describe('abuse limits wherever email is sent or an account is made', () => {
     const admin = await signIn(['role_admin']);
     const tenantId = (await createTenant(owner.token)).data!.createTenant.tenant.id as string;
     const refusedEmail = `refused-${randomUUID().slice(0, 8)}@example.test`;
-    const codes = [code(await invite(owner.token, tenantId)), code(await invite(admin.token, tenantId)), code(await invite(owner.token, tenantId, refusedEmail))];
+    const codes = [
+      code(await invite(owner.token, tenantId)),
+      code(await invite(admin.token, tenantId)),
+      code(await invite(owner.token, tenantId, refusedEmail)),
+    ];
     expect(codes).toEqual(['OK', 'OK', 'RATE_LIMITED']);
     // Another tenant of the same owner has its own count.
     const other = (await createTenant(owner.token)).data!.createTenant.tenant.id as string;
@@ -184,7 +202,9 @@ describe('abuse limits wherever email is sent or an account is made', () => {
   it('M4: createInvitation is limited per inviter across tenants; a call the permission table refuses is not counted', async () => {
     const admin = await signIn(['role_admin']);
     const outsider = await signIn();
-    const tenants = await Promise.all([1, 2].map(async () => (await createTenant((await signIn()).token)).data!.createTenant.tenant.id as string));
+    const tenants = await Promise.all(
+      [1, 2].map(async () => (await createTenant((await signIn()).token)).data!.createTenant.tenant.id as string),
+    );
     // Not a member: FORBIDDEN, and the outsider's own count stays untouched.
     for (let call = 1; call <= 4; call += 1) expect(code(await invite(outsider.token, tenants[0]!))).toBe('FORBIDDEN');
     const codes = [tenants[0], tenants[1], tenants[0], tenants[1]].map((tenantId) => invite(admin.token, tenantId!));
@@ -193,7 +213,9 @@ describe('abuse limits wherever email is sent or an account is made', () => {
 
   it('ATTACK: createInvitation is limited per recipient address, however many tenants and inviters send to it', async () => {
     const [ann, bob] = await Promise.all([signIn(), signIn()]);
-    const [annTenant, bobTenant] = await Promise.all([ann, bob].map(async ({ token }) => (await createTenant(token)).data!.createTenant.tenant.id as string));
+    const [annTenant, bobTenant] = await Promise.all(
+      [ann, bob].map(async ({ token }) => (await createTenant(token)).data!.createTenant.tenant.id as string),
+    );
     const victim = `flooded-${randomUUID().slice(0, 8)}@example.test`;
     const codes = [code(await invite(ann.token, annTenant, victim)), code(await invite(bob.token, bobTenant, victim.toUpperCase()))];
     codes.push(code(await invite(bob.token, bobTenant, ` ${victim}`)), code(await invite(ann.token, annTenant)));
@@ -207,7 +229,11 @@ describe('abuse limits wherever email is sent or an account is made', () => {
         variables: { i: { token: randomUUID(), firstName: 'A', lastName: 'B' } },
         headers: { 'x-forwarded-for': '203.0.113.21' },
       });
-    expect([code(await accept()), code(await accept()), code(await accept())]).toEqual(['BAD_USER_INPUT', 'BAD_USER_INPUT', 'RATE_LIMITED']);
+    expect([code(await accept()), code(await accept()), code(await accept())]).toEqual([
+      'BAD_USER_INPUT',
+      'BAD_USER_INPUT',
+      'RATE_LIMITED',
+    ]);
   });
 
   it('M4: registerUser is limited per caller, sendPasswordSetupEmail per caller and per recipient', async () => {
@@ -222,20 +248,26 @@ describe('abuse limits wherever email is sent or an account is made', () => {
 
     const [first, second] = registered.map((response) => response.data?.registerUser.user.id as string);
     const setupEmail = (userId: string) =>
-      gateway.graphql('mutation($id: ID!) { sendPasswordSetupEmail(userId: $id) { message } }', { token: manager.token, variables: { id: userId } });
+      gateway.graphql('mutation($id: ID!) { sendPasswordSetupEmail(userId: $id) { message } }', {
+        token: manager.token,
+        variables: { id: userId },
+      });
     // Per recipient: the third email to one user is refused; then the caller's own limit ends the rest.
-    expect([code(await setupEmail(first!)), code(await setupEmail(first!)), code(await setupEmail(first!)), code(await setupEmail(second!))]).toEqual([
-      'OK',
-      'OK',
-      'RATE_LIMITED',
-      'RATE_LIMITED',
-    ]);
+    expect([
+      code(await setupEmail(first!)),
+      code(await setupEmail(first!)),
+      code(await setupEmail(first!)),
+      code(await setupEmail(second!)),
+    ]).toEqual(['OK', 'OK', 'RATE_LIMITED', 'RATE_LIMITED']);
   });
 
   it('M4: updateMyProfile is limited per caller for email changes only', async () => {
     const user = await signIn();
     const update = (input: Record<string, string>) =>
-      gateway.graphql('mutation($i: UpdateProfileInput!) { updateMyProfile(input: $i) { user { email } } }', { token: user.token, variables: { i: input } });
+      gateway.graphql('mutation($i: UpdateProfileInput!) { updateMyProfile(input: $i) { user { email } } }', {
+        token: user.token,
+        variables: { i: input },
+      });
     const codes = [
       code(await update({ firstName: 'Once' })),
       code(await update({ firstName: 'Twice', email: user.email })),

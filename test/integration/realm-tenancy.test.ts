@@ -17,7 +17,8 @@ const SIGNUP = /* GraphQL */ `
     }
   }
 `;
-const CREATE_TENANT = 'mutation($name: String!) { createTenant(input: { name: $name }) { tenant { id name members { role user { id email } } } } }';
+const CREATE_TENANT =
+  'mutation($name: String!) { createTenant(input: { name: $name }) { tenant { id name members { role user { id email } } } } }';
 const ME = '{ me { user { id email } roles currentTenant { id name } tenants { role tenant { id } } } }';
 
 const newEmail = () => `realm-${randomUUID().slice(0, 8)}@example.test`;
@@ -60,8 +61,15 @@ describe('realm tenancy (TENANCY_MODE=realm)', () => {
 
     const realm = await keycloakAdmin<Record<string, unknown>>('GET', '', undefined, tenant.id);
     expect(realm.status).toBe(200);
-    expect(realm.body).toMatchObject({ realm: tenant.id, enabled: true, bruteForceProtected: true, passwordPolicy: expect.stringContaining('length(8)') });
-    const [client] = (await keycloakAdmin<Record<string, any>[]>('GET', `/clients?clientId=${CONTROL_PLANE_CLIENT_ID}`, undefined, tenant.id)).body;
+    expect(realm.body).toMatchObject({
+      realm: tenant.id,
+      enabled: true,
+      bruteForceProtected: true,
+      passwordPolicy: expect.stringContaining('length(8)'),
+    });
+    const [client] = (
+      await keycloakAdmin<Record<string, any>[]>('GET', `/clients?clientId=${CONTROL_PLANE_CLIENT_ID}`, undefined, tenant.id)
+    ).body;
     expect(client).toMatchObject({ publicClient: true, standardFlowEnabled: true, attributes: { 'pkce.code.challenge.method': 'S256' } });
     expect((await usersByEmail(tenant.id, input.email)).map((u) => u.id)).toEqual([user.id]);
     expect(await usersByEmail(inject('config').keycloak.realm, input.email)).toEqual([]);
@@ -115,7 +123,9 @@ describe('realm tenancy (TENANCY_MODE=realm)', () => {
     expect(owner).toMatchObject({ firstName: creator.firstName, requiredActions: ['UPDATE_PASSWORD'] });
     expect((await keycloakAdmin<unknown[]>('GET', `/users/${owner!.id}/credentials`, undefined, tenant.id)).body).toEqual([]);
     expect(tenant.members).toEqual([{ role: 'OWNER', user: { id: owner!.id, email: creator.email } }]);
-    expect(await sql('select user_id, role from memberships where tenant_id = $1', [tenant.id])).toEqual([{ user_id: owner!.id, role: 'OWNER' }]);
+    expect(await sql('select user_id, role from memberships where tenant_id = $1', [tenant.id])).toEqual([
+      { user_id: owner!.id, role: 'OWNER' },
+    ]);
     // Two accounts of one person, one per realm.
     expect(await sql('select realm from users where email = $1 order by realm nulls first', [creator.email])).toEqual([
       { realm: null },
@@ -130,7 +140,11 @@ describe('realm tenancy (TENANCY_MODE=realm)', () => {
 
   it('a Keycloak failure while provisioning the realm leaves nothing local and no half-made realm', async () => {
     const proxy: KeycloakProxy = await startKeycloakProxy(inject('config').keycloak.url);
-    const failing = await startTestGateway((config) => ({ ...config, tenancyMode: 'realm', keycloak: { ...config.keycloak, url: proxy.url } }));
+    const failing = await startTestGateway((config) => ({
+      ...config,
+      tenancyMode: 'realm',
+      keycloak: { ...config.keycloak, url: proxy.url },
+    }));
     try {
       // The realm exists by then: only its undo can remove it.
       proxy.failWhen = (request) => /^PUT \/admin\/realms\/[^/]+\/users\/profile/.test(request);
@@ -207,7 +221,10 @@ describe('realm tenancy (TENANCY_MODE=realm)', () => {
     expect(refreshed.data!.refreshToken.me.user.id).toBe(user.id);
     const { accessToken, refreshToken } = refreshed.data!.refreshToken.tokens;
 
-    const logout = await gateway.graphql('mutation($t: String!) { logout(refreshToken: $t) { message } }', { token: accessToken, variables: { t: refreshToken } });
+    const logout = await gateway.graphql('mutation($t: String!) { logout(refreshToken: $t) { message } }', {
+      token: accessToken,
+      variables: { t: refreshToken },
+    });
     expect(logout.errors).toBeUndefined();
     const ended = await gateway.graphql(REFRESH, { variables: { t: refreshToken } });
     expect(ended.errors?.[0]?.extensions.code).toBe('UNAUTHENTICATED');
@@ -218,42 +235,61 @@ describe('realm tenancy (TENANCY_MODE=realm)', () => {
     const adminToken = await adminAccessToken();
     const email = newEmail();
 
-    const updated = await gateway.graphql('mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { user { email } } }', {
-      token: adminToken,
-      variables: { id: user.id, input: { email, firstName: 'Augusta', lastName: 'King' } },
-    });
+    const updated = await gateway.graphql(
+      'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { user { email } } }',
+      {
+        token: adminToken,
+        variables: { id: user.id, input: { email, firstName: 'Augusta', lastName: 'King' } },
+      },
+    );
     expect(updated.errors).toBeUndefined();
-    expect((await keycloakAdmin<{ email: string; firstName: string }>('GET', `/users/${user.id}`, undefined, tenant.id)).body).toMatchObject({ email, firstName: 'Augusta' });
+    expect(
+      (await keycloakAdmin<{ email: string; firstName: string }>('GET', `/users/${user.id}`, undefined, tenant.id)).body,
+    ).toMatchObject({ email, firstName: 'Augusta' });
     expect(await sql('select email, realm from users where id = $1', [user.id])).toEqual([{ email, realm: tenant.id }]);
 
     // The gateway's roles are its own realm's: they cannot be granted to a tenant realm's account.
     const [{ id: roleId }] = await sql<{ id: string }>("select id from realm_roles where name = 'role_user'");
-    const withRole = await gateway.graphql('mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { user { email } } }', {
-      token: adminToken,
-      variables: { id: user.id, input: { email, firstName: 'Augusta', lastName: 'King', roleIdsToAdd: [roleId] } },
-    });
+    const withRole = await gateway.graphql(
+      'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { user { email } } }',
+      {
+        token: adminToken,
+        variables: { id: user.id, input: { email, firstName: 'Augusta', lastName: 'King', roleIdsToAdd: [roleId] } },
+      },
+    );
     expect(withRole.errors?.[0]?.extensions.code).toBe('BAD_USER_INPUT');
 
-    const password = await gateway.graphql('mutation($id: ID!) { setUserPassword(userId: $id, password: "Brand-new-pass-1") { message } }', {
-      token: adminToken,
-      variables: { id: user.id },
-    });
+    const password = await gateway.graphql(
+      'mutation($id: ID!) { setUserPassword(userId: $id, password: "Brand-new-pass-1") { message } }',
+      {
+        token: adminToken,
+        variables: { id: user.id },
+      },
+    );
     expect(password.errors).toBeUndefined();
     await passwordGrant(email, 'Brand-new-pass-1', tenant.id);
     await expect(passwordGrant(email, input.password, tenant.id)).rejects.toThrow();
 
-    const setup = await gateway.graphql('mutation($id: ID!) { sendPasswordSetupEmail(userId: $id) { message } }', { token: adminToken, variables: { id: user.id } });
+    const setup = await gateway.graphql('mutation($id: ID!) { sendPasswordSetupEmail(userId: $id) { message } }', {
+      token: adminToken,
+      variables: { id: user.id },
+    });
     expect(setup.errors).toBeUndefined();
     const mail = await createMailbox(inject('mailboxUrl')).waitFor(email, { subject: /password|account/i });
     expect(mail.text + mail.html).toContain(`/realms/${tenant.id}/`);
 
     // Its only member gone, the tenant goes, and its realm with it.
-    const deleted = await gateway.graphql('mutation($id: ID!) { deleteUser(id: $id) { message } }', { token: adminToken, variables: { id: user.id } });
+    const deleted = await gateway.graphql('mutation($id: ID!) { deleteUser(id: $id) { message } }', {
+      token: adminToken,
+      variables: { id: user.id },
+    });
     expect(deleted.errors).toBeUndefined();
     expect((await keycloakAdmin('GET', '', undefined, tenant.id)).status).toBe(404);
     expect(await sql('select 1 from users where id = $1 union all select 1 from tenants where id = $2', [user.id, tenant.id])).toEqual([]);
-    expect(await sql("select status, details->'realmsDeleted' as realms from audit_events where action = 'USER_DELETE' and target_id = $1", [user.id])).toEqual([
-      { status: 'SUCCEEDED', realms: [tenant.id] },
-    ]);
+    expect(
+      await sql("select status, details->'realmsDeleted' as realms from audit_events where action = 'USER_DELETE' and target_id = $1", [
+        user.id,
+      ]),
+    ).toEqual([{ status: 'SUCCEEDED', realms: [tenant.id] }]);
   });
 });

@@ -57,7 +57,12 @@ describe('reconciler: changes made outside the gateway', () => {
   it('a user created, renamed, disabled and deleted directly in Keycloak follows in the mirror after one run each', async () => {
     const created = await consoleUser(['role_user']);
     await reconcile();
-    expect(await localUser(created.email, backends)).toMatchObject({ id: created.id, sync_status: 'SYNCED', first_name: 'Test', enabled: true });
+    expect(await localUser(created.email, backends)).toMatchObject({
+      id: created.id,
+      sync_status: 'SYNCED',
+      first_name: 'Test',
+      enabled: true,
+    });
     expect((await localLinks(created.id, backends)).roles).toEqual(['role_user']);
 
     const renamed = newEmail('renamed');

@@ -40,7 +40,12 @@ async function asAdmin(query: string, variables: Record<string, unknown>) {
 async function refreshAtKeycloak(refreshToken: string, client = { clientId: apiClientId, secret: apiClientSecret }) {
   const response = await fetch(tokenEndpoint, {
     method: 'POST',
-    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: client.clientId, client_secret: client.secret, refresh_token: refreshToken }),
+    body: new URLSearchParams({
+      grant_type: 'refresh_token',
+      client_id: client.clientId,
+      client_secret: client.secret,
+      refresh_token: refreshToken,
+    }),
   });
   return { status: response.status, body: (await response.json()) as { error?: string; refresh_token?: string } };
 }
@@ -94,7 +99,10 @@ describe('access ends at the next request', () => {
     const { access_token: token } = await passwordGrant(user.email, user.password);
     expect(codeOf(await gateway.graphql(ME, { token }))).toBeUndefined();
 
-    await asAdmin(UPDATE_USER, { id: user.id, input: { email: user.email, firstName: user.firstName, lastName: user.lastName, enabled: false } });
+    await asAdmin(UPDATE_USER, {
+      id: user.id,
+      input: { email: user.email, firstName: user.firstName, lastName: user.lastName, enabled: false },
+    });
 
     expect(codeOf(await gateway.graphql(ME, { token }))).toBe('UNAUTHENTICATED');
     const tenant = await gateway.graphql(CREATE_TENANT, { token, variables: { name: `ghost-${randomUUID().slice(0, 8)}` } });
@@ -109,7 +117,10 @@ describe('access ends at the next request', () => {
 
     await asAdmin('mutation($id: ID!) { deleteUser(id: $id) { message } }', { id: user.id });
 
-    for (const [query, variables] of [[ME, {}], [CREATE_TENANT, { name: 'ghost tenant' }]] as const) {
+    for (const [query, variables] of [
+      [ME, {}],
+      [CREATE_TENANT, { name: 'ghost tenant' }],
+    ] as const) {
       expect(codeOf(await gateway.graphql(query, { token, variables })), query).toBe('UNAUTHENTICATED');
     }
     expect(await mirrorRows(user.id)).toEqual([]);
@@ -132,7 +143,10 @@ describe('access ends at the next request', () => {
     const { access_token: token } = await passwordGrant(manager.email, manager.password);
     expect(codeOf(await gateway.graphql(USERS, { token }))).toBeUndefined();
 
-    await asAdmin(UPDATE_USER, { id: manager.id, input: { email: manager.email, firstName: manager.firstName, lastName: manager.lastName, groupIdsToRemove: [group] } });
+    await asAdmin(UPDATE_USER, {
+      id: manager.id,
+      input: { email: manager.email, firstName: manager.firstName, lastName: manager.lastName, groupIdsToRemove: [group] },
+    });
 
     expect(codeOf(await gateway.graphql(USERS, { token }))).toBe('FORBIDDEN');
     const me = await gateway.graphql(ME, { token });
@@ -147,7 +161,10 @@ describe('access ends at the next request', () => {
 
     await asAdmin(
       'mutation($id: ID!, $input: UpdateGroupRolesPrivilegesInput!) { updateGroupRolesPrivileges(id: $id, input: $input) { message } }',
-      { id: group, input: { roleIdsToAdd: [], roleIdsToRemove: [], privilegeIdsToAdd: [], privilegeIdsToRemove: [roleIds.priv_user_management] } },
+      {
+        id: group,
+        input: { roleIdsToAdd: [], roleIdsToRemove: [], privilegeIdsToAdd: [], privilegeIdsToRemove: [roleIds.priv_user_management] },
+      },
     );
 
     expect(codeOf(await gateway.graphql(USERS, { token }))).toBe('FORBIDDEN');
@@ -199,7 +216,9 @@ describe('Keycloak sessions end with what was taken away', () => {
 
     await asAdmin(SET_PASSWORD, { id: user.id, password: `Reset-${randomUUID().slice(0, 8)}-1a` });
 
-    expect((await gateway.graphql(REFRESH, { variables: { refreshToken: refresh_token } })).errors?.[0]?.extensions.code).toBe('UNAUTHENTICATED');
+    expect((await gateway.graphql(REFRESH, { variables: { refreshToken: refresh_token } })).errors?.[0]?.extensions.code).toBe(
+      'UNAUTHENTICATED',
+    );
     expect(await refreshAtKeycloak(refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     expect(await refreshOffline(offline)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
   });
@@ -236,7 +255,7 @@ describe('Keycloak sessions end with what was taken away', () => {
     expect(reused.errors?.[0]?.extensions.code).toBe('UNAUTHENTICATED');
   });
 
-  it('M3: no offline token for a user as the realm gives them: the role is not theirs, the scope not the clients\'', async () => {
+  it("M3: no offline token for a user as the realm gives them: the role is not theirs, the scope not the clients'", async () => {
     const user = await createKeycloakUser();
     for (const client of [{ clientId: apiClientId, secret: apiClientSecret }, await directGrantClient({ audience: true })]) {
       const answer = await grant(realm, client, user.email, user.password).then(
@@ -247,7 +266,14 @@ describe('Keycloak sessions end with what was taken away', () => {
     }
     const asked = await fetch(tokenEndpoint, {
       method: 'POST',
-      body: new URLSearchParams({ grant_type: 'password', client_id: apiClientId, client_secret: apiClientSecret, username: user.email, password: user.password, scope: 'openid offline_access' }),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: apiClientId,
+        client_secret: apiClientSecret,
+        username: user.email,
+        password: user.password,
+        scope: 'openid offline_access',
+      }),
     });
     const body = (await asked.json()) as { refresh_token?: string; error?: string };
     if (asked.status === 200) expect(decodeToken(body.refresh_token!).payload.typ).not.toBe('Offline');

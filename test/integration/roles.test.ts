@@ -125,8 +125,7 @@ describe('roles and privileges', () => {
       });
     }
     expect(
-      (await gateway.graphql(CREATE_ROLE, { token, variables: { input: { roleName: 'Role_Upper' } } })).errors?.[0]?.extensions
-        .fieldErrors,
+      (await gateway.graphql(CREATE_ROLE, { token, variables: { input: { roleName: 'Role_Upper' } } })).errors?.[0]?.extensions.fieldErrors,
     ).toEqual({ roleName: 'must be lower-case letters, digits and underscores, e.g. role_support' });
     for (const [input] of cases.slice(-2)) {
       const name = `role_${input.roleName}`;
@@ -189,7 +188,11 @@ describe('roles and privileges', () => {
       token,
       variables: { id, input: { privilegeIdsToAdd: [], privilegeIdsToRemove: [ids.priv_view_reports] } },
     });
-    expect(removal.data!.updateRole.role).toMatchObject({ description: 'after', composite: true, privileges: [{ name: 'priv_code_review' }] });
+    expect(removal.data!.updateRole.role).toMatchObject({
+      description: 'after',
+      composite: true,
+      privileges: [{ name: 'priv_code_review' }],
+    });
 
     expect(await keycloakRole(name)).toMatchObject({ id, name, description: 'after' });
     expect(await keycloakComposites(id)).toEqual(['priv_code_review']);
@@ -228,7 +231,10 @@ describe('roles and privileges', () => {
       token,
       variables: { id, input: { privilegeIdsToAdd: [ids.priv_code_review], privilegeIdsToRemove: [ids.priv_code_review] } },
     });
-    expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { privilegeIdsToRemove: expect.any(String) } });
+    expect(response.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      fieldErrors: { privilegeIdsToRemove: expect.any(String) },
+    });
     expect(await keycloakComposites(id)).toEqual([]);
   });
 
@@ -258,7 +264,9 @@ describe('roles and privileges', () => {
     expect(await keycloakRole(name)).toBeUndefined();
     expect(await mirroredRole(id)).toBeUndefined();
     expect(await sql('select 1 from role_privileges where role_id = $1', [id])).toEqual([]);
-    expect(await auditOf('ROLE_DELETE', name)).toMatchObject([{ status: 'SUCCEEDED', target_id: id, details: { privileges: ['priv_code_review'] } }]);
+    expect(await auditOf('ROLE_DELETE', name)).toMatchObject([
+      { status: 'SUCCEEDED', target_id: id, details: { privileges: ['priv_code_review'] } },
+    ]);
   });
 
   it('deleteRole answers CONFLICT naming how many users and groups hold the role, and deletes nothing', async () => {
@@ -296,14 +304,21 @@ describe('roles and privileges', () => {
     const { id, name } = await createRole({ roleName: unique('undo_'), description: 'comes back', privilegeIds: [ids.priv_view_reports] });
 
     await withoutDirectorySync(async () => {
-      const response = await refusingWrites('delete', 'realm_roles', 'name', name, () => gateway.graphql(DELETE_ROLE, { token, variables: { id } }));
+      const response = await refusingWrites('delete', 'realm_roles', 'name', name, () =>
+        gateway.graphql(DELETE_ROLE, { token, variables: { id } }),
+      );
 
       expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
       const recreated = await keycloakRole(name);
       expect(recreated).toMatchObject({ name, description: 'comes back' });
       expect(recreated!.id).not.toBe(id);
       expect(await keycloakComposites(recreated!.id)).toEqual(['priv_view_reports']);
-      expect(await mirroredRole(recreated!.id)).toEqual({ name, kind: 'ROLE', description: 'comes back', privileges: ['priv_view_reports'] });
+      expect(await mirroredRole(recreated!.id)).toEqual({
+        name,
+        kind: 'ROLE',
+        description: 'comes back',
+        privileges: ['priv_view_reports'],
+      });
       expect(await mirroredRole(id)).toBeUndefined();
       expect(await auditOf('ROLE_DELETE', name)).toMatchObject([{ status: 'COMPENSATED', target_id: id }]);
     });
@@ -343,7 +358,10 @@ describe('roles and privileges', () => {
     expect(data.privilegeAsRole).toBeNull();
     // A name where an id belongs names nothing: refused at the edge, like any malformed id.
     const notAnId = await gateway.graphql('{ role(id: "role_admin") { id } }', { token });
-    expect(notAnId).toMatchObject({ data: { role: null }, errors: [{ extensions: { code: 'BAD_USER_INPUT', fieldErrors: { id: expect.any(String) } } }] });
+    expect(notAnId).toMatchObject({
+      data: { role: null },
+      errors: [{ extensions: { code: 'BAD_USER_INPUT', fieldErrors: { id: expect.any(String) } } }],
+    });
     expect(data.privileges).toEqual([
       { name: 'priv_code_review', displayName: 'code_review', description: 'Review code' },
       { name: 'priv_user_management', displayName: 'user_management', description: 'Manage users, their roles and groups' },

@@ -157,7 +157,12 @@ describe('background sync of users registered while Keycloak was away', () => {
 
   it('adopts the Keycloak user an interrupted earlier push created, rather than failing or creating a second one', async () => {
     const email = newEmail();
-    const pending = await registerWhileUnreachable(gateway, token, proxy, { email, firstName: 'Half', lastName: 'Done', roleIds: [roleUser] });
+    const pending = await registerWhileUnreachable(gateway, token, proxy, {
+      email,
+      firstName: 'Half',
+      lastName: 'Done',
+      roleIds: [roleUser],
+    });
     // What a push killed after Keycloak's answer leaves: the user in Keycloak, the local row still PENDING.
     await keycloakAdmin('POST', '/users', { username: email, email, firstName: 'Half', lastName: 'Done', enabled: true });
 
@@ -203,7 +208,10 @@ describe('the directory sync while the gateway writes', () => {
       while (writing) {
         await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
         const expected = [...acknowledged];
-        const mirrored = await sql<{ id: string }>('select id from realm_roles where id = any($1) union all select id from groups where id = any($1)', [expected]);
+        const mirrored = await sql<{ id: string }>(
+          'select id from realm_roles where id = any($1) union all select id from groups where id = any($1)',
+          [expected],
+        );
         const present = new Set(mirrored.map((row) => row.id));
         dropped.push(...expected.filter((id) => !present.has(id)));
       }

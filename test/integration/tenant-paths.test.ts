@@ -86,10 +86,13 @@ describe('tenant isolation on every path (H3, I6)', () => {
       variables: { input: { groupName: `paths-${suffix}` } },
     });
     groupId = group.data!.createGroup.group.id;
-    const members = await graphql('mutation($id: ID!, $input: UpdateGroupUsersInput!) { updateGroupUsers(id: $id, input: $input) { message } }', {
-      token: admin,
-      variables: { id: groupId, input: { userIdsToAdd: [ownerA.id, shared.id], userIdsToRemove: [] } },
-    });
+    const members = await graphql(
+      'mutation($id: ID!, $input: UpdateGroupUsersInput!) { updateGroupUsers(id: $id, input: $input) { message } }',
+      {
+        token: admin,
+        variables: { id: groupId, input: { userIdsToAdd: [ownerA.id, shared.id], userIdsToRemove: [] } },
+      },
+    );
     expect(members.errors).toBeUndefined();
 
     secretsOfB = {
@@ -117,12 +120,16 @@ describe('tenant isolation on every path (H3, I6)', () => {
     return [];
   }
 
-  const NESTED_FROM_ME = '{ me { tenants { tenant { members { user { email tenants { role tenant { id name members { role user { email } } } } } } } } } }';
+  const NESTED_FROM_ME =
+    '{ me { tenants { tenant { members { user { email tenants { role tenant { id name members { role user { email } } } } } } } } } }';
   const NESTED_FROM_TENANT =
     'query($t: ID!) { tenant(id: $t) { members { user { email tenants { role tenant { id name members { role user { email } } } } } } } }';
 
   it('H3: a member of tenant A reads nothing of tenant B through a co-member who belongs to both (me → tenants → tenant → members → user → tenants → tenant → members)', async () => {
-    for (const [query, variables] of [[NESTED_FROM_ME, {}], [NESTED_FROM_TENANT, { t: ownerA.tenant.id }]] as const) {
+    for (const [query, variables] of [
+      [NESTED_FROM_ME, {}],
+      [NESTED_FROM_TENANT, { t: ownerA.tenant.id }],
+    ] as const) {
       const response = await graphql(query, { token: ownerA.token, variables });
       expect(response.errors).toBeUndefined();
       expect(leaksIn(response.data)).toEqual([]);
@@ -136,13 +143,19 @@ describe('tenant isolation on every path (H3, I6)', () => {
           tenant: {
             id: ownerA.tenant.id,
             name: ownerA.tenant.name,
-            members: expect.arrayContaining([{ role: 'OWNER', user: { email: ownerA.email } }, { role: 'ADMIN', user: { email: shared.email } }]),
+            members: expect.arrayContaining([
+              { role: 'OWNER', user: { email: ownerA.email } },
+              { role: 'ADMIN', user: { email: shared.email } },
+            ]),
           },
         },
       ]);
     }
     // As the review saw it: B by id is refused, as it always was.
-    const direct = await graphql('query($t: ID!) { tenant(id: $t) { id name } }', { token: ownerA.token, variables: { t: ownerB.tenant.id } });
+    const direct = await graphql('query($t: ID!) { tenant(id: $t) { id name } }', {
+      token: ownerA.token,
+      variables: { t: ownerB.tenant.id },
+    });
     expect(direct.data).toEqual({ tenant: null });
     expect(direct.errors?.[0]?.extensions.code).toBe('FORBIDDEN');
   });
@@ -164,7 +177,14 @@ describe('tenant isolation on every path (H3, I6)', () => {
     });
 
     // Each field of the record on its own, through the tenant's members and through an invitation's inviter.
-    expect(RECORD_FIELDS).toEqual(expect.arrayContaining(['roles { __typename }', 'groups { __typename }', 'effectivePrivileges { __typename }', 'attributes { __typename }']));
+    expect(RECORD_FIELDS).toEqual(
+      expect.arrayContaining([
+        'roles { __typename }',
+        'groups { __typename }',
+        'effectivePrivileges { __typename }',
+        'attributes { __typename }',
+      ]),
+    );
     for (const field of RECORD_FIELDS) {
       const members = await graphql(`query($t: ID!) { tenant(id: $t) { members { user { id ${field} } } } }`, {
         token: ownerA.token,
@@ -197,7 +217,10 @@ describe('tenant isolation on every path (H3, I6)', () => {
 
     // A user manager reads anyone's record, and every tenant they are in; not those tenants' members.
     const manager = await tenancy.signedIn(undefined, { realmRoles: ['priv_user_management'] });
-    const managed = await graphql(`query($id: ID!) { user(id: $id) { ${record} } }`, { token: manager.token, variables: { id: shared.id } });
+    const managed = await graphql(`query($id: ID!) { user(id: $id) { ${record} } }`, {
+      token: manager.token,
+      variables: { id: shared.id },
+    });
     expect(managed.errors).toBeUndefined();
     expect(managed.data!.user.tenants).toHaveLength(2);
     const members = await graphql('query($id: ID!) { user(id: $id) { tenants { tenant { members { role } } } } }', {
@@ -222,7 +245,9 @@ describe('tenant isolation on every path (H3, I6)', () => {
       const query = `mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { ${selection} } }`;
       return { email, response: await graphql(query, { variables: { input: { token, firstName: 'New', lastName: 'Comer' } } }) };
     };
-    const { email, response: accepted } = await accept('user { id email firstName lastName emailVerified groups { name } tenants { role } } tenant { id name }');
+    const { email, response: accepted } = await accept(
+      'user { id email firstName lastName emailVerified groups { name } tenants { role } } tenant { id name }',
+    );
     expect(accepted.errors).toBeUndefined();
     expect(accepted.data!.acceptInvitation).toEqual({
       user: { id: expect.any(String), email, firstName: 'New', lastName: 'Comer', emailVerified: false, groups: [], tenants: [] },
@@ -301,13 +326,21 @@ describe('tenant isolation on every path (H3, I6)', () => {
         data.push(response.data);
         if (!response.errors?.length) continue;
         // The field each error names, as a path below the root field ('' for the root field): list indexes are not part of it.
-        for (const error of response.errors) refused.add((error.path ?? []).slice(1).filter((key) => typeof key === 'string').join('.'));
+        for (const error of response.errors)
+          refused.add(
+            (error.path ?? [])
+              .slice(1)
+              .filter((key) => typeof key === 'string')
+              .join('.'),
+          );
         again.push(asked);
       }
       // Asked again: what the refusals may have hidden, without anything refused so far. Fewer
       // paths than a document the gateway accepted make a document it accepts: no new cut.
       const isRefused = (path: Path) => [...refused].some((prefix) => prefix === '' || `${path.join('.')}.`.startsWith(`${prefix}.`));
-      batches = options.firstDocumentOnly ? [] : again.map((asked) => asked.filter((path) => !isRefused(path))).filter((asked) => asked.length > 0);
+      batches = options.firstDocumentOnly
+        ? []
+        : again.map((asked) => asked.filter((path) => !isRefused(path))).filter((asked) => asked.length > 0);
     }
     return { data, refused: [...refused], requests };
   }
@@ -330,7 +363,9 @@ describe('tenant isolation on every path (H3, I6)', () => {
       signup: {
         args: ['input'],
         call: async () => ({
-          variables: { input: { email: fresh('walker'), password: `Pw-${randomUUID()}-9a`, firstName: 'Walk', lastName: 'Er', accountName: 'Walk Co' } },
+          variables: {
+            input: { email: fresh('walker'), password: `Pw-${randomUUID()}-9a`, firstName: 'Walk', lastName: 'Er', accountName: 'Walk Co' },
+          },
         }),
       },
       updateMyProfile: { args: ['input'], call: byOwnerA(() => ({ input: { firstName: ownerA.firstName } })) },
@@ -355,7 +390,10 @@ describe('tenant isolation on every path (H3, I6)', () => {
     for (const root of rootFields(schema.getQueryType())) {
       const required = root.args.filter((arg) => isNonNullType(arg.type) && arg.defaultValue === undefined);
       const notIds = required.filter((arg) => getNamedType(arg.type).name !== 'ID');
-      expect(notIds.map((arg) => `${root.name}(${arg.name})`), 'required arguments the walk cannot give: teach it').toEqual([]);
+      expect(
+        notIds.map((arg) => `${root.name}(${arg.name})`),
+        'required arguments the walk cannot give: teach it',
+      ).toEqual([]);
       // Every id this file knows for every required id, B's own among them; without X-Tenant-ID, and choosing A, then B.
       for (const id of required.length > 0 ? ids : [undefined]) {
         for (const tenantId of [undefined, ownerA.tenant.id, ownerB.tenant.id]) {
@@ -380,8 +418,13 @@ describe('tenant isolation on every path (H3, I6)', () => {
       walks.push({
         name: root.name,
         run: async () => {
-          const walked = await walk(root, 'mutation', Object.keys(variables), async () => ({ variables, token: ownerA.token }), { firstDocumentOnly: true });
-          expect(walked.refused, `${root.name} leads to tenant data and is not refused to a tenant member: give mutationCalls a real call`).toContain('');
+          const walked = await walk(root, 'mutation', Object.keys(variables), async () => ({ variables, token: ownerA.token }), {
+            firstDocumentOnly: true,
+          });
+          expect(
+            walked.refused,
+            `${root.name} leads to tenant data and is not refused to a tenant member: give mutationCalls a real call`,
+          ).toContain('');
           return walked;
         },
       });
@@ -398,7 +441,8 @@ describe('tenant isolation on every path (H3, I6)', () => {
     const signInAgain = async () => {
       if (performance.now() - signedInAt < 150_000) return;
       signedInAt = performance.now();
-      for (const actor of [ownerA, ownerB, shared, memberB, newcomer]) actor.token = (await passwordGrant(actor.email, actor.password)).access_token;
+      for (const actor of [ownerA, ownerB, shared, memberB, newcomer])
+        actor.token = (await passwordGrant(actor.email, actor.password)).access_token;
     };
     const walker = async () => {
       for (let next = queue.shift(); next; next = queue.shift()) {

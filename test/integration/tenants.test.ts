@@ -4,7 +4,8 @@ import { sql } from '../support/database.js';
 import { adminAccessToken } from '../support/keycloak.js';
 import { TENANCY_MODES, useTenancy, type TenantOwner } from '../support/tenancy.js';
 
-const CREATE_TENANT = 'mutation($name: String!) { createTenant(input: { name: $name }) { message tenant { id name members { role user { email } } } } }';
+const CREATE_TENANT =
+  'mutation($name: String!) { createTenant(input: { name: $name }) { message tenant { id name members { role user { email } } } } }';
 
 describe.each(TENANCY_MODES)('tenants (TENANCY_MODE=%s)', (mode) => {
   const tenancy = useTenancy(mode);
@@ -23,7 +24,9 @@ describe.each(TENANCY_MODES)('tenants (TENANCY_MODE=%s)', (mode) => {
     const tenant = response.data!.createTenant.tenant;
     if (mode === 'realm') tenancy.track(tenant.id);
     expect(tenant).toMatchObject({ name: 'Acme Ltd', members: [{ role: 'OWNER', user: { email: creator.email } }] });
-    const owners = await sql('select m.role, u.email, u.realm from memberships m join users u on u.id = m.user_id where m.tenant_id = $1', [tenant.id]);
+    const owners = await sql('select m.role, u.email, u.realm from memberships m join users u on u.id = m.user_id where m.tenant_id = $1', [
+      tenant.id,
+    ]);
     expect(owners).toEqual([{ role: 'OWNER', email: creator.email, realm: mode === 'realm' ? tenant.id : null }]);
     expect(await sql('select action, status, actor_id from audit_events where target_id = $1', [tenant.id])).toEqual([
       { action: 'TENANT_CREATE', status: 'SUCCEEDED', actor_id: creator.id },
@@ -60,7 +63,10 @@ describe.each(TENANCY_MODES)('tenants (TENANCY_MODE=%s)', (mode) => {
 
   it('answers FORBIDDEN when X-Tenant-ID names a tenant the caller does not belong to', async () => {
     for (const tenantId of [bob.tenant.id, randomUUID()]) {
-      const response = await tenancy.gateway.graphql('{ me { user { id } } }', { token: alice.token, headers: { 'x-tenant-id': tenantId } });
+      const response = await tenancy.gateway.graphql('{ me { user { id } } }', {
+        token: alice.token,
+        headers: { 'x-tenant-id': tenantId },
+      });
       expect(response.data).toBeNull();
       expect(response.errors?.[0]?.extensions.code).toBe('FORBIDDEN');
     }
@@ -79,7 +85,10 @@ describe.each(TENANCY_MODES)('tenants (TENANCY_MODE=%s)', (mode) => {
     const errors = Object.fromEntries(response.errors!.map((error) => [error.path![0], error]));
     expect(errors.theirs!.extensions.code).toBe('FORBIDDEN');
     // Another tenant's object and a random id must be indistinguishable.
-    const comparable = (error: (typeof errors)[string]) => ({ message: error!.message, extensions: { ...error!.extensions, timestamp: 0 } });
+    const comparable = (error: (typeof errors)[string]) => ({
+      message: error!.message,
+      extensions: { ...error!.extensions, timestamp: 0 },
+    });
     expect(comparable(errors.theirs)).toEqual(comparable(errors.random));
 
     const nested = await tenancy.gateway.graphql('{ me { tenants { tenant { id members { user { email } } } } } }', { token: alice.token });

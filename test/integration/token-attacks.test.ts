@@ -312,7 +312,8 @@ function needsSignIn(rule: Rule): boolean {
 
 /** Whether signing in is all the rule asks, abuse limits aside: a caller without roles passes it. */
 function signInSuffices(rule: Rule): boolean {
-  if (All.some((kind) => rule instanceof kind)) return rule.getRules!().every((part) => signInSuffices(part) || part.name?.startsWith('rateLimited:'));
+  if (All.some((kind) => rule instanceof kind))
+    return rule.getRules!().every((part) => signInSuffices(part) || part.name?.startsWith('rateLimited:'));
   if (Any.some((kind) => rule instanceof kind)) return rule.getRules!().some(signInSuffices);
   return rule.name === 'isAuthenticated';
 }
@@ -353,10 +354,9 @@ describe('operations the caller may not call', () => {
     (_name, operation) => expectRefused(operation, 'UNAUTHENTICATED'),
   );
 
-  it.each(protectedOperations.filter((operation) => operation.needsMoreThanSignIn).map((operation) => [operation.name, operation] as const))(
-    '%s answers FORBIDDEN to a signed-in user without roles',
-    (_name, operation) => expectRefused(operation, 'FORBIDDEN', roleless),
-  );
+  it.each(
+    protectedOperations.filter((operation) => operation.needsMoreThanSignIn).map((operation) => [operation.name, operation] as const),
+  )('%s answers FORBIDDEN to a signed-in user without roles', (_name, operation) => expectRefused(operation, 'FORBIDDEN', roleless));
 });
 
 describe('documents built to exhaust the gateway', () => {

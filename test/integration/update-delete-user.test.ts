@@ -37,10 +37,9 @@ const keycloakGroups = async (id: string) =>
 
 /** The mirror of one user: its row and its links, as PostgreSQL holds them. */
 async function mirrorOf(id: string) {
-  const [row] = await sql(
-    'select email, username, first_name, last_name, enabled, email_verified, attributes from users where id = $1',
-    [id],
-  );
+  const [row] = await sql('select email, username, first_name, last_name, enabled, email_verified, attributes from users where id = $1', [
+    id,
+  ]);
   const roles = await sql<{ name: string }>(
     'select r.name from user_roles ur join realm_roles r on r.id = ur.role_id where ur.user_id = $1 order by r.name',
     [id],
@@ -226,7 +225,10 @@ describe('updateUser, deleteUser and setUserPassword', () => {
 
       const response = await gateway.graphql(UPDATE_USER, {
         token,
-        variables: { id: user.id, input: profile(user, { email: onlyInKeycloak.email, lastName: 'Changed', roleIdsToAdd: [roles.role_premium] }) },
+        variables: {
+          id: user.id,
+          input: profile(user, { email: onlyInKeycloak.email, lastName: 'Changed', roleIdsToAdd: [roles.role_premium] }),
+        },
       });
 
       expect(response.errors?.[0]?.extensions.code).toBe('CONFLICT');
@@ -248,12 +250,21 @@ describe('updateUser, deleteUser and setUserPassword', () => {
           token,
           variables: {
             id: user.id,
-            input: profile(user, { lastName: 'Changed', entityCode: 'E-9', roleIdsToAdd: [roles.role_premium], roleIdsToRemove: [roles.role_user], groupIdsToAdd: [ghost.id] }),
+            input: profile(user, {
+              lastName: 'Changed',
+              entityCode: 'E-9',
+              roleIdsToAdd: [roles.role_premium],
+              roleIdsToRemove: [roles.role_user],
+              groupIdsToAdd: [ghost.id],
+            }),
           },
         });
 
         expect(response.errors?.[0]?.extensions.code).toBe('NOT_FOUND');
-        expect((await keycloakUser(user.id)).body).toMatchObject({ lastName: 'Hopper', attributes: { entity_code: ['E-1'], country_code: ['US'] } });
+        expect((await keycloakUser(user.id)).body).toMatchObject({
+          lastName: 'Hopper',
+          attributes: { entity_code: ['E-1'], country_code: ['US'] },
+        });
         expect(await keycloakRoles(user.id)).toContain('role_user');
         expect(await keycloakRoles(user.id)).not.toContain('role_premium');
         expect(await mirrorOf(user.id)).toEqual(before);
@@ -262,7 +273,10 @@ describe('updateUser, deleteUser and setUserPassword', () => {
     });
 
     it('answers NOT_FOUND for an unknown user and BAD_USER_INPUT naming each field for invalid input', async () => {
-      const unknown = await gateway.graphql(UPDATE_USER, { token, variables: { id: randomUUID(), input: profile({ email: uniqueEmail('x') }) } });
+      const unknown = await gateway.graphql(UPDATE_USER, {
+        token,
+        variables: { id: randomUUID(), input: profile({ email: uniqueEmail('x') }) },
+      });
       expect(unknown.errors?.[0]?.extensions.code).toBe('NOT_FOUND');
 
       const user = await createUser();
@@ -282,17 +296,28 @@ describe('updateUser, deleteUser and setUserPassword', () => {
       });
       expect(invalid.errors?.[0]?.extensions).toMatchObject({
         code: 'BAD_USER_INPUT',
-        fieldErrors: { email: expect.any(String), firstName: expect.any(String), roleIdsToRemove: expect.any(String), groupIdsToAdd: expect.any(String) },
+        fieldErrors: {
+          email: expect.any(String),
+          firstName: expect.any(String),
+          roleIdsToRemove: expect.any(String),
+          groupIdsToAdd: expect.any(String),
+        },
       });
       // A name where an id belongs is refused at the edge, before the profile's own rules.
-      const named = await gateway.graphql(UPDATE_USER, { token, variables: { id: user.id, input: profile(user, { roleIdsToAdd: ['role_admin'] }) } });
+      const named = await gateway.graphql(UPDATE_USER, {
+        token,
+        variables: { id: user.id, input: profile(user, { roleIdsToAdd: ['role_admin'] }) },
+      });
       expect(named.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { roleIdsToAdd: expect.any(String) } });
 
       const privilege = await gateway.graphql(UPDATE_USER, {
         token,
         variables: { id: user.id, input: profile(user, { roleIdsToAdd: [roles.priv_user_management] }) },
       });
-      expect(privilege.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { roleIdsToAdd: expect.any(String) } });
+      expect(privilege.errors?.[0]?.extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        fieldErrors: { roleIdsToAdd: expect.any(String) },
+      });
       expect(await keycloakRoles(user.id)).not.toContain('priv_user_management');
       expect(await auditOf(user.id, 'USER_UPDATE')).toEqual([]);
     });
@@ -309,8 +334,12 @@ describe('updateUser, deleteUser and setUserPassword', () => {
       expect(response.data!.deleteUser).toEqual({ message: `User ${user.email} deleted`, timestamp: expect.any(String) });
       expect((await keycloakUser(user.id)).status).toBe(404);
       expect(await sql('select 1 from users where id = $1', [user.id])).toEqual([]);
-      expect(await sql('select 1 from user_roles where user_id = $1 union all select 1 from user_groups where user_id = $1', [user.id])).toEqual([]);
-      expect(await auditOf(user.id, 'USER_DELETE')).toMatchObject([{ status: 'SUCCEEDED', actor_id: adminId, details: { email: user.email } }]);
+      expect(
+        await sql('select 1 from user_roles where user_id = $1 union all select 1 from user_groups where user_id = $1', [user.id]),
+      ).toEqual([]);
+      expect(await auditOf(user.id, 'USER_DELETE')).toMatchObject([
+        { status: 'SUCCEEDED', actor_id: adminId, details: { email: user.email } },
+      ]);
     });
 
     it('succeeds when retried after Keycloak already deleted the user, and cleans the mirror', async () => {
@@ -328,7 +357,9 @@ describe('updateUser, deleteUser and setUserPassword', () => {
 
     it('keeps the event PENDING when the local delete fails after Keycloak deleted the user, and a retry finishes it', async () => {
       const user = await createUser({ email: uniqueEmail('fail-delete') });
-      const response = await refusingWrites('delete', 'users', 'email', user.email, () => gateway.graphql(DELETE_USER, { token, variables: { id: user.id } }));
+      const response = await refusingWrites('delete', 'users', 'email', user.email, () =>
+        gateway.graphql(DELETE_USER, { token, variables: { id: user.id } }),
+      );
       expect(response.errors?.[0]?.extensions.code).toBe('INTERNAL_SERVER_ERROR');
       expect((await keycloakUser(user.id)).status).toBe(404);
       expect((await mirrorOf(user.id)).row).toMatchObject({ email: user.email });
@@ -362,7 +393,10 @@ describe('updateUser, deleteUser and setUserPassword', () => {
 
     it('refuses to delete the caller (deleteMyAccount is for that), answers NOT_FOUND for an unknown id and BAD_USER_INPUT for a malformed one', async () => {
       const self = await gateway.graphql(DELETE_USER, { token, variables: { id: adminId } });
-      expect(self.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { id: expect.stringContaining('deleteMyAccount') } });
+      expect(self.errors?.[0]?.extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        fieldErrors: { id: expect.stringContaining('deleteMyAccount') },
+      });
       expect((await keycloakUser(adminId)).status).toBe(200);
 
       const unknown = await gateway.graphql(DELETE_USER, { token, variables: { id: randomUUID() } });
@@ -383,7 +417,9 @@ describe('updateUser, deleteUser and setUserPassword', () => {
       expect(JSON.stringify(response)).not.toContain(password);
       await expect(passwordGrant(user.email, password)).resolves.toMatchObject({ access_token: expect.any(String) });
       await expect(passwordGrant(user.email, user.password)).rejects.toThrow();
-      expect(await auditOf(user.id, 'USER_SET_PASSWORD')).toMatchObject([{ status: 'SUCCEEDED', details: { email: user.email, temporary: false } }]);
+      expect(await auditOf(user.id, 'USER_SET_PASSWORD')).toMatchObject([
+        { status: 'SUCCEEDED', details: { email: user.email, temporary: false } },
+      ]);
       expect(JSON.stringify(await sql('select * from audit_events where target_id = $1', [user.id]))).not.toContain(password);
     });
 

@@ -27,15 +27,12 @@ export async function createUserThroughGateway(
   token: string,
   input: { roleIds?: string[]; groupIds?: string[] } = {},
 ): Promise<{ id: string; email: string }> {
-  const response = await gateway.graphql(
-    'mutation($input: CreateUserInput!) { createUser(input: $input) { user { id email } } }',
-    {
-      token,
-      variables: {
-        input: { email: `${unique('member-')}@example.test`, firstName: 'Grace', lastName: 'Hopper', password: 'Str0ng-password', ...input },
-      },
+  const response = await gateway.graphql('mutation($input: CreateUserInput!) { createUser(input: $input) { user { id email } } }', {
+    token,
+    variables: {
+      input: { email: `${unique('member-')}@example.test`, firstName: 'Grace', lastName: 'Hopper', password: 'Str0ng-password', ...input },
     },
-  );
+  });
   if (response.errors) throw new Error(`createUser failed: ${JSON.stringify(response.errors)}`);
   return response.data!.createUser.user;
 }
@@ -66,7 +63,9 @@ export async function consoleRole(name: string, composedOf: string[] = []): Prom
   if (created.status !== 201) throw new Error(`creating role ${name} failed: ${created.status}`);
   const { id } = (await keycloakAdmin<{ id: string }>('GET', `/roles/${encodeURIComponent(name)}`)).body;
   if (composedOf.length > 0) {
-    const children = await Promise.all(composedOf.map(async (child) => (await keycloakAdmin('GET', `/roles/${encodeURIComponent(child)}`)).body));
+    const children = await Promise.all(
+      composedOf.map(async (child) => (await keycloakAdmin('GET', `/roles/${encodeURIComponent(child)}`)).body),
+    );
     const linked = await keycloakAdmin('POST', `/roles-by-id/${id}/composites`, children);
     if (linked.status !== 204) throw new Error(`composing role ${name} failed: ${linked.status}`);
   }
@@ -90,7 +89,9 @@ export async function consoleGroup(name: string, { parentId, roles = [] }: { par
 
 /** The gateway's realm roles (role_*) and privileges (priv_*) in an access token's `realm_access`, sorted. */
 export function tokenRealmRoles(accessToken: string): string[] {
-  const claims = JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString('utf8')) as { realm_access?: { roles?: string[] } };
+  const claims = JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString('utf8')) as {
+    realm_access?: { roles?: string[] };
+  };
   return (claims.realm_access?.roles ?? []).filter((name) => /^(role|priv)_/.test(name)).sort();
 }
 

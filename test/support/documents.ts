@@ -32,7 +32,12 @@ export const BIGGEST_LISTING = /* GraphQL */ `
 
 /** A valid query `levels` deep, walking users → edges → node → groups → users ... */
 export function deepQuery(levels: number): string {
-  const steps = [['users', 'totalCount'], ['edges', 'cursor'], ['node', 'id'], ['groups', 'id']] as const;
+  const steps = [
+    ['users', 'totalCount'],
+    ['edges', 'cursor'],
+    ['node', 'id'],
+    ['groups', 'id'],
+  ] as const;
   const step = (level: number) => steps[(level - 1) % steps.length]!;
   let selection: string = step(levels - 1)[1];
   for (let level = levels - 1; level >= 1; level--) selection = `${step(level)[0]} { ${selection} }`;

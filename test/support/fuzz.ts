@@ -54,7 +54,21 @@ export interface GeneratedOperation {
 
 export type Selection = { name: string; args: GeneratedArgument[]; selection: Selection[] };
 
-const MALFORMED_IDS = ['', ' ', 'x', 'nope', "x' or 1=1--", '00000000-0000-0000-0000-00000000000g', '{{id}}', '\u0000', 'role_admin', '1', '-1', '..', '%'];
+const MALFORMED_IDS = [
+  '',
+  ' ',
+  'x',
+  'nope',
+  "x' or 1=1--",
+  '00000000-0000-0000-0000-00000000000g',
+  '{{id}}',
+  '\u0000',
+  'role_admin',
+  '1',
+  '-1',
+  '..',
+  '%',
+];
 const POISON = [
   '',
   ' ',
@@ -94,7 +108,10 @@ const LENGTHS = [200, 254, 255, 256, 1000, 1001, 1024, 1025, 16_384, 16_385, 100
 const poison: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom(...POISON) },
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 30 }) },
-  { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...LENGTHS), fc.constantFrom('a', '€', '\u0000', '😀', 'é')).map(([n, c]) => c.repeat(n)) },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(fc.constantFrom(...LENGTHS), fc.constantFrom('a', '€', '\u0000', '😀', 'é')).map(([n, c]) => c.repeat(n)),
+  },
 );
 
 const word = fc.constantFrom('Fuzz', 'Ada', 'Zoë', 'O’Brien', 'Ωmega', 'x');
@@ -165,7 +182,9 @@ function scalarFor(typeName: string, argument: string, field: string): fc.Arbitr
       return fc.boolean();
     case 'DateTime':
       return fc.oneof(
-        fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((date) => date.toISOString()),
+        fc
+          .date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true })
+          .map((date) => date.toISOString()),
         fc.constantFrom(
           '0000-01-01T00:00:00Z',
           '0001-01-01T00:00:00Z',
@@ -201,17 +220,25 @@ function valueFor(type: GraphQLInputType, argument: string, field: string, depth
     return fc.oneof(
       { weight: 6, arbitrary: fc.array(item, { maxLength: 3 }) },
       // Long lists of short items: 20,000 long strings would make a body of gigabytes.
-      { weight: 1, arbitrary: fc.tuple(shortItem, fc.constantFrom(101, 1000, 20_000)).map(([value, length]) => Array<unknown>(length).fill(value)) },
+      {
+        weight: 1,
+        arbitrary: fc.tuple(shortItem, fc.constantFrom(101, 1000, 20_000)).map(([value, length]) => Array<unknown>(length).fill(value)),
+      },
       { weight: 1, arbitrary: item },
     );
   }
   if (isEnumType(type)) {
-    return fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...type.getValues().map((value) => value.name)) }, { weight: 1, arbitrary: fc.constantFrom('NOPE', 'owner', '', 'OWNER ', 1) });
+    return fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom(...type.getValues().map((value) => value.name)) },
+      { weight: 1, arbitrary: fc.constantFrom('NOPE', 'owner', '', 'OWNER ', 1) },
+    );
   }
   if (isInputObjectType(type)) {
     if (depth > 3) return fc.constant({});
     const fields = Object.values(type.getFields());
-    const model = Object.fromEntries(fields.map((input) => [input.name, withWrongKind(valueFor(input.type, input.name, field, depth + 1))]));
+    const model = Object.fromEntries(
+      fields.map((input) => [input.name, withWrongKind(valueFor(input.type, input.name, field, depth + 1))]),
+    );
     const required = fields.filter((input) => isNonNullType(input.type) && input.defaultValue === undefined).map((input) => input.name);
     return fc.oneof(
       { weight: 8, arbitrary: fc.record(model, { requiredKeys: required }) },
@@ -229,11 +256,17 @@ const withWrongKind = (arbitrary: fc.Arbitrary<unknown>) => fc.oneof({ weight: 1
 
 function argumentsFor(field: GraphQLField<unknown, unknown>, inlineOnly = false): fc.Arbitrary<GeneratedArgument[]> {
   const one = (argument: GraphQLArgument) =>
-    fc.record({
-      present: isNonNullType(argument.type) ? fc.oneof({ weight: 20, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) : fc.boolean(),
-      value: withWrongKind(valueFor(argument.type, argument.name, field.name)),
-      inline: inlineOnly ? fc.constant(true) : fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-    }).map(({ present, value, inline }) => (present ? { name: argument.name, type: argument.type, value, inline } : undefined));
+    fc
+      .record({
+        present: isNonNullType(argument.type)
+          ? fc.oneof({ weight: 20, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) })
+          : fc.boolean(),
+        value: withWrongKind(valueFor(argument.type, argument.name, field.name)),
+        inline: inlineOnly
+          ? fc.constant(true)
+          : fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+      })
+      .map(({ present, value, inline }) => (present ? { name: argument.name, type: argument.type, value, inline } : undefined));
   return fc.tuple(...field.args.map(one)).map((args) => args.filter((arg): arg is GeneratedArgument => arg !== undefined));
 }
 
@@ -255,11 +288,15 @@ function selectionFor(type: GraphQLOutputType, depth: number): fc.Arbitrary<Sele
         ? fc.constant([] as Selection[])
         : fc.tuple(
             ...picked.map((f) =>
-              fc.tuple(argumentsFor(f, true), selectionFor(f.type, depth + 1)).map(([args, selection]) => ({ name: f.name, args, selection })),
+              fc
+                .tuple(argumentsFor(f, true), selectionFor(f.type, depth + 1))
+                .map(([args, selection]) => ({ name: f.name, args, selection })),
             ),
           ),
     );
-  return fc.tuple(leafPicks, objectPicks).map(([picked, nested]) => [{ name: '__typename', args: [], selection: [] }, ...always, ...picked, ...nested]);
+  return fc
+    .tuple(leafPicks, objectPicks)
+    .map(([picked, nested]) => [{ name: '__typename', args: [], selection: [] }, ...always, ...picked, ...nested]);
 }
 
 /** Every operation: any root field, any caller, any tenant header, adversarial arguments. */
@@ -273,23 +310,31 @@ export function operations(schema: GraphQLSchema): fc.Arbitrary<GeneratedOperati
       .record({
         caller: fc.constantFrom<Caller>('anonymous', 'user', 'admin'),
         tenant: fc.constantFrom<TenantHeader>('none', 'none', 'none', 'own', 'foreign', 'unknown', 'malformed'),
-        idempotencyKey: kind === 'mutation' ? fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) : fc.constant(false),
+        idempotencyKey:
+          kind === 'mutation'
+            ? fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })
+            : fc.constant(false),
         args: argumentsFor(field),
         selection: selectionFor(field.type, 0),
       })
-      .map((parts): GeneratedOperation => ({
-        kind,
-        field: field.name,
-        ...parts,
-        // Signed in, it would delete a fixture the rest of the run needs; it takes no argument to fuzz.
-        caller: field.name === 'deleteMyAccount' ? 'anonymous' : parts.caller,
-      })),
+      .map(
+        (parts): GeneratedOperation => ({
+          kind,
+          field: field.name,
+          ...parts,
+          // Signed in, it would delete a fixture the rest of the run needs; it takes no argument to fuzz.
+          caller: field.name === 'deleteMyAccount' ? 'anonymous' : parts.caller,
+        }),
+      ),
   );
   return fc.oneof(...byField);
 }
 
 /** The document and variables of an operation whose PoolRefs `resolve` replaced. */
-export function render(operation: GeneratedOperation, resolve: (value: unknown) => unknown): { document: string; variables: Record<string, unknown> } {
+export function render(
+  operation: GeneratedOperation,
+  resolve: (value: unknown) => unknown,
+): { document: string; variables: Record<string, unknown> } {
   const variables: Record<string, unknown> = {};
   const declarations: string[] = [];
   const argumentList = (args: GeneratedArgument[], prefix: string) =>
@@ -302,7 +347,9 @@ export function render(operation: GeneratedOperation, resolve: (value: unknown) 
     });
   const call = (name: string, args: string[]) => `${name}${args.length ? `(${args.join(', ')})` : ''}`;
   const selection = (fields: Selection[], path: string): string =>
-    fields.length === 0 ? '' : ` { ${fields.map((f, i) => `${call(f.name, argumentList(f.args, `${path}_${i}_`))}${selection(f.selection, `${path}_${i}`)}`).join(' ')} }`;
+    fields.length === 0
+      ? ''
+      : ` { ${fields.map((f, i) => `${call(f.name, argumentList(f.args, `${path}_${i}_`))}${selection(f.selection, `${path}_${i}`)}`).join(' ')} }`;
   const root = call(operation.field, argumentList(operation.args, 'v'));
   const below = selection(operation.selection, 's');
   const head = `${operation.kind} Fuzz${declarations.length ? `(${declarations.join(', ')})` : ''}`;
@@ -319,7 +366,8 @@ function literal(value: unknown, type: GraphQLInputType | undefined): string {
   if (typeof value === 'string') return named && isEnumType(named) && NAME.test(value) ? value : JSON.stringify(value);
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '0';
   if (typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return `[${value.map((item) => literal(item, inner && isListType(inner) ? inner.ofType : undefined)).join(', ')}]`;
+  if (Array.isArray(value))
+    return `[${value.map((item) => literal(item, inner && isListType(inner) ? inner.ofType : undefined)).join(', ')}]`;
   const fields = named && isInputObjectType(named) ? named.getFields() : {};
   return `{ ${Object.entries(value as Record<string, unknown>)
     .filter(([key]) => NAME.test(key))

@@ -48,9 +48,13 @@ export function buildGateway(): Promise<string> {
     // Under node_modules, package.json "type" is not looked up past node_modules: say it here.
     writeFileSync(join(outDir, 'package.json'), '{ "type": "module" }\n');
     try {
-      await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir], {
-        cwd: ROOT,
-      });
+      await promisify(execFile)(
+        process.execPath,
+        [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir],
+        {
+          cwd: ROOT,
+        },
+      );
     } catch (error) {
       // Type errors still emit JavaScript (noEmitOnError is off): only a missing output is fatal.
       if (!existsSync(join(outDir, 'src/main.js'))) throw error;

@@ -20,7 +20,10 @@ export interface IsolatedBackends {
  * tests whose subject rewrites whatever it finds (the reconciler mirrors every user and
  * group of its realm): in the shared realm they would undo what other test files arrange.
  */
-export async function isolatedBackends(name: string, configure: (config: Config) => Config = (config) => config): Promise<IsolatedBackends> {
+export async function isolatedBackends(
+  name: string,
+  configure: (config: Config) => Config = (config) => config,
+): Promise<IsolatedBackends> {
   const base = inject('config');
   const realm = `${base.keycloak.realm}-${name}`;
   const url = new URL(base.databaseUrl);

@@ -83,7 +83,9 @@ export async function createKeycloakUser(options: { realmRoles?: string[]; email
   if (created.status !== 201 || !created.location) throw new Error(`creating a Keycloak user failed: ${created.status}`);
   const id = created.location.split('/').at(-1)!;
   if (options.realmRoles?.length) {
-    const roles = await Promise.all(options.realmRoles.map(async (name) => (await keycloakAdmin('GET', `/roles/${name}`, undefined, realm)).body));
+    const roles = await Promise.all(
+      options.realmRoles.map(async (name) => (await keycloakAdmin('GET', `/roles/${name}`, undefined, realm)).body),
+    );
     await keycloakAdmin('POST', `/users/${id}/role-mappings/realm`, roles, realm);
   }
   return { id, ...user };

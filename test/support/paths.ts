@@ -134,7 +134,9 @@ export function documentsFor(
   for (let start = 0; start < paths.length; ) {
     const fits = (count: number) => refusals(schema, document(selectionOf(from, paths.slice(start, start + count))), true).length === 0;
     if (!fits(1)) {
-      throw new Error(`${paths[start]!.join('.')} alone is refused: ${refusals(schema, document(selectionOf(from, [paths[start]!]))).join('; ')}`);
+      throw new Error(
+        `${paths[start]!.join('.')} alone is refused: ${refusals(schema, document(selectionOf(from, [paths[start]!]))).join('; ')}`,
+      );
     }
     // The longest run of paths that fits (more paths never fit better): gallop from the guess, then bisect.
     const left = paths.length - start;

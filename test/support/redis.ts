@@ -39,7 +39,9 @@ export async function findOrStartRedis(): Promise<TestRedis> {
     };
   }
   const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   let running = true;
   void exited.then(() => (running = false));

@@ -1,7 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 
 export class Migration20261122041250 extends Migration {
-
   override name = 'Migration20261122041250';
 
   override up(): void | Promise<void> {
@@ -29,5 +28,4 @@ export class Migration20261122041250 extends Migration {
     this.addSql(`alter table "users" add constraint "users_username_unique" unique ("username");`);
     this.addSql(`alter table "users" add constraint "users_email_unique" unique ("email");`);
   }
-
 }

@@ -12,13 +12,19 @@ export class Migration20261201222425 extends Migration {
   override up(): void | Promise<void> {
     this.addSql(`create table "role_composites" ("role_id" uuid not null, "child_id" uuid not null, primary key ("role_id", "child_id"));`);
     this.addSql(`create index "role_composites_child_id_index" on "role_composites" ("child_id");`);
-    this.addSql(`alter table "role_composites" add constraint "role_composites_role_id_foreign" foreign key ("role_id") references "realm_roles" ("id") on update cascade on delete cascade;`);
-    this.addSql(`alter table "role_composites" add constraint "role_composites_child_id_foreign" foreign key ("child_id") references "realm_roles" ("id") on update cascade on delete cascade;`);
+    this.addSql(
+      `alter table "role_composites" add constraint "role_composites_role_id_foreign" foreign key ("role_id") references "realm_roles" ("id") on update cascade on delete cascade;`,
+    );
+    this.addSql(
+      `alter table "role_composites" add constraint "role_composites_child_id_foreign" foreign key ("child_id") references "realm_roles" ("id") on update cascade on delete cascade;`,
+    );
 
     // Keycloak keeps names unique among siblings only: a subgroup may share a top-level group's name.
     this.addSql(`alter table "groups" drop constraint "groups_name_unique";`);
     this.addSql(`alter table "groups" add "parent_id" uuid null;`);
-    this.addSql(`alter table "groups" add constraint "groups_parent_id_foreign" foreign key ("parent_id") references "groups" ("id") on update cascade on delete cascade;`);
+    this.addSql(
+      `alter table "groups" add constraint "groups_parent_id_foreign" foreign key ("parent_id") references "groups" ("id") on update cascade on delete cascade;`,
+    );
     this.addSql(`create unique index "groups_parent_id_name_unique" on "groups" ("parent_id", "name") nulls not distinct;`);
   }
 

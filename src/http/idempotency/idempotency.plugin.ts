@@ -24,7 +24,14 @@ const IN_PROGRESS_WAIT_MS = 10_000;
  * - logout: its input is a refresh token, and ending an ended session already answers the same.
  * A test walks the schema: a mutation whose answer can reach a token fails it unless listed.
  */
-export const NOT_REPLAYABLE: ReadonlySet<string> = new Set(['login', 'signup', 'refreshToken', 'createInvitation', 'acceptInvitation', 'logout']);
+export const NOT_REPLAYABLE: ReadonlySet<string> = new Set([
+  'login',
+  'signup',
+  'refreshToken',
+  'createInvitation',
+  'acceptInvitation',
+  'logout',
+]);
 const IN_PROGRESS_POLL_MS = 100;
 
 /**
@@ -57,7 +64,10 @@ export function idempotencyPlugin(deps: {
           // client could not share, and nothing to gain: every public mutation is either
           // NOT_REPLAYABLE or answers the same whatever happened (resetPassword).
           if (!context.contextValue.principal) {
-            return errorResponse('BAD_USER_INPUT', 'An Idempotency-Key needs a signed-in caller: send the access token, or leave the header out');
+            return errorResponse(
+              'BAD_USER_INPUT',
+              'An Idempotency-Key needs a signed-in caller: send the access token, or leave the header out',
+            );
           }
           // The caller as the gateway admits them now (src/admission.ts), not as their token
           // says: a stored answer is replayed without running anything, so without this a
@@ -70,7 +80,10 @@ export function idempotencyPlugin(deps: {
           if (!caller) return null;
           const refused = rootFields(context.operation, context.document).filter((field) => NOT_REPLAYABLE.has(field));
           if (refused.length > 0) {
-            return errorResponse('BAD_USER_INPUT', `${[...new Set(refused)].join(', ')} cannot be sent with an Idempotency-Key: the answer is never stored`);
+            return errorResponse(
+              'BAD_USER_INPUT',
+              `${[...new Set(refused)].join(', ')} cannot be sent with an Idempotency-Key: the answer is never stored`,
+            );
           }
           const hash = requestHash(hashKey, context.operationName, print(context.document), context.request.variables ?? {});
           const store = new IdempotencyStore(deps.em.fork(), deps.ttlSeconds);
@@ -84,7 +97,10 @@ export function idempotencyPlugin(deps: {
               case 'different-request':
                 return errorResponse('CONFLICT', 'This Idempotency-Key was already used for a different request');
               case 'done':
-                return { http: { status: undefined, headers: new HeaderMap([['idempotent-replayed', 'true']]) }, body: { kind: 'single', singleResult: claim.response } };
+                return {
+                  http: { status: undefined, headers: new HeaderMap([['idempotent-replayed', 'true']]) },
+                  body: { kind: 'single', singleResult: claim.response },
+                };
               case 'in-progress':
                 // The same request is running elsewhere: its answer is ours too, once it has one.
                 if (Date.now() >= deadline) {
@@ -118,13 +134,17 @@ export function idempotencyPlugin(deps: {
  * does not hold, since variables may hold a password (createUser, setUserPassword).
  */
 export function requestHash(key: Buffer, operationName: string | null, document: string, variables: Record<string, unknown>): string {
-  return createHmac('sha256', key).update(JSON.stringify([operationName ?? null, document, canonical(variables)])).digest('hex');
+  return createHmac('sha256', key)
+    .update(JSON.stringify([operationName ?? null, document, canonical(variables)]))
+    .digest('hex');
 }
 
 /** The root fields an operation selects, through its fragments. */
 function rootFields(operation: OperationDefinitionNode, document: DocumentNode): string[] {
   const fragments = new Map(
-    document.definitions.filter((node): node is FragmentDefinitionNode => node.kind === Kind.FRAGMENT_DEFINITION).map((node) => [node.name.value, node]),
+    document.definitions
+      .filter((node): node is FragmentDefinitionNode => node.kind === Kind.FRAGMENT_DEFINITION)
+      .map((node) => [node.name.value, node]),
   );
   // Validation refused fragment cycles before this runs.
   const fieldsOf = ({ selections }: SelectionSetNode): string[] =>

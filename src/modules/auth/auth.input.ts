@@ -11,7 +11,8 @@ export class LoginInput {
 
   @Field(() => ID, {
     nullable: true,
-    description: "Realm tenancy: sign in to this tenant's own realm, where its members' accounts live. Without it, or in shared tenancy, the gateway's realm.",
+    description:
+      "Realm tenancy: sign in to this tenant's own realm, where its members' accounts live. Without it, or in shared tenancy, the gateway's realm.",
   })
   tenantId?: string | null;
 }

@@ -107,7 +107,12 @@ describe('GroupService', () => {
 
     expect(directory.calls).toEqual([`add ${cy.id} to Support`, `remove ${bob.id} from Support`]);
     expect([...directory.groups.get(group.id)!.memberIds].sort()).toEqual([ann.id, cy.id].sort());
-    expect(tables.userGroups.filter(([, g]) => g === group.id).map(([user]) => user).sort()).toEqual([ann.id, cy.id].sort());
+    expect(
+      tables.userGroups
+        .filter(([, g]) => g === group.id)
+        .map(([user]) => user)
+        .sort(),
+    ).toEqual([ann.id, cy.id].sort());
     expect(directory.sessionsEnded).toEqual([bob.id]);
     expect(journal.entries.at(-1)).toMatchObject({ details: { usersAdded: ['cy@example.test'], usersRemoved: ['bob@example.test'] } });
   });
@@ -130,7 +135,9 @@ describe('GroupService', () => {
     const group = await groupWith(world, 'Support');
     directory.failing.add(`add ${bob.id} to Support`);
 
-    await expect(service.updateUsers(group.id, { userIdsToAdd: [ann.id, bob.id], userIdsToRemove: [] }, null)).rejects.toThrow('Keycloak failed');
+    await expect(service.updateUsers(group.id, { userIdsToAdd: [ann.id, bob.id], userIdsToRemove: [] }, null)).rejects.toThrow(
+      'Keycloak failed',
+    );
 
     expect(directory.groups.get(group.id)!.memberIds.size).toBe(0);
     expect(tables.userGroups).toEqual([]);

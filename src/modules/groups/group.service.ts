@@ -23,7 +23,16 @@ export interface Member {
 /** The statements the group rules use. */
 export type GroupServiceQueries = Pick<
   GroupsQueries,
-  'list' | 'findByIds' | 'isTopLevelNameTaken' | 'rolesOf' | 'memberIdsOf' | 'upsert' | 'delete' | 'changeId' | 'changeRoles' | 'changeMembers'
+  | 'list'
+  | 'findByIds'
+  | 'isTopLevelNameTaken'
+  | 'rolesOf'
+  | 'memberIdsOf'
+  | 'upsert'
+  | 'delete'
+  | 'changeId'
+  | 'changeRoles'
+  | 'changeMembers'
 > & { within(em: Parameters<GroupsQueries['within']>[0]): GroupServiceQueries };
 
 export interface GroupServiceDeps {
@@ -127,7 +136,11 @@ export class GroupService {
       ...(await roles.require('ROLE', input.roleIdsToRemove, 'roleIdsToRemove')),
       ...(await roles.require('PRIVILEGE', input.privilegeIdsToRemove, 'privilegeIdsToRemove')),
     ];
-    const mapped = linkChanges((await queries.rolesOf(id)).map((role) => role.id), add, remove);
+    const mapped = linkChanges(
+      (await queries.rolesOf(id)).map((role) => role.id),
+      add,
+      remove,
+    );
 
     await journal.write({
       entry: {

@@ -148,7 +148,8 @@ export class KeycloakGroupsDirectory implements GroupsDirectory {
     const subgroups: (GroupRepresentation & { parentId: string })[] = [];
     for (let first = 0; ; first += SUBGROUP_PAGE) {
       const page =
-        (await unlessVanished(this.keycloak.groups.listSubGroups({ parentId, first, max: SUBGROUP_PAGE, briefRepresentation: true }))) ?? [];
+        (await unlessVanished(this.keycloak.groups.listSubGroups({ parentId, first, max: SUBGROUP_PAGE, briefRepresentation: true }))) ??
+        [];
       subgroups.push(...page.map((group) => ({ ...group, parentId })));
       if (page.length < SUBGROUP_PAGE) return subgroups;
     }
@@ -157,6 +158,14 @@ export class KeycloakGroupsDirectory implements GroupsDirectory {
   private async describe(id: string, name: string, parentId: string | null): Promise<GroupState | null> {
     const roles = await unlessVanished(this.keycloak.groups.listRealmRoleMappings({ id }));
     if (roles === null) return null;
-    return { id, name, parentId, roleIds: roles.filter((role) => isManaged(role.name)).map((role) => role.id!).sort() };
+    return {
+      id,
+      name,
+      parentId,
+      roleIds: roles
+        .filter((role) => isManaged(role.name))
+        .map((role) => role.id!)
+        .sort(),
+    };
   }
 }

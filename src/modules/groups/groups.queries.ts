@@ -72,7 +72,8 @@ export function groupsQueries(em: EntityManager): GroupsQueries {
     isTopLevelNameTaken: async (name) => (await rows('select 1 from groups where name = ? and parent_id is null', [name])).length > 0,
     rolesOf: (groupId) =>
       rows(`select ${ROLE_COLUMNS} from group_roles gr join realm_roles r on r.id = gr.role_id where gr.group_id = ?`, [groupId]),
-    memberIdsOf: async (groupId) => idsOf(await rows<{ id: string }>('select user_id as id from user_groups where group_id = ?', [groupId])),
+    memberIdsOf: async (groupId) =>
+      idsOf(await rows<{ id: string }>('select user_id as id from user_groups where group_id = ?', [groupId])),
     ids: async () => idsOf(await rows<{ id: string }>('select id from groups')),
 
     groupsByUserIds: (userIds) =>
@@ -109,7 +110,8 @@ export function groupsQueries(em: EntityManager): GroupsQueries {
     replaceRoles: (groupId, roleIds) => replaceLinks(run, LINKS.roles, groupId, roleIds, 'realm_roles where true'),
     changeMembers: (groupId, userIds) => changeLinks(run, LINKS.members, groupId, userIds),
 
-    groupIdsOfUser: async (userId) => idsOf(await rows<{ id: string }>('select group_id as id from user_groups where user_id = ?', [userId])),
+    groupIdsOfUser: async (userId) =>
+      idsOf(await rows<{ id: string }>('select group_id as id from user_groups where user_id = ?', [userId])),
     groupsOfUser: (userId) =>
       rows('select g.id, g.name from user_groups ug join groups g on g.id = ug.group_id where ug.user_id = ? order by g.name', [userId]),
     changeUserGroups: (userId, changes) => changeLinks(run, LINKS.userGroups, userId, changes),

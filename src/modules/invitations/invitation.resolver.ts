@@ -42,7 +42,7 @@ export class InvitationResolver {
 
   @Mutation(() => AcceptInvitationPayloadType, {
     description:
-      'No authentication to create a new account (names required). An invitation to an email that already has an account is accepted only with that account\'s access token.',
+      "No authentication to create a new account (names required). An invitation to an email that already has an account is accepted only with that account's access token.",
   })
   async acceptInvitation(@Arg('input', () => AcceptInvitationInput) input: AcceptInvitationInput, @Ctx() context: GatewayContext) {
     const { user, tenant, role, created } = await context.services.invitations.accept(input, await admittedPrincipal(context));

@@ -100,7 +100,14 @@ export class InvitationService {
       throw new AppError('CONFLICT', `The invitation is ${invitation.status.toLowerCase()}; only a pending one can be revoked`);
     }
     await this.deps.journal.writeLocal(
-      { action: 'INVITATION_REVOKE', targetType: 'Invitation', targetId: id, tenantId: invitation.tenantId, actorId, details: { email: invitation.email } },
+      {
+        action: 'INVITATION_REVOKE',
+        targetType: 'Invitation',
+        targetId: id,
+        tenantId: invitation.tenantId,
+        actorId,
+        details: { email: invitation.email },
+      },
       (em) => this.deps.queries.within(em).revoke(id),
     );
   }
@@ -152,24 +159,24 @@ export class InvitationService {
     check.throwIfAny();
     const user = await users
       .createAccount(
-      {
-        email: invitation.email,
-        firstName,
-        lastName,
-        password: input.password ?? undefined,
-        enabled: true,
-        // H2: holding the token is no proof of the address; Keycloak's email below is.
-        emailVerified: false,
-        attributes: {},
-        roles: [],
-        groups: [],
-      },
-      {
-        ...entry,
-        actorId: null,
-        // Part of the write: an account whose address cannot be reached is undone, and the invitation stays pending.
-        emailActions: input.password ? ['VERIFY_EMAIL'] : ['VERIFY_EMAIL', 'UPDATE_PASSWORD'],
-        afterLocal: joinTenant,
+        {
+          email: invitation.email,
+          firstName,
+          lastName,
+          password: input.password ?? undefined,
+          enabled: true,
+          // H2: holding the token is no proof of the address; Keycloak's email below is.
+          emailVerified: false,
+          attributes: {},
+          roles: [],
+          groups: [],
+        },
+        {
+          ...entry,
+          actorId: null,
+          // Part of the write: an account whose address cannot be reached is undone, and the invitation stays pending.
+          emailActions: input.password ? ['VERIFY_EMAIL'] : ['VERIFY_EMAIL', 'UPDATE_PASSWORD'],
+          afterLocal: joinTenant,
         },
       )
       .catch((error: unknown) => {

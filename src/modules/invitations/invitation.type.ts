@@ -54,14 +54,15 @@ export class InvitationPayloadType extends MutationOutcome {
   invitation: InvitationRecord;
 
   @Field(() => String, {
-    description: 'The secret to send to the invitee (it is also emailed); returned once, stored only as a hash. Holding it never proves the invitee\'s email.',
+    description:
+      "The secret to send to the invitee (it is also emailed); returned once, stored only as a hash. Holding it never proves the invitee's email.",
   })
   token: string;
 }
 
 @ObjectType('AcceptInvitationPayload')
 export class AcceptInvitationPayloadType extends MutationOutcome {
-  @Field(() => UserType, { description: 'The acceptor\'s own account: the signed-in caller, or the account just created.' })
+  @Field(() => UserType, { description: "The acceptor's own account: the signed-in caller, or the account just created." })
   user: UserRecord;
 
   @Field(() => TenantType)

@@ -54,7 +54,12 @@ export class OnboardingService {
       roles: [],
       groups: [],
     };
-    const creation: AccountCreation = { action: 'USER_SIGNUP', actorId: null, tenantId: tenant?.id, details: tenant ? { tenant: tenant.name } : {} };
+    const creation: AccountCreation = {
+      action: 'USER_SIGNUP',
+      actorId: null,
+      tenantId: tenant?.id,
+      details: tenant ? { tenant: tenant.name } : {},
+    };
     let user: UserRecord;
     let tokens: Promise<TokenSet | null> | undefined;
     try {
@@ -76,7 +81,11 @@ export class OnboardingService {
       if (error instanceof AppError && error.code === 'CONFLICT') throw new AppError('CONFLICT', NOT_ELIGIBLE_FOR_SIGNUP);
       throw error;
     }
-    tokens ??= this.firstTokens(tenant && tenantRealms ? tenantRealms.sessionsIn(tenant.id) : this.deps.sessions, user.email, input.password);
+    tokens ??= this.firstTokens(
+      tenant && tenantRealms ? tenantRealms.sessionsIn(tenant.id) : this.deps.sessions,
+      user.email,
+      input.password,
+    );
     return { user, tenant, tokens: await tokens };
   }
 
@@ -88,8 +97,7 @@ export class OnboardingService {
   private async signupInOwnRealm(tenant: TenantRecord, account: NewAccount, creation: AccountCreation): Promise<UserRecord> {
     const email = account.email.trim().toLowerCase();
     const known =
-      (await this.deps.users.findByEmail(email)).length > 0 ||
-      (await this.deps.directories(null).findByEmail(email)) !== undefined;
+      (await this.deps.users.findByEmail(email)).length > 0 || (await this.deps.directories(null).findByEmail(email)) !== undefined;
     if (known) throw new AppError('CONFLICT', NOT_ELIGIBLE_FOR_SIGNUP);
     return this.deps.tenants.createWithRealm(tenant, account, creation);
   }

@@ -106,9 +106,9 @@ describe('RoleService', () => {
     const { service, directory, tables, journal, billing, support } = setUp();
     directory.failing.add('change privileges of role_support');
 
-    await expect(service.update(support.id, { description: 'New', privilegeIdsToAdd: [billing.id], privilegeIdsToRemove: [] }, null)).rejects.toThrow(
-      'Keycloak failed',
-    );
+    await expect(
+      service.update(support.id, { description: 'New', privilegeIdsToAdd: [billing.id], privilegeIdsToRemove: [] }, null),
+    ).rejects.toThrow('Keycloak failed');
 
     expect(directory.roles.get(support.id)!.description).toBeNull();
     expect(tables.roles.get(support.id)!.description).toBeNull();
@@ -150,7 +150,11 @@ describe('RoleService', () => {
 
     expect(directory.roles.has(support.id)).toBe(false);
     expect(tables.roles.has(support.id)).toBe(false);
-    expect(journal.entries.at(-1)).toMatchObject({ action: 'ROLE_DELETE', status: 'SUCCEEDED', details: { privileges: ['priv_code_review'] } });
+    expect(journal.entries.at(-1)).toMatchObject({
+      action: 'ROLE_DELETE',
+      status: 'SUCCEEDED',
+      details: { privileges: ['priv_code_review'] },
+    });
   });
 
   it('deleteRole re-creates the role with its privileges when the local delete fails, and the mirror follows its new id: COMPENSATED', async () => {

@@ -2,14 +2,7 @@ import { AppError } from '../../errors.js';
 import type { Journal } from '../../journal/journal.js';
 import { someOf } from '../../validation.js';
 import type { RealmRoleKind } from './role.entity.js';
-import {
-  checkCreateRole,
-  checkUpdateRole,
-  descriptionOf,
-  roleNameOf,
-  type CreateRoleInput,
-  type UpdateRoleInput,
-} from './role.input.js';
+import { checkCreateRole, checkUpdateRole, descriptionOf, roleNameOf, type CreateRoleInput, type UpdateRoleInput } from './role.input.js';
 import type { RoleRecord } from './role.type.js';
 import { linkChanges, namesOf, requireAll } from './links.js';
 import type { RolesDirectory } from './roles.directory.js';
@@ -21,7 +14,16 @@ const ADMIN_ROLE = 'role_admin';
 /** The statements the role rules use. */
 export type RoleServiceQueries = Pick<
   RolesQueries,
-  'list' | 'findByIds' | 'isNameTaken' | 'countHolders' | 'privilegesOf' | 'upsert' | 'setDescription' | 'delete' | 'changeId' | 'changePrivileges'
+  | 'list'
+  | 'findByIds'
+  | 'isNameTaken'
+  | 'countHolders'
+  | 'privilegesOf'
+  | 'upsert'
+  | 'setDescription'
+  | 'delete'
+  | 'changeId'
+  | 'changePrivileges'
 > & { within(em: Parameters<RolesQueries['within']>[0]): RoleServiceQueries };
 
 export interface RoleServiceDeps {
@@ -97,7 +99,11 @@ export class RoleService {
     const role = await this.requireRole(id);
     const add = await this.require('PRIVILEGE', input.privilegeIdsToAdd, 'privilegeIdsToAdd');
     const remove = await this.require('PRIVILEGE', input.privilegeIdsToRemove, 'privilegeIdsToRemove');
-    const privileges = linkChanges((await this.queries.privilegesOf(id)).map((privilege) => privilege.id), add, remove);
+    const privileges = linkChanges(
+      (await this.queries.privilegesOf(id)).map((privilege) => privilege.id),
+      add,
+      remove,
+    );
     const description = descriptionOf(input.description);
 
     await this.journal.write({
@@ -136,7 +142,13 @@ export class RoleService {
     const privileges = await this.queries.privilegesOf(id);
 
     await this.journal.write({
-      entry: { action: 'ROLE_DELETE', targetType: 'Role', targetId: id, actorId, details: { name: role.name, privileges: namesOf(privileges) } },
+      entry: {
+        action: 'ROLE_DELETE',
+        targetType: 'Role',
+        targetId: id,
+        actorId,
+        details: { name: role.name, privileges: namesOf(privileges) },
+      },
       // The mirror row is still there when the undo runs (the local delete failed): it moves to the new id.
       keycloak: (undo) => this.directory.delete(role, privileges, undo, (newId) => this.queries.changeId(id, newId)),
       local: (em) => this.queries.within(em).delete(id),

@@ -98,14 +98,21 @@ export class FakeRolesDirectory implements RolesDirectory {
       name: role.name,
       kind,
       description: role.description,
-      privilegeIds: children.filter(isPrivilegeOfRole).map((child) => child.id).sort(),
-      compositeIds: children.filter((child) => !isPrivilegeOfRole(child)).map((child) => child.id).sort(),
+      privilegeIds: children
+        .filter(isPrivilegeOfRole)
+        .map((child) => child.id)
+        .sort(),
+      compositeIds: children
+        .filter((child) => !isPrivilegeOfRole(child))
+        .map((child) => child.id)
+        .sort(),
     };
   }
 
   private createRole({ name, description }: { name: string; description: string | null }, privileges: readonly RoleRef[]): string {
     this.fail(`create role ${name}`);
-    if ([...this.roles.values()].some((role) => role.name === name)) throw new AppError('CONFLICT', `Role with name ${name} already exists`);
+    if ([...this.roles.values()].some((role) => role.name === name))
+      throw new AppError('CONFLICT', `Role with name ${name} already exists`);
     const id = randomUUID();
     this.roles.set(id, { id, name, description, compositeIds: new Set(privileges.map((privilege) => privilege.id)) });
     this.calls.push(`create role ${name}`);

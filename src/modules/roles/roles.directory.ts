@@ -138,8 +138,14 @@ export class KeycloakRolesDirectory implements RolesDirectory {
       name: role.name!,
       kind,
       description: role.description ?? null,
-      privilegeIds: composites.filter(isPrivilegeOfRole).map((child) => child.id!).sort(),
-      compositeIds: composites.filter((child) => !isPrivilegeOfRole(child)).map((child) => child.id!).sort(),
+      privilegeIds: composites
+        .filter(isPrivilegeOfRole)
+        .map((child) => child.id!)
+        .sort(),
+      compositeIds: composites
+        .filter((child) => !isPrivilegeOfRole(child))
+        .map((child) => child.id!)
+        .sort(),
     };
   }
 

@@ -64,7 +64,10 @@ export class FakeRolesQueries implements RoleServiceQueries {
 
   async countHolders(roleId: string): Promise<{ users: number; groups: number }> {
     const { userRoles, groupRoles } = this.tables;
-    return { users: userRoles.filter(([, role]) => role === roleId).length, groups: groupRoles.filter(([, role]) => role === roleId).length };
+    return {
+      users: userRoles.filter(([, role]) => role === roleId).length,
+      groups: groupRoles.filter(([, role]) => role === roleId).length,
+    };
   }
 
   privilegesOf(roleId: string): Promise<RoleRecord[]> {

@@ -183,7 +183,9 @@ export function rolesQueries(em: EntityManager): RolesQueries {
 
     roleIdsOfUser: async (userId) => ids(await rows<{ id: string }>('select role_id as id from user_roles where user_id = ?', [userId])),
     rolesOfUser: (userId) =>
-      rows(`select ${ROLE_COLUMNS} from user_roles ur join realm_roles r on r.id = ur.role_id where ur.user_id = ? order by r.name`, [userId]),
+      rows(`select ${ROLE_COLUMNS} from user_roles ur join realm_roles r on r.id = ur.role_id where ur.user_id = ? order by r.name`, [
+        userId,
+      ]),
     changeUserRoles: (userId, changes) => changeLinks(run, LINKS.userRoles, userId, changes),
     replaceUserRoles: (userId, roleIds) => replaceLinks(run, LINKS.userRoles, userId, roleIds, 'realm_roles where true'),
     holderIdsOf: async (roleId) => ids(await rows<{ id: string }>('select user_id as id from user_roles where role_id = ?', [roleId])),
@@ -211,7 +213,12 @@ export type Run = (sql: string, params?: readonly unknown[]) => Promise<void>;
  * Link changes in a link table. A link already there is fine: the directory sync may have
  * mirrored it from Keycloak between the Keycloak step and this commit.
  */
-export async function changeLinks(run: Run, { table, owner, target }: LinkTable, ownerId: string, { add, remove }: LinkChanges<{ id: string }>) {
+export async function changeLinks(
+  run: Run,
+  { table, owner, target }: LinkTable,
+  ownerId: string,
+  { add, remove }: LinkChanges<{ id: string }>,
+) {
   if (add.length > 0) {
     await run(
       `insert into ${table} (${owner}, ${target}) values ${add.map(() => '(?, ?)').join(', ')} on conflict do nothing`,
@@ -225,8 +232,17 @@ export async function changeLinks(run: Run, { table, owner, target }: LinkTable,
  * Sets an owner's links to `targetIds`, keeping only the rows of `targets` (a table and a
  * condition on it) the mirror has: others are not managed.
  */
-export async function replaceLinks(run: Run, { table, owner, target }: LinkTable, ownerId: string, targetIds: readonly string[], targets: string) {
+export async function replaceLinks(
+  run: Run,
+  { table, owner, target }: LinkTable,
+  ownerId: string,
+  targetIds: readonly string[],
+  targets: string,
+) {
   await run(`delete from ${table} where ${owner} = ?`, [ownerId]);
   if (targetIds.length === 0) return;
-  await run(`insert into ${table} (${owner}, ${target}) select ?, id from ${targets} and id in (?) on conflict do nothing`, [ownerId, targetIds]);
+  await run(`insert into ${table} (${owner}, ${target}) select ?, id from ${targets} and id in (?) on conflict do nothing`, [
+    ownerId,
+    targetIds,
+  ]);
 }

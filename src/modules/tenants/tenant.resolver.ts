@@ -22,9 +22,7 @@ export class TenantResolver {
   @Query(() => [TenantType], { description: 'ROLE_ADMIN sees every tenant; anyone else the tenants they belong to.' })
   async tenants(@Ctx() context: GatewayContext) {
     const { principal } = await context.caller();
-    return principal.roles.includes('role_admin')
-      ? context.services.tenants.listAll()
-      : context.services.tenants.listFor(principal.userId);
+    return principal.roles.includes('role_admin') ? context.services.tenants.listAll() : context.services.tenants.listFor(principal.userId);
   }
 
   @Mutation(() => TenantPayloadType)

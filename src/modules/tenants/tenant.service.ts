@@ -56,7 +56,14 @@ export class TenantService {
     }
     const ownerId = creator.id;
     await this.journal.writeLocal(
-      { action: 'TENANT_CREATE', targetType: 'Tenant', targetId: tenant.id, tenantId: tenant.id, actorId: ownerId, details: { name: tenant.name } },
+      {
+        action: 'TENANT_CREATE',
+        targetType: 'Tenant',
+        targetId: tenant.id,
+        tenantId: tenant.id,
+        actorId: ownerId,
+        details: { name: tenant.name },
+      },
       (em) => this.store(em, tenant, ownerId),
     );
     return { tenant, owner: creator };
@@ -103,7 +110,10 @@ export class TenantService {
 export function checkTenantName(check: InputCheck, field: string, name: string | null | undefined): InputCheck {
   check.require(field, name, 'The tenant name').maxLength(field, name, 200);
   if (name?.trim() && !isPlainTenantName(name.trim())) {
-    check.fail(field, 'may hold letters, digits, spaces and & \' ’ , . ( ) + ! ? _ - only, with no dot inside a word: no link, domain or address');
+    check.fail(
+      field,
+      "may hold letters, digits, spaces and & ' ’ , . ( ) + ! ? _ - only, with no dot inside a word: no link, domain or address",
+    );
   }
   return check;
 }

@@ -5,14 +5,7 @@ import { CreateUserInput, UpdateUserInput } from './user.input.js';
 import { GroupType } from '../groups/group.type.js';
 import { PrivilegeType, RoleType } from '../roles/role.type.js';
 import type { UserPage } from './user.service.js';
-import {
-  UserAttributeType,
-  UserConnectionType,
-  UserFilterInput,
-  UserPayloadType,
-  UserType,
-  type UserRecord,
-} from './user.type.js';
+import { UserAttributeType, UserConnectionType, UserFilterInput, UserPayloadType, UserType, type UserRecord } from './user.type.js';
 
 @Resolver(() => UserType)
 export class UserResolver {
@@ -80,7 +73,7 @@ export class UserResolver {
   }
 
   @FieldResolver(() => [PrivilegeType], {
-    description: "Privileges the user holds, as in their token: directly, through roles (composites included), groups and parent groups.",
+    description: 'Privileges the user holds, as in their token: directly, through roles (composites included), groups and parent groups.',
   })
   async effectivePrivileges(@Root() user: UserRecord, @Ctx() { loaders }: GatewayContext) {
     return (await loaders.effectiveRolesByUserId.load(user.id)).filter((role) => role.kind === 'PRIVILEGE');

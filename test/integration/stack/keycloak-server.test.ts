@@ -17,7 +17,9 @@ describe('the local Keycloak’s tools', () => {
   it('says what to install when no Java is found', () => {
     const emptyJvmDir = mkdtempSync(join(tmpdir(), 'no-jvm-'));
     expect(() => findNewestJava({ env: nowhere, jvmDir: emptyJvmDir })).toThrow(StackError);
-    expect(() => findNewestJava({ env: nowhere, jvmDir: emptyJvmDir })).toThrow(/needs Java 17 or newer.*apt-get install openjdk-17-jre-headless.*KEYCLOAK_URL/);
+    expect(() => findNewestJava({ env: nowhere, jvmDir: emptyJvmDir })).toThrow(
+      /needs Java 17 or newer.*apt-get install openjdk-17-jre-headless.*KEYCLOAK_URL/,
+    );
   });
 
   it('says what to install when Maven is missing', () => {

@@ -110,7 +110,16 @@ describe('with an embedded server', () => {
       expect(processGroup(serverPid)).not.toBe(processGroup(process.pid));
 
       process.kill(serverPid, 'SIGINT');
-      await expect.poll(() => query(database.url, 'select 1').then(() => 'up', () => 'down'), { timeout: 10_000 }).toBe('down');
+      await expect
+        .poll(
+          () =>
+            query(database.url, 'select 1').then(
+              () => 'up',
+              () => 'down',
+            ),
+          { timeout: 10_000 },
+        )
+        .toBe('down');
     } finally {
       // Would wait for an exit it had already missed, and hang the stack's stop.
       await database.stop();

@@ -11,6 +11,20 @@ export function selectRows<T>(em: EntityManager, sql: string, params: readonly u
 }
 
 /**
+ * Statements through the entity manager, for a feature's queries: unlike selectRows, inside
+ * a transaction (the entity manager the journal's commit hands over) a read sees the
+ * transaction's own writes.
+ */
+export function statementsOn(em: EntityManager) {
+  return {
+    rows: <T>(sql: string, params: readonly unknown[] = []) => em.execute(sql, [...params]) as Promise<T[]>,
+    run: async (sql: string, params: readonly unknown[] = []): Promise<void> => {
+      await em.execute(sql, [...params]);
+    },
+  };
+}
+
+/**
  * Every key of the loaders below is a UUID column. A malformed id names nothing: it is
  * answered as absent without a query, rather than failing the database's uuid cast.
  */

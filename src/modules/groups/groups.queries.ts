@@ -1,3 +1,4 @@
+import { statementsOn } from '../../db/loaders.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { LinkChanges } from '../roles/links.js';
 import { changeLinks, replaceLinks, ROLE_COLUMNS, type Keyed, type LinkTable } from '../roles/roles.queries.js';
@@ -57,11 +58,8 @@ const LINKS = {
 
 /** The groups queries on PostgreSQL through `em`. */
 export function groupsQueries(em: EntityManager): GroupsQueries {
-  // Through the entity manager, not selectRows: inside `within(tx)` a read must see the transaction's writes.
-  const rows = <T>(sql: string, params: readonly unknown[] = []) => em.execute(sql, [...params]) as Promise<T[]>;
-  const run = async (sql: string, params: readonly unknown[] = []) => {
-    await em.execute(sql, [...params]);
-  };
+  // Inside `within(tx)`, a read must see the transaction's writes.
+  const { rows, run } = statementsOn(em);
   const idsOf = (found: readonly { id: string }[]) => found.map(({ id }) => id);
 
   return {

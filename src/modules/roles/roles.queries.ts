@@ -1,3 +1,4 @@
+import { statementsOn } from '../../db/loaders.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RealmRoleKind } from './role.entity.js';
 import type { LinkChanges } from './links.js';
@@ -115,11 +116,8 @@ export interface RolesQueries {
 
 /** The roles queries on PostgreSQL through `em`. */
 export function rolesQueries(em: EntityManager): RolesQueries {
-  // Through the entity manager, not selectRows: inside `within(tx)` a read must see the transaction's writes.
-  const rows = <T>(sql: string, params: readonly unknown[] = []) => em.execute(sql, [...params]) as Promise<T[]>;
-  const run = async (sql: string, params: readonly unknown[] = []) => {
-    await em.execute(sql, [...params]);
-  };
+  // Inside `within(tx)`, a read must see the transaction's writes.
+  const { rows, run } = statementsOn(em);
   const ids = (changes: readonly { id: string }[]) => changes.map(({ id }) => id);
 
   return {

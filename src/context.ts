@@ -114,6 +114,7 @@ class RequestContext implements GatewayContext {
   private logger?: Logger;
   private parts?: Pick<GatewayContext, 'services' | 'loaders'>;
   private admission?: Promise<Caller>;
+  private roleAnswers?: EffectiveRoles;
 
   constructor(
     private readonly deps: ContextDependencies,
@@ -134,10 +135,11 @@ class RequestContext implements GatewayContext {
     return (this.logger ??= this.deps.log.child({ requestId: this.requestId }));
   }
 
+  /** One per request: its answers are kept for the request, so aliases and repeated ids ask Keycloak once. */
   get effectiveRoles(): EffectiveRoles {
     const { keycloak, tenantRealms } = this.deps;
     const realm = this.principal?.tenantRealm;
-    return keycloakEffectiveRoles(realm && tenantRealms ? tenantRealms.adminFor(realm) : keycloak);
+    return (this.roleAnswers ??= keycloakEffectiveRoles(realm && tenantRealms ? tenantRealms.adminFor(realm) : keycloak));
   }
 
   get services(): GatewayContext['services'] {

@@ -180,6 +180,7 @@ function contextFor(who: Who, options: { tenantId?: string; limiter?: FakeRateLi
     ofUser: (id: string) => realmRoles(byId(id)?.mirrored ?? byId(id)?.claims),
     ofGroup: (id: string) => realmRoles(ROLE_CLOSURE[id]),
     ofRole: (id: string) => realmRoles(ROLE_CLOSURE[id]),
+    whyRolesDoNotTell: async () => null,
   };
   const principal = caller && principalOf(caller);
   let admission: ReturnType<GatewayContext['caller']> | undefined;

@@ -144,7 +144,10 @@ function withinReach(targetOf: (args: Record<string, any>) => unknown = () => un
  * the console's changes only at the next reconcile, so an administrator appointed in the
  * console looks like anyone until then. Asked after the mirror's check (which refuses most
  * attempts for free) and only for a caller without ROLE_ADMIN. Roles every user holds by
- * default need no exception: the caller holds them too. Any doubt refuses: an unknown
+ * default need no exception: the caller holds them too. Roles are the whole story only when
+ * the realm grants no power through Keycloak's admin permissions (a console operator can let
+ * a user manage users with no role at all) and the service account can view every role: when
+ * either fails, user managers' writes on others are refused. Any doubt refuses: an unknown
  * target, group or role, or Keycloak failing to answer, is FORBIDDEN, never an error.
  */
 async function withinReachInKeycloak(
@@ -160,12 +163,17 @@ async function withinReachInKeycloak(
   const targets = targetId === undefined || targetId === principal.userId ? [] : [targetId];
   if (targets.length + roleIds.length + groupIds.length === 0) return true;
   try {
-    const [held, ...reached] = await Promise.all([
+    const [whyNot, held, ...reached] = await Promise.all([
+      effectiveRoles.whyRolesDoNotTell(),
       effectiveRoles.ofUser(principal.userId),
       ...targets.map((id) => effectiveRoles.ofUser(id)),
-      ...roleIds.map((id) => effectiveRoles.ofRole(id)),
-      ...groupIds.map((id) => effectiveRoles.ofGroup(id)),
+      ...[...new Set(roleIds)].map((id) => effectiveRoles.ofRole(id)),
+      ...[...new Set(groupIds)].map((id) => effectiveRoles.ofGroup(id)),
     ]);
+    if (whyNot) {
+      context.log.warn({ reason: whyNot }, "A user manager's write refused: roles alone cannot show it is within reach");
+      return false;
+    }
     return reached.every((roles) => [...roles].every((role) => held.has(role)));
   } catch (error) {
     context.log.warn({ err: error }, 'Keycloak did not say what the user, roles or groups hold: refused');

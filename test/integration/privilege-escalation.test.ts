@@ -5,6 +5,7 @@ import { selectEffectiveRoles } from '../../src/modules/roles/roles.queries.js';
 import { sql } from '../support/database.js';
 import { consoleGroup, consoleRole, realmRoleIds, tokenRealmRoles, unique, withoutDirectorySync } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, renewedToken } from '../support/keycloak.js';
 import { keycloakLinks, localLinks } from '../support/sync.js';
 
@@ -415,5 +416,122 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
     await ok(UPDATE, { id: manager.id, input: { email: manager.email, firstName: 'Eve', lastName: 'Manager' } });
     await ok(DELETE, { id: plain.id });
     expect((await keycloakAdmin('GET', `/users/${plain.id}`)).status).toBe(404);
+  });
+
+  it('ATTACK: a user manager cannot move a verified account to an address nobody proved, on another user or on itself', async () => {
+    const verified = await userWith({ roleIds: [roleIds.role_user!] });
+    // Verified as its owner would make it, by following Keycloak's link.
+    await keycloakAdmin('PUT', `/users/${verified.id}`, { emailVerified: true });
+    await sql('update users set email_verified = true where id = $1', [verified.id]);
+    const moves = [
+      [verified.id, { email: `ceo-${randomUUID().slice(0, 8)}@victim-corp.example`, firstName: 'Eve', lastName: 'Mallory' }],
+      [manager.id, { email: `boss-${randomUUID().slice(0, 8)}@victim-corp.example`, firstName: 'Eve', lastName: 'Mallory' }],
+    ] as const;
+    await keycloakAdmin('PUT', `/users/${manager.id}`, { emailVerified: true });
+    await sql('update users set email_verified = true where id = $1', [manager.id]);
+
+    for (const [id, input] of moves) {
+      const response = await gateway.graphql(UPDATE, { token: await managerToken(), variables: { id, input } });
+      expect(outcome(response), input.email).toBe('OK');
+      expect((await keycloakAdmin<{ email: string; emailVerified: boolean }>('GET', `/users/${id}`)).body).toMatchObject({
+        email: input.email,
+        emailVerified: false,
+      });
+      expect(await sql('select email, email_verified from users where id = $1', [id])).toEqual([
+        { email: input.email, email_verified: false },
+      ]);
+    }
+    await gateway.graphql(UPDATE, {
+      token: await adminToken(),
+      variables: { id: manager.id, input: { email: manager.email, firstName: 'Eve', lastName: 'Mallory' } },
+    });
+  });
+});
+
+describe('when roles alone cannot tell what a user may do, user managers act on no one', () => {
+  // A realm of its own: these tests change realm-wide settings that would refuse the user
+  // managers of every other test file in the shared realm.
+  let backends: IsolatedBackends;
+  let gateway: TestGateway;
+  let managerToken: () => Promise<string>;
+  beforeAll(async () => {
+    backends = await isolatedBackends('admin-permissions');
+    gateway = await startTestGateway(() => backends.config);
+    const manager = await createKeycloakUser({ realmRoles: ['role_user', 'priv_user_management'], realm: backends.realm });
+    managerToken = renewedToken(manager.email, manager.password, backends.realm);
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await backends?.close();
+  });
+
+  const setPassword = async (id: string, password: string) =>
+    outcome(await gateway.graphql(SET_PASSWORD, { token: await managerToken(), variables: { id, password } }));
+  /** A plain user the user manager reaches, seen once by the gateway so the mirror knows them. */
+  async function plainUser() {
+    const user = await createKeycloakUser({ realmRoles: ['role_user'], realm: backends.realm });
+    await gateway.graphql('{ me { user { id } } }', {
+      token: (await passwordGrant(user.email, user.password, backends.realm)).access_token,
+    });
+    const [{ id }] = await backends.sql<{ id: string }>('select id from users where email = $1', [user.email]);
+    return { ...user, id: id! };
+  }
+
+  it('ATTACK: a user manager cannot set the password of a user a console operator made a user administrator through an admin permission (no role)', async () => {
+    const control = await plainUser();
+    expect(await setPassword(control.id, 'Set-by-um-1a'), 'within reach while the realm grants power only through roles').toBe('OK');
+
+    const delegate = await plainUser();
+    expect((await keycloakAdmin('PUT', '', { adminPermissionsEnabled: true }, backends.realm)).status).toBe(204);
+    const [permissionsClient] = (
+      await keycloakAdmin<{ id: string }[]>('GET', '/clients?clientId=admin-permissions', undefined, backends.realm)
+    ).body;
+    const server = `/clients/${permissionsClient!.id}/authz/resource-server`;
+    const policy = await keycloakAdmin<{ id: string }>(
+      'POST',
+      `${server}/policy/user`,
+      { name: 'delegate', users: [delegate.id], logic: 'POSITIVE' },
+      backends.realm,
+    );
+    const permission = await keycloakAdmin(
+      'POST',
+      `${server}/permission/scope`,
+      { name: 'delegate-manages-users', resourceType: 'Users', scopes: ['view', 'manage'], policies: [policy.body.id] },
+      backends.realm,
+    );
+    expect(permission.status).toBe(201);
+
+    expect(await setPassword(delegate.id, 'Taken-over-5e')).toBe('FORBIDDEN');
+    await expect(passwordGrant(delegate.email, 'Taken-over-5e', backends.realm)).rejects.toThrow(/invalid_grant/);
+    await passwordGrant(delegate.email, delegate.password, backends.realm);
+
+    expect((await keycloakAdmin('PUT', '', { adminPermissionsEnabled: false }, backends.realm)).status).toBe(204);
+    expect(await setPassword(control.id, 'Set-by-um-2b')).toBe('OK');
+  });
+
+  it("ATTACK: taking view-clients from the gateway's service account refuses user managers at once, not when its token is renewed", async () => {
+    const target = await plainUser();
+    const serviceAccount = (
+      await keycloakAdmin<{ id: string }[]>('GET', `/clients?clientId=${backends.config.keycloak.apiClientId}`, undefined, backends.realm)
+    ).body[0]!;
+    const account = (
+      await keycloakAdmin<{ id: string }>('GET', `/clients/${serviceAccount.id}/service-account-user`, undefined, backends.realm)
+    ).body;
+    const management = (await keycloakAdmin<{ id: string }[]>('GET', '/clients?clientId=realm-management', undefined, backends.realm))
+      .body[0]!;
+    const mappings = `/users/${account.id}/role-mappings/clients/${management.id}`;
+    const viewClients = (await keycloakAdmin<{ id: string; name: string }[]>('GET', mappings, undefined, backends.realm)).body.filter(
+      (role) => role.name === 'view-clients',
+    );
+    expect(viewClients).toHaveLength(1);
+    expect(await setPassword(target.id, 'Set-by-um-3c')).toBe('OK');
+
+    expect((await keycloakAdmin('DELETE', mappings, viewClients, backends.realm)).status).toBe(204);
+    try {
+      expect(await setPassword(target.id, 'Set-by-um-4d')).toBe('FORBIDDEN');
+    } finally {
+      await keycloakAdmin('POST', mappings, viewClients, backends.realm);
+    }
+    expect(await setPassword(target.id, 'Set-by-um-5e')).toBe('OK');
   });
 });

@@ -276,7 +276,9 @@ export class UserService {
       firstName: input.firstName.trim(),
       lastName: input.lastName.trim(),
       enabled: input.enabled ?? current.enabled,
-      emailVerified: input.emailVerified ?? current.emailVerified,
+      // A new address is unproven until its owner follows Keycloak's link, unless an
+      // administrator says otherwise: the proof of the old one does not carry over.
+      emailVerified: input.emailVerified ?? (email === current.email && current.emailVerified),
     };
     // Disabling, or removing a role or group: the sessions opened with them end too.
     const takesAway = (current.enabled && !profile.enabled) || roles.remove.length > 0 || groups.remove.length > 0;

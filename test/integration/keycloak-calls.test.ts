@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from
 import { DEFAULT_JWKS_COOLDOWN_MS, JWKS_REFRESH_MS, JWKS_TIMEOUT_MS } from '../../src/auth/token-verifier.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
+import { realmRoleIds } from '../support/directory.js';
 import { createKeycloakUser } from '../support/keycloak.js';
 import { decodeToken, directGrantClient, grant, newRsaKey, signRs256 } from '../support/tokens.js';
 
@@ -143,5 +144,35 @@ describe('while Keycloak is unreachable', () => {
     const started = performance.now();
     await expectRefused(withUnknownKid(token));
     expect(performance.now() - started, 'no wait on Keycloak').toBeLessThan(JWKS_TIMEOUT_MS / 2);
+  });
+});
+
+describe("a user manager's write, checked against Keycloak's effective roles", () => {
+  it('ATTACK: asks Keycloak once per subject however many aliases and repeated ids a request holds', async () => {
+    const manager = await createKeycloakUser({ realmRoles: ['role_user', 'priv_user_management'] });
+    const target = await createKeycloakUser({ realmRoles: ['role_user'] });
+    const managerToken = (await grant(config.keycloak.realm, client, manager.email, manager.password)).access_token;
+    const targetToken = (await grant(config.keycloak.realm, client, target.email, target.password)).access_token;
+    await expectAnswered(ME, managerToken);
+    await expectAnswered(ME, targetToken);
+    const targetId = decodeToken(targetToken).payload.sub as string;
+    const roleUser = (await realmRoleIds()).role_user!;
+    const aliases = Array.from(
+      { length: 10 },
+      (_, index) =>
+        `a${index}: updateUser(id: $id, input: { email: "${target.email}", firstName: "Ann", lastName: "L${index}", roleIdsToAdd: $roles, roleIdsToRemove: [] }) { user { id } }`,
+    );
+    const before = proxy.requests.length;
+
+    const response = await gateway.graphql(`mutation($id: ID!, $roles: [ID!]) { ${aliases.join(' ')} }`, {
+      token: managerToken,
+      variables: { id: targetId, roles: [roleUser, roleUser, roleUser] },
+    });
+
+    expect(response.errors).toBeUndefined();
+    const asked = proxy.requests.slice(before).filter((request) => request.includes('/ui-ext/effective-roles-all/'));
+    // The manager, the target, the role, and the service account itself: once each for the whole request.
+    expect(asked).toHaveLength(4);
+    expect(new Set(asked).size).toBe(4);
   });
 });

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { UndoLog, type Journal, type JournalEntry, type Write } from './journal.js';
+import { fromKeycloakError } from '../keycloak/keycloak-errors.js';
+import { isKeycloakUnreachable, UndoLog, type Journal, type JournalEntry, type Write } from './journal.js';
 
 /** An entry the fake journal recorded, with the status the real journal would give it. */
 export interface RecordedEntry extends JournalEntry {
@@ -8,11 +9,14 @@ export interface RecordedEntry extends JournalEntry {
 
 /**
  * The journal's write path without PostgreSQL, for unit tests: the Keycloak side, then the
- * local side, each failure undoing the Keycloak steps newest first, as Journal.write does.
- * The local side gets no entity manager: the in-memory queries it is paired with ignore it.
+ * local side, each failure undoing the Keycloak steps newest first, as Journal.write does; a
+ * Keycloak failure answers as Keycloak's error would, and Keycloak unreachable takes the
+ * write's `whenUnreachable` path. `failLocal` makes the local side fail. The local side gets
+ * no entity manager: the in-memory queries it is paired with ignore it.
  */
 export class FakeJournal implements Pick<Journal, 'write'> {
   readonly entries: RecordedEntry[] = [];
+  failLocal = false;
 
   async write<K, R>(write: Write<K, R>): Promise<R> {
     const entry: RecordedEntry = { ...write.entry, status: 'PENDING' };
@@ -22,11 +26,19 @@ export class FakeJournal implements Pick<Journal, 'write'> {
     try {
       result = await write.keycloak(undo);
     } catch (error) {
-      entry.status = (await undone(undo)) ? 'FAILED' : 'PENDING';
-      throw error;
+      const wasUndone = await undone(undo);
+      if (wasUndone && write.whenUnreachable && isKeycloakUnreachable(error)) {
+        const kept = await write.whenUnreachable(NO_ENTITY_MANAGER);
+        entry.status = 'SUCCEEDED';
+        entry.targetId = kept.targetId ?? entry.targetId;
+        return kept.result;
+      }
+      entry.status = wasUndone ? 'FAILED' : 'PENDING';
+      throw fromKeycloakError(error);
     }
     if (write.targetIdOf) entry.targetId = write.targetIdOf(result);
     try {
+      if (this.failLocal) throw new Error('the local commit failed');
       const local = await write.local(NO_ENTITY_MANAGER, result);
       entry.status = 'SUCCEEDED';
       return local;

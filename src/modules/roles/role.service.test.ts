@@ -108,7 +108,7 @@ describe('RoleService', () => {
 
     await expect(
       service.update(support.id, { description: 'New', privilegeIdsToAdd: [billing.id], privilegeIdsToRemove: [] }, null),
-    ).rejects.toThrow('Keycloak failed');
+    ).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
 
     expect(directory.roles.get(support.id)!.description).toBeNull();
     expect(tables.roles.get(support.id)!.description).toBeNull();

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../errors.js';
-import { fromKeycloakError } from '../../keycloak/keycloak-errors.js';
-import { isKeycloakUnreachable, UndoLog, type Journal, type Write } from '../../journal/journal.js';
+import { FakeJournal } from '../../journal/journal.fake.js';
 import type { GroupRecord } from '../groups/group.type.js';
 import type { RoleRecord } from '../roles/role.type.js';
 import type { TenantsDirectory } from '../tenants/tenants.directory.js';
@@ -13,52 +12,6 @@ import type { UserRecord } from './user.type.js';
 import { FakeUsersDirectory } from './users.directory.fake.js';
 import { FakeTenantsQueries } from '../tenants/tenants.queries.fake.js';
 import { FakeUsersQueries } from './users.queries.fake.js';
-
-/**
- * The journal's contract without PostgreSQL: Keycloak steps, then the local step; a
- * failure anywhere undoes the Keycloak steps; Keycloak unreachable takes `whenUnreachable`.
- * Every entry is kept with its outcome.
- */
-class FakeJournal implements Pick<Journal, 'write'> {
-  readonly entries: { action: string; targetId?: string | null; status: string; details?: Record<string, unknown> }[] = [];
-  failLocal = false;
-
-  async write<K, R>(write: Write<K, R>): Promise<R> {
-    const entry = { ...write.entry, status: 'PENDING' };
-    this.entries.push(entry);
-    const undo = new UndoLog();
-    const tx = {} as EntityManager;
-    let result: K;
-    try {
-      result = await write.keycloak(undo);
-    } catch (error) {
-      await undo.undoAll();
-      if (write.whenUnreachable && isKeycloakUnreachable(error)) {
-        const kept = await write.whenUnreachable(tx);
-        entry.status = 'SUCCEEDED';
-        entry.targetId = kept.targetId ?? entry.targetId;
-        return kept.result;
-      }
-      entry.status = 'FAILED';
-      throw fromKeycloakError(error);
-    }
-    try {
-      if (this.failLocal) throw new Error('the local commit failed');
-      const local = await write.local(tx, result);
-      entry.status = 'SUCCEEDED';
-      entry.targetId = write.targetIdOf?.(result) ?? entry.targetId;
-      return local;
-    } catch (error) {
-      try {
-        await undo.undoAll();
-        entry.status = 'COMPENSATED';
-      } catch {
-        entry.status = 'PENDING';
-      }
-      throw error;
-    }
-  }
-}
 
 const PASSWORD = 'Str0ng-enough-Passw0rd!';
 const role = (name: string): RoleRecord => ({ id: randomUUID(), name, kind: 'ROLE', description: null });

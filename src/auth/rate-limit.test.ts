@@ -3,24 +3,9 @@ import { type ConfigError, defaultRateLimits, loadConfig, RATE_LIMIT_DEFAULTS, t
 import type { AppError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { clientAddress, MemoryRateLimitStore, networkOf, RateLimiter, RedisRateLimitStore, type RateLimitStore } from './rate-limit.js';
+import { loginAs, loginOutcome, SMALL_LOGIN_LIMITS } from '../../test/support/rate-limits.js';
 
 const log = createLogger({ level: 'silent' });
-const LIMITS: RateLimits = {
-  ...defaultRateLimits(),
-  login: { perAccountAndIp: { max: 3, windowSeconds: 60 }, perIp: { max: 5, windowSeconds: 600 } },
-};
-
-const login = (username: string) => ({ input: { username, password: 'never counted' } });
-
-/** The error `consume` threw, or undefined when it let the call through. */
-async function outcome(limiter: RateLimiter, ip: string, args: Record<string, unknown>): Promise<AppError | undefined> {
-  try {
-    await limiter.consume('login', ip, args);
-    return undefined;
-  } catch (error) {
-    return error as AppError;
-  }
-}
 
 describe('RateLimiter', () => {
   afterEach(() => {
@@ -28,53 +13,53 @@ describe('RateLimiter', () => {
   });
 
   it('refuses the call after the per-username-and-IP limit with RATE_LIMITED and a retry hint', async () => {
-    const limiter = new RateLimiter(new MemoryRateLimitStore(), LIMITS, log);
-    for (let call = 1; call <= 3; call += 1) expect(await outcome(limiter, '198.51.100.1', login('ann'))).toBeUndefined();
+    const limiter = new RateLimiter(new MemoryRateLimitStore(), SMALL_LOGIN_LIMITS, log);
+    for (let call = 1; call <= 3; call += 1) expect(await loginOutcome(limiter, '198.51.100.1', loginAs('ann'))).toBeUndefined();
 
-    const refused = await outcome(limiter, '198.51.100.1', login('ann'));
+    const refused = await loginOutcome(limiter, '198.51.100.1', loginAs('ann'));
 
     expect(refused).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfterSeconds: 60 } });
     expect(refused?.message).toBe('Too many attempts. Try again in 1 minute.');
   });
 
   it('counts a username in any case and with surrounding spaces as one account, per address', async () => {
-    const limiter = new RateLimiter(new MemoryRateLimitStore(), LIMITS, log);
+    const limiter = new RateLimiter(new MemoryRateLimitStore(), SMALL_LOGIN_LIMITS, log);
     for (const username of ['Ann@Example.test', ' ann@example.test', 'ANN@EXAMPLE.TEST']) {
-      expect(await outcome(limiter, '198.51.100.1', login(username))).toBeUndefined();
+      expect(await loginOutcome(limiter, '198.51.100.1', loginAs(username))).toBeUndefined();
     }
-    expect(await outcome(limiter, '198.51.100.1', login('ann@example.test'))).toMatchObject({ code: 'RATE_LIMITED' });
-    expect(await outcome(limiter, '198.51.100.2', login('ann@example.test'))).toBeUndefined();
+    expect(await loginOutcome(limiter, '198.51.100.1', loginAs('ann@example.test'))).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(await loginOutcome(limiter, '198.51.100.2', loginAs('ann@example.test'))).toBeUndefined();
   });
 
   it('refuses an address that tries many usernames once the per-IP limit is reached', async () => {
-    const limiter = new RateLimiter(new MemoryRateLimitStore(), LIMITS, log);
-    for (let call = 1; call <= 5; call += 1) expect(await outcome(limiter, '198.51.100.1', login(`user-${call}`))).toBeUndefined();
+    const limiter = new RateLimiter(new MemoryRateLimitStore(), SMALL_LOGIN_LIMITS, log);
+    for (let call = 1; call <= 5; call += 1) expect(await loginOutcome(limiter, '198.51.100.1', loginAs(`user-${call}`))).toBeUndefined();
 
-    expect(await outcome(limiter, '198.51.100.1', login('user-6'))).toMatchObject({
+    expect(await loginOutcome(limiter, '198.51.100.1', loginAs('user-6'))).toMatchObject({
       code: 'RATE_LIMITED',
       details: { retryAfterSeconds: 600 },
       message: 'Too many attempts. Try again in 10 minutes.',
     });
-    expect(await outcome(limiter, '198.51.100.2', login('user-6'))).toBeUndefined();
+    expect(await loginOutcome(limiter, '198.51.100.2', loginAs('user-6'))).toBeUndefined();
   });
 
   it('lets calls through again once the window has passed', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
-    const limits = { ...LIMITS, login: { ...LIMITS.login, perIp: { max: 100, windowSeconds: 60 } } };
+    const limits = { ...SMALL_LOGIN_LIMITS, login: { ...SMALL_LOGIN_LIMITS.login, perIp: { max: 100, windowSeconds: 60 } } };
     const limiter = new RateLimiter(new MemoryRateLimitStore(), limits, log);
-    for (let call = 1; call <= 4; call += 1) await outcome(limiter, '198.51.100.1', login('ann'));
+    for (let call = 1; call <= 4; call += 1) await loginOutcome(limiter, '198.51.100.1', loginAs('ann'));
     vi.advanceTimersByTime(59_000);
-    expect(await outcome(limiter, '198.51.100.1', login('ann'))).toMatchObject({ details: { retryAfterSeconds: 1 } });
+    expect(await loginOutcome(limiter, '198.51.100.1', loginAs('ann'))).toMatchObject({ details: { retryAfterSeconds: 1 } });
 
     vi.advanceTimersByTime(1_000);
 
-    expect(await outcome(limiter, '198.51.100.1', login('ann'))).toBeUndefined();
+    expect(await loginOutcome(limiter, '198.51.100.1', loginAs('ann'))).toBeUndefined();
   });
 
   it('answers UPSTREAM_UNAVAILABLE, never lets the call through, when its store fails', async () => {
     const broken: RateLimitStore = { hit: () => Promise.reject(new Error('connection refused')), close: async () => {} };
-    const limiter = new RateLimiter(broken, LIMITS, log);
-    expect(await outcome(limiter, '198.51.100.1', login('ann'))).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+    const limiter = new RateLimiter(broken, SMALL_LOGIN_LIMITS, log);
+    expect(await loginOutcome(limiter, '198.51.100.1', loginAs('ann'))).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
   });
 });
 
@@ -138,8 +123,8 @@ describe('RateLimiter, per caller and per tenant', () => {
 describe('MemoryRateLimitStore memory (L3)', () => {
   it('L3: once an address is refused, its further calls under new usernames add no counter', async () => {
     const store = new MemoryRateLimitStore();
-    const limiter = new RateLimiter(store, LIMITS, log);
-    for (let call = 1; call <= 1000; call += 1) await outcome(limiter, '198.51.100.1', login(`user-${call}@example.test`));
+    const limiter = new RateLimiter(store, SMALL_LOGIN_LIMITS, log);
+    for (let call = 1; call <= 1000; call += 1) await loginOutcome(limiter, '198.51.100.1', loginAs(`user-${call}@example.test`));
     // The address's counter, and one per username for the 5 calls the address was allowed.
     expect(store.size).toBe(1 + 5);
   });

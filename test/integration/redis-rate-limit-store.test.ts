@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from '@redis/client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultRateLimits, type RateLimits } from '../../src/config.js';
-import type { AppError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { RateLimiter, RedisRateLimitStore } from '../../src/auth/rate-limit.js';
 import { findOrStartRedis } from '../support/redis.js';
+import { loginAs, loginOutcome, SMALL_LOGIN_LIMITS } from '../support/rate-limits.js';
 
 // The rate-limit counts shared by gateway processes, against a real Redis: the one
 // TEST_REDIS_URL (or 127.0.0.1:6379) names, else a redis-server started for this file.
@@ -14,21 +13,6 @@ if (redis.reason) console.warn(`Skipping the Redis rate-limit store tests: ${red
 afterAll(() => redis.url && redis.stop());
 
 const log = createLogger({ level: 'silent' });
-const LIMITS: RateLimits = {
-  ...defaultRateLimits(),
-  login: { perAccountAndIp: { max: 3, windowSeconds: 60 }, perIp: { max: 5, windowSeconds: 600 } },
-};
-const login = (username: string) => ({ input: { username, password: 'never counted' } });
-
-/** The error `consume` threw, or undefined when it let the call through. */
-async function outcome(limiter: RateLimiter, ip: string, args: Record<string, unknown>): Promise<AppError | undefined> {
-  try {
-    await limiter.consume('login', ip, args);
-    return undefined;
-  } catch (error) {
-    return error as AppError;
-  }
-}
 
 describe.skipIf(!redis.url)('RedisRateLimitStore', () => {
   const url = redis.url!;
@@ -36,13 +20,13 @@ describe.skipIf(!redis.url)('RedisRateLimitStore', () => {
   it('gives two limiters sharing one Redis one count, as two gateway processes would have', async () => {
     const keyPrefix = `iam-gateway-test:${randomUUID()}:`;
     const stores = await Promise.all([1, 2].map(() => RedisRateLimitStore.connect(url, keyPrefix, log)));
-    const [first, second] = stores.map((store) => new RateLimiter(store, LIMITS, log)) as [RateLimiter, RateLimiter];
+    const [first, second] = stores.map((store) => new RateLimiter(store, SMALL_LOGIN_LIMITS, log)) as [RateLimiter, RateLimiter];
     try {
-      expect(await outcome(first, '198.51.100.1', login('ann'))).toBeUndefined();
-      expect(await outcome(second, '198.51.100.1', login('ann'))).toBeUndefined();
-      expect(await outcome(first, '198.51.100.1', login('ann'))).toBeUndefined();
+      expect(await loginOutcome(first, '198.51.100.1', loginAs('ann'))).toBeUndefined();
+      expect(await loginOutcome(second, '198.51.100.1', loginAs('ann'))).toBeUndefined();
+      expect(await loginOutcome(first, '198.51.100.1', loginAs('ann'))).toBeUndefined();
 
-      const refused = await outcome(second, '198.51.100.1', login('ann'));
+      const refused = await loginOutcome(second, '198.51.100.1', loginAs('ann'));
 
       expect(refused).toMatchObject({ code: 'RATE_LIMITED' });
       expect(refused?.details.retryAfterSeconds).toBeGreaterThan(55);

@@ -151,6 +151,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         request,
       ),
     readiness: () => readiness(config, orm),
+    corsOrigins: config.http.corsOrigins,
     ide: development ? options.ide : undefined,
     log,
   });
@@ -203,7 +204,7 @@ export async function prepareBackends(config: Config, log: Logger): Promise<void
       masterAdmin: keycloak.masterAdmin,
       realm: keycloak.realm,
       apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
-      frontendClient: frontendClient(keycloak.frontendClientId, keycloak.frontendRedirectUris),
+      frontendClient: frontendClient(keycloak.frontendClientId, keycloak),
       smtp: config.smtp,
       bootstrapAdmin: config.bootstrapAdmin,
       log: (message) => log.info({ realm: keycloak.realm }, message),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, DEVELOPMENT_CORS_ORIGINS, loadConfig } from './config.js';
 
 const MINIMAL = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/iam_gateway',
@@ -68,5 +68,96 @@ describe('loadConfig', () => {
         /FRONTEND_REDIRECT_URIS must list exact http\(s\) URLs/,
       );
     }
+  });
+
+  describe('the frontends (FRONTEND_URLS) and the origins that may call /graphql (CORS_ORIGINS)', () => {
+    const DEVELOPMENT = { ...MINIMAL, APP_ENV: 'development' };
+
+    it('in production, the only frontend is the gateway itself and no other origin gets CORS unless set', () => {
+      const config = loadConfig(MINIMAL);
+      expect(config.frontendUrls).toEqual(['http://localhost:4000']);
+      expect(config.keycloak).toMatchObject({
+        frontendRedirectUris: ['http://localhost:4000/callback'],
+        frontendWebOrigins: ['http://localhost:4000'],
+        frontendPostLogoutRedirectUris: ['http://localhost:4000/'],
+      });
+      expect(config.invitationAcceptUrl).toBe('http://localhost:4000/accept-invitation');
+      expect(config.http.corsOrigins).toEqual([]);
+    });
+
+    it('in development, the local dev servers are allowed by default, and the example app on :5173 is a frontend', () => {
+      const config = loadConfig(DEVELOPMENT);
+      expect(config.frontendUrls).toEqual(['http://localhost:4000', 'http://localhost:5173']);
+      expect(config.keycloak.frontendRedirectUris).toEqual(['http://localhost:4000/callback', 'http://localhost:5173/callback']);
+      expect(config.http.corsOrigins).toEqual(DEVELOPMENT_CORS_ORIGINS);
+      expect(DEVELOPMENT_CORS_ORIGINS).toEqual([
+        'http://localhost:3000',
+        'http://localhost:3001',
+        'http://127.0.0.1:3000',
+        'http://localhost:5173',
+      ]);
+    });
+
+    it('derives the frontend client and the invitation page from FRONTEND_URLS, the first frontend first', () => {
+      const config = loadConfig({
+        ...MINIMAL,
+        FRONTEND_URLS: 'https://app.example.com/, https://example.com/portal, https://app.example.com',
+      });
+      expect(config.frontendUrls).toEqual(['https://app.example.com', 'https://example.com/portal']);
+      expect(config.keycloak).toMatchObject({
+        frontendRedirectUris: ['https://app.example.com/callback', 'https://example.com/portal/callback'],
+        frontendWebOrigins: ['https://app.example.com', 'https://example.com'],
+        frontendPostLogoutRedirectUris: ['https://app.example.com/', 'https://example.com/portal/'],
+      });
+      expect(config.invitationAcceptUrl).toBe('https://app.example.com/accept-invitation');
+      expect(config.http.corsOrigins).toEqual(['https://app.example.com', 'https://example.com']);
+      expect(loadConfig({ ...DEVELOPMENT, FRONTEND_URLS: 'https://app.example.com' }).http.corsOrigins).toEqual([
+        ...DEVELOPMENT_CORS_ORIGINS,
+        'https://app.example.com',
+      ]);
+    });
+
+    it('lets FRONTEND_REDIRECT_URIS, INVITATION_ACCEPT_URL and CORS_ORIGINS replace what is derived, exactly', () => {
+      const config = loadConfig({
+        ...MINIMAL,
+        FRONTEND_URLS: 'https://app.example.com',
+        FRONTEND_REDIRECT_URIS: 'https://app.example.com/auth/done, https://login.example.com/cb',
+        INVITATION_ACCEPT_URL: 'https://app.example.com/join',
+        CORS_ORIGINS: 'https://tools.example.com, HTTPS://Admin.Example.com:443/',
+      });
+      expect(config.keycloak).toMatchObject({
+        frontendRedirectUris: ['https://app.example.com/auth/done', 'https://login.example.com/cb'],
+        frontendWebOrigins: ['https://app.example.com', 'https://login.example.com'],
+        frontendPostLogoutRedirectUris: ['https://app.example.com/'],
+      });
+      expect(config.invitationAcceptUrl).toBe('https://app.example.com/join');
+      // As browsers write the Origin header: lowercase, no default port, no slash.
+      expect(config.http.corsOrigins).toEqual(['https://tools.example.com', 'https://admin.example.com']);
+    });
+
+    it('refuses a CORS origin with a path, a wildcard or another scheme, and a frontend URL with a query, fragment or wildcard', () => {
+      for (const origin of [
+        'https://app.example.com/app',
+        'https://*.example.com',
+        '*',
+        'null',
+        'ftp://example.com',
+        'app.example.com',
+        'https://a.example.com?x=1',
+      ]) {
+        expect(() => loadConfig({ ...MINIMAL, CORS_ORIGINS: `https://ok.example.com,${origin}` }), origin).toThrow(
+          `CORS_ORIGINS must list origins, separated by commas, each scheme://host or scheme://host:port without a path or * (got "${origin}")`,
+        );
+      }
+      for (const url of [
+        'https://app.example.com/?x=1',
+        'https://app.example.com/#/home',
+        'https://*.example.com',
+        'mailto:a@example.com',
+        'not a url',
+      ]) {
+        expect(() => loadConfig({ ...MINIMAL, FRONTEND_URLS: url }), url).toThrow(/FRONTEND_URLS must list http\(s\) base URLs/);
+      }
+    });
   });
 });

@@ -79,6 +79,11 @@ export interface Config {
     port: number;
     /** Reverse proxies in front of the gateway whose X-Forwarded-For entries are believed (0: none). */
     trustedProxies: number;
+    /**
+     * The exact origins (scheme://host[:port]) whose browser pages may call /graphql across
+     * origins (src/http/cors.ts). Any other origin gets no CORS headers.
+     */
+    corsOrigins: string[];
   };
   databaseUrl: string;
   /**
@@ -102,10 +107,14 @@ export interface Config {
     frontendClientId: string;
     /**
      * The exact URLs Keycloak may send a frontend back to after sign-in (the frontend
-     * client's redirect URIs; its web origins are their origins). No wildcards: a pattern
-     * would let Keycloak hand a code to any page it matches.
+     * client's redirect URIs): FRONTEND_REDIRECT_URIS, else `<frontend>/callback` for each of
+     * FRONTEND_URLS. No wildcards: a pattern would let Keycloak hand a code to any page it matches.
      */
     frontendRedirectUris: string[];
+    /** The frontend client's web origins, where Keycloak answers CORS: the frontends' and the redirect URIs' origins. */
+    frontendWebOrigins: string[];
+    /** The exact pages Keycloak may send a frontend to after sign-out: `<frontend>/` for each of FRONTEND_URLS. */
+    frontendPostLogoutRedirectUris: string[];
     /**
      * The clients of the gateway's realm whose access tokens are accepted (`azp`): the API
      * client and the frontend client unless set. A tenant realm's are the API client and
@@ -126,6 +135,12 @@ export interface Config {
   smtp: { host: string; port: number; from: string };
   /** Public base URL of the gateway, for redirect URIs and links in emails. */
   publicUrl: string;
+  /**
+   * Each frontend's base URL (an origin, or an origin and a path), without a trailing
+   * slash: the frontend client's redirect, post-logout and web origins, the default CORS
+   * origins and the default invitation page are made from them.
+   */
+  frontendUrls: string[];
   /** The frontend page an invitation email links to; the token is appended as `?token=`. */
   invitationAcceptUrl: string;
   /** M4: how many invitations a tenant may have waiting (pending, unexpired) at once. */
@@ -169,6 +184,20 @@ type Env = Record<string, string | undefined>;
 
 const UNIT_SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
 
+/**
+ * The origins local frontends are served from in development, allowed to call /graphql
+ * unless CORS_ORIGINS says otherwise: the usual ports of React, Next.js and Vite dev servers.
+ */
+export const DEVELOPMENT_CORS_ORIGINS = [
+  'http://localhost:3000',
+  'http://localhost:3001',
+  'http://127.0.0.1:3000',
+  'http://localhost:5173',
+];
+
+/** The example single-page app's dev server, a frontend by default in development (after the gateway itself). */
+const DEVELOPMENT_FRONTEND_URL = 'http://localhost:5173';
+
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const read = new EnvReader(env, problems);
@@ -197,9 +226,28 @@ export function loadConfig(env: Env = process.env): Config {
   const keycloakUrl = read.url('KEYCLOAK_URL', ['http:', 'https:']).replace(/\/+$/, '');
   const apiClientId = read.optional('KEYCLOAK_API_CLIENT_ID') ?? 'iam-gateway';
   const frontendClientId = read.optional('KEYCLOAK_FRONTEND_CLIENT_ID') ?? 'iam-frontend';
+  const frontendUrls = unique(
+    read
+      .baseUrls('FRONTEND_URLS', environment === 'development' ? [publicUrl, DEVELOPMENT_FRONTEND_URL] : [publicUrl])
+      .map((url) => url.replace(/\/+$/, '')),
+  );
+  const frontendRedirectUris = read.exactUrls(
+    'FRONTEND_REDIRECT_URIS',
+    frontendUrls.map((url) => `${url}/callback`),
+  );
+  // The gateway's own pages need no CORS: only other origins are allowed by default.
+  const frontendOrigins = unique(frontendUrls.map(originOf)).filter((origin) => origin !== originOf(publicUrl));
   const config: Config = {
     environment,
-    http: { host: read.optional('HOST') ?? '0.0.0.0', port, trustedProxies: read.count('TRUST_PROXY', 0) },
+    http: {
+      host: read.optional('HOST') ?? '0.0.0.0',
+      port,
+      trustedProxies: read.count('TRUST_PROXY', 0),
+      corsOrigins: read.origins(
+        'CORS_ORIGINS',
+        unique([...(environment === 'development' ? DEVELOPMENT_CORS_ORIGINS : []), ...frontendOrigins]),
+      ),
+    },
     databaseUrl: read.url('DATABASE_URL', ['postgres:', 'postgresql:']),
     tenancyMode,
     keycloak: {
@@ -209,7 +257,9 @@ export function loadConfig(env: Env = process.env): Config {
       apiClientId,
       apiClientSecret: read.required('KEYCLOAK_API_CLIENT_SECRET'),
       frontendClientId,
-      frontendRedirectUris: read.exactUrls('FRONTEND_REDIRECT_URIS', [`${publicUrl}/callback`]),
+      frontendRedirectUris,
+      frontendWebOrigins: unique([...frontendUrls, ...frontendRedirectUris].map(originOf)),
+      frontendPostLogoutRedirectUris: frontendUrls.map((url) => `${url}/`),
       acceptedClientIds: read.list('KEYCLOAK_ACCEPTED_CLIENT_IDS', [apiClientId, frontendClientId]),
       masterAdmin:
         masterAdminUsername && masterAdminPassword ? { username: masterAdminUsername, password: masterAdminPassword } : undefined,
@@ -222,7 +272,8 @@ export function loadConfig(env: Env = process.env): Config {
       from: read.optional('SMTP_FROM') ?? 'no-reply@iam-gateway.local',
     },
     publicUrl,
-    invitationAcceptUrl: read.optional('INVITATION_ACCEPT_URL') ?? `${publicUrl}/accept-invitation`,
+    frontendUrls,
+    invitationAcceptUrl: read.optional('INVITATION_ACCEPT_URL') ?? `${frontendUrls[0] ?? publicUrl}/accept-invitation`,
     invitations: { maxPendingPerTenant: read.positive('INVITATIONS_MAX_PENDING_PER_TENANT', 100) },
     log: {
       level: read.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
@@ -255,6 +306,28 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** The URL, or undefined when the value is not one (the caller reports it). */
+function parseUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}
+
+/** The origin of a URL the reader checked; '' for one it refused (the problem is reported already). */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '';
+  }
 }
 
 class EnvReader {
@@ -307,17 +380,53 @@ class EnvReader {
   exactUrls(name: string, fallback: string[]): string[] {
     const urls = this.list(name, fallback);
     for (const value of urls) {
-      let url: URL | undefined;
-      try {
-        url = new URL(value);
-      } catch {
-        // Reported below.
-      }
+      const url = parseUrl(value);
       if (!url || !['http:', 'https:'].includes(url.protocol) || value.includes('*') || url.hash) {
         this.problems.push(`${name} must list exact http(s) URLs, separated by commas, without * or # (got "${value}")`);
       }
     }
     return urls;
+  }
+
+  /** A comma-separated list of http(s) base URLs: an origin, or an origin and a path; no query, fragment or wildcard. */
+  baseUrls(name: string, fallback: string[]): string[] {
+    const urls = this.list(name, fallback);
+    for (const value of urls) {
+      const url = parseUrl(value);
+      if (
+        !url ||
+        !['http:', 'https:'].includes(url.protocol) ||
+        value.includes('*') ||
+        url.search ||
+        url.hash ||
+        url.username ||
+        url.password
+      ) {
+        this.problems.push(
+          `${name} must list http(s) base URLs, separated by commas, like https://app.example.com or https://example.com/app, without *, ? or # (got "${value}")`,
+        );
+      }
+    }
+    if (urls.length === 0) this.problems.push(`${name} must list at least one URL`);
+    return urls;
+  }
+
+  /**
+   * A comma-separated list of exact origins, scheme://host[:port], as browsers send them in
+   * the Origin header (a trailing slash is dropped, the host lowercased, a default port omitted).
+   */
+  origins(name: string, fallback: string[]): string[] {
+    const values = this.list(name, fallback);
+    for (const value of values) {
+      const url = parseUrl(value);
+      const bare = url && !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash && !value.includes('*');
+      if (!url || !['http:', 'https:'].includes(url.protocol) || !bare || !/^[a-z]+:\/\/[^/]+\/?$/i.test(value)) {
+        this.problems.push(
+          `${name} must list origins, separated by commas, each scheme://host or scheme://host:port without a path or * (got "${value}")`,
+        );
+      }
+    }
+    return unique(values.map((value) => originOf(value)).filter(Boolean));
   }
 
   port(name: string, fallback: number): number {

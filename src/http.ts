@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
 import type { GatewayContext } from './context.js';
 import { requestErrorBody } from './errors.js';
+import { applyCors } from './http/cors.js';
 import type { Logger } from './logger.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -30,6 +31,8 @@ export interface HttpHandlers {
   }) => Promise<GatewayContext>;
   /** Null when ready, else what is not. */
   readiness: () => Promise<Record<string, string> | null>;
+  /** The origins whose pages may call /graphql across origins (CORS_ORIGINS). */
+  corsOrigins: readonly string[];
   /** The GraphiQL IDE, served to browsers at /graphql; absent in production. */
   ide?: Ide;
   log: Logger;
@@ -52,11 +55,12 @@ export interface Ide {
  * the gateway needs no web framework for three routes.
  */
 export function createHttpServer(handlers: HttpHandlers): Server {
+  const corsOrigins = new Set(handlers.corsOrigins);
   return createServer((request, response) => {
     const given = headerValue(request, 'x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     response.setHeader('x-request-id', requestId);
-    route(handlers, request, response, requestId).catch((error: unknown) => {
+    route(handlers, corsOrigins, request, response, requestId).catch((error: unknown) => {
       handlers.log.error({ err: error, requestId }, 'request failed');
       if (!response.headersSent) sendJson(response, 500, { error: 'Internal server error' });
       else response.end();
@@ -64,7 +68,13 @@ export function createHttpServer(handlers: HttpHandlers): Server {
   });
 }
 
-async function route(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, requestId: string) {
+async function route(
+  handlers: HttpHandlers,
+  corsOrigins: ReadonlySet<string>,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+) {
   const url = new URL(request.url ?? '/', 'http://gateway');
   switch (url.pathname) {
     case '/healthz':
@@ -74,6 +84,8 @@ async function route(handlers: HttpHandlers, request: IncomingMessage, response:
       return sendJson(response, problems ? 503 : 200, problems ? { status: 'unavailable', problems } : { status: 'ready' });
     }
     case '/graphql':
+      // Before anything that may answer, so that a browser can read every answer, errors included.
+      if (applyCors(corsOrigins, request, response)) return;
       if (handlers.ide && request.method === 'GET' && request.headers.accept?.includes('text/html')) {
         return handlers.ide.sendPage(response);
       }

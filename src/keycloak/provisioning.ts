@@ -5,6 +5,7 @@ import type ProtocolMapperRepresentation from '@keycloak/keycloak-admin-client/l
 import type RealmRepresentation from '@keycloak/keycloak-admin-client/lib/defs/realmRepresentation.js';
 import type RoleRepresentation from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
 import type { RoleMappingPayload } from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
+import type { Config } from '../config.js';
 import { API_SERVICE_ACCOUNT_ROLES, type CatalogEntry, PRIVILEGES, ROLES } from './realm-catalog.js';
 
 /**
@@ -32,7 +33,7 @@ export interface RealmProvisioningOptions {
   masterAdmin: { username: string; password: string };
   realm: string;
   apiClient: { clientId: string; secret: string };
-  frontendClient: { clientId: string; redirectUris: string[]; webOrigins: string[] };
+  frontendClient: FrontendClientOptions;
   smtp: { host: string; port: number; from: string };
   bootstrapAdmin?: { email: string; password: string };
   /** Receives one line per thing created or updated; never secrets. */
@@ -40,12 +41,34 @@ export interface RealmProvisioningOptions {
 }
 
 /**
- * A public client frontends sign in through: Keycloak sends the browser back only to these
- * exact pages (FRONTEND_REDIRECT_URIS), and answers CORS for their origins.
+ * A public client frontends sign in through, set exactly at every run (edits made in
+ * Keycloak's console are reverted): Keycloak sends the browser back only to the exact
+ * `redirectUris` after sign-in and `postLogoutRedirectUris` after sign-out, and answers
+ * CORS for `webOrigins`.
  */
-export function frontendClient(clientId: string, redirectUris: string[]): RealmProvisioningOptions['frontendClient'] {
-  return { clientId, redirectUris, webOrigins: [...new Set(redirectUris.map((uri) => new URL(uri).origin))] };
+export interface FrontendClientOptions {
+  clientId: string;
+  redirectUris: string[];
+  webOrigins: string[];
+  /** Unset: left as Keycloak has it. */
+  postLogoutRedirectUris?: string[];
 }
+
+/** The frontend client as the configuration describes it (FRONTEND_URLS, FRONTEND_REDIRECT_URIS). */
+export function frontendClient(
+  clientId: string,
+  keycloak: Pick<Config['keycloak'], 'frontendRedirectUris' | 'frontendWebOrigins' | 'frontendPostLogoutRedirectUris'>,
+): FrontendClientOptions {
+  return {
+    clientId,
+    redirectUris: keycloak.frontendRedirectUris,
+    webOrigins: keycloak.frontendWebOrigins,
+    postLogoutRedirectUris: keycloak.frontendPostLogoutRedirectUris,
+  };
+}
+
+/** Keycloak keeps a client's post-logout redirect URIs in one attribute, separated by `##`. */
+const POST_LOGOUT_REDIRECT_URIS = 'post.logout.redirect.uris';
 
 export interface RealmProvisioningResult {
   realmCreated: boolean;
@@ -130,7 +153,10 @@ class RealmProvisioner {
       serviceAccountsEnabled: false,
       redirectUris: frontendClient.redirectUris,
       webOrigins: frontendClient.webOrigins,
-      attributes: { 'pkce.code.challenge.method': 'S256' },
+      attributes: {
+        'pkce.code.challenge.method': 'S256',
+        ...(frontendClient.postLogoutRedirectUris && { [POST_LOGOUT_REDIRECT_URIS]: frontendClient.postLogoutRedirectUris.join('##') }),
+      },
     });
     for (const clientId of BUILT_IN_CLIENTS) await this.ensureNoPasswordGrant(clientId);
     const roles = await this.ensureCatalogRoles();

@@ -76,7 +76,7 @@ export class TenantRealms {
       masterAdmin: this.masterAdmin(),
       realm,
       apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
-      frontendClient: frontendClient(CONTROL_PLANE_CLIENT_ID, keycloak.frontendRedirectUris),
+      frontendClient: frontendClient(CONTROL_PLANE_CLIENT_ID, keycloak),
       smtp,
       log: (message) => this.log.debug({ realm }, message),
     });

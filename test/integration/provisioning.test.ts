@@ -3,8 +3,10 @@ import KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import { decodeJwt, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createKeycloakAdmin } from '../../src/keycloak/admin-client.js';
+import { loadConfig } from '../../src/config.js';
 import {
   BUILT_IN_CLIENTS,
+  frontendClient,
   EVENTS_RETENTION_SECONDS,
   PASSWORD_POLICY,
   provisionRealm,
@@ -427,6 +429,102 @@ describe('provisionRealm on a realm that drifted', () => {
     expect(await refused.json()).toMatchObject({ error: 'invalid_grant' });
     const claims = await accessTokenClaims(realm, passwordGrantThroughApiClient(options, bootstrapAdmin.email, changedPassword));
     expect((claims.realm_access as { roles: string[] }).roles).toContain('role_admin');
+  });
+});
+
+describe('the frontend client, from FRONTEND_URLS', () => {
+  // A deployment's configuration: two frontends, one of them under a path.
+  const deployment = loadConfig({
+    DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/unused',
+    KEYCLOAK_URL: keycloakUrl,
+    KEYCLOAK_API_CLIENT_SECRET: 'unused',
+    FRONTEND_URLS: 'http://localhost:5173, https://app.example.com/portal/',
+  });
+  const options = { ...probeOptions(), frontendClient: frontendClient(config.keycloak.frontendClientId, deployment.keycloak) };
+  const { realm } = options;
+  const clientId = options.frontendClient.clientId;
+  const expected = {
+    redirectUris: ['http://localhost:5173/callback', 'https://app.example.com/portal/callback'],
+    webOrigins: ['http://localhost:5173', 'https://app.example.com'],
+    postLogoutRedirectUris: 'http://localhost:5173/##https://app.example.com/portal/',
+  };
+  const frontendSettings = async () => {
+    const client = await findClient(realm, clientId);
+    return {
+      redirectUris: client.redirectUris?.toSorted(),
+      webOrigins: client.webOrigins?.toSorted(),
+      postLogoutRedirectUris: client.attributes?.['post.logout.redirect.uris'],
+    };
+  };
+  const authorize = (redirectUri: string) =>
+    fetch(
+      `${keycloakUrl}/realms/${realm}/protocol/openid-connect/auth?${new URLSearchParams({
+        client_id: clientId,
+        response_type: 'code',
+        scope: 'openid',
+        redirect_uri: redirectUri,
+        state: 'state-1',
+        code_challenge: 'x'.repeat(43),
+        code_challenge_method: 'S256',
+      })}`,
+      { redirect: 'manual' },
+    );
+  const signOut = (postLogoutRedirectUri: string) =>
+    fetch(
+      `${keycloakUrl}/realms/${realm}/protocol/openid-connect/logout?${new URLSearchParams({
+        client_id: clientId,
+        post_logout_redirect_uri: postLogoutRedirectUri,
+      })}`,
+      { redirect: 'manual' },
+    );
+  let second: ProvisioningRun;
+
+  beforeAll(async () => {
+    await provision(options);
+    second = await provision(options);
+  });
+
+  it("sets each frontend's callback, origin and home page as the client's redirect URI, web origin and post-logout URI, exactly", async () => {
+    expect(await frontendSettings()).toEqual(expected);
+    expect(second.lines).toEqual([]);
+  });
+
+  it('lets Keycloak send the browser to those pages only, after sign-in and after sign-out', async () => {
+    for (const callback of expected.redirectUris) expect((await authorize(callback)).status, callback).toBe(200);
+    for (const elsewhere of ['http://localhost:5173/other', 'https://app.example.com/callback', 'http://localhost:3000/callback']) {
+      const refused = await authorize(elsewhere);
+      expect(refused.status, elsewhere).toBe(400);
+      expect(await refused.text(), elsewhere).toMatch(/redirect_uri/i);
+    }
+    // Without a session to end, Keycloak sends the browser straight on.
+    for (const home of ['http://localhost:5173/', 'https://app.example.com/portal/']) {
+      const response = await signOut(home);
+      expect([response.status, response.headers.get('location')], home).toEqual([302, home]);
+    }
+    for (const elsewhere of ['https://evil.example/', 'http://localhost:5173/callback/../../x', 'https://app.example.com/']) {
+      expect((await signOut(elsewhere)).status, elsewhere).toBe(400);
+    }
+  });
+
+  it("reverts an edit made in Keycloak's console at the next provisioning", async () => {
+    const admin = new KeycloakAdminClient({ baseUrl: keycloakUrl, realmName: realm });
+    admin.registerTokenProvider(master);
+    const client = await findClient(realm, clientId);
+    await admin.clients.update(
+      { id: client.id! },
+      {
+        redirectUris: [...client.redirectUris!, 'https://evil.example/*'],
+        webOrigins: ['*'],
+        attributes: { 'post.logout.redirect.uris': '+' },
+      },
+    );
+    expect(await frontendSettings()).not.toEqual(expected);
+
+    const repair = await provision(options);
+
+    expect(repair.lines).toEqual([`updated client ${clientId}: redirectUris, webOrigins, attributes`]);
+    expect(await frontendSettings()).toEqual(expected);
+    expect((await findClient(realm, clientId)).attributes).toMatchObject({ 'pkce.code.challenge.method': 'S256' });
   });
 });
 

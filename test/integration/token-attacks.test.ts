@@ -233,7 +233,7 @@ describe('another realm of the same Keycloak', () => {
       masterAdmin,
       realm: otherRealm,
       apiClient: otherApiClient,
-      frontendClient: frontendClient(config.keycloak.frontendClientId, config.keycloak.frontendRedirectUris),
+      frontendClient: frontendClient(config.keycloak.frontendClientId, config.keycloak),
       smtp: config.smtp,
       bootstrapAdmin: otherAdmin,
     });

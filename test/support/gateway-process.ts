@@ -81,6 +81,7 @@ export function environmentOf(config: Config): Record<string, string> {
     KEYCLOAK_API_CLIENT_ID: keycloak.apiClientId,
     KEYCLOAK_API_CLIENT_SECRET: keycloak.apiClientSecret,
     KEYCLOAK_FRONTEND_CLIENT_ID: keycloak.frontendClientId,
+    FRONTEND_URLS: config.frontendUrls.join(','),
     FRONTEND_REDIRECT_URIS: keycloak.frontendRedirectUris.join(','),
     KEYCLOAK_ACCEPTED_CLIENT_IDS: keycloak.acceptedClientIds.join(','),
     KEYCLOAK_TIMEOUT_SECONDS: String(keycloak.timeoutSeconds),
@@ -88,6 +89,9 @@ export function environmentOf(config: Config): Record<string, string> {
     SMTP_PORT: String(smtp.port),
     SMTP_FROM: smtp.from,
     PUBLIC_URL: config.publicUrl,
+    INVITATION_ACCEPT_URL: config.invitationAcceptUrl,
+    // An empty list cannot be written: the default (none in production) stands for it.
+    ...(config.http.corsOrigins.length > 0 && { CORS_ORIGINS: config.http.corsOrigins.join(',') }),
     INVITATIONS_MAX_PENDING_PER_TENANT: String(config.invitations.maxPendingPerTenant),
     LOG_LEVEL: 'info',
     JOBS_ENABLED: String(jobs.enabled),

@@ -2,39 +2,39 @@ import { Field, ID, InputType } from 'type-graphql';
 import { InputCheck } from '../../validation.js';
 import { checkIdChanges } from '../roles/role.input.js';
 
-@InputType('CreateGroupInput')
+@InputType('CreateGroupInput', { description: 'A new group.' })
 export class CreateGroupInput {
-  @Field(() => String)
+  @Field(() => String, { description: "The group's name, unique in the realm." })
   groupName: string;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Roles the group grants its members.' })
   roleIds?: string[] | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges the group grants its members.' })
   privilegeIds?: string[] | null;
 }
 
-@InputType('UpdateGroupUsersInput')
+@InputType('UpdateGroupUsersInput', { description: 'Members to add to and remove from a group.' })
 export class UpdateGroupUsersInput {
-  @Field(() => [ID])
+  @Field(() => [ID], { description: 'Users to add.' })
   userIdsToAdd: string[];
 
-  @Field(() => [ID])
+  @Field(() => [ID], { description: 'Users to remove.' })
   userIdsToRemove: string[];
 }
 
-@InputType('UpdateGroupRolesPrivilegesInput')
+@InputType('UpdateGroupRolesPrivilegesInput', { description: 'Roles and privileges a group starts or stops granting.' })
 export class UpdateGroupRolesPrivilegesInput {
-  @Field(() => [ID])
+  @Field(() => [ID], { description: 'Roles to add.' })
   roleIdsToAdd: string[];
 
-  @Field(() => [ID])
+  @Field(() => [ID], { description: 'Roles to remove.' })
   roleIdsToRemove: string[];
 
-  @Field(() => [ID])
+  @Field(() => [ID], { description: 'Privileges to add.' })
   privilegeIdsToAdd: string[];
 
-  @Field(() => [ID])
+  @Field(() => [ID], { description: 'Privileges to remove.' })
   privilegeIdsToRemove: string[];
 }
 

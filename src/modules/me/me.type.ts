@@ -1,9 +1,9 @@
 import { Field, ObjectType } from 'type-graphql';
 import { UserType, type UserRecord } from '../users/user.type.js';
 
-@ObjectType('Me')
+@ObjectType('Me', { description: 'The caller, as signed in: any authenticated caller reads their own.' })
 export class MeType {
-  @Field(() => UserType)
+  @Field(() => UserType, { description: "The caller's own user record." })
   user: UserRecord;
 
   @Field(() => [String], { description: 'Effective realm roles (role_*), as in the access token.' })

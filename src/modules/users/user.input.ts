@@ -7,45 +7,51 @@ import { InputCheck, someOf } from '../../validation.js';
 /** The email and names every account has. */
 @InputType()
 export abstract class PersonInput {
-  @Field(() => String)
+  @Field(() => String, { description: 'The email address, unique in the realm.' })
   email: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: 'Given name.' })
   firstName: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: 'Family name.' })
   lastName: string;
 }
 
 /** A person with the attributes an administrator manages. */
 @InputType()
 abstract class DirectoryPersonInput extends PersonInput {
-  @Field(() => String, { nullable: true })
+  @Field(() => String, {
+    nullable: true,
+    description: 'The entity_code attribute. On an update, left out keeps it and an empty string removes it.',
+  })
   entityCode?: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, {
+    nullable: true,
+    description: 'The country_code attribute. On an update, left out keeps it and an empty string removes it.',
+  })
   countryCode?: string | null;
 }
 
 /** A user an administrator adds, with the roles and groups it starts with. */
 @InputType()
 export abstract class NewDirectoryUserInput extends DirectoryPersonInput {
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Roles to assign directly.' })
   roleIds?: string[] | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Groups to join.' })
   groupIds?: string[] | null;
 }
 
-@InputType('CreateUserInput')
+@InputType('CreateUserInput', { description: 'A new user with a password.' })
 export class CreateUserInput extends NewDirectoryUserInput {
-  @Field(() => String)
+  @Field(() => String, { description: "The initial password, checked against the realm's password policy." })
   password: string;
 
-  @Field(() => Boolean, { nullable: true, defaultValue: true })
+  @Field(() => Boolean, { nullable: true, defaultValue: true, description: 'Whether the user may sign in.' })
   enabled?: boolean | null;
 
-  @Field(() => Boolean, { nullable: true, defaultValue: false })
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'States that the address is proven. ROLE_ADMIN only.' })
   emailVerified?: boolean | null;
 }
 
@@ -53,24 +59,27 @@ export class CreateUserInput extends NewDirectoryUserInput {
  * An administrator's update: the profile is sent whole; a flag or attribute left out (or null)
  * keeps its value, and an empty entityCode or countryCode removes the attribute.
  */
-@InputType('UpdateUserInput')
+@InputType('UpdateUserInput', { description: 'Changes to a user; optional fields left out stay as they are.' })
 export class UpdateUserInput extends DirectoryPersonInput {
-  @Field(() => Boolean, { nullable: true })
+  @Field(() => Boolean, { nullable: true, description: 'Whether the user may sign in; unchanged when left out.' })
   enabled?: boolean | null;
 
-  @Field(() => Boolean, { nullable: true })
+  @Field(() => Boolean, {
+    nullable: true,
+    description: 'Whether the address is proven; unchanged when left out. Only ROLE_ADMIN sets it to true.',
+  })
   emailVerified?: boolean | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Roles to assign directly.' })
   roleIdsToAdd?: string[] | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Directly assigned roles to take away.' })
   roleIdsToRemove?: string[] | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Groups to join.' })
   groupIdsToAdd?: string[] | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Groups to leave.' })
   groupIdsToRemove?: string[] | null;
 }
 

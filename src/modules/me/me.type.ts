@@ -1,8 +1,11 @@
-import { Field, ObjectType } from 'type-graphql';
+import { Field, ID, ObjectType } from 'type-graphql';
 import { UserType, type UserRecord } from '../users/user.type.js';
 
 @ObjectType('Me', { description: 'The caller, as signed in: any authenticated caller reads their own.' })
 export class MeType {
+  @Field(() => ID, { description: "The caller's user id, so that clients can cache me as an object." })
+  id: string;
+
   @Field(() => UserType, { description: "The caller's own user record." })
   user: UserRecord;
 

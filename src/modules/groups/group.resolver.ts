@@ -78,6 +78,6 @@ export class GroupResolver {
       | null,
     @Ctx() { services }: GatewayContext,
   ) {
-    return services.users.list(first, after, { groupId: group.id });
+    return services.users.list({ first, after }, { groupId: group.id });
   }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AppError } from '../../errors.js';
-import type { Page } from '../../db/pagination.js';
+import type { Page, PageWindow } from '../../db/pagination.js';
 import type { Journal } from '../../journal/journal.js';
 import { SETUP_LINK_LIFESPAN_SECONDS, VERIFY_LINK_LIFESPAN_SECONDS, type EmailAction } from '../../keycloak/actions-email.js';
 import type { GroupService } from '../groups/group.service.js';
@@ -447,8 +447,8 @@ export class UserService {
     return this.queries.findByIds(ids);
   }
 
-  list(first: number, after: string | null | undefined, filter: UserListFilter = {}): Promise<UserPage> {
-    return this.queries.list(first, after, filter);
+  list(window: PageWindow, filter: UserListFilter = {}): Promise<UserPage> {
+    return this.queries.list(window, filter);
   }
 
   /** The mirrored user an id argument names; NOT_FOUND before any write when there is none. */

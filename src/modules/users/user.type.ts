@@ -88,6 +88,14 @@ export class PageInfoType {
   })
   hasNextPage: boolean;
 
+  @Field(() => Boolean, {
+    description: 'Whether items precede this page. When paging forward (first, after): whether items precede after.',
+  })
+  hasPreviousPage: boolean;
+
+  @Field(() => String, { nullable: true, description: "The cursor of the page's first item, to pass as before; null on an empty page." })
+  startCursor: string | null;
+
   @Field(() => String, { nullable: true, description: "The cursor of the page's last item, to pass as after; null on an empty page." })
   endCursor: string | null;
 }

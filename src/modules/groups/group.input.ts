@@ -16,26 +16,26 @@ export class CreateGroupInput {
 
 @InputType('UpdateGroupUsersInput', { description: 'Members to add to and remove from a group.' })
 export class UpdateGroupUsersInput {
-  @Field(() => [ID], { description: 'Users to add.' })
-  userIdsToAdd: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Users to add.' })
+  userIdsToAdd?: string[] | null;
 
-  @Field(() => [ID], { description: 'Users to remove.' })
-  userIdsToRemove: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Users to remove.' })
+  userIdsToRemove?: string[] | null;
 }
 
 @InputType('UpdateGroupRolesPrivilegesInput', { description: 'Roles and privileges a group starts or stops granting.' })
 export class UpdateGroupRolesPrivilegesInput {
-  @Field(() => [ID], { description: 'Roles to add.' })
-  roleIdsToAdd: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Roles to add.' })
+  roleIdsToAdd?: string[] | null;
 
-  @Field(() => [ID], { description: 'Roles to remove.' })
-  roleIdsToRemove: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Roles to remove.' })
+  roleIdsToRemove?: string[] | null;
 
-  @Field(() => [ID], { description: 'Privileges to add.' })
-  privilegeIdsToAdd: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges to add.' })
+  privilegeIdsToAdd?: string[] | null;
 
-  @Field(() => [ID], { description: 'Privileges to remove.' })
-  privilegeIdsToRemove: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges to remove.' })
+  privilegeIdsToRemove?: string[] | null;
 }
 
 // Keycloak stores group names in a 255-character column.

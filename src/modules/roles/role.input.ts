@@ -14,16 +14,16 @@ export class CreateRoleInput {
   privilegeIds?: string[] | null;
 }
 
-@InputType('UpdateRoleInput', { description: 'Changes to a role.' })
+@InputType('UpdateRoleInput', { description: 'Changes to a role; only the fields given change.' })
 export class UpdateRoleInput {
   @Field(() => String, { nullable: true, description: 'Free text; unchanged when left out.' })
   description?: string | null;
 
-  @Field(() => [ID], { description: 'Privileges the role starts granting.' })
-  privilegeIdsToAdd: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges the role starts granting.' })
+  privilegeIdsToAdd?: string[] | null;
 
-  @Field(() => [ID], { description: 'Privileges the role stops granting.' })
-  privilegeIdsToRemove: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges the role stops granting.' })
+  privilegeIdsToRemove?: string[] | null;
 }
 
 // Role names end up in tokens and in permission rules: keep them plain and unambiguous.

@@ -22,13 +22,13 @@ export abstract class PersonInput {
 abstract class DirectoryPersonInput extends PersonInput {
   @Field(() => String, {
     nullable: true,
-    description: 'The entity_code attribute. On an update, left out keeps it and an empty string removes it.',
+    description: 'Stored as the entity_code attribute.',
   })
   entityCode?: string | null;
 
   @Field(() => String, {
     nullable: true,
-    description: 'The country_code attribute. On an update, left out keeps it and an empty string removes it.',
+    description: 'Stored as the country_code attribute.',
   })
   countryCode?: string | null;
 }
@@ -56,11 +56,32 @@ export class CreateUserInput extends NewDirectoryUserInput {
 }
 
 /**
- * An administrator's update: the profile is sent whole; a flag or attribute left out (or null)
- * keeps its value, and an empty entityCode or countryCode removes the attribute.
+ * An administrator's update: a field left out (or null) keeps its value, and an empty
+ * entityCode or countryCode removes the attribute.
  */
-@InputType('UpdateUserInput', { description: 'Changes to a user; optional fields left out stay as they are.' })
-export class UpdateUserInput extends DirectoryPersonInput {
+@InputType('UpdateUserInput', { description: 'Changes to a user: only the fields given change.' })
+export class UpdateUserInput {
+  @Field(() => String, { nullable: true, description: 'A new email address, unique in the realm; unchanged when left out.' })
+  email?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'A new given name; unchanged when left out.' })
+  firstName?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'A new family name; unchanged when left out.' })
+  lastName?: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'The entity_code attribute; unchanged when left out, removed when empty.',
+  })
+  entityCode?: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'The country_code attribute; unchanged when left out, removed when empty.',
+  })
+  countryCode?: string | null;
+
   @Field(() => Boolean, { nullable: true, description: 'Whether the user may sign in; unchanged when left out.' })
   enabled?: boolean | null;
 
@@ -87,10 +108,16 @@ type ProfileInput = PersonInput & Pick<DirectoryPersonInput, 'entityCode' | 'cou
 
 /** The rules every account's fields follow; callers add their own checks before `throwIfAny`. */
 export function checkProfile(input: ProfileInput): InputCheck {
-  return new InputCheck()
-    .email('email', input.email)
-    .require('firstName', input.firstName, 'First name')
-    .require('lastName', input.lastName, 'Last name')
+  return checkProfileFields(input, true);
+}
+
+/** The rules of the profile fields given; with `every`, email and names must be given. */
+function checkProfileFields(input: { [Field in keyof ProfileInput]?: ProfileInput[Field] | null }, every: boolean): InputCheck {
+  const check = new InputCheck();
+  if (every || input.email != null) check.email('email', input.email);
+  if (every || input.firstName != null) check.require('firstName', input.firstName, 'First name');
+  if (every || input.lastName != null) check.require('lastName', input.lastName, 'Last name');
+  return check
     .maxLength('firstName', input.firstName, 255)
     .maxLength('lastName', input.lastName, 255)
     .maxLength('entityCode', input.entityCode, 64)
@@ -105,8 +132,9 @@ export function checkCreateUser(input: CreateUserInput): void {
     .throwIfAny();
 }
 
+/** The fields an update gives follow the rules every account's fields follow. */
 export function checkUpdateUser(input: UpdateUserInput): void {
-  const check = checkProfile(input)
+  const check = checkProfileFields(input, false)
     .ids('roleIdsToAdd', input.roleIdsToAdd, 'role')
     .ids('roleIdsToRemove', input.roleIdsToRemove, 'role')
     .ids('groupIdsToAdd', input.groupIdsToAdd, 'group')

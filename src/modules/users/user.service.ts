@@ -265,7 +265,7 @@ export class UserService {
       );
     }
     const directory = this.deps.directories(current.realm);
-    const email = input.email.trim().toLowerCase();
+    const email = (input.email ?? current.email).trim().toLowerCase();
     if (email !== current.email) await this.requireEmailFree(email, id, current.realm ?? null);
 
     const roles = linkChanges(await this.deps.links.roleIdsOf(id), rolesToAdd, rolesToRemove);
@@ -273,8 +273,8 @@ export class UserService {
     const profile = {
       username: email,
       email,
-      firstName: input.firstName.trim(),
-      lastName: input.lastName.trim(),
+      firstName: (input.firstName ?? current.firstName).trim(),
+      lastName: (input.lastName ?? current.lastName).trim(),
       enabled: input.enabled ?? current.enabled,
       emailVerified: input.emailVerified ?? current.emailVerified,
     };

@@ -273,7 +273,11 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
     publicHello: { allowed: [{ who: 'anonymous' }, { who: 'disabled' }], denied: [] },
     me: SIGNED_IN,
     user: USER_MANAGERS,
-    users: USER_MANAGERS,
+    // Paging backward reads the same list under the same rule.
+    users: {
+      allowed: [...USER_MANAGERS.allowed, { who: 'userManager', args: { last: 10 } }],
+      denied: [...USER_MANAGERS.denied, { who: 'plain', args: { last: 10 } }],
+    },
     roles: USER_MANAGERS,
     role: USER_MANAGERS,
     privileges: USER_MANAGERS,
@@ -310,9 +314,16 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
       denied: [{ who: 'auditor' }, { who: 'userManager' }, { who: 'anonymous', code: 'UNAUTHENTICATED' }],
     },
     auditEvents: {
-      allowed: [{ who: 'admin' }, { who: 'auditor' }, { who: 'tenantAdmin', args: { filter: { tenantId: TENANT } } }],
+      allowed: [
+        { who: 'admin' },
+        { who: 'auditor' },
+        { who: 'tenantAdmin', args: { filter: { tenantId: TENANT } } },
+        { who: 'tenantAdmin', args: { last: 10, filter: { tenantId: TENANT } } },
+      ],
       denied: [
         { who: 'tenantAdmin' },
+        // Paging backward does not lift the tenant filter.
+        { who: 'tenantAdmin', args: { last: 10 } },
         { who: 'member', args: { filter: { tenantId: TENANT } } },
         { who: 'otherTenantAdmin', args: { filter: { tenantId: TENANT } } },
         { who: 'userManager' },

@@ -7,6 +7,8 @@ import { DateTimeResolver } from 'graphql-scalars';
  */
 export const DateTimeScalar = new GraphQLScalarType({
   ...DateTimeResolver.toConfig(),
+  description: 'An RFC 3339 date-time string in UTC, for example 2026-12-01T21:13:50.123Z.',
+  specifiedByURL: 'https://datatracker.ietf.org/doc/html/rfc3339',
   serialize(value) {
     const date = value instanceof Date ? value : typeof value === 'string' ? new Date(value) : undefined;
     return DateTimeResolver.serialize(date && !Number.isNaN(date.getTime()) ? date : value);

@@ -41,7 +41,7 @@ const RESOLVERS = [
 /** The public schema, as type-graphql builds it from the decorated classes. */
 export async function buildPublicSchema(): Promise<GraphQLSchema> {
   const instances = new Map<unknown, object>(RESOLVERS.map((Resolver) => [Resolver, new Resolver()]));
-  return buildSchema({
+  const schema = await buildSchema({
     resolvers: RESOLVERS,
     // The contract names its date scalar DateTime (type-graphql's default is DateTimeISO).
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
@@ -50,7 +50,21 @@ export async function buildPublicSchema(): Promise<GraphQLSchema> {
     // Resolvers are stateless: one instance each for the process.
     container: { get: (someClass: unknown, _data: ResolverData) => instances.get(someClass) },
   });
+  // type-graphql builds the root types itself and takes no description for them.
+  for (const [type, description] of [
+    [schema.getQueryType(), ROOT_DESCRIPTIONS.Query],
+    [schema.getMutationType(), ROOT_DESCRIPTIONS.Mutation],
+  ] as const) {
+    if (type) type.description = description;
+  }
+  return schema;
 }
+
+const ROOT_DESCRIPTIONS = {
+  Query: 'Reads. Each field says who may call it; a caller without the right gets FORBIDDEN (UNAUTHENTICATED without a valid token).',
+  Mutation:
+    'Writes. Each reaches Keycloak first and then the local record, journalled in the audit trail; each field says who may call it.',
+};
 
 /** The schema with the permission table applied: what the server executes. */
 export async function buildExecutableSchema(): Promise<GraphQLSchema> {

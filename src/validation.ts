@@ -1,4 +1,13 @@
-import { isInputObjectType, isListType, isNonNullType, isScalarType, type GraphQLArgument, type GraphQLInputType } from 'graphql';
+import {
+  isInputObjectType,
+  isListType,
+  isNonNullType,
+  isScalarType,
+  Kind,
+  type GraphQLArgument,
+  type GraphQLInputType,
+  type GraphQLResolveInfo,
+} from 'graphql';
 import { AppError, type FieldErrors } from './errors.js';
 
 /**
@@ -174,4 +183,15 @@ function checkText(check: InputCheck, name: string, value: string, isId: boolean
   else if (CONTROL.test(value) || (!MULTILINE_FIELDS.has(name) && LINE_BREAK.test(value))) {
     check.fail(name, 'must not contain control characters');
   }
+}
+
+/**
+ * Whether the operation gave the field's argument `name` a value, rather than leaving it to
+ * its default: written in the query, or through a variable the request (or the operation's
+ * own default) sets.
+ */
+export function argumentGiven(info: GraphQLResolveInfo, name: string): boolean {
+  const node = info.fieldNodes[0]?.arguments?.find((argument) => argument.name.value === name);
+  if (!node) return false;
+  return node.value.kind !== Kind.VARIABLE || Object.hasOwn(info.variableValues, node.value.name.value);
 }

@@ -8,9 +8,50 @@ export const MAX_PAGE_SIZE = 200;
 /** One page of a cursor connection, as the GraphQL connection types expect it. */
 export interface Page<T> {
   edges: { cursor: string; node: T }[];
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  pageInfo: PageInfo;
   /** Counted only when a client asks for totalCount. */
   countTotal: () => Promise<number>;
+}
+
+/**
+ * Where a page lies in its list. Whether items lie beyond the cursor the page was asked
+ * from is a question of its own, asked only when a client reads that field.
+ */
+export interface PageInfo {
+  hasNextPage: boolean | Promise<boolean>;
+  hasPreviousPage: boolean | Promise<boolean>;
+  startCursor: string | null;
+  endCursor: string | null;
+}
+
+/**
+ * Which page: forward, the `first` items after the cursor `after` (from the start without
+ * one); or backward, the `last` items before the cursor `before` (up to the end without one).
+ */
+export type PageWindow = { first: number; after?: string | null } | { last: number; before?: string | null };
+
+/** The paging arguments of a connection field, and whether `first` was given or is its default. */
+export interface PageArguments {
+  first: number;
+  firstGiven: boolean;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}
+
+/**
+ * The window the arguments ask for. A page is read one way: `first` and `after` forward,
+ * `last` and `before` backward; mixing them answers BAD_USER_INPUT. `before` alone pages
+ * backward by as many items as `first`'s default.
+ */
+export function pageWindow({ first, firstGiven, after, last, before }: PageArguments): PageWindow {
+  const backward = (last ?? null) !== null || (before ?? null) !== null;
+  if (!backward) return { first, after };
+  const mixed = { ...(firstGiven && { first: 'not with last or before' }), ...(after != null && { after: 'not with last or before' }) };
+  if (Object.keys(mixed).length > 0) {
+    throw new AppError('BAD_USER_INPUT', 'page forward (first, after) or backward (last, before), not both ways', { fieldErrors: mixed });
+  }
+  return { last: last ?? first, before };
 }
 
 /** A row's place in a list ordered by a timestamp, ties broken by id. */
@@ -19,21 +60,12 @@ export interface Position {
   id: string;
 }
 
-function checkPageSize(first: number): void {
-  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
-    throw new AppError('BAD_USER_INPUT', `first must be between 1 and ${MAX_PAGE_SIZE}`, {
-      fieldErrors: { first: `must be between 1 and ${MAX_PAGE_SIZE}` },
+function checkPageSize(size: number, name: 'first' | 'last'): void {
+  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
+    throw new AppError('BAD_USER_INPUT', `${name} must be between 1 and ${MAX_PAGE_SIZE}`, {
+      fieldErrors: { [name]: `must be between 1 and ${MAX_PAGE_SIZE}` },
     });
   }
-}
-
-/**
- * The page from rows fetched with `limit first + 1`: the extra row only tells that a next
- * page exists, which spares a count.
- */
-function toPage<T>(rows: T[], first: number, positionOf: (row: T) => Position, countTotal: () => Promise<number>): Page<T> {
-  const edges = rows.slice(0, first).map((node) => ({ cursor: encodeCursor(positionOf(node)), node }));
-  return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }, countTotal };
 }
 
 /** A list read as plain rows, in the order of a timestamp with ties broken by id. */
@@ -49,32 +81,68 @@ export interface KeysetQuery<T> {
 }
 
 /**
- * One page after the cursor `after`: keyset pagination, so a page costs the same wherever
- * it starts; the total is counted only when asked for.
+ * One page of the list: keyset pagination, so a page costs the same wherever it starts.
+ * A backward page is read in reverse order from its cursor, then turned round. Rows are
+ * fetched with `limit size + 1`: the extra row only tells that more lie beyond the page,
+ * which spares a count. The total, and whether items lie on the other side of the cursor
+ * the page started from, are read only when asked for.
  */
-export async function keysetPage<T>(em: EntityManager, query: KeysetQuery<T>, first: number, after?: string | null): Promise<Page<T>> {
-  checkPageSize(first);
+export async function keysetPage<T>(em: EntityManager, query: KeysetQuery<T>, window: PageWindow): Promise<Page<T>> {
+  const forward = 'first' in window;
+  const size = forward ? window.first : window.last;
+  checkPageSize(size, forward ? 'first' : 'last');
+  const cursorName = forward ? 'after' : 'before';
+  const cursor = forward ? window.after : window.before;
+  const from = cursor ? decodeCursor(cursor, cursorName) : undefined;
   const [at, id] = query.orderBy;
-  const clauses = [...query.where.clauses];
-  const params = [...query.where.params];
-  if (after) {
-    const position = decodeCursor(after);
-    clauses.push(`(${at}, ${id}) ${query.direction === 'asc' ? '>' : '<'} (?, ?)`);
-    params.push(position.at, position.id);
-  }
+  // The order rows are read in, and the comparison that means "further along it".
+  const readDirection = forward === (query.direction === 'asc') ? 'asc' : 'desc';
+  const further = readDirection === 'asc' ? '>' : '<';
+  const beyond = (operator: string, position: Position) => ({
+    clauses: [...query.where.clauses, `(${at}, ${id}) ${operator} (?, ?)`],
+    params: [...query.where.params, position.at, position.id],
+  });
+  const where = from ? beyond(further, from) : query.where;
   const rows = await selectRows<T>(
     em,
-    `select ${query.columns} from ${query.from} ${whereSql(clauses)} order by ${at} ${query.direction}, ${id} ${query.direction} limit ?`,
-    [...params, first + 1],
+    `select ${query.columns} from ${query.from} ${whereSql(where.clauses)} order by ${at} ${readDirection}, ${id} ${readDirection} limit ?`,
+    [...where.params, size + 1],
   );
-  return toPage(rows, first, query.positionOf, async () => {
-    const [total] = await selectRows<{ count: string }>(
-      em,
-      `select count(*) from ${query.from} ${whereSql(query.where.clauses)}`,
-      query.where.params,
-    );
-    return Number(total!.count);
-  });
+  const more = rows.length > size;
+  const read = rows.slice(0, size);
+  const edges = (forward ? read : read.reverse()).map((node) => ({ cursor: encodeCursor(query.positionOf(node)), node }));
+  // Items behind the cursor (the cursor's own row included): those on the page's other side.
+  let behind: Promise<boolean> | undefined;
+  const behindCursor = () => {
+    if (!from) return false;
+    behind ??= (async () => {
+      const other = beyond(further === '>' ? '<=' : '>=', from);
+      return (await selectRows(em, `select 1 from ${query.from} ${whereSql(other.clauses)} limit 1`, other.params)).length > 0;
+    })();
+    return behind;
+  };
+  const pageInfo: PageInfo = {
+    startCursor: edges[0]?.cursor ?? null,
+    endCursor: edges.at(-1)?.cursor ?? null,
+    get hasNextPage() {
+      return forward ? more : behindCursor();
+    },
+    get hasPreviousPage() {
+      return forward ? behindCursor() : more;
+    },
+  };
+  return {
+    edges,
+    pageInfo,
+    countTotal: async () => {
+      const [total] = await selectRows<{ count: string }>(
+        em,
+        `select count(*) from ${query.from} ${whereSql(query.where.clauses)}`,
+        query.where.params,
+      );
+      return Number(total!.count);
+    },
+  };
 }
 
 /** The WHERE clause of a list query, or nothing when no filter applies. */
@@ -86,7 +154,7 @@ function encodeCursor({ at, id }: Position): string {
   return Buffer.from(JSON.stringify([new Date(at).toISOString(), id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): Position {
+function decodeCursor(cursor: string, name: 'after' | 'before'): Position {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     const date = new Date(at);
@@ -95,5 +163,5 @@ function decodeCursor(cursor: string): Position {
   } catch {
     // Reported below.
   }
-  throw new AppError('BAD_USER_INPUT', 'after is not a cursor this API returned', { fieldErrors: { after: 'invalid cursor' } });
+  throw new AppError('BAD_USER_INPUT', `${name} is not a cursor this API returned`, { fieldErrors: { [name]: 'invalid cursor' } });
 }

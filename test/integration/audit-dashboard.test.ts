@@ -14,6 +14,14 @@ const AUDIT_EVENTS = /* GraphQL */ `
     }
   }
 `;
+const AUDIT_EVENTS_BOTH_WAYS = /* GraphQL */ `
+  query AuditBothWays($first: Int, $after: String, $last: Int, $before: String, $filter: AuditEventFilter) {
+    auditEvents(first: $first, after: $after, last: $last, before: $before, filter: $filter) {
+      edges { cursor node { action } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+`;
 const AUDIT_EVENTS_WITH_TOTAL = AUDIT_EVENTS.replace('pageInfo {', 'totalCount pageInfo {');
 
 describe('dashboard and auditEvents', () => {
@@ -130,6 +138,37 @@ describe('dashboard and auditEvents', () => {
       expect(nodes[2].details).toMatchObject({ changes: { lastName: { from: 'Audit', to: 'Audited' } } });
       expect(nodes[1].details).toEqual({ email: expect.any(String), temporary: false });
       expect(JSON.stringify(nodes)).not.toContain('An0ther-password');
+    });
+
+    it('pages backward with last and before to exactly the events paging forward showed, newest first', async () => {
+      const filter = { targetId: await userLifecycle() };
+      const page = async (variables: Record<string, unknown>) => {
+        const response = await gateway.graphql(AUDIT_EVENTS_BOTH_WAYS, { token, variables: { ...variables, filter } });
+        expect(response.errors).toBeUndefined();
+        const { edges, pageInfo } = response.data!.auditEvents;
+        return {
+          actions: edges.map((edge: any) => edge.node.action) as string[],
+          cursors: edges.map((edge: any) => edge.cursor),
+          pageInfo,
+        };
+      };
+      const newestFirst = ['USER_DELETE', 'USER_SET_PASSWORD', 'USER_UPDATE', 'USER_CREATE'];
+
+      const first = await page({ first: 2 });
+      const second = await page({ first: 2, after: first.pageInfo.endCursor });
+      expect([first.actions, second.actions]).toEqual([newestFirst.slice(0, 2), newestFirst.slice(2)]);
+      expect(second.pageInfo).toMatchObject({ hasPreviousPage: true, hasNextPage: false });
+
+      const oldest = await page({ last: 2 });
+      expect(oldest).toEqual(second);
+      const newest = await page({ last: 2, before: oldest.pageInfo.startCursor });
+      expect(newest.actions).toEqual(first.actions);
+      expect(newest.cursors).toEqual(first.cursors);
+      expect(newest.pageInfo).toEqual({ ...first.pageInfo, hasPreviousPage: false, hasNextPage: true });
+      expect((await page({ last: 3, before: second.pageInfo.endCursor })).actions).toEqual(newestFirst.slice(0, 3));
+
+      const mixed = await gateway.graphql(AUDIT_EVENTS_BOTH_WAYS, { token, variables: { first: 2, last: 2, filter } });
+      expect(mixed.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { first: expect.any(String) } });
     });
 
     it('filters by action, actor, status, tenant and time', async () => {

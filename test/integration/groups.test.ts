@@ -229,6 +229,19 @@ describe('groups', () => {
     ]);
   });
 
+  it('updateGroupUsers and updateGroupRolesPrivileges change only the lists given', async () => {
+    const { id, name } = await createGroup({ groupName: unique('partial-'), privilegeIds: [ids.priv_code_review] });
+    const member = await newUser();
+
+    const joined = await gateway.graphql(UPDATE_USERS, { token, variables: { id, input: { userIdsToAdd: [member.id] } } });
+    expect(joined.errors).toBeUndefined();
+    const mapped = await gateway.graphql(UPDATE_ROLES, { token, variables: { id, input: { privilegeIdsToAdd: [ids.priv_view_reports] } } });
+    expect(mapped.errors).toBeUndefined();
+
+    expect(await mirroredGroup(id)).toEqual({ name, roles: ['priv_code_review', 'priv_view_reports'], members: [member.id] });
+    expect(await keycloakGroupRoles(id)).toEqual(['priv_code_review', 'priv_view_reports']);
+  });
+
   it('updateGroupRolesPrivileges answers BAD_USER_INPUT for an id of the wrong kind or both added and removed', async () => {
     const { id, name } = await createGroup({ groupName: unique('strict-') });
     const cases: [Record<string, unknown>, string][] = [

@@ -7,6 +7,7 @@ import { createKeycloakUser, keycloakAdmin, passwordGrant } from '../support/key
 const ME = /* GraphQL */ `
   query Me {
     me {
+      id
       roles
       privileges
       user { id username email firstName lastName enabled emailVerified syncStatus createdAt }
@@ -29,6 +30,7 @@ describe('me', () => {
 
     expect(response.errors).toBeUndefined();
     expect(response.data!.me).toMatchObject({
+      id: user.id,
       roles: ['role_manager'],
       privileges: [],
       user: {
@@ -104,5 +106,35 @@ describe('me', () => {
       `,
     });
     expect(data?.me.user).toMatchObject({ id: user.id, email: user.email });
+  });
+
+  it('has the caller’s id, so that Apollo Client caches me as one object that two queries fill in', async () => {
+    const user = await createKeycloakUser({ realmRoles: ['role_manager'] });
+    const { access_token } = await passwordGrant(user.email, user.password);
+    const client = new ApolloClient({
+      cache: new InMemoryCache(),
+      link: new HttpLink({ uri: gateway.url, headers: { authorization: `Bearer ${access_token}` } }),
+    });
+    const roles = gql`
+      query MyRoles {
+        me { id roles }
+      }
+    `;
+    const profile = gql`
+      query MyProfile {
+        me { id user { id email } }
+      }
+    `;
+    await client.query({ query: roles });
+    await client.query({ query: profile });
+
+    const cached = client.cache.extract() as Record<string, Record<string, unknown>>;
+    expect(cached[`Me:${user.id}`]).toMatchObject({ id: user.id, roles: ['role_manager'], user: { __ref: `User:${user.id}` } });
+    // The first query's answer is still whole in the cache: the second filled in, not replaced.
+    expect(client.readQuery<{ me: { id: string; roles: string[] } }>({ query: roles })?.me).toEqual({
+      __typename: 'Me',
+      id: user.id,
+      roles: ['role_manager'],
+    });
   });
 });

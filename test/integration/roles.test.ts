@@ -207,6 +207,28 @@ describe('roles and privileges', () => {
     ]);
   });
 
+  it('updateRole changes only what is given: a description alone keeps the privileges, a privilege alone the description', async () => {
+    const { id, name } = await createRole({ roleName: unique('partial_'), description: 'before', privilegeIds: [ids.priv_view_reports] });
+
+    const described = await gateway.graphql(UPDATE_ROLE, { token, variables: { id, input: { description: 'after' } } });
+    expect(described.errors).toBeUndefined();
+    expect(described.data!.updateRole.role).toMatchObject({ description: 'after', privileges: [{ name: 'priv_view_reports' }] });
+
+    const added = await gateway.graphql(UPDATE_ROLE, { token, variables: { id, input: { privilegeIdsToAdd: [ids.priv_code_review] } } });
+    expect(added.errors).toBeUndefined();
+    expect(added.data!.updateRole.role).toMatchObject({
+      description: 'after',
+      privileges: [{ name: 'priv_code_review' }, { name: 'priv_view_reports' }],
+    });
+    expect(await mirroredRole(id)).toEqual({
+      name,
+      kind: 'ROLE',
+      description: 'after',
+      privileges: ['priv_code_review', 'priv_view_reports'],
+    });
+    expect(await keycloakComposites(id)).toEqual(['priv_code_review', 'priv_view_reports']);
+  });
+
   it('updateRole answers BAD_USER_INPUT for a privilege’s id (privileges are read-only) and NOT_FOUND for an unknown id', async () => {
     const input = { description: 'hijacked', privilegeIdsToAdd: [], privilegeIdsToRemove: [] };
     const privilege = await gateway.graphql(UPDATE_ROLE, { token, variables: { id: ids.priv_user_management, input } });

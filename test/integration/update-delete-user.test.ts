@@ -207,6 +207,26 @@ describe('updateUser, deleteUser and setUserPassword', () => {
       expect((await mirrorOf(user.id)).row!.attributes).toEqual({ entity_code: ['E-1'] });
     });
 
+    it('changes only the fields given: a last name alone keeps the email, first name, attributes, roles and groups', async () => {
+      const user = await createUser();
+      const before = (await keycloakUser(user.id)).body;
+      const response = await gateway.graphql(UPDATE_USER, { token, variables: { id: user.id, input: { lastName: 'Lovelace' } } });
+      expect(response.errors).toBeUndefined();
+      expect(response.data!.updateUser.user).toMatchObject({
+        email: user.email,
+        firstName: before.firstName,
+        lastName: 'Lovelace',
+        entityCode: 'E-1',
+      });
+      expect((await keycloakUser(user.id)).body).toMatchObject({
+        email: user.email,
+        firstName: before.firstName,
+        lastName: 'Lovelace',
+        attributes: before.attributes,
+      });
+      expect((await mirrorOf(user.id)).row).toMatchObject({ email: user.email, first_name: before.firstName, last_name: 'Lovelace' });
+    });
+
     it('answers CONFLICT for an email another user has, and changes nothing', async () => {
       const [user, other] = [await createUser(), await createUser()];
       const response = await gateway.graphql(UPDATE_USER, {

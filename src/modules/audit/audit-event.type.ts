@@ -8,8 +8,11 @@ export const AuditStatusEnum = Object.fromEntries(AUDIT_STATUSES.map((status) =>
 };
 registerEnumType(AuditStatusEnum, {
   name: 'AuditStatus',
+  description: 'How far a journalled write got.',
   valuesConfig: {
     PENDING: { description: 'Intent recorded; Keycloak not yet confirmed.' },
+    SUCCEEDED: { description: 'The write is done.' },
+    FAILED: { description: 'The write failed; what it had done in Keycloak was undone.' },
     COMPENSATED: { description: 'Keycloak succeeded, the local write did not, and the Keycloak change was undone.' },
   },
 });
@@ -28,12 +31,15 @@ export interface AuditEventRecord {
   error: string | null;
 }
 
-@ObjectType('AuditEvent')
+@ObjectType('AuditEvent', {
+  description:
+    "One write as the journal recorded it. Read through auditEvents, by ROLE_ADMIN, ROLE_MANAGER, or a tenant's OWNER or ADMIN for that tenant's events.",
+})
 export class AuditEventType implements AuditEventRecord {
-  @Field(() => ID)
+  @Field(() => ID, { description: "The event's id." })
   id: string;
 
-  @Field(() => Date)
+  @Field(() => Date, { description: 'When the write was asked for.' })
   at: Date;
 
   @Field(() => ID, { nullable: true, description: 'User id of the caller, or null for the system (sync jobs, sign-up).' })
@@ -42,16 +48,16 @@ export class AuditEventType implements AuditEventRecord {
   @Field(() => String, { description: 'For example USER_CREATE, ROLE_DELETE, INVITATION_ACCEPT.' })
   action: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: 'The kind of object written: USER, ROLE, GROUP, TENANT, INVITATION ...' })
   targetType: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'The id of the object written, once known.' })
   targetId: string | null;
 
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: 'The tenant the write concerned, if any.' })
   tenantId: string | null;
 
-  @Field(() => AuditStatusEnum)
+  @Field(() => AuditStatusEnum, { description: 'How far the write got.' })
   status: AuditStatus;
 
   @Field(() => JSONObjectResolver, { nullable: true, description: 'Non-secret details: never passwords or tokens.' })
@@ -61,39 +67,39 @@ export class AuditEventType implements AuditEventRecord {
   error: string | null;
 }
 
-@ObjectType('AuditEventEdge')
+@ObjectType('AuditEventEdge', { description: 'One audit event in a page, with its cursor.' })
 export class AuditEventEdgeType {
-  @Field(() => String)
+  @Field(() => String, { description: 'Opaque position of this event: pass it as after or before.' })
   cursor: string;
 
-  @Field(() => AuditEventType)
+  @Field(() => AuditEventType, { description: 'The audit event.' })
   node: AuditEventRecord;
 }
 
-@ObjectType('AuditEventConnection')
+@ObjectType('AuditEventConnection', { description: 'A page of audit events, newest first (Relay cursor connection).' })
 export class AuditEventConnectionType {
-  @Field(() => [AuditEventEdgeType])
+  @Field(() => [AuditEventEdgeType], { description: 'The events of this page, each with its cursor.' })
   edges: AuditEventEdgeType[];
 
-  @Field(() => PageInfoType)
+  @Field(() => PageInfoType, { description: 'Cursors and whether more pages exist either way.' })
   pageInfo: PageInfoType;
 }
 
-@InputType('AuditEventFilter')
+@InputType('AuditEventFilter', { description: 'Criteria for auditEvents; all given ones must match.' })
 export class AuditEventFilterInput {
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Only this action, for example USER_CREATE.' })
   action?: string | null;
 
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: 'Only writes by this user.' })
   actorId?: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Only writes to this object.' })
   targetId?: string | null;
 
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: "Only writes concerning this tenant; a tenant's OWNER or ADMIN must give it." })
   tenantId?: string | null;
 
-  @Field(() => AuditStatusEnum, { nullable: true })
+  @Field(() => AuditStatusEnum, { nullable: true, description: 'Only writes in this status.' })
   status?: AuditStatus | null;
 
   @Field(() => Date, { nullable: true, description: 'Events at or after this instant.' })

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { keysetPage, type Page } from '../../db/pagination.js';
+import { keysetPage, type Page, type PageWindow } from '../../db/pagination.js';
 import type { AuditEventFilterInput, AuditEventRecord } from './audit-event.type.js';
 
 const AUDIT_COLUMNS = `e.id, e.at, e.actor_id as "actorId", e.action, e.target_type as "targetType", e.target_id as "targetId",
@@ -9,7 +9,7 @@ const AUDIT_COLUMNS = `e.id, e.at, e.actor_id as "actorId", e.action, e.target_t
 export class AuditService {
   constructor(private readonly em: EntityManager) {}
 
-  async list(first: number, after: string | null | undefined, filter: AuditEventFilterInput = {}): Promise<Page<AuditEventRecord>> {
+  async list(window: PageWindow, filter: AuditEventFilterInput = {}): Promise<Page<AuditEventRecord>> {
     return keysetPage(
       this.em,
       {
@@ -20,8 +20,7 @@ export class AuditService {
         direction: 'desc',
         positionOf: (event: AuditEventRecord) => ({ at: event.at, id: event.id }),
       },
-      first,
-      after,
+      window,
     );
   }
 }

@@ -1,12 +1,12 @@
 import { Field, ID, InputType } from 'type-graphql';
 import { InputCheck } from '../../validation.js';
 
-@InputType('LoginInput')
+@InputType('LoginInput', { description: 'Credentials for login.' })
 export class LoginInput {
   @Field(() => String, { description: 'Username or email.' })
   username: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: 'The password.' })
   password: string;
 
   @Field(() => ID, {

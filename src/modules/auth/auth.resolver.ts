@@ -12,17 +12,28 @@ export class AuthResolver {
     description:
       'Username-or-email and password, checked by Keycloak; denied if the local record is disabled, created from the token when missing.',
   })
-  async login(@Arg('input', () => LoginInput) input: LoginInput, @Ctx() context: GatewayContext): Promise<AuthPayloadType> {
+  async login(
+    @Arg('input', () => LoginInput, { description: 'The credentials.' }) input: LoginInput,
+    @Ctx() context: GatewayContext,
+  ): Promise<AuthPayloadType> {
     return payload(await context.services.auth.login(input), context);
   }
 
-  @Mutation(() => AuthPayloadType)
-  async refreshToken(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() context: GatewayContext): Promise<AuthPayloadType> {
+  @Mutation(() => AuthPayloadType, { description: 'New tokens for a refresh token. No authentication: the refresh token is the proof.' })
+  async refreshToken(
+    @Arg('refreshToken', () => String, { description: 'The refresh token from an earlier login, signup or refresh.' }) refreshToken: string,
+    @Ctx() context: GatewayContext,
+  ): Promise<AuthPayloadType> {
     return payload(await context.services.auth.refresh(refreshToken), context);
   }
 
-  @Mutation(() => MessagePayloadType)
-  async logout(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() context: GatewayContext): Promise<MessagePayloadType> {
+  @Mutation(() => MessagePayloadType, {
+    description: 'Ends the session of the refresh token. Any authenticated caller, for its own session.',
+  })
+  async logout(
+    @Arg('refreshToken', () => String, { description: 'The refresh token of the session to end.' }) refreshToken: string,
+    @Ctx() context: GatewayContext,
+  ): Promise<MessagePayloadType> {
     await context.services.auth.logout(principalOf(context), refreshToken);
     return message('Signed out: the session has ended.');
   }

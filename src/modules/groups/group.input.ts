@@ -2,40 +2,40 @@ import { Field, ID, InputType } from 'type-graphql';
 import { InputCheck } from '../../validation.js';
 import { checkIdChanges } from '../roles/role.input.js';
 
-@InputType('CreateGroupInput')
+@InputType('CreateGroupInput', { description: 'A new group.' })
 export class CreateGroupInput {
-  @Field(() => String)
+  @Field(() => String, { description: "The group's name, unique in the realm." })
   groupName: string;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Roles the group grants its members.' })
   roleIds?: string[] | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges the group grants its members.' })
   privilegeIds?: string[] | null;
 }
 
-@InputType('UpdateGroupUsersInput')
+@InputType('UpdateGroupUsersInput', { description: 'Members to add to and remove from a group.' })
 export class UpdateGroupUsersInput {
-  @Field(() => [ID])
-  userIdsToAdd: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Users to add.' })
+  userIdsToAdd?: string[] | null;
 
-  @Field(() => [ID])
-  userIdsToRemove: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Users to remove.' })
+  userIdsToRemove?: string[] | null;
 }
 
-@InputType('UpdateGroupRolesPrivilegesInput')
+@InputType('UpdateGroupRolesPrivilegesInput', { description: 'Roles and privileges a group starts or stops granting.' })
 export class UpdateGroupRolesPrivilegesInput {
-  @Field(() => [ID])
-  roleIdsToAdd: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Roles to add.' })
+  roleIdsToAdd?: string[] | null;
 
-  @Field(() => [ID])
-  roleIdsToRemove: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Roles to remove.' })
+  roleIdsToRemove?: string[] | null;
 
-  @Field(() => [ID])
-  privilegeIdsToAdd: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges to add.' })
+  privilegeIdsToAdd?: string[] | null;
 
-  @Field(() => [ID])
-  privilegeIdsToRemove: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges to remove.' })
+  privilegeIdsToRemove?: string[] | null;
 }
 
 // Keycloak stores group names in a 255-character column.

@@ -98,6 +98,18 @@ describe('GroupService', () => {
     expect(directory.groups.size).toBe(0);
   });
 
+  it('updateGroupUsers and updateGroupRolesPrivileges change only the lists given', async () => {
+    const world = setUp();
+    const { service, directory, ann, cy, support } = world;
+    const group = await groupWith(world, 'Support', [ann]);
+
+    await service.updateUsers(group.id, { userIdsToAdd: [cy.id] }, null);
+    await service.updateRolesPrivileges(group.id, { roleIdsToRemove: [support.id] }, null);
+
+    expect(directory.calls).toEqual([`add ${cy.id} to Support`, 'change roles of Support: -role_support']);
+    expect([...directory.groups.get(group.id)!.memberIds].sort()).toEqual([ann.id, cy.id].sort());
+  });
+
   it('updateGroupUsers adds and removes only real changes, and ends the sessions of those who left', async () => {
     const world = setUp();
     const { service, directory, tables, journal, ann, bob, cy } = world;

@@ -101,8 +101,8 @@ export class GroupService {
     checkUpdateGroupUsers(input);
     const { queries, directory, journal } = this.deps;
     const group = await this.requireGroup(id);
-    const add = await this.requireUsers(input.userIdsToAdd, 'userIdsToAdd');
-    const remove = await this.requireUsers(input.userIdsToRemove, 'userIdsToRemove');
+    const add = await this.requireUsers(input.userIdsToAdd ?? [], 'userIdsToAdd');
+    const remove = await this.requireUsers(input.userIdsToRemove ?? [], 'userIdsToRemove');
     const members = linkChanges(await queries.memberIdsOf(id), add, remove);
 
     await journal.write({
@@ -129,12 +129,12 @@ export class GroupService {
     const { queries, directory, journal, roles } = this.deps;
     const group = await this.requireGroup(id);
     const add = [
-      ...(await roles.require('ROLE', input.roleIdsToAdd, 'roleIdsToAdd')),
-      ...(await roles.require('PRIVILEGE', input.privilegeIdsToAdd, 'privilegeIdsToAdd')),
+      ...(await roles.require('ROLE', input.roleIdsToAdd ?? [], 'roleIdsToAdd')),
+      ...(await roles.require('PRIVILEGE', input.privilegeIdsToAdd ?? [], 'privilegeIdsToAdd')),
     ];
     const remove = [
-      ...(await roles.require('ROLE', input.roleIdsToRemove, 'roleIdsToRemove')),
-      ...(await roles.require('PRIVILEGE', input.privilegeIdsToRemove, 'privilegeIdsToRemove')),
+      ...(await roles.require('ROLE', input.roleIdsToRemove ?? [], 'roleIdsToRemove')),
+      ...(await roles.require('PRIVILEGE', input.privilegeIdsToRemove ?? [], 'privilegeIdsToRemove')),
     ];
     const mapped = linkChanges(
       (await queries.rolesOf(id)).map((role) => role.id),

@@ -14,17 +14,20 @@ export interface GroupState extends GroupRecord {
   roleIds: string[];
 }
 
-@ObjectType('Group')
+@ObjectType('Group', {
+  description:
+    'A Keycloak group: its members hold its roles and privileges. ROLE_ADMIN or PRIV_USER_MANAGEMENT read groups; ROLE_ADMIN writes them.',
+})
 export class GroupType {
-  @Field(() => ID)
+  @Field(() => ID, { description: "The group's Keycloak id." })
   id: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: "The group's name." })
   name: string;
 }
 
-@ObjectType('GroupPayload')
+@ObjectType('GroupPayload', { description: 'The answer of a write to a group.' })
 export class GroupPayloadType extends MutationOutcome {
-  @Field(() => GroupType)
+  @Field(() => GroupType, { description: 'The group as the write left it.' })
   group: GroupRecord;
 }

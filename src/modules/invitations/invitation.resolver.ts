@@ -16,17 +16,23 @@ import {
 
 @Resolver(() => InvitationType)
 export class InvitationResolver {
-  @Query(() => [InvitationType])
+  @Query(() => [InvitationType], { description: "A tenant's invitations. ROLE_ADMIN, or the tenant's OWNER or ADMIN." })
   invitations(
-    @Arg('tenantId', () => ID) tenantId: string,
-    @Arg('status', () => InvitationStatusEnum, { nullable: true }) status: InvitationStatus | null,
+    @Arg('tenantId', () => ID, { description: 'The tenant whose invitations are listed.' }) tenantId: string,
+    @Arg('status', () => InvitationStatusEnum, { nullable: true, description: 'Only invitations in this status; all when left out.' })
+    status: InvitationStatus | null,
     @Ctx() { services }: GatewayContext,
   ) {
     return services.invitations.list(tenantId, status);
   }
 
-  @Mutation(() => InvitationPayloadType)
-  async createInvitation(@Arg('input', () => CreateInvitationInput) input: CreateInvitationInput, @Ctx() context: GatewayContext) {
+  @Mutation(() => InvitationPayloadType, {
+    description: "Invites someone by email to a tenant. ROLE_ADMIN, the tenant's OWNER, or its ADMIN for roles other than OWNER.",
+  })
+  async createInvitation(
+    @Arg('input', () => CreateInvitationInput, { description: 'The invitation.' }) input: CreateInvitationInput,
+    @Ctx() context: GatewayContext,
+  ) {
     const { invitation, token, emailed } = await context.services.invitations.create(input, principalOf(context).userId);
     const text = emailed
       ? `Invitation sent to ${invitation.email}`
@@ -34,8 +40,8 @@ export class InvitationResolver {
     return { ...message(text), invitation, token };
   }
 
-  @Mutation(() => MessagePayloadType)
-  async revokeInvitation(@Arg('id', () => ID) id: string, @Ctx() context: GatewayContext) {
+  @Mutation(() => MessagePayloadType, { description: "Withdraws a pending invitation. ROLE_ADMIN, or the tenant's OWNER or ADMIN." })
+  async revokeInvitation(@Arg('id', () => ID, { description: 'The invitation to revoke.' }) id: string, @Ctx() context: GatewayContext) {
     await context.services.invitations.revoke(id, principalOf(context).userId);
     return message('Invitation revoked');
   }
@@ -44,7 +50,13 @@ export class InvitationResolver {
     description:
       "No authentication to create a new account (names required). An invitation to an email that already has an account is accepted only with that account's access token.",
   })
-  async acceptInvitation(@Arg('input', () => AcceptInvitationInput) input: AcceptInvitationInput, @Ctx() context: GatewayContext) {
+  async acceptInvitation(
+    @Arg('input', () => AcceptInvitationInput, {
+      description: "The invitation's token and, for an invitee without an account, names and an optional password.",
+    })
+    input: AcceptInvitationInput,
+    @Ctx() context: GatewayContext,
+  ) {
     const { user, tenant, role, created } = await context.services.invitations.accept(input, await admittedPrincipal(context));
     if (created) context.newAccountId = user.id;
     return {
@@ -62,12 +74,12 @@ export class InvitationResolver {
     };
   }
 
-  @FieldResolver(() => TenantType)
+  @FieldResolver(() => TenantType, { description: 'The tenant the invitation is for.' })
   tenant(@Root() invitation: InvitationRecord, @Ctx() { loaders }: GatewayContext) {
     return loaders.tenantById.load(invitation.tenantId);
   }
 
-  @FieldResolver(() => UserType, { nullable: true })
+  @FieldResolver(() => UserType, { nullable: true, description: 'Who invited; null when that user no longer exists.' })
   invitedBy(@Root() invitation: InvitationRecord, @Ctx() { loaders }: GatewayContext) {
     return invitation.invitedBy ? loaders.userById.load(invitation.invitedBy) : null;
   }
@@ -75,10 +87,11 @@ export class InvitationResolver {
 
 @Resolver(() => TenantType)
 export class TenantInvitationsResolver {
-  @FieldResolver(() => [InvitationType])
+  @FieldResolver(() => [InvitationType], { description: "The tenant's invitations. Its OWNER or ADMIN, or ROLE_ADMIN." })
   invitations(
     @Root() tenant: TenantRecord,
-    @Arg('status', () => InvitationStatusEnum, { nullable: true }) status: InvitationStatus | null,
+    @Arg('status', () => InvitationStatusEnum, { nullable: true, description: 'Only invitations in this status; all when left out.' })
+    status: InvitationStatus | null,
     @Ctx() { services }: GatewayContext,
   ) {
     return services.invitations.list(tenant.id, status);

@@ -9,7 +9,16 @@ export type InvitationStatus = (typeof INVITATION_STATUSES)[number];
 export const InvitationStatusEnum = Object.fromEntries(INVITATION_STATUSES.map((s) => [s, s])) as {
   [S in InvitationStatus]: S;
 };
-registerEnumType(InvitationStatusEnum, { name: 'InvitationStatus' });
+registerEnumType(InvitationStatusEnum, {
+  name: 'InvitationStatus',
+  description: 'Where an invitation stands.',
+  valuesConfig: {
+    PENDING: { description: 'Sent, and may still be accepted.' },
+    ACCEPTED: { description: 'Accepted: the invitee is a member.' },
+    REVOKED: { description: 'Withdrawn by the tenant before it was accepted.' },
+    EXPIRED: { description: 'Not accepted before expiresAt.' },
+  },
+});
 
 export interface InvitationRecord {
   id: string;
@@ -24,33 +33,35 @@ export interface InvitationRecord {
   invitedBy: string | null;
 }
 
-@ObjectType('Invitation')
+@ObjectType('Invitation', {
+  description: "An invitation to join a tenant, sent by email. Read by the tenant's OWNER or ADMIN and ROLE_ADMIN.",
+})
 export class InvitationType {
-  @Field(() => ID)
+  @Field(() => ID, { description: "The invitation's id." })
   id: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: 'The address the invitation was sent to.' })
   email: string;
 
-  @Field(() => TenantRoleEnum)
+  @Field(() => TenantRoleEnum, { description: 'The role the invitee receives on accepting.' })
   role: TenantRole;
 
-  @Field(() => InvitationStatusEnum)
+  @Field(() => InvitationStatusEnum, { description: 'Where the invitation stands.' })
   status: InvitationStatus;
 
-  @Field(() => Date)
+  @Field(() => Date, { description: 'When the invitation was created.' })
   createdAt: Date;
 
-  @Field(() => Date)
+  @Field(() => Date, { description: 'After this instant the invitation can no longer be accepted.' })
   expiresAt: Date;
 
-  @Field(() => Date, { nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When it was accepted; null until then.' })
   acceptedAt: Date | null;
 }
 
-@ObjectType('InvitationPayload')
+@ObjectType('InvitationPayload', { description: "The answer of createInvitation, read by the tenant's OWNER or ADMIN and ROLE_ADMIN." })
 export class InvitationPayloadType extends MutationOutcome {
-  @Field(() => InvitationType)
+  @Field(() => InvitationType, { description: 'The new invitation.' })
   invitation: InvitationRecord;
 
   @Field(() => String, {
@@ -60,50 +71,61 @@ export class InvitationPayloadType extends MutationOutcome {
   token: string;
 }
 
-@ObjectType('AcceptInvitationPayload')
+@ObjectType('AcceptInvitationPayload', { description: "The answer of acceptInvitation, read by whoever held the invitation's token." })
 export class AcceptInvitationPayloadType extends MutationOutcome {
   @Field(() => UserType, { description: "The acceptor's own account: the signed-in caller, or the account just created." })
   user: UserRecord;
 
-  @Field(() => TenantType)
+  @Field(() => TenantType, { description: 'The tenant joined.' })
   tenant: TenantRecord;
 
-  @Field(() => TenantRoleEnum)
+  @Field(() => TenantRoleEnum, { description: 'The role received in the tenant.' })
   role: TenantRole;
 
-  @Field(() => Boolean)
+  @Field(() => Boolean, { description: "Whether the invitee should now sign in through Keycloak's page." })
   redirectToKeycloak: boolean;
 
-  @Field(() => String)
+  @Field(() => String, { description: "The login_hint to pass to Keycloak's sign-in page." })
   keycloakLoginHint: string;
 }
 
-@InputType('CreateInvitationInput')
+@InputType('CreateInvitationInput', { description: 'An invitation to a tenant.' })
 export class CreateInvitationInput {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The tenant to invite to.' })
   tenantId: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: "The invitee's email address." })
   email: string;
 
-  @Field(() => TenantRoleEnum, { nullable: true, defaultValue: 'MEMBER' })
+  @Field(() => TenantRoleEnum, {
+    nullable: true,
+    defaultValue: 'MEMBER',
+    description: 'The role the invitee receives; only an OWNER or ROLE_ADMIN invites an OWNER.',
+  })
   role?: TenantRole | null;
 
   @Field(() => Int, { nullable: true, defaultValue: 168, description: 'Hours until the invitation expires.' })
   expiresInHours?: number | null;
 }
 
-@InputType('AcceptInvitationInput')
+@InputType('AcceptInvitationInput', { description: 'Accepting an invitation.' })
 export class AcceptInvitationInput {
-  @Field(() => String)
+  @Field(() => String, { description: "The invitation's secret, from the email." })
   token: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, {
+    nullable: true,
+    description: `For an invitee without a Keycloak account: names and, optionally, a password.
+Without a password Keycloak emails a password-setup link.`,
+  })
   firstName?: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'The family name of an invitee without a Keycloak account.' })
   lastName?: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, {
+    nullable: true,
+    description: 'The password of an invitee without a Keycloak account; without one Keycloak emails a password-setup link.',
+  })
   password?: string | null;
 }

@@ -15,15 +15,20 @@ export class MeResolver {
   }
 
   /** Email and names change in Keycloak first, then locally; a new email is unverified until Keycloak's link is followed. */
-  @Mutation(() => UserPayloadType)
-  async updateMyProfile(@Arg('input', () => UpdateProfileInput) input: UpdateProfileInput, @Ctx() context: GatewayContext) {
+  @Mutation(() => UserPayloadType, {
+    description: "Changes the caller's own email, names or username. Any authenticated caller; email changes are rate limited.",
+  })
+  async updateMyProfile(
+    @Arg('input', () => UpdateProfileInput, { description: 'Only the fields given change.' }) input: UpdateProfileInput,
+    @Ctx() context: GatewayContext,
+  ) {
     const { user: current } = await context.caller();
     const user = await context.services.users.updateOwnProfile(current, editedProfile(current, input));
     const verify = user.email !== current.email ? ': follow the link emailed to the new address to verify it' : '';
     return { ...message(`Profile updated${verify}`), user };
   }
 
-  @Mutation(() => MessagePayloadType)
+  @Mutation(() => MessagePayloadType, { description: "Deletes the caller's own account. Any authenticated caller." })
   async deleteMyAccount(@Ctx() context: GatewayContext) {
     const { user } = await context.caller();
     await context.services.users.deleteOwnAccount(user.id);

@@ -12,5 +12,5 @@ import type { MeType } from './me.type.js';
  */
 export async function loadMe(principal: Principal, context: GatewayContext): Promise<MeType> {
   const caller = principal === context.principal ? await context.caller() : await admit(principal, context);
-  return { user: caller.user, roles: caller.principal.roles, privileges: caller.principal.privileges };
+  return { id: caller.user.id, user: caller.user, roles: caller.principal.roles, privileges: caller.principal.privileges };
 }

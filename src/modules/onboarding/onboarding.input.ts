@@ -2,9 +2,9 @@ import { Field, InputType } from 'type-graphql';
 import { checkTenantName } from '../tenants/tenant.service.js';
 import { checkProfile, checkUsernameIsEmail, NewDirectoryUserInput, PersonInput } from '../users/user.input.js';
 
-@InputType('SignupInput')
+@InputType('SignupInput', { description: 'A self-service sign-up.' })
 export class SignupInput extends PersonInput {
-  @Field(() => String)
+  @Field(() => String, { description: "The password, checked against the realm's password policy." })
   password: string;
 
   @Field(() => String, { nullable: true, description: 'Only where the realm allows usernames other than the email.' })
@@ -15,7 +15,7 @@ export class SignupInput extends PersonInput {
 }
 
 /** Like createUser, without a password: Keycloak emails the user a link to set one. */
-@InputType('RegisterUserInput')
+@InputType('RegisterUserInput', { description: 'A new user without a password: Keycloak emails a link to set one.' })
 export class RegisterUserInput extends NewDirectoryUserInput {}
 
 export function checkSignup(input: SignupInput): void {

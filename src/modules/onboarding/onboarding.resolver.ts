@@ -8,7 +8,10 @@ import { SignupPayloadType } from './onboarding.type.js';
 @Resolver()
 export class OnboardingResolver {
   @Mutation(() => SignupPayloadType, { description: 'Self-service sign-up: Keycloak user, optional tenant (accountName), tokens.' })
-  async signup(@Arg('input', () => SignupInput) input: SignupInput, @Ctx() context: GatewayContext) {
+  async signup(
+    @Arg('input', () => SignupInput, { description: 'The new user and, optionally, the tenant to create.' }) input: SignupInput,
+    @Ctx() context: GatewayContext,
+  ) {
     const { user, tenant, tokens } = await context.services.onboarding.signup(input);
     // The new account reads its own answer; it holds no role that would widen what it may read.
     context.ownAccount = { userId: user.id, roles: [], privileges: [] };
@@ -16,7 +19,10 @@ export class OnboardingResolver {
   }
 
   @Mutation(() => UserPayloadType, { description: 'Admin registers a user without a password; Keycloak emails a password-setup link.' })
-  async registerUser(@Arg('input', () => RegisterUserInput) input: RegisterUserInput, @Ctx() context: GatewayContext) {
+  async registerUser(
+    @Arg('input', () => RegisterUserInput, { description: 'The new user.' }) input: RegisterUserInput,
+    @Ctx() context: GatewayContext,
+  ) {
     const user = await context.services.onboarding.registerUser(input, principalOf(context).userId);
     const next =
       user.syncStatus === 'PENDING'
@@ -25,15 +31,21 @@ export class OnboardingResolver {
     return { ...message(`User ${user.email} registered; ${next}`), user };
   }
 
-  @Mutation(() => MessagePayloadType)
-  async sendPasswordSetupEmail(@Arg('userId', () => ID) userId: string, @Ctx() context: GatewayContext) {
+  @Mutation(() => MessagePayloadType, {
+    description:
+      'Emails a user a link to set a password. ROLE_ADMIN, or PRIV_USER_MANAGEMENT for a user holding nothing the caller does not.',
+  })
+  async sendPasswordSetupEmail(
+    @Arg('userId', () => ID, { description: 'The user to email.' }) userId: string,
+    @Ctx() context: GatewayContext,
+  ) {
     await context.services.onboarding.sendPasswordSetupEmail(userId, principalOf(context).userId);
     return message('Password-setup email sent');
   }
 
   @Mutation(() => MessagePayloadType, { description: 'Always the same answer, whether or not the email is known.' })
   async resetPassword(
-    @Arg('email', () => String) email: string,
+    @Arg('email', () => String, { description: 'The address of the account whose password is forgotten.' }) email: string,
     @Arg('tenantId', () => ID, {
       nullable: true,
       description: "Realm tenancy: the account in this tenant's own realm. Without it, or in shared tenancy, the gateway's realm.",

@@ -5,9 +5,9 @@ import type { TokenSet } from '../../keycloak/sessions.js';
 import { TenantType, type TenantRecord } from '../tenants/tenant.type.js';
 import { UserType, type UserRecord } from '../users/user.type.js';
 
-@ObjectType('SignupPayload')
+@ObjectType('SignupPayload', { description: 'The answer of signup, read by the new account.' })
 export class SignupPayloadType extends MutationOutcome {
-  @Field(() => UserType)
+  @Field(() => UserType, { description: 'The new user.' })
   user: UserRecord;
 
   @Field(() => TenantType, { nullable: true, description: 'Present when accountName was given.' })

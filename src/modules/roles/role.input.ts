@@ -2,28 +2,28 @@ import { Field, ID, InputType } from 'type-graphql';
 import { ROLE_PREFIX } from '../../keycloak/realm-catalog.js';
 import { InputCheck, someOf } from '../../validation.js';
 
-@InputType('CreateRoleInput')
+@InputType('CreateRoleInput', { description: 'A new realm role.' })
 export class CreateRoleInput {
   @Field(() => String, { description: 'role_ is prepended when missing.' })
   roleName: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Free text.' })
   description?: string | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges the role grants.' })
   privilegeIds?: string[] | null;
 }
 
-@InputType('UpdateRoleInput')
+@InputType('UpdateRoleInput', { description: 'Changes to a role; only the fields given change.' })
 export class UpdateRoleInput {
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Free text; unchanged when left out.' })
   description?: string | null;
 
-  @Field(() => [ID])
-  privilegeIdsToAdd: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges the role starts granting.' })
+  privilegeIdsToAdd?: string[] | null;
 
-  @Field(() => [ID])
-  privilegeIdsToRemove: string[];
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Privileges the role stops granting.' })
+  privilegeIdsToRemove?: string[] | null;
 }
 
 // Role names end up in tokens and in permission rules: keep them plain and unambiguous.

@@ -6,27 +6,30 @@ import { displayName, PrivilegeType, RolePayloadType, RoleType, type RoleRecord 
 
 @Resolver(() => RoleType)
 export class RoleResolver {
-  @Query(() => [RoleType])
+  @Query(() => [RoleType], { description: 'All roles (role_*). ROLE_ADMIN or PRIV_USER_MANAGEMENT.' })
   roles(@Ctx() { services }: GatewayContext) {
     return services.roles.list('ROLE');
   }
 
-  @Query(() => RoleType, { nullable: true })
-  async role(@Arg('id', () => ID) id: string, @Ctx() { loaders }: GatewayContext) {
+  @Query(() => RoleType, { nullable: true, description: 'One role by id; null when there is none. ROLE_ADMIN or PRIV_USER_MANAGEMENT.' })
+  async role(@Arg('id', () => ID, { description: "The role's id (its Keycloak id)." }) id: string, @Ctx() { loaders }: GatewayContext) {
     const role = await loaders.roleById.load(id);
     return role?.kind === 'ROLE' ? role : null;
   }
 
-  @Mutation(() => RolePayloadType)
-  async createRole(@Arg('input', () => CreateRoleInput) input: CreateRoleInput, @Ctx() context: GatewayContext) {
+  @Mutation(() => RolePayloadType, { description: 'Creates a realm role. ROLE_ADMIN.' })
+  async createRole(
+    @Arg('input', () => CreateRoleInput, { description: 'The new role.' }) input: CreateRoleInput,
+    @Ctx() context: GatewayContext,
+  ) {
     const role = await context.services.roles.create(input, principalOf(context).userId);
     return { ...message(`Role ${role.name} created`), role };
   }
 
-  @Mutation(() => RolePayloadType)
+  @Mutation(() => RolePayloadType, { description: "Changes a role's description and privileges. ROLE_ADMIN." })
   async updateRole(
-    @Arg('id', () => ID) id: string,
-    @Arg('input', () => UpdateRoleInput) input: UpdateRoleInput,
+    @Arg('id', () => ID, { description: 'The role to change.' }) id: string,
+    @Arg('input', () => UpdateRoleInput, { description: 'The changes.' }) input: UpdateRoleInput,
     @Ctx() context: GatewayContext,
   ) {
     const role = await context.services.roles.update(id, input, principalOf(context).userId);
@@ -34,7 +37,7 @@ export class RoleResolver {
   }
 
   @Mutation(() => MessagePayloadType, { description: 'CONFLICT while the role is assigned to any user or group.' })
-  async deleteRole(@Arg('id', () => ID) id: string, @Ctx() context: GatewayContext) {
+  async deleteRole(@Arg('id', () => ID, { description: 'The role to delete.' }) id: string, @Ctx() context: GatewayContext) {
     const role = await context.services.roles.delete(id, principalOf(context).userId);
     return message(`Role ${role.name} deleted`);
   }
@@ -44,12 +47,12 @@ export class RoleResolver {
     return displayName(role.name);
   }
 
-  @FieldResolver(() => Boolean)
+  @FieldResolver(() => Boolean, { description: 'Whether the role includes other roles or privileges.' })
   async composite(@Root() role: RoleRecord, @Ctx() { loaders }: GatewayContext): Promise<boolean> {
     return (await loaders.privilegesByRoleId.load(role.id)).length > 0;
   }
 
-  @FieldResolver(() => [PrivilegeType])
+  @FieldResolver(() => [PrivilegeType], { description: 'Privileges the role grants directly.' })
   privileges(@Root() role: RoleRecord, @Ctx() { loaders }: GatewayContext) {
     return loaders.privilegesByRoleId.load(role.id);
   }

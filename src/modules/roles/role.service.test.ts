@@ -82,6 +82,21 @@ describe('RoleService', () => {
     expect(journal.entries.at(-1)?.status).toBe('COMPENSATED');
   });
 
+  it('updateRole changes only what is given: the description alone, then a privilege alone', async () => {
+    const { service, directory, billing, support } = setUp();
+
+    await service.update(support.id, { description: 'Helps' }, null);
+    const role = await service.update(support.id, { privilegeIdsToAdd: [billing.id] }, null);
+
+    expect(role.description).toBe('Helps');
+    // The description alone changes no privilege: the privileges' call has nothing to send.
+    expect(directory.calls).toEqual([
+      'set description of role_support',
+      'change privileges of role_support',
+      'change privileges of role_support: +priv_billing',
+    ]);
+  });
+
   it('updateRole sends only real changes: a privilege already held is not added again, one not held is not removed', async () => {
     const { service, directory, tables, review, billing, support } = setUp();
 

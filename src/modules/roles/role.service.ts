@@ -97,8 +97,8 @@ export class RoleService {
   async update(id: string, input: UpdateRoleInput, actorId: string | null): Promise<RoleRecord> {
     checkUpdateRole(input);
     const role = await this.requireRole(id);
-    const add = await this.require('PRIVILEGE', input.privilegeIdsToAdd, 'privilegeIdsToAdd');
-    const remove = await this.require('PRIVILEGE', input.privilegeIdsToRemove, 'privilegeIdsToRemove');
+    const add = await this.require('PRIVILEGE', input.privilegeIdsToAdd ?? [], 'privilegeIdsToAdd');
+    const remove = await this.require('PRIVILEGE', input.privilegeIdsToRemove ?? [], 'privilegeIdsToRemove');
     const privileges = linkChanges(
       (await this.queries.privilegesOf(id)).map((privilege) => privilege.id),
       add,

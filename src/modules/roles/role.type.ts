@@ -24,33 +24,37 @@ export interface RoleState extends RoleRecord {
   compositeIds: string[];
 }
 
-@ObjectType('Privilege')
+@ObjectType('Privilege', {
+  description: 'A predefined, read-only realm role (priv_*) that grants one capability. ROLE_ADMIN or PRIV_USER_MANAGEMENT read them.',
+})
 export class PrivilegeType {
-  @Field(() => ID)
+  @Field(() => ID, { description: "The privilege's Keycloak id." })
   id: string;
 
   @Field(() => String, { description: 'Always starts with priv_.' })
   name: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Free text, as set in Keycloak.' })
   description: string | null;
 }
 
-@ObjectType('Role')
+@ObjectType('Role', {
+  description: 'A realm role (role_*), which grants privileges. ROLE_ADMIN or PRIV_USER_MANAGEMENT read roles; ROLE_ADMIN writes them.',
+})
 export class RoleType {
-  @Field(() => ID)
+  @Field(() => ID, { description: "The role's Keycloak id." })
   id: string;
 
   @Field(() => String, { description: 'Always starts with role_.' })
   name: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Free text, as set in Keycloak.' })
   description: string | null;
 }
 
-@ObjectType('RolePayload')
+@ObjectType('RolePayload', { description: 'The answer of a write to a role.' })
 export class RolePayloadType extends MutationOutcome {
-  @Field(() => RoleType)
+  @Field(() => RoleType, { description: 'The role as the write left it.' })
   role: RoleRecord;
 }
 

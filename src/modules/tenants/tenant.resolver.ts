@@ -14,8 +14,8 @@ import {
 
 @Resolver(() => TenantType)
 export class TenantResolver {
-  @Query(() => TenantType, { nullable: true })
-  tenant(@Arg('id', () => ID) id: string, @Ctx() { loaders }: GatewayContext) {
+  @Query(() => TenantType, { nullable: true, description: 'One tenant by id. ROLE_ADMIN, or a member of the tenant.' })
+  tenant(@Arg('id', () => ID, { description: "The tenant's id." }) id: string, @Ctx() { loaders }: GatewayContext) {
     return loaders.tenantById.load(id);
   }
 
@@ -25,8 +25,11 @@ export class TenantResolver {
     return principal.roles.includes('role_admin') ? context.services.tenants.listAll() : context.services.tenants.listFor(principal.userId);
   }
 
-  @Mutation(() => TenantPayloadType)
-  async createTenant(@Arg('input', () => CreateTenantInput) input: CreateTenantInput, @Ctx() context: GatewayContext) {
+  @Mutation(() => TenantPayloadType, { description: 'Creates a tenant owned by the caller. Any authenticated caller, within limits.' })
+  async createTenant(
+    @Arg('input', () => CreateTenantInput, { description: 'The new tenant.' }) input: CreateTenantInput,
+    @Ctx() context: GatewayContext,
+  ) {
     // The owner's membership needs the caller's local record, which admission made sure of.
     const { user } = await context.caller();
     const { tenant, owner } = await context.services.tenants.create(input, user);
@@ -35,7 +38,7 @@ export class TenantResolver {
     return { message: `Tenant ${tenant.name} created`, timestamp: new Date(), tenant };
   }
 
-  @FieldResolver(() => [TenantMembershipType])
+  @FieldResolver(() => [TenantMembershipType], { description: "The tenant's members. Its members, or ROLE_ADMIN." })
   members(@Root() tenant: TenantRecord, @Ctx() { loaders }: GatewayContext) {
     return loaders.membershipsByTenantId.load(tenant.id);
   }
@@ -43,12 +46,12 @@ export class TenantResolver {
 
 @Resolver(() => TenantMembershipType)
 export class TenantMembershipResolver {
-  @FieldResolver(() => TenantType)
+  @FieldResolver(() => TenantType, { description: 'The tenant.' })
   tenant(@Root() membership: MembershipRecord, @Ctx() { loaders }: GatewayContext) {
     return loaders.tenantById.load(membership.tenantId);
   }
 
-  @FieldResolver(() => UserType)
+  @FieldResolver(() => UserType, { description: 'The member.' })
   user(@Root() membership: MembershipRecord, @Ctx() { loaders }: GatewayContext) {
     return loaders.userById.load(membership.userId);
   }
@@ -56,7 +59,10 @@ export class TenantMembershipResolver {
 
 @Resolver(() => UserType)
 export class UserTenantsResolver {
-  @FieldResolver(() => [TenantMembershipType])
+  @FieldResolver(() => [TenantMembershipType], {
+    description:
+      "The user's tenant memberships: all of them for the user themself and user managers, otherwise only tenants the viewer shares with the user.",
+  })
   tenants(@Root() user: UserRecord, @Ctx() { loaders }: GatewayContext) {
     return loaders.membershipsByUserId.load(user.id);
   }
@@ -64,7 +70,7 @@ export class UserTenantsResolver {
 
 @Resolver(() => MeType)
 export class MeTenantsResolver {
-  @FieldResolver(() => [TenantMembershipType])
+  @FieldResolver(() => [TenantMembershipType], { description: "The caller's memberships, one per tenant." })
   tenants(@Root() me: MeType, @Ctx() { loaders }: GatewayContext) {
     return loaders.membershipsByUserId.load(me.user.id);
   }

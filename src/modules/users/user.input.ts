@@ -7,70 +7,100 @@ import { InputCheck, someOf } from '../../validation.js';
 /** The email and names every account has. */
 @InputType()
 export abstract class PersonInput {
-  @Field(() => String)
+  @Field(() => String, { description: 'The email address, unique in the realm.' })
   email: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: 'Given name.' })
   firstName: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: 'Family name.' })
   lastName: string;
 }
 
 /** A person with the attributes an administrator manages. */
 @InputType()
 abstract class DirectoryPersonInput extends PersonInput {
-  @Field(() => String, { nullable: true })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Stored as the entity_code attribute.',
+  })
   entityCode?: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Stored as the country_code attribute.',
+  })
   countryCode?: string | null;
 }
 
 /** A user an administrator adds, with the roles and groups it starts with. */
 @InputType()
 export abstract class NewDirectoryUserInput extends DirectoryPersonInput {
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Roles to assign directly.' })
   roleIds?: string[] | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Groups to join.' })
   groupIds?: string[] | null;
 }
 
-@InputType('CreateUserInput')
+@InputType('CreateUserInput', { description: 'A new user with a password.' })
 export class CreateUserInput extends NewDirectoryUserInput {
-  @Field(() => String)
+  @Field(() => String, { description: "The initial password, checked against the realm's password policy." })
   password: string;
 
-  @Field(() => Boolean, { nullable: true, defaultValue: true })
+  @Field(() => Boolean, { nullable: true, defaultValue: true, description: 'Whether the user may sign in.' })
   enabled?: boolean | null;
 
-  @Field(() => Boolean, { nullable: true, defaultValue: false })
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'States that the address is proven. ROLE_ADMIN only.' })
   emailVerified?: boolean | null;
 }
 
 /**
- * An administrator's update: the profile is sent whole; a flag or attribute left out (or null)
- * keeps its value, and an empty entityCode or countryCode removes the attribute.
+ * An administrator's update: a field left out (or null) keeps its value, and an empty
+ * entityCode or countryCode removes the attribute.
  */
-@InputType('UpdateUserInput')
-export class UpdateUserInput extends DirectoryPersonInput {
-  @Field(() => Boolean, { nullable: true })
+@InputType('UpdateUserInput', { description: 'Changes to a user: only the fields given change.' })
+export class UpdateUserInput {
+  @Field(() => String, { nullable: true, description: 'A new email address, unique in the realm; unchanged when left out.' })
+  email?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'A new given name; unchanged when left out.' })
+  firstName?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'A new family name; unchanged when left out.' })
+  lastName?: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'The entity_code attribute; unchanged when left out, removed when empty.',
+  })
+  entityCode?: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'The country_code attribute; unchanged when left out, removed when empty.',
+  })
+  countryCode?: string | null;
+
+  @Field(() => Boolean, { nullable: true, description: 'Whether the user may sign in; unchanged when left out.' })
   enabled?: boolean | null;
 
-  @Field(() => Boolean, { nullable: true })
+  @Field(() => Boolean, {
+    nullable: true,
+    description: 'Whether the address is proven; unchanged when left out. Only ROLE_ADMIN sets it to true.',
+  })
   emailVerified?: boolean | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Roles to assign directly.' })
   roleIdsToAdd?: string[] | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Directly assigned roles to take away.' })
   roleIdsToRemove?: string[] | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Groups to join.' })
   groupIdsToAdd?: string[] | null;
 
-  @Field(() => [ID], { nullable: true, defaultValue: [] })
+  @Field(() => [ID], { nullable: true, defaultValue: [], description: 'Groups to leave.' })
   groupIdsToRemove?: string[] | null;
 }
 
@@ -78,10 +108,16 @@ type ProfileInput = PersonInput & Pick<DirectoryPersonInput, 'entityCode' | 'cou
 
 /** The rules every account's fields follow; callers add their own checks before `throwIfAny`. */
 export function checkProfile(input: ProfileInput): InputCheck {
-  return new InputCheck()
-    .email('email', input.email)
-    .require('firstName', input.firstName, 'First name')
-    .require('lastName', input.lastName, 'Last name')
+  return checkProfileFields(input, true);
+}
+
+/** The rules of the profile fields given; with `every`, email and names must be given. */
+function checkProfileFields(input: { [Field in keyof ProfileInput]?: ProfileInput[Field] | null }, every: boolean): InputCheck {
+  const check = new InputCheck();
+  if (every || input.email != null) check.email('email', input.email);
+  if (every || input.firstName != null) check.require('firstName', input.firstName, 'First name');
+  if (every || input.lastName != null) check.require('lastName', input.lastName, 'Last name');
+  return check
     .maxLength('firstName', input.firstName, 255)
     .maxLength('lastName', input.lastName, 255)
     .maxLength('entityCode', input.entityCode, 64)
@@ -96,8 +132,9 @@ export function checkCreateUser(input: CreateUserInput): void {
     .throwIfAny();
 }
 
+/** The fields an update gives follow the rules every account's fields follow. */
 export function checkUpdateUser(input: UpdateUserInput): void {
-  const check = checkProfile(input)
+  const check = checkProfileFields(input, false)
     .ids('roleIdsToAdd', input.roleIdsToAdd, 'role')
     .ids('roleIdsToRemove', input.roleIdsToRemove, 'role')
     .ids('groupIdsToAdd', input.groupIdsToAdd, 'group')

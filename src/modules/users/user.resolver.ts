@@ -1,5 +1,8 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { principalOf, type GatewayContext } from '../../context.js';
+import { pageWindow } from '../../db/pagination.js';
+import { argumentGiven } from '../../validation.js';
 import { MessagePayloadType, message } from '../system/message.type.js';
 import { CreateUserInput, UpdateUserInput } from './user.input.js';
 import { GroupType } from '../groups/group.type.js';
@@ -9,55 +12,89 @@ import { UserAttributeType, UserConnectionType, UserFilterInput, UserPayloadType
 
 @Resolver(() => UserType)
 export class UserResolver {
-  @Query(() => UserType, { nullable: true })
-  user(@Arg('id', () => ID) id: string, @Ctx() { loaders }: GatewayContext) {
+  @Query(() => UserType, { nullable: true, description: 'One user by id; null when there is none. ROLE_ADMIN or PRIV_USER_MANAGEMENT.' })
+  user(@Arg('id', () => ID, { description: "The user's id (its Keycloak id)." }) id: string, @Ctx() { loaders }: GatewayContext) {
     return loaders.userById.load(id);
   }
 
-  @Query(() => UserConnectionType)
+  @Query(() => UserConnectionType, {
+    description:
+      'Forward (first, after) or backward (last, before) pages. Users in order of creation, oldest first. ROLE_ADMIN or PRIV_USER_MANAGEMENT.',
+  })
   users(
-    @Arg('first', () => Int, { nullable: true, defaultValue: 50 }) first: number,
-    @Arg('after', () => String, { nullable: true }) after: string | null,
-    @Arg('filter', () => UserFilterInput, { nullable: true }) filter: UserFilterInput | null,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 50, description: 'Page size, 1 to 200 (forward paging).' }) first: number,
+    @Arg('after', () => String, { nullable: true, description: 'The endCursor of the previous page: the page after it (forward paging).' })
+    after: string | null,
+    @Arg('last', () => Int, {
+      nullable: true,
+      description: 'Page size, 1 to 200, counted back from before, or from the end of the list (backward paging). Not with first or after.',
+    })
+    last: number | null,
+    @Arg('before', () => String, {
+      nullable: true,
+      description: 'The startCursor of the next page: the page before it (backward paging). Not with first or after.',
+    })
+    before: string | null,
+    @Arg('filter', () => UserFilterInput, { nullable: true, description: 'Only the users that match every given criterion.' })
+    filter: UserFilterInput | null,
     @Ctx() { services }: GatewayContext,
+    @Info() info: GraphQLResolveInfo,
   ) {
-    return services.users.list(first, after, filter ?? {});
+    const firstGiven = argumentGiven(info, 'first') && first !== null;
+    return services.users.list(pageWindow({ first, firstGiven, after, last, before }), filter ?? {});
   }
 
-  @Mutation(() => UserPayloadType)
-  async createUser(@Arg('input', () => CreateUserInput) input: CreateUserInput, @Ctx() context: GatewayContext) {
+  @Mutation(() => UserPayloadType, {
+    description: 'Creates a user with a password. ROLE_ADMIN, or PRIV_USER_MANAGEMENT granting nothing it does not hold itself.',
+  })
+  async createUser(
+    @Arg('input', () => CreateUserInput, { description: 'The new user.' }) input: CreateUserInput,
+    @Ctx() context: GatewayContext,
+  ) {
     const user = await context.services.users.create(input, principalOf(context).userId);
     return { message: `User ${user.email} created`, timestamp: new Date(), user };
   }
 
-  @Mutation(() => UserPayloadType)
+  @Mutation(() => UserPayloadType, {
+    description: 'Changes a user. ROLE_ADMIN, or PRIV_USER_MANAGEMENT for a user holding nothing the caller does not.',
+  })
   async updateUser(
-    @Arg('id', () => ID) id: string,
-    @Arg('input', () => UpdateUserInput) input: UpdateUserInput,
+    @Arg('id', () => ID, { description: 'The user to change.' }) id: string,
+    @Arg('input', () => UpdateUserInput, { description: 'The changes.' }) input: UpdateUserInput,
     @Ctx() context: GatewayContext,
   ) {
     const user = await context.services.users.update(id, input, principalOf(context).userId);
     return { message: `User ${user.email} updated`, timestamp: new Date(), user };
   }
 
-  @Mutation(() => MessagePayloadType)
-  async deleteUser(@Arg('id', () => ID) id: string, @Ctx() context: GatewayContext) {
+  @Mutation(() => MessagePayloadType, {
+    description:
+      'Deletes a user from Keycloak and the gateway. ROLE_ADMIN, or PRIV_USER_MANAGEMENT for a user holding nothing the caller does not.',
+  })
+  async deleteUser(@Arg('id', () => ID, { description: 'The user to delete.' }) id: string, @Ctx() context: GatewayContext) {
     const user = await context.services.users.delete(id, principalOf(context).userId);
     return message(`User ${user.email} deleted`);
   }
 
-  @Mutation(() => MessagePayloadType)
+  @Mutation(() => MessagePayloadType, {
+    description: "Sets a user's password. ROLE_ADMIN, or PRIV_USER_MANAGEMENT for a user holding nothing the caller does not.",
+  })
   async setUserPassword(
-    @Arg('userId', () => ID) userId: string,
-    @Arg('password', () => String) password: string,
-    @Arg('temporary', () => Boolean, { nullable: true, defaultValue: false }) temporary: boolean | null,
+    @Arg('userId', () => ID, { description: 'The user whose password is set.' }) userId: string,
+    @Arg('password', () => String, { description: "The new password, checked against the realm's password policy." }) password: string,
+    @Arg('temporary', () => Boolean, {
+      nullable: true,
+      defaultValue: false,
+      description: 'When true, the user must change it at the next sign-in.',
+    })
+    temporary: boolean | null,
     @Ctx() context: GatewayContext,
   ) {
     const user = await context.services.users.setPassword(userId, password, temporary ?? false, principalOf(context).userId);
     return message(`Password of ${user.email} set${temporary ? '; it must be changed at the next login' : ''}`);
   }
 
-  @FieldResolver(() => [UserAttributeType])
+  @FieldResolver(() => [UserAttributeType], { description: 'Keycloak user attributes, by name.' })
   attributes(@Root() user: UserRecord): UserAttributeType[] {
     return Object.entries(user.attributes).map(([name, values]) => ({ name, values }));
   }
@@ -67,7 +104,7 @@ export class UserResolver {
     return loaders.rolesByUserId.load(user.id);
   }
 
-  @FieldResolver(() => [GroupType])
+  @FieldResolver(() => [GroupType], { description: 'Groups the user is a member of directly.' })
   groups(@Root() user: UserRecord, @Ctx() { loaders }: GatewayContext) {
     return loaders.groupsByUserId.load(user.id);
   }
@@ -92,7 +129,7 @@ export class UserResolver {
 
 @Resolver(() => UserConnectionType)
 export class UserConnectionResolver {
-  @FieldResolver(() => Int)
+  @FieldResolver(() => Int, { description: 'How many users match the filter, on every page; counted only when asked for.' })
   totalCount(@Root() page: UserPage): Promise<number> {
     return page.countTotal();
   }

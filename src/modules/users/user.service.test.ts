@@ -230,6 +230,16 @@ describe('updateUser', () => {
     expect(directory.sessionsEnded).toEqual([]);
   });
 
+  it('changes only the fields given: a first name alone keeps the email, last name, attributes, roles and groups', async () => {
+    const updated = await users.update(user.id, { firstName: 'Augusta' }, 'admin');
+
+    expect(updated).toMatchObject({ email: user.email, firstName: 'Augusta', lastName: user.lastName, attributes: user.attributes });
+    expect(directory.users.get(user.id)).toMatchObject({ email: user.email, firstName: 'Augusta', lastName: user.lastName });
+    expect(queries.links.of(user.id)).toEqual({ roleIds: new Set([editor.id]), groupIds: new Set([sales.id]) });
+    expect(journal.entries.at(-1)!.details).toMatchObject({ changes: { firstName: { from: 'Ada', to: 'Augusta' } } });
+    expect(Object.keys(journal.entries.at(-1)!.details!.changes as object)).toEqual(['firstName']);
+  });
+
   it('keeps an attribute left out and removes one given empty', async () => {
     const updated = await users.update(user.id, updateInput(user, { countryCode: 'gb', entityCode: '' }), 'admin');
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AppError } from '../../errors.js';
-import type { Page } from '../../db/pagination.js';
+import type { Page, PageWindow } from '../../db/pagination.js';
 import type { Journal } from '../../journal/journal.js';
 import { SETUP_LINK_LIFESPAN_SECONDS, VERIFY_LINK_LIFESPAN_SECONDS, type EmailAction } from '../../keycloak/actions-email.js';
 import type { GroupService } from '../groups/group.service.js';
@@ -265,7 +265,7 @@ export class UserService {
       );
     }
     const directory = this.deps.directories(current.realm);
-    const email = input.email.trim().toLowerCase();
+    const email = (input.email ?? current.email).trim().toLowerCase();
     if (email !== current.email) await this.requireEmailFree(email, id, current.realm ?? null);
 
     const roles = linkChanges(await this.deps.links.roleIdsOf(id), rolesToAdd, rolesToRemove);
@@ -273,8 +273,8 @@ export class UserService {
     const profile = {
       username: email,
       email,
-      firstName: input.firstName.trim(),
-      lastName: input.lastName.trim(),
+      firstName: (input.firstName ?? current.firstName).trim(),
+      lastName: (input.lastName ?? current.lastName).trim(),
       enabled: input.enabled ?? current.enabled,
       // A new address is unproven until its owner follows Keycloak's link, unless an
       // administrator says otherwise: the proof of the old one does not carry over.
@@ -449,8 +449,8 @@ export class UserService {
     return this.queries.findByIds(ids);
   }
 
-  list(first: number, after: string | null | undefined, filter: UserListFilter = {}): Promise<UserPage> {
-    return this.queries.list(first, after, filter);
+  list(window: PageWindow, filter: UserListFilter = {}): Promise<UserPage> {
+    return this.queries.list(window, filter);
   }
 
   /** The mirrored user an id argument names; NOT_FOUND before any write when there is none. */

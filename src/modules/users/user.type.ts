@@ -7,6 +7,7 @@ export const SyncStatusEnum = Object.fromEntries(SYNC_STATUSES.map((status) => [
 };
 registerEnumType(SyncStatusEnum, {
   name: 'SyncStatus',
+  description: "Whether a user's local record and Keycloak agree.",
   valuesConfig: {
     SYNCED: { description: 'Keycloak and the local record agree.' },
     PENDING: { description: 'The local record waits for the background sync to reach Keycloak.' },
@@ -35,16 +36,19 @@ export interface UserRecord extends UserProfile {
   realm?: string | null;
 }
 
-@ObjectType('UserAttribute')
+@ObjectType('UserAttribute', { description: 'One Keycloak user attribute and its values.' })
 export class UserAttributeType {
-  @Field(() => String)
+  @Field(() => String, { description: "The attribute's name, for example entity_code." })
   name: string;
 
-  @Field(() => [String])
+  @Field(() => [String], { description: "The attribute's values, in Keycloak's order." })
   values: string[];
 }
 
-@ObjectType('User')
+@ObjectType('User', {
+  description:
+    'A user of the realm. Whoever may see a user reads its id, username, email and names; the rest only the user themself, ROLE_ADMIN or PRIV_USER_MANAGEMENT (FORBIDDEN for anyone else).',
+})
 export class UserType implements Omit<UserRecord, 'attributes'> {
   @Field(() => ID, { description: 'The Keycloak user id.' })
   id: string;
@@ -52,78 +56,88 @@ export class UserType implements Omit<UserRecord, 'attributes'> {
   @Field(() => String, { description: 'Equal to the email unless the realm allows separate usernames.' })
   username: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: "The user's email address." })
   email: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: 'Given name.' })
   firstName: string;
 
-  @Field(() => String)
+  @Field(() => String, { description: 'Family name.' })
   lastName: string;
 
-  @Field(() => Boolean)
+  @Field(() => Boolean, { description: 'Whether the user may sign in.' })
   enabled: boolean;
 
-  @Field(() => Boolean)
+  @Field(() => Boolean, { description: 'Whether the user has proven the email address.' })
   emailVerified: boolean;
 
-  @Field(() => SyncStatusEnum)
+  @Field(() => SyncStatusEnum, { description: 'Whether the local record has reached Keycloak.' })
   syncStatus: SyncStatus;
 
-  @Field(() => Date)
+  @Field(() => Date, { description: 'When the user was created.' })
   createdAt: Date;
 
-  @Field(() => Date)
+  @Field(() => Date, { description: "When the user's record last changed." })
   updatedAt: Date;
 }
 
-@ObjectType('PageInfo')
+@ObjectType('PageInfo', { description: 'Where a page of a cursor connection lies in its list (Relay).' })
 export class PageInfoType {
-  @Field(() => Boolean)
+  @Field(() => Boolean, {
+    description: 'Whether items follow this page. When paging backward (last, before): whether items follow before.',
+  })
   hasNextPage: boolean;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => Boolean, {
+    description: 'Whether items precede this page. When paging forward (first, after): whether items precede after.',
+  })
+  hasPreviousPage: boolean;
+
+  @Field(() => String, { nullable: true, description: "The cursor of the page's first item, to pass as before; null on an empty page." })
+  startCursor: string | null;
+
+  @Field(() => String, { nullable: true, description: "The cursor of the page's last item, to pass as after; null on an empty page." })
   endCursor: string | null;
 }
 
-@ObjectType('UserEdge')
+@ObjectType('UserEdge', { description: 'One user in a page, with its cursor.' })
 export class UserEdgeType {
-  @Field(() => String)
+  @Field(() => String, { description: 'Opaque position of this user: pass it as after or before.' })
   cursor: string;
 
-  @Field(() => UserType)
+  @Field(() => UserType, { description: 'The user.' })
   node: UserRecord;
 }
 
-@ObjectType('UserConnection')
+@ObjectType('UserConnection', { description: 'A page of users (Relay cursor connection).' })
 export class UserConnectionType {
-  @Field(() => [UserEdgeType])
+  @Field(() => [UserEdgeType], { description: 'The users of this page, each with its cursor.' })
   edges: UserEdgeType[];
 
-  @Field(() => PageInfoType)
+  @Field(() => PageInfoType, { description: 'Cursors and whether more pages exist either way.' })
   pageInfo: PageInfoType;
 }
 
-@InputType('UserFilter')
+@InputType('UserFilter', { description: 'Criteria for users; all given ones must match.' })
 export class UserFilterInput {
   @Field(() => String, { nullable: true, description: 'Matches email, username, first or last name (case-insensitive, partial).' })
   search?: string | null;
 
-  @Field(() => Boolean, { nullable: true })
+  @Field(() => Boolean, { nullable: true, description: 'Only enabled (true) or disabled (false) users.' })
   enabled?: boolean | null;
 
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: 'Only users assigned this role directly.' })
   roleId?: string | null;
 
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: 'Only direct members of this group.' })
   groupId?: string | null;
 
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: 'Only members of this tenant.' })
   tenantId?: string | null;
 }
 
-@ObjectType('UserPayload')
+@ObjectType('UserPayload', { description: 'The answer of a write to a user.' })
 export class UserPayloadType extends MutationOutcome {
-  @Field(() => UserType)
+  @Field(() => UserType, { description: 'The user as the write left it.' })
   user: UserRecord;
 }

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Page } from '../../db/pagination.js';
+import type { Page, PageWindow } from '../../db/pagination.js';
 import type { GroupRecord } from '../groups/group.type.js';
 import type { LinkChanges } from '../roles/links.js';
 import type { RoleRecord } from '../roles/role.type.js';
@@ -35,7 +35,9 @@ export class FakeUsersQueries implements UserServiceQueries {
     return (await this.findByEmail(email)).filter((user) => (user.realm ?? null) === realm);
   }
 
-  async list(first: number, _after: string | null | undefined, filter: UserListFilter): Promise<Page<UserRecord>> {
+  /** The first page only: cursors are the real queries' business. */
+  async list(window: PageWindow, filter: UserListFilter): Promise<Page<UserRecord>> {
+    const first = 'first' in window ? window.first : window.last;
     const search = filter.search?.trim().toLowerCase();
     const rows = [...this.users.values()]
       .filter((user) => !search || [user.email, user.firstName, user.lastName].some((text) => text.toLowerCase().includes(search)))
@@ -45,7 +47,12 @@ export class FakeUsersQueries implements UserServiceQueries {
     const edges = rows.slice(0, first).map((node) => ({ cursor: node.id, node }));
     return {
       edges,
-      pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null },
+      pageInfo: {
+        hasNextPage: rows.length > first,
+        hasPreviousPage: false,
+        startCursor: edges[0]?.cursor ?? null,
+        endCursor: edges.at(-1)?.cursor ?? null,
+      },
       countTotal: async () => rows.length,
     };
   }

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../../db/loaders.js';
-import { keysetPage, type Page } from '../../db/pagination.js';
+import { keysetPage, type Page, type PageWindow } from '../../db/pagination.js';
 import { UserEntity } from './user.entity.js';
 import { UserSyncEntity } from './user-sync.entity.js';
 import type { UserProfile, UserRecord } from './user.type.js';
@@ -50,7 +50,7 @@ export interface UserServiceQueries {
   findByIds(ids: readonly string[]): Promise<UserRecord[]>;
   findByEmail(email: string): Promise<UserRecord[]>;
   findByEmailInRealm(email: string, realm: string | null): Promise<UserRecord[]>;
-  list(first: number, after: string | null | undefined, filter: UserListFilter): Promise<Page<UserRecord>>;
+  list(window: PageWindow, filter: UserListFilter): Promise<Page<UserRecord>>;
   /** Whether another account of the realm has this email or username. */
   isEmailTaken(email: string, realm: string | null, exceptId: string | null): Promise<boolean>;
   pending(localId: string): Promise<PendingUser | undefined>;
@@ -107,7 +107,7 @@ export class UsersQueries implements UserServiceQueries {
     ]);
   }
 
-  list(first: number, after: string | null | undefined, filter: UserListFilter = {}): Promise<Page<UserRecord>> {
+  list(window: PageWindow, filter: UserListFilter = {}): Promise<Page<UserRecord>> {
     return keysetPage(
       this.em,
       {
@@ -118,8 +118,7 @@ export class UsersQueries implements UserServiceQueries {
         direction: 'asc',
         positionOf: (user: UserRecord) => ({ at: user.createdAt, id: user.id }),
       },
-      first,
-      after,
+      window,
     );
   }
 

@@ -1,14 +1,21 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { principalOf, type GatewayContext } from '../../context.js';
-import { pageWindow } from '../../db/pagination.js';
-import { argumentGiven } from '../../validation.js';
 import { MessagePayloadType, message } from '../system/message.type.js';
 import { CreateUserInput, UpdateUserInput } from './user.input.js';
 import { GroupType } from '../groups/group.type.js';
 import { PrivilegeType, RoleType } from '../roles/role.type.js';
 import type { UserPage } from './user.service.js';
-import { UserAttributeType, UserConnectionType, UserFilterInput, UserPayloadType, UserType, type UserRecord } from './user.type.js';
+import {
+  ConnectionArgs,
+  pageWindowOf,
+  UserAttributeType,
+  UserConnectionType,
+  UserFilterInput,
+  UserPayloadType,
+  UserType,
+  type UserRecord,
+} from './user.type.js';
 
 @Resolver(() => UserType)
 export class UserResolver {
@@ -22,26 +29,13 @@ export class UserResolver {
       'Forward (first, after) or backward (last, before) pages. Users in order of creation, oldest first. ROLE_ADMIN or PRIV_USER_MANAGEMENT.',
   })
   users(
-    @Arg('first', () => Int, { nullable: true, defaultValue: 50, description: 'Page size, 1 to 200 (forward paging).' }) first: number,
-    @Arg('after', () => String, { nullable: true, description: 'The endCursor of the previous page: the page after it (forward paging).' })
-    after: string | null,
-    @Arg('last', () => Int, {
-      nullable: true,
-      description: 'Page size, 1 to 200, counted back from before, or from the end of the list (backward paging). Not with first or after.',
-    })
-    last: number | null,
-    @Arg('before', () => String, {
-      nullable: true,
-      description: 'The startCursor of the next page: the page before it (backward paging). Not with first or after.',
-    })
-    before: string | null,
+    @Args(() => ConnectionArgs) page: ConnectionArgs,
     @Arg('filter', () => UserFilterInput, { nullable: true, description: 'Only the users that match every given criterion.' })
     filter: UserFilterInput | null,
     @Ctx() { services }: GatewayContext,
     @Info() info: GraphQLResolveInfo,
   ) {
-    const firstGiven = argumentGiven(info, 'first') && first !== null;
-    return services.users.list(pageWindow({ first, firstGiven, after, last, before }), filter ?? {});
+    return services.users.list(pageWindowOf(page, info), filter ?? {});
   }
 
   @Mutation(() => UserPayloadType, {

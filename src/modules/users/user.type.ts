@@ -1,4 +1,7 @@
-import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { type PageWindow, pageWindow } from '../../db/pagination.js';
+import { argumentGiven } from '../../validation.js';
 import { MutationOutcome } from '../system/message.type.js';
 import { SYNC_STATUSES, type SyncStatus, type UserAttributes } from './user.entity.js';
 
@@ -79,6 +82,33 @@ export class UserType implements Omit<UserRecord, 'attributes'> {
 
   @Field(() => Date, { description: "When the user's record last changed." })
   updatedAt: Date;
+}
+
+/** The paging arguments every cursor connection at the root takes (users, auditEvents). */
+@ArgsType()
+export class ConnectionArgs {
+  @Field(() => Int, { nullable: true, defaultValue: 50, description: 'Page size, 1 to 200 (forward paging).' })
+  first: number;
+
+  @Field(() => String, { nullable: true, description: 'The endCursor of the previous page: the page after it (forward paging).' })
+  after: string | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Page size, 1 to 200, counted back from before, or from the end of the list (backward paging). Not with first or after.',
+  })
+  last: number | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'The startCursor of the next page: the page before it (backward paging). Not with first or after.',
+  })
+  before: string | null;
+}
+
+/** The window a connection's arguments ask for; `first` counts as given only when the operation gave it. */
+export function pageWindowOf({ first, after, last, before }: ConnectionArgs, info: GraphQLResolveInfo): PageWindow {
+  return pageWindow({ first, firstGiven: argumentGiven(info, 'first') && first !== null, after, last, before });
 }
 
 @ObjectType('PageInfo', { description: 'Where a page of a cursor connection lies in its list (Relay).' })

@@ -14,6 +14,7 @@ import {
   type RealmProvisioningResult,
 } from '../../src/keycloak/provisioning.js';
 import { API_SERVICE_ACCOUNT_ROLES, PRIVILEGES, ROLES } from '../../src/keycloak/realm-catalog.js';
+import { authorizationRequest } from '../support/keycloak.js';
 
 // Provisions throwaway probe-* realms in the real Keycloak and reads the outcome back
 // through Keycloak's own admin API and token endpoint.
@@ -456,19 +457,7 @@ describe('the frontend client, from FRONTEND_URLS', () => {
       postLogoutRedirectUris: client.attributes?.['post.logout.redirect.uris'],
     };
   };
-  const authorize = (redirectUri: string) =>
-    fetch(
-      `${keycloakUrl}/realms/${realm}/protocol/openid-connect/auth?${new URLSearchParams({
-        client_id: clientId,
-        response_type: 'code',
-        scope: 'openid',
-        redirect_uri: redirectUri,
-        state: 'state-1',
-        code_challenge: 'x'.repeat(43),
-        code_challenge_method: 'S256',
-      })}`,
-      { redirect: 'manual' },
-    );
+  const authorize = (redirectUri: string) => authorizationRequest(clientId, redirectUri, realm);
   const signOut = (postLogoutRedirectUri: string) =>
     fetch(
       `${keycloakUrl}/realms/${realm}/protocol/openid-connect/logout?${new URLSearchParams({

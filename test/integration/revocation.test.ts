@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser, type TokenSet } from '../support/keycloak.js';
+import {
+  authorizationRequest,
+  createKeycloakUser,
+  keycloakAdmin,
+  passwordGrant,
+  type TestUser,
+  type TokenSet,
+} from '../support/keycloak.js';
 import { decodeToken, directGrantClient, grant } from '../support/tokens.js';
 
 // Access ends when it is revoked: what an administrator takes away through the gateway
@@ -283,19 +290,7 @@ describe('Keycloak sessions end with what was taken away', () => {
 
 describe('the managed realm', () => {
   it("I1: Keycloak sends the frontend back only to the configured page, not anywhere on the API's origin", async () => {
-    const authorize = (redirectUri: string) =>
-      fetch(
-        `${keycloakUrl}/realms/${realm}/protocol/openid-connect/auth?${new URLSearchParams({
-          client_id: config.keycloak.frontendClientId,
-          response_type: 'code',
-          scope: 'openid',
-          redirect_uri: redirectUri,
-          state: 'state-1',
-          code_challenge: 'x'.repeat(43),
-          code_challenge_method: 'S256',
-        })}`,
-        { redirect: 'manual' },
-      );
+    const authorize = (redirectUri: string) => authorizationRequest(config.keycloak.frontendClientId, redirectUri);
     const [callback] = config.keycloak.frontendRedirectUris;
     expect(callback).toBe(`${config.publicUrl}/callback`);
     expect((await authorize(callback!)).status, 'the sign-in page').toBe(200);

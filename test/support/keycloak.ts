@@ -157,3 +157,21 @@ export async function followEmailAction(link: string): Promise<void> {
   const done = await open(proceed.replaceAll('&amp;', '&'));
   if (done.status >= 400) throw new Error(`Keycloak refused the action link: HTTP ${done.status}`);
 }
+
+/**
+ * A browser's first step of the code flow with PKCE: Keycloak's answer to the authorization
+ * request, not followed, so that a test reads whether it accepts the redirect URI (a redirect
+ * to its login page) or refuses it.
+ */
+export function authorizationRequest(clientId: string, redirectUri: string, realm = testRealm()): Promise<Response> {
+  const query = new URLSearchParams({
+    client_id: clientId,
+    response_type: 'code',
+    scope: 'openid',
+    redirect_uri: redirectUri,
+    state: 'state-1',
+    code_challenge: 'x'.repeat(43),
+    code_challenge_method: 'S256',
+  });
+  return fetch(`${realmUrl(realm)}/protocol/openid-connect/auth?${query}`, { redirect: 'manual' });
+}

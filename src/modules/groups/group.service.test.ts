@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../errors.js';
 import { FakeJournal } from '../../journal/journal.fake.js';
 import { RoleService } from '../roles/role.service.js';
 import type { RoleRecord } from '../roles/role.type.js';
@@ -9,6 +8,7 @@ import { FakeRolesQueries, MirrorTables } from '../roles/roles.queries.fake.js';
 import { GroupService, type Member } from './group.service.js';
 import { FakeGroupsDirectory } from './groups.directory.fake.js';
 import { FakeGroupsQueries } from './groups.queries.fake.js';
+import { failure } from '../../../test/support/failure.js';
 
 /** A realm and its mirror in step: a role, a privilege, a group with both, and three users. */
 function setUp() {
@@ -48,15 +48,6 @@ async function groupWith(world: ReturnType<typeof setUp>, name: string, members:
   if (members.length > 0) await world.service.updateUsers(group.id, { userIdsToAdd: members.map((m) => m.id), userIdsToRemove: [] }, null);
   world.directory.calls.length = 0;
   return group;
-}
-
-async function failure(call: Promise<unknown>): Promise<AppError> {
-  const error = await call.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(AppError);
-  return error as AppError;
 }
 
 describe('GroupService', () => {

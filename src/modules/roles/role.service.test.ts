@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../errors.js';
 import { FakeJournal } from '../../journal/journal.fake.js';
 import { RoleService } from './role.service.js';
 import type { RoleRecord } from './role.type.js';
 import { FakeRolesDirectory } from './roles.directory.fake.js';
 import { FakeRolesQueries, MirrorTables } from './roles.queries.fake.js';
+import { failure } from '../../../test/support/failure.js';
 
 /** A realm and its mirror in step: the privileges and roles provisioning makes, in both. */
 function setUp() {
@@ -26,16 +26,6 @@ function setUp() {
   const support = mirror('role_support', [review.id]);
   const service = new RoleService({ queries, directory, journal });
   return { service, directory, tables, queries, journal, review, billing, admin, support };
-}
-
-/** What the call threw, for assertions on its code and message. */
-async function failure(call: Promise<unknown>): Promise<AppError> {
-  const error = await call.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(AppError);
-  return error as AppError;
 }
 
 describe('RoleService', () => {

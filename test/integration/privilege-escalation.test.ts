@@ -418,6 +418,27 @@ describe('PRIV_USER_MANAGEMENT without ROLE_ADMIN: no escalation', () => {
     expect((await keycloakAdmin('GET', `/users/${plain.id}`)).status).toBe(404);
   });
 
+  it('ATTACK: an update leaves what it does not name as Keycloak has it: a user disabled and unverified in the console stays so', async () => {
+    const target = await userWith({ roleIds: [roleIds.role_user!] });
+    await keycloakAdmin('PUT', `/users/${target.id}`, { enabled: false, emailVerified: false, firstName: 'Console' });
+
+    const response = await gateway.graphql(UPDATE, {
+      token: await managerToken(),
+      variables: { id: target.id, input: { lastName: 'edited-by-um' } },
+    });
+
+    expect(outcome(response)).toBe('OK');
+    expect((await keycloakAdmin<Record<string, unknown>>('GET', `/users/${target.id}`)).body).toMatchObject({
+      enabled: false,
+      emailVerified: false,
+      firstName: 'Console',
+      lastName: 'edited-by-um',
+    });
+    expect(await sql('select enabled, email_verified, first_name from users where id = $1', [target.id])).toEqual([
+      { enabled: false, email_verified: false, first_name: 'Console' },
+    ]);
+  });
+
   it('ATTACK: a user manager cannot move a verified account to an address nobody proved, on another user or on itself', async () => {
     const verified = await userWith({ roleIds: [roleIds.role_user!] });
     // Verified as its owner would make it, by following Keycloak's link.

@@ -14,7 +14,7 @@ import type { TenantsDirectory } from '../tenants/tenants.directory.js';
 import type { MemberTenantsQueries } from '../tenants/tenants.queries.js';
 import { checkCreateUser, checkSetPassword, checkUpdateUser, type CreateUserInput, type UpdateUserInput } from './user.input.js';
 import type { UserAttributes } from './user.entity.js';
-import type { UserProfile, UserRecord } from './user.type.js';
+import type { ProfileChanges, UserProfile, UserRecord } from './user.type.js';
 import type { UserLinks } from './user-links.js';
 import type { UsersDirectories } from './users.realms.js';
 import type { UserListFilter, UserServiceQueries } from './users.queries.js';
@@ -270,18 +270,19 @@ export class UserService {
 
     const roles = linkChanges(await this.deps.links.roleIdsOf(id), rolesToAdd, rolesToRemove);
     const groups = linkChanges(await this.deps.links.groupIdsOf(id), groupsToAdd, groupsToRemove);
-    const profile = {
+    // What is left out keeps Keycloak's current value (ProfileChanges), not the mirror's.
+    const changes: ProfileChanges = {
       username: email,
       email,
-      firstName: (input.firstName ?? current.firstName).trim(),
-      lastName: (input.lastName ?? current.lastName).trim(),
-      enabled: input.enabled ?? current.enabled,
+      ...(input.firstName != null && { firstName: input.firstName.trim() }),
+      ...(input.lastName != null && { lastName: input.lastName.trim() }),
+      ...(input.enabled != null && { enabled: input.enabled }),
       // A new address is unproven until its owner follows Keycloak's link, unless an
       // administrator says otherwise: the proof of the old one does not carry over.
-      emailVerified: input.emailVerified ?? (email === current.email && current.emailVerified),
+      ...((input.emailVerified != null || email !== current.email) && { emailVerified: input.emailVerified ?? false }),
     };
     // Disabling, or removing a role or group: the sessions opened with them end too.
-    const takesAway = (current.enabled && !profile.enabled) || roles.remove.length > 0 || groups.remove.length > 0;
+    const takesAway = input.enabled === false || roles.remove.length > 0 || groups.remove.length > 0;
 
     await this.deps.journal.write({
       entry: {
@@ -291,7 +292,7 @@ export class UserService {
         actorId,
         details: {
           email: current.email,
-          changes: changesOf(current, { ...profile, attributes: updatedAttributes(current.attributes, input) }),
+          changes: changesOf(current, { ...changes, attributes: updatedAttributes(current.attributes, input) }),
           rolesAdded: namesOf(roles.add),
           rolesRemoved: namesOf(roles.remove),
           groupsAdded: namesOf(groups.add),
@@ -299,17 +300,17 @@ export class UserService {
         },
       },
       keycloak: async (undo) => {
-        const attributes = await directory.updateProfile(id, profile, (before) => updatedAttributes(before, input), undo);
-        if (!attributes) throw new AppError('NOT_FOUND', `No user with id ${id} in Keycloak`);
+        const written = await directory.updateProfile(id, changes, (before) => updatedAttributes(before, input), undo);
+        if (!written) throw new AppError('NOT_FOUND', `No user with id ${id} in Keycloak`);
         await directory.changeRoles(id, roles, undo);
         await directory.changeGroups(id, groups, undo);
         // The new address is unverified until the person follows the link: part of the write.
         if (verifyEmail) await directory.sendActionsEmail(id, ['VERIFY_EMAIL'], VERIFY_LINK_LIFESPAN_SECONDS);
         if (takesAway) await directory.endSessions(id);
-        return attributes;
+        return written;
       },
-      local: async (em, attributes) => {
-        await this.queries.within(em).updateProfile(id, { ...profile, attributes });
+      local: async (em, written) => {
+        await this.queries.within(em).updateProfile(id, written);
         const links = this.deps.links.within(em);
         await links.changeRoles(id, roles);
         await links.changeGroups(id, groups);

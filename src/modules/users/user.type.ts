@@ -29,6 +29,14 @@ export interface UserProfile {
   attributes: UserAttributes;
 }
 
+/**
+ * What an update writes to Keycloak: the address always (it is also the username); each other
+ * field only when given, Keycloak's current value otherwise, so that an update never writes
+ * back what the mirror last saw over a change made in Keycloak's console since.
+ */
+export type ProfileChanges = Pick<UserProfile, 'username' | 'email'> &
+  Partial<Pick<UserProfile, 'firstName' | 'lastName' | 'enabled' | 'emailVerified'>>;
+
 /** A user as read from the mirror: plain data, no ORM entity. */
 export interface UserRecord extends UserProfile {
   id: string;

@@ -3,7 +3,7 @@ import type { UndoLog } from '../../journal/journal.js';
 import type { EmailAction } from '../../keycloak/actions-email.js';
 import type { LinkChanges } from '../roles/links.js';
 import type { UserAttributes } from './user.entity.js';
-import type { UserProfile } from './user.type.js';
+import type { ProfileChanges, UserProfile } from './user.type.js';
 import { irreversible, type Linked, type NewDirectoryUser, type UsersDirectory } from './users.directory.js';
 import type { MirroredUser } from './users.queries.js';
 
@@ -141,25 +141,26 @@ export class FakeUsersDirectory implements UsersDirectory {
 
   async updateProfile(
     id: string,
-    profile: Omit<UserProfile, 'attributes'>,
+    changes: ProfileChanges,
     attributesOf: (current: UserAttributes) => UserAttributes,
     undo: UndoLog,
-  ): Promise<UserAttributes | null> {
+  ): Promise<UserProfile | null> {
     this.maybeFail('updateProfile');
     const user = this.users.get(id);
     if (!user) return null;
     const taken = [...this.users.values()].find(
-      (other) => other.id !== id && (other.email === profile.email || other.username === profile.username),
+      (other) => other.id !== id && (other.email === changes.email || other.username === changes.username),
     );
     if (taken) throw conflictError();
     const before = { ...user, attributes: { ...user.attributes } };
-    const attributes = attributesOf(user.attributes);
-    Object.assign(user, profile, { attributes });
+    const given = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+    Object.assign(user, given, { attributes: attributesOf(user.attributes) });
     undo.push(`restore the profile of ${before.email}`, async () => {
       const { username, email, firstName, lastName, enabled, emailVerified } = before;
       Object.assign(this.require(id), { username, email, firstName, lastName, enabled, emailVerified, attributes: before.attributes });
     });
-    return attributes;
+    const { username, email, firstName, lastName, enabled, emailVerified, attributes } = user;
+    return { username, email, firstName, lastName, enabled, emailVerified, attributes };
   }
 
   async changeRoles(id: string, changes: LinkChanges<Linked>, undo: UndoLog): Promise<void> {

@@ -6,7 +6,7 @@ import { isKeycloakNotFound } from '../../keycloak/keycloak-errors.js';
 import type { LinkChanges } from '../roles/links.js';
 import { applyLinkChanges, toMapping } from '../roles/roles.directory.js';
 import type { UserAttributes } from './user.entity.js';
-import type { UserProfile } from './user.type.js';
+import type { ProfileChanges, UserProfile } from './user.type.js';
 import type { MirroredUser } from './users.queries.js';
 
 /** A user to create in Keycloak. Absent password: Keycloak asks for one (UPDATE_PASSWORD). */
@@ -55,12 +55,13 @@ export interface UsersDirectory {
    * hold attributes the mirror lacks. The undo restores Keycloak's copy as it was. Answers
    * the attributes written, or null when Keycloak has no such user (nothing changed).
    */
+  /** Writes `changes` over the user's current profile in Keycloak; answers the profile written, or null when Keycloak has no such user. */
   updateProfile(
     id: string,
-    profile: Omit<UserProfile, 'attributes'>,
+    changes: ProfileChanges,
     attributesOf: (current: UserAttributes) => UserAttributes,
     undo: UndoLog,
-  ): Promise<UserAttributes | null>;
+  ): Promise<UserProfile | null>;
   changeRoles(id: string, changes: LinkChanges<Linked>, undo: UndoLog): Promise<void>;
   changeGroups(id: string, changes: LinkChanges<Linked>, undo: UndoLog): Promise<void>;
   /** Ends the user's sessions, then deletes it; a user Keycloak no longer has counts as deleted. Irreversible. */
@@ -149,14 +150,22 @@ export class KeycloakUsersDirectory implements UsersDirectory {
 
   async updateProfile(
     id: string,
-    profile: Omit<UserProfile, 'attributes'>,
+    changes: ProfileChanges,
     attributesOf: (current: UserAttributes) => UserAttributes,
     undo: UndoLog,
-  ): Promise<UserAttributes | null> {
+  ): Promise<UserProfile | null> {
     const before = await this.keycloak.users.findOne({ id });
     if (!before) return null;
-    const attributes = attributesOf((before.attributes ?? {}) as UserAttributes);
-    await this.keycloak.users.update({ id }, { ...profile, attributes });
+    const profile: UserProfile = {
+      username: changes.username,
+      email: changes.email,
+      firstName: changes.firstName ?? before.firstName ?? '',
+      lastName: changes.lastName ?? before.lastName ?? '',
+      enabled: changes.enabled ?? before.enabled ?? false,
+      emailVerified: changes.emailVerified ?? before.emailVerified ?? false,
+      attributes: attributesOf((before.attributes ?? {}) as UserAttributes),
+    };
+    await this.keycloak.users.update({ id }, profile);
     undo.push(`restore the profile of ${before.email ?? before.username}`, () =>
       this.keycloak.users.update(
         { id },
@@ -171,7 +180,7 @@ export class KeycloakUsersDirectory implements UsersDirectory {
         },
       ),
     );
-    return attributes;
+    return profile;
   }
 
   changeRoles(id: string, changes: LinkChanges<Linked>, undo: UndoLog): Promise<void> {

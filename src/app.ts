@@ -6,7 +6,7 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { createErrorFormatter, rateLimitedStatus } from './errors.js';
-import { createHttpServer, type Ide } from './http.js';
+import { createHttpServer, createMetricsServer, type Ide } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -19,6 +19,7 @@ import { frontendClient, provisionRealm } from './keycloak/provisioning.js';
 import { CONTROL_PLANE_CLIENT_ID, TenantRealms } from './keycloak/tenant-realms.js';
 import { createKeycloakSessions } from './keycloak/sessions.js';
 import { createMailer } from './mail/mailer.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { syncDirectory } from './jobs/directory-sync.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';
 import { idempotencyPlugin } from './http/idempotency/idempotency.plugin.js';
@@ -36,6 +37,10 @@ export interface App {
   /** The tenant realms whose tokens are trusted (TENANCY_MODE=realm only). */
   tenantRealms?: TenantRealms;
   server: Server;
+  /** The Prometheus metrics, served at /metrics (or on METRICS_PORT). */
+  metrics: Metrics;
+  /** The server of METRICS_PORT, when set. */
+  metricsServer?: Server;
   /** Background sync and reconciliation: running when `config.jobs.enabled`, else run on demand. */
   jobs: Jobs;
   /** Starts listening; resolves with the GraphQL endpoint's URL. Port 0 picks a free port. */
@@ -61,7 +66,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const development = config.environment === 'development';
   const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
   const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message) });
-  const userRecords = new UserRecordCache();
+  const metrics = createMetrics({
+    keycloakUrl: config.keycloak.url,
+    pool: async () => {
+      const pool = await orm.em.getConnection().getNativeClient();
+      return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+    },
+    backlog: () => jobBacklog(orm),
+  });
+  const userRecords = new UserRecordCache((hit) => metrics.cacheLookup('caller', hit));
   const userChanges = listenToChannel({
     databaseUrl: config.databaseUrl,
     channel: 'users_changed',
@@ -83,6 +96,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       realm === config.keycloak.realm ? config.keycloak.acceptedClientIds : [config.keycloak.apiClientId, CONTROL_PLANE_CLIENT_ID],
     // Tests judge tokens at another time than now: no waiting for one to expire.
     now: options.now,
+    onCacheLookup: (hit) => metrics.cacheLookup('verified_token', hit),
   });
   const mailer = createMailer(config.smtp);
   const sessions = createKeycloakSessions({
@@ -116,6 +130,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ApolloServerPluginCacheControlDisabled(),
       noStoreHeader(),
       rateLimitedStatus(),
+      metrics.graphqlPlugin,
       idempotencyPlugin({ em: orm.em, ttlSeconds: config.idempotency.ttlSeconds, secret: config.keycloak.apiClientSecret, log }),
     ],
     logger: log,
@@ -152,11 +167,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ),
     readiness: () => readiness(config, orm),
     corsOrigins: config.http.corsOrigins,
+    // With a port of its own, /metrics is not on the public listener at all.
+    metrics: config.http.metricsPort === undefined ? metrics : undefined,
     ide: development ? options.ide : undefined,
     log,
   });
+  const metricsServer = config.http.metricsPort === undefined ? undefined : createMetricsServer(metrics, log);
 
-  const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs });
+  const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs, metrics });
   if (config.jobs.enabled) jobs.start();
 
   return {
@@ -167,22 +185,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     keycloak,
     tenantRealms,
     server,
+    metrics,
+    metricsServer,
     jobs,
-    listen: (port = config.http.port) =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, config.http.host, () => {
-          const { port: bound } = server.address() as AddressInfo;
-          resolve(`http://localhost:${bound}/graphql`);
-        });
-      }),
+    async listen(port = config.http.port) {
+      if (metricsServer) await listenOn(metricsServer, config.http.metricsPort!, config.http.host);
+      return `http://localhost:${await listenOn(server, port, config.http.host)}/graphql`;
+    },
     async close() {
       tenantRealms?.stop();
       await jobs.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await Promise.all([server, ...(metricsServer?.listening ? [metricsServer] : [])].map(closeServer));
+      metrics.close();
       await apollo.stop();
       await userChanges.close();
       await orm.close();
@@ -219,6 +233,32 @@ export async function prepareBackends(config: Config, log: Logger): Promise<void
   } finally {
     await orm.close();
   }
+}
+
+/** Listens on `port` (0: a free one); resolves with the port bound. */
+function listenOn(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+/** The jobs' backlog for the metrics: users waiting for the sync job, and PENDING journal entries (both indexed). */
+async function jobBacklog(orm: Orm) {
+  const [row] = await orm.em.getConnection().execute<{ users: number; pending: number; oldest: number }[]>(
+    `select (select count(*)::int from user_sync) as users,
+            count(*)::int as pending,
+            coalesce(extract(epoch from now() - min(at)), 0)::float8 as oldest
+       from audit_events where status = 'PENDING'`,
+  );
+  return { usersWaitingForSync: row?.users ?? 0, pendingJournalEntries: row?.pending ?? 0, oldestPendingAgeSeconds: row?.oldest ?? 0 };
 }
 
 /** GraphQL answers (tokens, personal data) are never to be stored by browsers or proxies. */

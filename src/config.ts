@@ -84,6 +84,11 @@ export interface Config {
      * origins (src/http/cors.ts). Any other origin gets no CORS headers.
      */
     corsOrigins: string[];
+    /**
+     * Where Prometheus scrapes /metrics: a port of its own (METRICS_PORT), kept off the public
+     * listener; absent, /metrics is served beside /graphql.
+     */
+    metricsPort?: number;
   };
   databaseUrl: string;
   /**
@@ -247,6 +252,7 @@ export function loadConfig(env: Env = process.env): Config {
         'CORS_ORIGINS',
         unique([...(environment === 'development' ? DEVELOPMENT_CORS_ORIGINS : []), ...frontendOrigins]),
       ),
+      metricsPort: read.optional('METRICS_PORT') === undefined ? undefined : read.port('METRICS_PORT', 0),
     },
     databaseUrl: read.url('DATABASE_URL', ['postgres:', 'postgresql:']),
     tenancyMode,

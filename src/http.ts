@@ -5,6 +5,7 @@ import type { GatewayContext } from './context.js';
 import { requestErrorBody } from './errors.js';
 import { applyCors } from './http/cors.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics/metrics.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /**
@@ -33,6 +34,8 @@ export interface HttpHandlers {
   readiness: () => Promise<Record<string, string> | null>;
   /** The origins whose pages may call /graphql across origins (CORS_ORIGINS). */
   corsOrigins: readonly string[];
+  /** Served at /metrics; absent when METRICS_PORT gives them a server of their own (createMetricsServer). */
+  metrics?: Pick<Metrics, 'render'>;
   /** The GraphiQL IDE, served to browsers at /graphql; absent in production. */
   ide?: Ide;
   log: Logger;
@@ -83,6 +86,9 @@ async function route(
       const problems = await handlers.readiness();
       return sendJson(response, problems ? 503 : 200, problems ? { status: 'unavailable', problems } : { status: 'ready' });
     }
+    case '/metrics':
+      if (!handlers.metrics) break;
+      return sendMetrics(handlers.metrics, response);
     case '/graphql':
       // Before anything that may answer, so that a browser can read every answer, errors included.
       if (applyCors(corsOrigins, request, response)) return;
@@ -90,10 +96,30 @@ async function route(
         return handlers.ide.sendPage(response);
       }
       return graphql(handlers, request, response, url, requestId);
-    default:
-      if (handlers.ide && url.pathname.startsWith('/ide/') && handlers.ide.sendAsset(url.pathname.slice(5), response)) return;
-      return sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
   }
+  if (handlers.ide && url.pathname.startsWith('/ide/') && handlers.ide.sendAsset(url.pathname.slice(5), response)) return;
+  return sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
+}
+
+/** The server of METRICS_PORT: /metrics and nothing else. */
+export function createMetricsServer(metrics: Pick<Metrics, 'render'>, log: Logger): Server {
+  return createServer((request, response) => {
+    const answer =
+      new URL(request.url ?? '/', 'http://gateway').pathname === '/metrics'
+        ? sendMetrics(metrics, response)
+        : Promise.resolve(sendJson(response, 404, { error: 'Not found: this port serves /metrics' }));
+    answer.catch((error: unknown) => {
+      log.error({ err: error }, 'metrics scrape failed');
+      if (!response.headersSent) sendJson(response, 500, { error: 'Internal server error' });
+    });
+  });
+}
+
+async function sendMetrics(metrics: Pick<Metrics, 'render'>, response: ServerResponse) {
+  const { contentType, body } = await metrics.render();
+  response.statusCode = 200;
+  response.setHeader('content-type', contentType);
+  response.end(body);
 }
 
 async function graphql(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, url: URL, requestId: string) {

@@ -212,26 +212,53 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
  */
 export async function prepareBackends(config: Config, log: Logger): Promise<void> {
   const { keycloak } = config;
-  if (keycloak.masterAdmin) {
-    await provisionRealm({
-      keycloakUrl: keycloak.url,
-      masterAdmin: keycloak.masterAdmin,
-      realm: keycloak.realm,
-      apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
-      frontendClient: frontendClient(keycloak.frontendClientId, keycloak),
-      smtp: config.smtp,
-      bootstrapAdmin: config.bootstrapAdmin,
-      log: (message) => log.info({ realm: keycloak.realm }, message),
-    });
-  }
   const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message) });
   try {
-    const applied = await migrate(orm);
-    if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
-    const unsynced = await syncDirectory(apiClientAdmin(config).client, orm.em.fork());
-    if (unsynced.length > 0) log.warn({ unsynced }, 'directory sync left roles or groups for the reconciler');
+    await whileHoldingPrepareLock(orm, async () => {
+      if (keycloak.masterAdmin) {
+        await provisionRealm({
+          keycloakUrl: keycloak.url,
+          masterAdmin: keycloak.masterAdmin,
+          realm: keycloak.realm,
+          apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
+          frontendClient: frontendClient(keycloak.frontendClientId, keycloak),
+          smtp: config.smtp,
+          bootstrapAdmin: config.bootstrapAdmin,
+          log: (message) => log.info({ realm: keycloak.realm }, message),
+        });
+      }
+      const applied = await migrate(orm);
+      if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+      const unsynced = await syncDirectory(apiClientAdmin(config).client, orm.em.fork());
+      if (unsynced.length > 0) log.warn({ unsynced }, 'directory sync left roles or groups for the reconciler');
+    });
   } finally {
     await orm.close();
+  }
+}
+
+/** The key of the PostgreSQL advisory lock that start-up preparation holds: any fixed number, unique in the database. */
+export const PREPARE_LOCK_KEY = 7_220_412_026;
+
+/**
+ * Replicas that start together (a deployment, a rolling restart, `docker compose up` with two
+ * gateways) would each provision the realm and migrate the database at once: one creating a
+ * role the other just created, two migrations racing. A session-level advisory lock on one
+ * dedicated connection makes them take turns; a process that dies holding it loses its
+ * connection, and with it the lock.
+ */
+async function whileHoldingPrepareLock(orm: Orm, prepare: () => Promise<void>): Promise<void> {
+  const pool = await orm.em.getConnection().getNativeClient();
+  const connection = await pool.connect();
+  try {
+    await connection.query('select pg_advisory_lock($1)', [PREPARE_LOCK_KEY]);
+    try {
+      await prepare();
+    } finally {
+      await connection.query('select pg_advisory_unlock($1)', [PREPARE_LOCK_KEY]);
+    }
+  } finally {
+    connection.release();
   }
 }
 

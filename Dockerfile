@@ -4,7 +4,7 @@
 
 # Build: every dependency (TypeScript is one), then compile. Node 24 comes from the `node`
 # dev dependency here and from the base image at run time.
-FROM node:24-slim AS build
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY patches ./patches
@@ -15,7 +15,7 @@ RUN npm run build
 
 # Run: production dependencies installed afresh (postinstall patches graphql-shield; the
 # patches of development packages are skipped), the compiled code, a user without rights.
-FROM node:24-slim
+FROM node:24.21.0-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./

@@ -4,7 +4,8 @@ import { HeaderMap, type ApolloServer } from '@apollo/server';
 import type { GatewayContext } from './context.js';
 import { requestErrorBody } from './errors.js';
 import { applyCors } from './http/cors.js';
-import type { Logger } from './logger.js';
+import { logAccess } from './http/access-log.js';
+import { serveRequest, type Logger, type RequestRecord } from './logger.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /**
@@ -59,12 +60,17 @@ export function createHttpServer(handlers: HttpHandlers): Server {
   return createServer((request, response) => {
     const given = headerValue(request, 'x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    const startedAt = performance.now();
+    const record: RequestRecord = { requestId };
     response.setHeader('x-request-id', requestId);
-    route(handlers, corsOrigins, request, response, requestId).catch((error: unknown) => {
-      handlers.log.error({ err: error, requestId }, 'request failed');
-      if (!response.headersSent) sendJson(response, 500, { error: 'Internal server error' });
-      else response.end();
-    });
+    response.once('close', () => logAccess(handlers.log, request, response, record, startedAt));
+    serveRequest(record, () =>
+      route(handlers, corsOrigins, request, response, record).catch((error: unknown) => {
+        handlers.log.error({ err: error }, 'request failed');
+        if (!response.headersSent) sendJson(response, 500, { error: 'Internal server error' });
+        else response.end();
+      }),
+    );
   });
 }
 
@@ -73,7 +79,7 @@ async function route(
   corsOrigins: ReadonlySet<string>,
   request: IncomingMessage,
   response: ServerResponse,
-  requestId: string,
+  record: RequestRecord,
 ) {
   const url = new URL(request.url ?? '/', 'http://gateway');
   switch (url.pathname) {
@@ -89,14 +95,14 @@ async function route(
       if (handlers.ide && request.method === 'GET' && request.headers.accept?.includes('text/html')) {
         return handlers.ide.sendPage(response);
       }
-      return graphql(handlers, request, response, url, requestId);
+      return graphql(handlers, request, response, url, record);
     default:
       if (handlers.ide && url.pathname.startsWith('/ide/') && handlers.ide.sendAsset(url.pathname.slice(5), response)) return;
       return sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
   }
 }
 
-async function graphql(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, url: URL, requestId: string) {
+async function graphql(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, url: URL, record: RequestRecord) {
   const headers = new HeaderMap();
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
@@ -105,6 +111,7 @@ async function graphql(handlers: HttpHandlers, request: IncomingMessage, respons
   if (body instanceof BodyError) {
     // The rest of the body was never read: this connection cannot carry another request.
     if (body.cut) response.setHeader('connection', 'close');
+    record.errorCodes = ['BAD_USER_INPUT'];
     return sendJson(response, body.status, requestErrorBody(body.message));
   }
 
@@ -113,7 +120,7 @@ async function graphql(handlers: HttpHandlers, request: IncomingMessage, respons
     context: () =>
       handlers.createContext({
         authorization: headerValue(request, 'authorization'),
-        requestId,
+        requestId: record.requestId,
         tenantId: headerValue(request, 'x-tenant-id'),
         // The rate limits count callers by address; X-Forwarded-For counts only behind trusted proxies.
         remoteAddress: request.socket.remoteAddress,

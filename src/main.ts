@@ -4,18 +4,19 @@
  */
 import { createApp, prepareBackends, type AppOptions } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger } from './logger.js';
+import { createLogger, type DestinationStream } from './logger.js';
 
 /**
  * Runs the gateway with a loaded configuration; `onStop` runs after the gateway closed.
- * `ide` is for `npm run dev` (src/dev.ts): this entry imports nothing of development's.
+ * `ide` and `logDestination` (readable lines instead of JSON) are for `npm run dev`
+ * (src/dev.ts): this entry imports nothing of development's.
  */
 export async function runGateway(
   config: Config,
   onStop: () => Promise<void> = async () => {},
-  options: Pick<AppOptions, 'ide'> = {},
+  options: Pick<AppOptions, 'ide'> & { logDestination?: DestinationStream } = {},
 ): Promise<void> {
-  const log = createLogger(config.log);
+  const log = createLogger(config.log, options.logDestination);
   await prepareBackends(config, log);
   const app = await createApp(config, { log, ide: options.ide });
 

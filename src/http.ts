@@ -30,13 +30,41 @@ export interface HttpHandlers {
     remoteAddress?: string;
     forwardedFor?: string;
   }) => Promise<GatewayContext>;
-  /** Null when ready, else what is not. */
-  readiness: () => Promise<Record<string, string> | null>;
+  /** What the backends answer now (asked at each /readyz). */
+  readiness: () => Promise<Readiness>;
   /** The origins whose pages may call /graphql across origins (CORS_ORIGINS). */
   corsOrigins: readonly string[];
   /** The GraphiQL IDE, served to browsers at /graphql; absent in production. */
   ide?: Ide;
   log: Logger;
+}
+
+/**
+ * Whether the gateway can serve, and what each backend answered. PostgreSQL is required;
+ * without Keycloak the gateway still serves reads, `me` and deferred registrations, so
+ * Keycloak's absence leaves it `degraded` but in the load balancer: otherwise every
+ * replica would leave at once.
+ */
+export interface Readiness {
+  ready: boolean;
+  degraded: boolean;
+  checks: Record<string, 'ok' | 'unreachable'>;
+}
+
+/** The gateway's HTTP server, and the two steps that stop it without dropping requests. */
+export interface HttpServer {
+  server: Server;
+  /**
+   * From now on /readyz answers 503 (load balancers stop sending) while requests are still
+   * served, each answer closing its connection so that clients reconnect elsewhere.
+   */
+  drain(): void;
+  /**
+   * Stops accepting, closes idle keep-alive connections at once and busy ones as their answer
+   * is sent; after `timeoutMs` cuts what is left. Resolves, once nothing is open, with the
+   * number of requests that were cut.
+   */
+  close(timeoutMs: number): Promise<number>;
 }
 
 /**
@@ -52,30 +80,71 @@ export interface Ide {
 
 /**
  * The gateway's HTTP surface: /graphql (Apollo, and GraphiQL for browsers in development),
- * /healthz (the process is alive) and /readyz (its backends answer). Plain node:http:
+ * /healthz (the process is alive) and /readyz (it can serve: PostgreSQL answers, and it is
+ * not stopping). Plain node:http:
  * the gateway needs no web framework for three routes.
  */
-export function createHttpServer(handlers: HttpHandlers): Server {
+export function createHttpServer(handlers: HttpHandlers): HttpServer {
   const corsOrigins = new Set(handlers.corsOrigins);
-  return createServer((request, response) => {
+  const inFlight = new Set<ServerResponse>();
+  const state = { draining: false, closing: false };
+  const server = createServer((request, response) => {
     const given = headerValue(request, 'x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     const startedAt = performance.now();
     const record: RequestRecord = { requestId };
     response.setHeader('x-request-id', requestId);
-    response.once('close', () => logAccess(handlers.log, request, response, record, startedAt));
+    if (state.draining) response.setHeader('connection', 'close');
+    inFlight.add(response);
+    response.once('close', () => {
+      inFlight.delete(response);
+      logAccess(handlers.log, request, response, record, startedAt);
+      // An answer streamed before the drain kept its connection open: it is idle now.
+      if (state.closing) setImmediate(() => server.closeIdleConnections());
+    });
     serveRequest(record, () =>
-      route(handlers, corsOrigins, request, response, record).catch((error: unknown) => {
+      route(handlers, state, corsOrigins, request, response, record).catch((error: unknown) => {
+        // A client gone before its body arrived (or a connection cut at shutdown) is no
+        // server error: its access line says `aborted`.
+        if (request.destroyed && !request.complete) return;
         handlers.log.error({ err: error }, 'request failed');
         if (!response.headersSent) sendJson(response, 500, { error: 'Internal server error' });
         else response.end();
       }),
     );
   });
+
+  const drain = () => {
+    state.draining = true;
+    for (const response of inFlight) if (!response.headersSent) response.setHeader('connection', 'close');
+  };
+  return {
+    server,
+    drain,
+    async close(timeoutMs) {
+      drain();
+      state.closing = true;
+      // Resolves when every connection is gone (at once, with an error, when it never listened).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<true>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs);
+      });
+      const late = await Promise.race([closed.then(() => false), expired]);
+      clearTimeout(timer);
+      if (!late) return 0;
+      const cut = inFlight.size;
+      server.closeAllConnections();
+      await closed;
+      return cut;
+    },
+  };
 }
 
 async function route(
   handlers: HttpHandlers,
+  state: { draining: boolean },
   corsOrigins: ReadonlySet<string>,
   request: IncomingMessage,
   response: ServerResponse,
@@ -86,8 +155,10 @@ async function route(
     case '/healthz':
       return sendJson(response, 200, { status: 'ok' });
     case '/readyz': {
-      const problems = await handlers.readiness();
-      return sendJson(response, problems ? 503 : 200, problems ? { status: 'unavailable', problems } : { status: 'ready' });
+      if (state.draining) return sendJson(response, 503, { status: 'stopping' });
+      const { ready, degraded, checks } = await handlers.readiness();
+      const status = ready ? (degraded ? 'degraded' : 'ready') : 'unavailable';
+      return sendJson(response, ready ? 200 : 503, { status, checks });
     }
     case '/graphql':
       // Before anything that may answer, so that a browser can read every answer, errors included.

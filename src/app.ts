@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { createErrorFormatter, rateLimitedStatus } from './errors.js';
-import { setTimeout as delay } from 'node:timers/promises';
 import { createHttpServer, type Ide, type Readiness } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';

@@ -76,5 +76,13 @@ export function createLogger(config: LogOptions, destination: DestinationStream 
   };
   if (!config.file) return pino(options, destination);
   mkdirSync(dirname(config.file), { recursive: true });
-  return pino(options, pino.multistream([{ stream: destination }, { stream: pino.destination({ dest: config.file, sync: false }) }]));
+  // Each stream of a multistream filters at `info` unless told its level.
+  const level = config.level;
+  return pino(
+    options,
+    pino.multistream([
+      { level, stream: destination },
+      { level, stream: pino.destination({ dest: config.file, sync: false }) },
+    ]),
+  );
 }

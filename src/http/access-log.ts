@@ -19,7 +19,15 @@ export function accessLogPlugin(): ApolloServerPlugin<GatewayContext> {
       if (!record) return;
       if (contextValue.principal) record.callerId = contextValue.principal.userId;
       return {
-        // Not the request's operationName as sent: only a name the document declares, or its fields.
+        // Not the request's operationName as sent: only a name the document declares, or its
+        // fields. Named here already, so that a document that fails validation is named too.
+        async validationDidStart({ document, request }) {
+          const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+          const chosen =
+            operations.length === 1 ? operations[0] : operations.find((operation) => operation.name?.value === request.operationName);
+          if (chosen) record.operation = chosen.name?.value ?? rootFields(chosen);
+        },
+        // A document Apollo validated before (its cache) skips validation: named here.
         async didResolveOperation({ operation, operationName }) {
           record.operation = operationName ?? (operation && rootFields(operation));
         },

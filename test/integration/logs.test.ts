@@ -47,6 +47,16 @@ describe('logs', () => {
     expect(JSON.stringify(captured.lines)).not.toContain(user.email);
   });
 
+  it('a request refused before it runs is named by its document, with its code', async () => {
+    const id = requestId('refused');
+
+    await gateway.graphql('query Typo { publicHelo }', { headers: { 'x-request-id': id } });
+
+    expect(captured.of(id)).toEqual([
+      expect.objectContaining({ msg: 'request', status: 400, operation: 'Typo', errorCodes: ['BAD_USER_INPUT'] }),
+    ]);
+  });
+
   it('a failed request: its error line and its access line both carry the request id, the access line the error codes', async () => {
     const user = await createKeycloakUser();
     const { access_token: token } = await passwordGrant(user.email, user.password);

@@ -26,7 +26,7 @@ USER node
 EXPOSE 4000
 # Alive and serving HTTP (migrations and realm provisioning happen before the gateway
 # listens, hence the start period). Load balancers should ask /readyz, which also
-# answers 503 while PostgreSQL or Keycloak cannot be reached.
+# answers 503 while PostgreSQL cannot be reached and from SIGTERM on (docs/operations.md).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT || 4000}/healthz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "dist/src/main.js"]

@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { createErrorFormatter, rateLimitedStatus } from './errors.js';
-import { createHttpServer, createMetricsServer, type Ide } from './http.js';
+import { createHttpServer, createMetricsServer, type Ide, type Readiness } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -22,6 +23,7 @@ import { createMailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { syncDirectory } from './jobs/directory-sync.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';
+import { accessLogPlugin } from './http/access-log.js';
 import { idempotencyPlugin } from './http/idempotency/idempotency.plugin.js';
 import { UserRecordCache } from './modules/users/user-record-cache.js';
 import { buildExecutableSchema } from './schema.js';
@@ -45,6 +47,11 @@ export interface App {
   jobs: Jobs;
   /** Starts listening; resolves with the GraphQL endpoint's URL. Port 0 picks a free port. */
   listen(port?: number): Promise<string>;
+  /**
+   * Stops without dropping requests: /readyz answers 503 at once, requests are served for
+   * SHUTDOWN_DRAIN_SECONDS, then no new connection is accepted, idle ones close, and requests
+   * still running after SHUTDOWN_TIMEOUT_SECONDS are cut; the backends close last.
+   */
   close(): Promise<void>;
 }
 
@@ -131,6 +138,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       noStoreHeader(),
       rateLimitedStatus(),
       metrics.graphqlPlugin,
+      accessLogPlugin(),
       idempotencyPlugin({ em: orm.em, ttlSeconds: config.idempotency.ttlSeconds, secret: config.keycloak.apiClientSecret, log }),
     ],
     logger: log,
@@ -145,7 +153,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     invitationLimits: config.invitations,
     tenantRealms,
   };
-  const server = createHttpServer({
+  const http = createHttpServer({
     apollo,
     createContext: (request) =>
       createContext(
@@ -184,18 +192,29 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     verifier,
     keycloak,
     tenantRealms,
-    server,
+    server: http.server,
     metrics,
     metricsServer,
     jobs,
     async listen(port = config.http.port) {
       if (metricsServer) await listenOn(metricsServer, config.http.metricsPort!, config.http.host);
-      return `http://localhost:${await listenOn(server, port, config.http.host)}/graphql`;
+      return `http://localhost:${await listenOn(http.server, port, config.http.host)}/graphql`;
     },
     async close() {
+      const { drainSeconds, timeoutSeconds } = config.shutdown;
+      http.drain();
+      // No new run starts from now on; one under way gets the drain and the timeout to finish.
+      const jobsStopped = jobs.stop();
+      if (drainSeconds > 0) {
+        log.info({ drainSeconds }, 'draining: /readyz answers 503, requests are still served');
+        await delay(drainSeconds * 1000);
+      }
+      log.info('no longer accepting connections');
+      const cut = await http.close(timeoutSeconds * 1000);
+      if (cut > 0) log.warn({ requests: cut, timeoutSeconds }, 'requests still running at the shutdown deadline were cut');
       tenantRealms?.stop();
-      await jobs.stop();
-      await Promise.all([server, ...(metricsServer?.listening ? [metricsServer] : [])].map(closeServer));
+      await jobsStopped;
+      if (metricsServer?.listening) await closeServer(metricsServer);
       metrics.close();
       await apollo.stop();
       await userChanges.close();
@@ -312,17 +331,25 @@ function apiClientAdmin({ keycloak }: Config): KeycloakAdmin {
   });
 }
 
-async function readiness(config: Config, orm: Orm): Promise<Record<string, string> | null> {
-  const problems: Record<string, string> = {};
+/** How long /readyz waits for each backend: a probe's own timeout is usually a few seconds. */
+const READINESS_TIMEOUT_MS = 2000;
+
+async function readiness(config: Config, orm: Orm): Promise<Readiness> {
   const [database, keycloak] = await Promise.allSettled([
-    orm.em.getConnection().execute('select 1'),
+    // A query cannot be aborted: the answer just stops waiting for it.
+    Promise.race([
+      orm.em.getConnection().execute('select 1'),
+      delay(READINESS_TIMEOUT_MS, undefined, { ref: false }).then(() => Promise.reject(new Error('PostgreSQL did not answer in time'))),
+    ]),
     fetch(`${config.keycloak.url}/realms/${encodeURIComponent(config.keycloak.realm)}`, {
-      signal: AbortSignal.timeout(2000),
+      signal: AbortSignal.timeout(READINESS_TIMEOUT_MS),
     }).then((response) => {
       if (!response.ok) throw new Error(`realm answered ${response.status}`);
     }),
   ]);
-  if (database.status === 'rejected') problems.postgres = 'unreachable';
-  if (keycloak.status === 'rejected') problems.keycloak = 'unreachable or realm missing';
-  return Object.keys(problems).length > 0 ? problems : null;
+  const checks = {
+    postgres: database.status === 'fulfilled' ? 'ok' : 'unreachable',
+    keycloak: keycloak.status === 'fulfilled' ? 'ok' : 'unreachable',
+  } as const;
+  return { ready: checks.postgres === 'ok', degraded: checks.keycloak !== 'ok', checks };
 }

@@ -22,6 +22,18 @@ describe('loadConfig', () => {
     });
   });
 
+  it('drains 5 s after SIGTERM in production and not at all in development, unless SHUTDOWN_DRAIN_SECONDS says otherwise', () => {
+    expect(loadConfig(MINIMAL).shutdown).toEqual({ drainSeconds: 5, timeoutSeconds: 10 });
+    expect(loadConfig({ ...MINIMAL, APP_ENV: 'development' }).shutdown).toEqual({ drainSeconds: 0, timeoutSeconds: 10 });
+    expect(loadConfig({ ...MINIMAL, SHUTDOWN_DRAIN_SECONDS: '0', SHUTDOWN_TIMEOUT_SECONDS: '25' }).shutdown).toEqual({
+      drainSeconds: 0,
+      timeoutSeconds: 25,
+    });
+    expect(() => loadConfig({ ...MINIMAL, SHUTDOWN_DRAIN_SECONDS: '-1', SHUTDOWN_TIMEOUT_SECONDS: '0' })).toThrow(
+      /SHUTDOWN_DRAIN_SECONDS must be a whole number, 0 or more[\s\S]*SHUTDOWN_TIMEOUT_SECONDS must be a whole number, 1 or more/,
+    );
+  });
+
   it('TENANCY_MODE=realm needs the master admin, which alone may create realms', () => {
     expect(() => loadConfig({ ...MINIMAL, TENANCY_MODE: 'realm' })).toThrow(
       /TENANCY_MODE=realm .* set KEYCLOAK_ADMIN_USERNAME and KEYCLOAK_ADMIN_PASSWORD/,

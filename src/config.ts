@@ -160,6 +160,18 @@ export interface Config {
   jobs: JobsConfig;
   /** How long an Idempotency-Key's first answer is kept for repeats. */
   idempotency: { ttlSeconds: number };
+  /** What SIGTERM does (src/app.ts, `close`). */
+  shutdown: ShutdownConfig;
+}
+
+export interface ShutdownConfig {
+  /**
+   * How long requests are still served after SIGTERM while /readyz answers 503, so that load
+   * balancers stop sending before the gateway stops accepting (5 s in production, 0 in development).
+   */
+  drainSeconds: number;
+  /** After the drain, how long requests still running may take before their connections are cut (10 s). */
+  timeoutSeconds: number;
 }
 
 /**
@@ -329,6 +341,10 @@ export function loadConfig(env: Env = process.env): Config {
       pendingTimeoutSeconds: read.positive('PENDING_TIMEOUT_SECONDS', 300),
     },
     idempotency: { ttlSeconds: read.positive('IDEMPOTENCY_TTL_SECONDS', 86_400) },
+    shutdown: {
+      drainSeconds: read.count('SHUTDOWN_DRAIN_SECONDS', environment === 'production' ? 5 : 0),
+      timeoutSeconds: read.positive('SHUTDOWN_TIMEOUT_SECONDS', 10),
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

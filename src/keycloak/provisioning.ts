@@ -398,7 +398,8 @@ class RealmProvisioner {
     adminRole: RoleRepresentation,
   ): Promise<void> {
     const { current: user, created } = await findOrCreate(
-      `user ${email}`,
+      // Named by its role, not its email: these lines go to the info log, which holds no personal data.
+      'the bootstrap admin',
       async () => (await this.admin.users.find({ username: email, exact: true }))[0],
       // The password is set only on creation, so a restart never undoes a password change.
       // Keycloak checks it against the password policy and creates no user when it fails.
@@ -413,8 +414,8 @@ class RealmProvisioner {
           credentials: [{ type: 'password', value: password, temporary: false }],
         }),
     );
-    if (created) this.log(`created user ${email}`);
     const id = user.id!;
+    if (created) this.log(`created the bootstrap admin (user ${id})`);
     const realmRoles = () => this.admin.users.listRealmRoleMappings({ id });
     if (hasAll(await realmRoles(), [adminRole])) return;
     // Not part of the creation: Keycloak ignores realmRoles there (keycloak/keycloak#46759).
@@ -422,7 +423,7 @@ class RealmProvisioner {
       () => this.admin.users.addRealmRoleMappings({ id, roles: [toMapping(adminRole)] }),
       async () => hasAll(await realmRoles(), [adminRole]),
     );
-    if (granted) this.log(`granted ${ADMIN_ROLE} to user ${email}`);
+    if (granted) this.log(`granted ${ADMIN_ROLE} to the bootstrap admin (user ${id})`);
   }
 
   /**

@@ -104,6 +104,8 @@ export function environmentOf(config: Config): Record<string, string> {
     SYNC_MAX_BACKOFF_SECONDS: String(jobs.syncMaxBackoffSeconds),
     RECONCILE_INTERVAL_SECONDS: String(jobs.reconcileIntervalSeconds),
     PENDING_TIMEOUT_SECONDS: String(jobs.pendingTimeoutSeconds),
+    SHUTDOWN_DRAIN_SECONDS: String(config.shutdown.drainSeconds),
+    SHUTDOWN_TIMEOUT_SECONDS: String(config.shutdown.timeoutSeconds),
   };
 }
 

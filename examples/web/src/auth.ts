@@ -21,6 +21,10 @@ export const userManager = new UserManager({
   automaticSilentRenew: true,
 });
 
+// A refresh token Keycloak refuses means the session is over (signed out elsewhere, an
+// administrator ended it, the account was disabled): the page shows the person signed out.
+userManager.events.addSilentRenewError(() => void userManager.removeUser());
+
 /** What the page returns to after signing in (the invitation page sends its invitee back to it). */
 interface SignInState {
   returnTo?: string;
@@ -58,12 +62,16 @@ export async function currentAccessToken(): Promise<string | null> {
   return renewed?.access_token ?? null;
 }
 
-/** The signed-in user's tokens, kept up to date as they are loaded, renewed and removed; undefined while reading storage. */
+/**
+ * The signed-in user's tokens, kept up to date as they are loaded, renewed and removed;
+ * undefined while reading storage. An expired access token still counts as signed in: the
+ * refresh token renews it.
+ */
 export function useOidcUser(): User | null | undefined {
   const [user, setUser] = useState<User | null | undefined>(undefined);
   useEffect(() => {
     let current = true;
-    void userManager.getUser().then((stored) => current && setUser(stored && !stored.expired ? stored : null));
+    void userManager.getUser().then((stored) => current && setUser(stored));
     const loaded = (next: User) => setUser(next);
     const unloaded = () => setUser(null);
     userManager.events.addUserLoaded(loaded);

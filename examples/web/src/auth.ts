@@ -1,4 +1,4 @@
-import { type User, UserManager } from 'oidc-client-ts';
+import { ErrorResponse, type User, UserManager } from 'oidc-client-ts';
 import { useEffect, useState } from 'react';
 import { settings } from './settings';
 import { setCurrentTenantId } from './tenant';
@@ -21,9 +21,16 @@ export const userManager = new UserManager({
   automaticSilentRenew: true,
 });
 
-// A refresh token Keycloak refuses means the session is over (signed out elsewhere, an
-// administrator ended it, the account was disabled): the page shows the person signed out.
-userManager.events.addSilentRenewError(() => void userManager.removeUser());
+/**
+ * A refresh token Keycloak refuses (invalid_grant) means the session is over: signed out
+ * elsewhere, ended by an administrator, the account disabled. The page shows the person signed
+ * out. Any other failure (Keycloak unreachable) keeps the tokens for the next try.
+ */
+async function forgetEndedSession(error: unknown): Promise<null> {
+  if (error instanceof ErrorResponse && error.error === 'invalid_grant') await userManager.removeUser();
+  return null;
+}
+userManager.events.addSilentRenewError((error) => void forgetEndedSession(error));
 
 /** What the page returns to after signing in (the invitation page sends its invitee back to it). */
 interface SignInState {
@@ -58,7 +65,7 @@ export async function currentAccessToken(): Promise<string | null> {
   const user = await userManager.getUser();
   if (!user) return null;
   if (!user.expired) return user.access_token;
-  const renewed = await userManager.signinSilent().catch(() => null);
+  const renewed = await userManager.signinSilent().catch(forgetEndedSession);
   return renewed?.access_token ?? null;
 }
 

@@ -32,15 +32,26 @@ const MeQuery = graphql(`
 /** The signed-in person, their tenants, and the tenant the page works in (X-Tenant-ID). */
 export function MePage() {
   const { data, error, refetch } = useQuery(MeQuery);
-  if (error) return <p role="alert">Could not load your account: {error.message}</p>;
-  if (!data) return <p>Loading your account…</p>;
-  const { me } = data;
-
   const switchTenant = async (tenantId: string) => {
     setCurrentTenantId(tenantId || null);
     // The link reads the tenant per request: asking again shows the tenant's view.
     await refetch();
   };
+  if (error) {
+    return (
+      <>
+        <p role="alert">Could not load your account: {error.message}</p>
+        {/* A tenant the person has left since it was chosen answers FORBIDDEN: offer the way out. */}
+        {currentTenantId() && (
+          <button type="button" onClick={() => void switchTenant('')}>
+            Work in no tenant
+          </button>
+        )}
+      </>
+    );
+  }
+  if (!data) return <p>Loading your account…</p>;
+  const { me } = data;
 
   return (
     <section aria-labelledby="me-heading">

@@ -113,6 +113,14 @@ describe('loadConfig', () => {
       ]);
     });
 
+    it('links invitations to the first frontend that is not the gateway: in development, the example app', () => {
+      expect(loadConfig(DEVELOPMENT).invitationAcceptUrl).toBe('http://localhost:5173/accept-invitation');
+      const behindTheGateway = loadConfig({ ...MINIMAL, FRONTEND_URLS: 'http://localhost:4000, https://app.example.com/portal/' });
+      expect(behindTheGateway.invitationAcceptUrl).toBe('https://app.example.com/portal/accept-invitation');
+      // A gateway that is its only frontend serves the page behind PUBLIC_URL.
+      expect(loadConfig(MINIMAL).invitationAcceptUrl).toBe('http://localhost:4000/accept-invitation');
+    });
+
     it('derives the frontend client and the invitation page from FRONTEND_URLS, the first frontend first', () => {
       const config = loadConfig({
         ...MINIMAL,

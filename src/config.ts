@@ -147,7 +147,10 @@ export interface Config {
    * origins and the default invitation page are made from them.
    */
   frontendUrls: string[];
-  /** The frontend page an invitation email links to; the token is appended as `?token=`. */
+  /**
+   * The frontend page an invitation email links to; the token is appended as `?token=`. By
+   * default the first frontend's that is not PUBLIC_URL.
+   */
   invitationAcceptUrl: string;
   /** M4: how many invitations a tenant may have waiting (pending, unexpired) at once. */
   invitations: { maxPendingPerTenant: number };
@@ -311,7 +314,10 @@ export function loadConfig(env: Env = process.env): Config {
     smtp: readSmtp(read, problems),
     publicUrl,
     frontendUrls,
-    invitationAcceptUrl: read.optional('INVITATION_ACCEPT_URL') ?? `${frontendUrls[0] ?? publicUrl}/accept-invitation`,
+    // The gateway serves no such page: the first frontend other than the gateway itself (in
+    // development, the example app), else PUBLIC_URL for a frontend mounted behind it.
+    invitationAcceptUrl:
+      read.optional('INVITATION_ACCEPT_URL') ?? `${frontendUrls.find((url) => url !== publicUrl) ?? publicUrl}/accept-invitation`,
     invitations: { maxPendingPerTenant: read.positive('INVITATIONS_MAX_PENDING_PER_TENANT', 100) },
     log: {
       level: read.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),

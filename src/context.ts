@@ -11,6 +11,7 @@ import type { TenantRealms } from './keycloak/tenant-realms.js';
 import type { Logger } from './logger.js';
 import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
 import type { KeycloakSessions } from './keycloak/sessions.js';
+import { createAuditLoaders } from './modules/audit/audit.loader.js';
 import { createGroupLoaders } from './modules/groups/group.loader.js';
 import { createRoleLoaders } from './modules/roles/role.loader.js';
 import { createInvitationLoaders } from './modules/invitations/invitation.loader.js';
@@ -171,6 +172,7 @@ function createLoaders(services: Services) {
     ...createGroupLoaders(services.queries.groups),
     ...createTenantLoaders(services.queries.tenants),
     ...createInvitationLoaders(services.invitations),
+    ...createAuditLoaders(services.audit),
   };
 }
 

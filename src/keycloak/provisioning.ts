@@ -113,7 +113,7 @@ const RACE_RECHECK_DELAYS_MS = [0, 250, 500, 1000, 2000, 4000, 8000, 16000];
 
 /**
  * Brings a realm to the state the gateway needs: its settings, the API and frontend
- * clients, the service account's permissions, the predefined privileges and roles, and
+ * clients, the service account's permissions, the catalog's privileges and roles, and
  * the bootstrap administrator. Creates what is missing and updates what differs, so it
  * can run at every start, also while another instance runs it; a second run changes
  * nothing.

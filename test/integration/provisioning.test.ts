@@ -333,6 +333,7 @@ describe('provisionRealm on a realm that drifted', () => {
   const { realm, apiClient, frontendClient, bootstrapAdmin } = options;
   const changedPassword = 'Changed-Passw0rd';
   let repair: ProvisioningRun;
+  let bootstrapAdminId: string;
 
   beforeAll(async () => {
     await provision(options);
@@ -376,6 +377,7 @@ describe('provisionRealm on a realm that drifted', () => {
     await admin.roles.updateByName({ name: 'priv_user_management' }, { ...userManagement, description: 'changed' });
 
     const [user] = await admin.users.find({ username: bootstrapAdmin.email, exact: true });
+    bootstrapAdminId = user!.id!;
     await admin.users.delRealmRoleMappings({ id: user!.id!, roles: [{ id: roleAdmin.id!, name: roleAdmin.name! }] });
     await admin.users.resetPassword({ id: user!.id!, credential: { type: 'password', value: changedPassword, temporary: false } });
 
@@ -398,7 +400,7 @@ describe('provisionRealm on a realm that drifted', () => {
         'updated role priv_user_management: description',
         'added priv_code_review to role role_admin',
         'updated role role_manager: description',
-        `granted role_admin to user ${bootstrapAdmin.email}`,
+        `granted role_admin to the bootstrap admin (user ${bootstrapAdminId})`,
       ],
     });
   });

@@ -16,7 +16,7 @@ import { listenToChannel } from './db/channel-listener.js';
 import { migrate, type Orm } from './db/orm.js';
 import { openDatabase } from './database.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './keycloak/admin-client.js';
-import { frontendClient, provisionRealm } from './keycloak/provisioning.js';
+import { frontendClient, isCatalogExact, provisionRealm } from './keycloak/provisioning.js';
 import { CONTROL_PLANE_CLIENT_ID, TenantRealms } from './keycloak/tenant-realms.js';
 import { createKeycloakSessions } from './keycloak/sessions.js';
 import { createMailer } from './mail/mailer.js';
@@ -235,7 +235,7 @@ export async function prepareBackends(config: Config, log: Logger): Promise<void
   try {
     await whileHoldingPrepareLock(orm, async () => {
       if (keycloak.masterAdmin) {
-        await provisionRealm({
+        const { notInCatalog } = await provisionRealm({
           keycloakUrl: keycloak.url,
           masterAdmin: keycloak.masterAdmin,
           realm: keycloak.realm,
@@ -243,8 +243,15 @@ export async function prepareBackends(config: Config, log: Logger): Promise<void
           frontendClient: frontendClient(keycloak.frontendClientId, keycloak),
           smtp: config.smtp,
           bootstrapAdmin: config.bootstrapAdmin,
+          catalog: config.catalog,
           log: (message) => log.info({ realm: keycloak.realm }, message),
         });
+        if (!isCatalogExact(notInCatalog)) {
+          log.warn(
+            { realm: keycloak.realm, catalog: config.catalog.file ?? 'built-in', notInCatalog },
+            'Keycloak holds roles, privileges or grants the catalog does not declare: kept as they are; declare them in IAM_CATALOG_FILE, or remove them in Keycloak',
+          );
+        }
       }
       const applied = await migrate(orm);
       if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');

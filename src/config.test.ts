@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEVELOPMENT_CORS_ORIGINS, loadConfig } from './config.js';
+import { DEFAULT_CATALOG } from './keycloak/realm-catalog.js';
 
 const MINIMAL = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/iam_gateway',
@@ -69,6 +70,35 @@ describe('loadConfig', () => {
     expect(message).toContain('.env.example');
     expect(message).not.toContain('hunter2');
     expect(message).not.toContain('hunter3');
+  });
+
+  it('takes the catalog from IAM_CATALOG_FILE, read once at start; without it, the built-in one', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'config-catalog-'));
+    try {
+      expect(loadConfig(MINIMAL).catalog).toEqual(DEFAULT_CATALOG);
+      const file = join(directory, 'catalog.yaml');
+      writeFileSync(file, 'privileges:\n  - name: priv_user_management\nroles:\n  - name: role_admin\n  - name: role_manager\n');
+      expect(loadConfig({ ...MINIMAL, IAM_CATALOG_FILE: file }).catalog).toEqual({
+        file,
+        privileges: [{ name: 'priv_user_management' }],
+        roles: [
+          { name: 'role_admin', privileges: ['priv_user_management'] },
+          { name: 'role_manager', privileges: [] },
+        ],
+      });
+      writeFileSync(
+        file,
+        'privileges:\n  - name: priv_user_management\nroles:\n  - name: role_admin\n  - name: role_manager\n  - name: Accountant\n',
+      );
+      expect(() => loadConfig({ ...MINIMAL, IAM_CATALOG_FILE: file, PORT: 'eighty' })).toThrow(
+        new ConfigError([
+          'PORT must be a port number between 0 and 65535 (got "eighty")',
+          `IAM_CATALOG_FILE: ${file}:6: roles[2].name: Accountant is not a valid name: role_ followed by lower-case letters, digits and underscores, at most 255 characters, e.g. role_accountant`,
+        ]),
+      );
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it('I1: the frontend client is sent back to exact pages only: ${PUBLIC_URL}/callback unless FRONTEND_REDIRECT_URIS lists others', () => {

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { readCatalogFile } from './keycloak/catalog-file.js';
+import { type Catalog, DEFAULT_CATALOG } from './keycloak/realm-catalog.js';
 import type { LogOptions } from './logger.js';
 
 /**
@@ -135,6 +137,11 @@ export interface Config {
      */
     timeoutSeconds: number;
   };
+  /**
+   * The privileges and roles provisioning creates and keeps in each realm: IAM_CATALOG_FILE,
+   * read and checked at start (`file` names it), else the built-in DEFAULT_CATALOG.
+   */
+  catalog: Catalog & { file?: string };
   /** The realm's first administrator (role_admin), created by provisioning when absent. */
   bootstrapAdmin?: { email: string; password: string };
   /** Where Keycloak (and the gateway's own mail) send email. */
@@ -310,6 +317,7 @@ export function loadConfig(env: Env = process.env): Config {
         masterAdminUsername && masterAdminPassword ? { username: masterAdminUsername, password: masterAdminPassword } : undefined,
       timeoutSeconds: read.positive('KEYCLOAK_TIMEOUT_SECONDS', 10),
     },
+    catalog: read.catalog('IAM_CATALOG_FILE'),
     bootstrapAdmin: bootstrapEmail && bootstrapPassword ? { email: bootstrapEmail, password: bootstrapPassword } : undefined,
     smtp: readSmtp(read, problems),
     publicUrl,
@@ -546,6 +554,15 @@ class EnvReader {
       return fallback;
     }
     return Number(value);
+  }
+
+  /** The catalog a file declares (JSON or YAML); every problem in it is reported, each on its line. */
+  catalog(name: string): Catalog & { file?: string } {
+    const file = this.optional(name);
+    if (file === undefined) return DEFAULT_CATALOG;
+    const { catalog, problems } = readCatalogFile(file);
+    this.problems.push(...problems.map((problem) => `${name}: ${problem}`));
+    return catalog ? { file, ...catalog } : DEFAULT_CATALOG;
   }
 
   /** `10/15m`: at most 10 calls per 15 minutes (s, m, h or d; seconds without a unit). */

@@ -3,6 +3,7 @@ import type { IMiddleware, IMiddlewareFunction } from 'graphql-middleware';
 import { allow, and, chain, deny, or, race, rule, shield, type IRules } from 'graphql-shield';
 import type { GatewayContext, Viewer } from './context.js';
 import { AppError, forbidden, unauthenticated } from './errors.js';
+import { ADMIN_ROLE, MANAGER_ROLE, USER_MANAGEMENT_PRIVILEGE } from './keycloak/realm-catalog.js';
 import type { RateLimitedOperation } from './config.js';
 import { nodeTypeOf, type NodeRecord, type NodeTypeName } from './modules/node/node.type.js';
 import type { TenantRole } from './modules/tenants/tenant.entity.js';
@@ -69,10 +70,9 @@ function hasRealmRole(name: string): ShieldRule {
   return and(isAuthenticated, check);
 }
 
-const ADMIN_ROLE = 'role_admin';
-const USER_MANAGEMENT = 'priv_user_management';
+// Every catalog declares these (REQUIRED_CATALOG_ENTRIES in src/keycloak/realm-catalog.ts).
 const ROLE_ADMIN = hasRealmRole(ADMIN_ROLE);
-const PRIV_USER_MANAGEMENT = hasRealmRole(USER_MANAGEMENT);
+const PRIV_USER_MANAGEMENT = hasRealmRole(USER_MANAGEMENT_PRIVILEGE);
 const USER_MANAGERS = or(ROLE_ADMIN, PRIV_USER_MANAGEMENT);
 
 /**
@@ -191,7 +191,7 @@ function userWriter(targetOf?: (args: Record<string, any>) => unknown): ShieldRu
   return race(ROLE_ADMIN, chain(PRIV_USER_MANAGEMENT, withinReach(targetOf)));
 }
 // A tenant's OWNER or ADMIN reading that tenant's events is planned (docs/architecture.md), not granted yet.
-const AUDITORS = or(ROLE_ADMIN, hasRealmRole('role_manager'));
+const AUDITORS = or(ROLE_ADMIN, hasRealmRole(MANAGER_ROLE));
 
 /**
  * Within the operation's abuse limits (src/auth/rate-limit.ts). Never cached: every call
@@ -383,7 +383,7 @@ function withViewers<T>(context: GatewayContext, decide: (viewers: Viewer[]) => 
 }
 
 /** ROLE_ADMIN or PRIV_USER_MANAGEMENT: who may read any user's record, as `user` and `users` do. */
-const managesUsers = (viewer: Viewer) => holds(viewer, ADMIN_ROLE) || holds(viewer, USER_MANAGEMENT);
+const managesUsers = (viewer: Viewer) => holds(viewer, ADMIN_ROLE) || holds(viewer, USER_MANAGEMENT_PRIVILEGE);
 const isAdmin = (viewer: Viewer) => holds(viewer, ADMIN_ROLE);
 
 type Decision = true | Error;

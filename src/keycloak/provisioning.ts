@@ -7,7 +7,7 @@ import type RealmRepresentation from '@keycloak/keycloak-admin-client/lib/defs/r
 import type RoleRepresentation from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
 import type { RoleMappingPayload } from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
 import type { Config, SmtpConfig } from '../config.js';
-import { API_SERVICE_ACCOUNT_ROLES, type CatalogEntry, PRIVILEGES, ROLES } from './realm-catalog.js';
+import { ADMIN_ROLE, API_SERVICE_ACCOUNT_ROLES, type Catalog, type CatalogEntry, PRIVILEGE_PREFIX, ROLE_PREFIX } from './realm-catalog.js';
 
 /**
  * The realm's password policy, in Keycloak's syntax. maxLength bounds the work a password
@@ -37,6 +37,8 @@ export interface RealmProvisioningOptions {
   frontendClient: FrontendClientOptions;
   smtp: Pick<SmtpConfig, 'host' | 'port' | 'from' | 'credentials' | 'tls'>;
   bootstrapAdmin?: { email: string; password: string };
+  /** The privileges and roles to create and keep (config.catalog). */
+  catalog: Catalog;
   /** Receives one line per thing created or updated; never secrets. */
   log?: (message: string) => void;
 }
@@ -73,6 +75,25 @@ const POST_LOGOUT_REDIRECT_URIS = 'post.logout.redirect.uris';
 
 export interface RealmProvisioningResult {
   realmCreated: boolean;
+  notInCatalog: NotInCatalog;
+}
+
+/**
+ * What the realm holds beyond the catalog: kept as it is, never deleted (users and groups
+ * may hold it), and reported so that an operator declares it or deletes it in Keycloak.
+ */
+export interface NotInCatalog {
+  /** role_* realm roles the catalog does not declare. */
+  roles: string[];
+  /** priv_* realm roles the catalog does not declare. */
+  privileges: string[];
+  /** For each declared role, the realm roles it is a composite of that the catalog does not give it. */
+  grants: Record<string, string[]>;
+}
+
+/** Nothing beyond the catalog. */
+export function isCatalogExact({ roles, privileges, grants }: NotInCatalog): boolean {
+  return roles.length === 0 && privileges.length === 0 && Object.keys(grants).length === 0;
 }
 
 /** What Keycloak shows in place of a stored secret, such as the SMTP password, on every read. */
@@ -86,14 +107,13 @@ const MASKED_SECRET = '**********';
  */
 const SMTP_PASSWORD_DIGEST = 'iamGatewayPasswordDigest';
 
-const ADMIN_ROLE = 'role_admin';
 const USER_ATTRIBUTES = ['entity_code', 'country_code'];
 const AUDIENCE_MAPPER = 'api-audience';
 const RACE_RECHECK_DELAYS_MS = [0, 250, 500, 1000, 2000, 4000, 8000, 16000];
 
 /**
  * Brings a realm to the state the gateway needs: its settings, the API and frontend
- * clients, the service account's permissions, the predefined privileges and roles, and
+ * clients, the service account's permissions, the catalog's privileges and roles, and
  * the bootstrap administrator. Creates what is missing and updates what differs, so it
  * can run at every start, also while another instance runs it; a second run changes
  * nothing.
@@ -171,9 +191,9 @@ class RealmProvisioner {
       },
     });
     for (const clientId of BUILT_IN_CLIENTS) await this.ensureNoPasswordGrant(clientId);
-    const roles = await this.ensureCatalogRoles();
+    const { roles, notInCatalog } = await this.ensureCatalog();
     if (bootstrapAdmin) await this.ensureBootstrapAdmin(bootstrapAdmin, roles.get(ADMIN_ROLE)!);
-    return { realmCreated };
+    return { realmCreated, notInCatalog };
   }
 
   /**
@@ -348,30 +368,43 @@ class RealmProvisioner {
     }
   }
 
-  /** Returns every catalog role by name. */
-  private async ensureCatalogRoles(): Promise<Map<string, RoleRepresentation>> {
+  /**
+   * The catalog owns what it declares: each privilege and role is created, its description
+   * set back when it differs, and each role given the privileges it lacks (so role_admin
+   * always holds every privilege). Nothing is taken away: roles and privileges the catalog
+   * does not declare, and composites administrators added to a declared role, stay and are
+   * reported. Returns the declared ones by name.
+   */
+  private async ensureCatalog(): Promise<{ roles: Map<string, RoleRepresentation>; notInCatalog: NotInCatalog }> {
+    const { catalog } = this.options;
     const roles = new Map<string, RoleRepresentation>();
-    // The catalog owns privileges. Roles belong to administrators once created: only
-    // privileges they lack are added, so role_admin always holds every privilege.
-    for (const privilege of PRIVILEGES) {
-      roles.set(privilege.name, await this.ensureRole(privilege, { description: privilege.description }));
-    }
-    for (const entry of ROLES) {
-      const role = await this.ensureRole(entry, {});
+    for (const privilege of catalog.privileges) roles.set(privilege.name, await this.ensureRole(privilege));
+    const grants: Record<string, string[]> = {};
+    for (const entry of catalog.roles) {
+      const role = await this.ensureRole(entry);
       roles.set(entry.name, role);
-      await this.ensureComposites(
+      const undeclared = await this.ensureComposites(
         role,
         entry.privileges.map((name) => roles.get(name)!),
       );
+      if (undeclared.length > 0) grants[entry.name] = undeclared;
     }
-    return roles;
+    const managed = (await this.admin.roles.find()).map((role) => role.name!).filter((name) => !roles.has(name));
+    return {
+      roles,
+      notInCatalog: {
+        roles: managed.filter((name) => name.startsWith(ROLE_PREFIX)).sort(),
+        privileges: managed.filter((name) => name.startsWith(PRIVILEGE_PREFIX)).sort(),
+        grants,
+      },
+    };
   }
 
-  private async ensureRole(entry: CatalogEntry, desired: RoleRepresentation): Promise<RoleRepresentation> {
-    const { name, description } = entry;
+  private async ensureRole({ name, description }: CatalogEntry): Promise<RoleRepresentation> {
     const { current } = await this.ensure(
       `role ${name}`,
-      desired,
+      // A catalog entry without a description leaves Keycloak's as it is.
+      description === undefined ? {} : { description },
       async () => (await this.admin.roles.findOneByName({ name })) ?? undefined,
       () => this.admin.roles.create({ name, description }),
       // Keycloak sets every field of a role from the body, the name included.
@@ -380,17 +413,21 @@ class RealmProvisioner {
     return current;
   }
 
-  private async ensureComposites(role: RoleRepresentation, privileges: RoleRepresentation[]): Promise<void> {
+  /** Adds the privileges the role lacks; answers the names of its realm composites the catalog does not give it. */
+  private async ensureComposites(role: RoleRepresentation, privileges: RoleRepresentation[]): Promise<string[]> {
     const id = role.id!;
     const composites = () => this.admin.roles.getCompositeRolesForRealm({ id });
     const current = await composites();
+    const undeclared = current.filter((composite) => !hasAll(privileges, [composite])).map((composite) => composite.name!);
     const lacking = privileges.filter((privilege) => !hasAll(current, [privilege]));
-    if (lacking.length === 0) return;
-    const added = await tolerateRace(
-      () => this.admin.roles.createComposite({ roleId: id }, lacking),
-      async () => hasAll(await composites(), lacking),
-    );
-    if (added) this.log(`added ${names(lacking)} to role ${role.name}`);
+    if (lacking.length > 0) {
+      const added = await tolerateRace(
+        () => this.admin.roles.createComposite({ roleId: id }, lacking),
+        async () => hasAll(await composites(), lacking),
+      );
+      if (added) this.log(`added ${names(lacking)} to role ${role.name}`);
+    }
+    return undeclared.sort();
   }
 
   private async ensureBootstrapAdmin(

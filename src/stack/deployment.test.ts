@@ -3,6 +3,9 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { parseCatalog, readCatalogFile } from '../keycloak/catalog-file.js';
+import { DEFAULT_CATALOG } from '../keycloak/realm-catalog.js';
 import { KEYCLOAK_VERSION } from './keycloak-server.js';
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
@@ -25,6 +28,19 @@ describe('the versions every way of running the gateway uses', () => {
     const images = [...read('deploy/compose/compose.yaml').matchAll(/^\s+image: (\S+)/gm)].map((match) => match[1]!);
     expect(images.length).toBeGreaterThanOrEqual(5);
     for (const image of images) expect(image, image).toMatch(/:(\$\{GATEWAY_VERSION:-)?\d+\.\d+/);
+  });
+});
+
+describe('the catalog every way of deploying ships', () => {
+  it('is the built-in catalog, valid for IAM_CATALOG_FILE, in the Kubernetes ConfigMap and by default in the production compose', () => {
+    const manifests = parseAllDocuments(read('deploy/kubernetes/gateway.yaml')).map((document) => document.toJS());
+    const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap' && manifest.metadata.name === 'iam-gateway-catalog');
+    expect(parseCatalog(configMap.data['catalog.yaml'], 'gateway.yaml')).toEqual({ catalog: DEFAULT_CATALOG, problems: [] });
+    const mounted = /\$\{CATALOG_FILE:-([^}]+)\}:\/etc\/iam-gateway\/catalog\.yaml/.exec(read('deploy/compose/compose.yaml'));
+    expect(readCatalogFile(fileURLToPath(new URL(`../../deploy/compose/${mounted![1]}`, import.meta.url)))).toEqual({
+      catalog: DEFAULT_CATALOG,
+      problems: [],
+    });
   });
 });
 

@@ -96,6 +96,8 @@ export function environmentOf(config: Config): Record<string, string> {
     // An empty list cannot be written: the default (none in production) stands for it.
     ...(config.http.corsOrigins.length > 0 && { CORS_ORIGINS: config.http.corsOrigins.join(',') }),
     INVITATIONS_MAX_PENDING_PER_TENANT: String(config.invitations.maxPendingPerTenant),
+    // A tenant realm a process creates gets the same catalog.
+    ...(config.catalog.file && { IAM_CATALOG_FILE: config.catalog.file }),
     LOG_LEVEL: 'info',
     JOBS_ENABLED: String(jobs.enabled),
     SYNC_INTERVAL_SECONDS: String(jobs.syncIntervalSeconds),

@@ -14,6 +14,7 @@ import {
 import type { ApolloServerPlugin } from '@apollo/server';
 import { DefaultLogger, type LogContext, type LoggerNamespace, type LoggerOptions } from '@mikro-orm/core';
 import type { Options } from '@mikro-orm/postgresql';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { Kind, type OperationDefinitionNode } from 'graphql';
 import {
   ATTR_DB_NAMESPACE,
@@ -102,9 +103,9 @@ const ATTR_DB_RESPONSE_RETURNED_ROWS = 'db.response.returned_rows';
 
 /**
  * Starts tracing: the SDK is loaded only now, so that a gateway without tracing neither loads
- * nor runs any of it.
+ * nor runs any of it. Spans go to the OTLP endpoint of `config`, or to `exporter` (tests).
  */
-export async function startTracing(config: TracingConfig, targets: TracingTargets): Promise<Tracing> {
+export async function startTracing(config: TracingConfig, targets: TracingTargets, exporter?: SpanExporter): Promise<Tracing> {
   const [{ AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, sdk, { resourceFromAttributes }, { UndiciInstrumentation }] =
     await Promise.all([
       import('@opentelemetry/context-async-hooks'),
@@ -129,7 +130,7 @@ export async function startTracing(config: TracingConfig, targets: TracingTarget
     sampler: config.sampler.parentBased ? new sdk.ParentBasedSampler({ root }) : root,
     spanLimits: { attributeValueLengthLimit: MAX_ATTRIBUTE_LENGTH },
     // The exporter reads OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION and the TLS files itself.
-    spanProcessors: [new sdk.BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: config.endpoint }) })],
+    spanProcessors: [new sdk.BatchSpanProcessor({ exporter: exporter ?? new OTLPTraceExporter({ url: config.endpoint }) })],
   });
   const tracer = provider.getTracer(TRACER_NAME);
 

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { propagation, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import type { Logger } from '@mikro-orm/core';
@@ -129,5 +130,28 @@ describe('tracing', () => {
     expect(propagation.fields()).toEqual([]);
     // Released: another can start in the same process.
     tracing = await startTracing(CONFIG, { keycloakUrl: 'http://keycloak.test', databaseName: 'iam' }, exporter);
+  });
+
+  it('exports OTLP protobuf over HTTP to the endpoint by default', async () => {
+    const received: { path?: string; type?: string }[] = [];
+    const collector = createServer((request, response) => {
+      received.push({ path: request.url, type: request.headers['content-type'] });
+      request.resume().on('end', () => response.writeHead(200).end());
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    try {
+      await tracing.close();
+      const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`;
+      tracing = await startTracing(
+        { ...CONFIG, endpoint, protocol: 'http/protobuf' },
+        { keycloakUrl: 'http://keycloak.test', databaseName: 'iam' },
+      );
+      await inRequest(async () => {});
+      await tracing.flush();
+      expect(received).toEqual([{ path: '/v1/traces', type: 'application/x-protobuf' }]);
+    } finally {
+      collector.close();
+      collector.closeAllConnections();
+    }
   });
 });

@@ -44,14 +44,18 @@ import { keycloakFamily } from '../metrics/metrics.js';
  *   Keycloak's own spans join the trace;
  * - and one span per SQL statement, its text with `?` where the values go.
  *
- * Attributes never hold a value the caller sent: no document, no variables, no SQL parameter,
- * no query-string value of a Keycloak call (they are `REDACTED`). Statements and calls made
- * outside a traced request (background jobs, probes) make no span.
+ * Attributes never hold the data a request carries: no document, no variables, no SQL
+ * parameter, no query-string value of a Keycloak call (they are `REDACTED`), no error message;
+ * of what the caller chose, only the operation's name and the request id, both held to
+ * name-like characters. Statements and calls made outside a traced request (background jobs,
+ * probes) make no span.
  *
  * How each kind of span is made, and why not by OpenTelemetry's auto-instrumentations:
  * those of `http` and `pg` patch modules as they are `require`d; the gateway is ES modules,
- * which they reach only through a loader hook given to node on its command line (`--import`),
- * and the `pg` one would record MikroORM's statements after MikroORM inlined the values. So
+ * which they reach only through a loader hook given to node on its command line (`--import`):
+ * tried without it, `instrumentation-http` made no span of a server from `node:http` imported
+ * by an ES module, and with it, it did. And the `pg` one would record MikroORM's statements
+ * after MikroORM inlined the values (it sends `CompiledQuery.raw(formatted)`). So
  * the server and operation spans are made here, around the request (src/http.ts); the SQL
  * spans come from MikroORM's logger, which it calls with each statement's text before the
  * values are put in, its duration and its outcome; and the Keycloak spans come from
@@ -170,7 +174,7 @@ export async function startTracing(config: TracingConfig, targets: TracingTarget
       loggerFactory: (options: LoggerOptions) =>
         new StatementSpans(options, tracer, {
           [ATTR_DB_SYSTEM_NAME]: 'postgresql',
-          // The name before the conventions' 1.26, which many backends still read.
+          // The older name of the same attribute, which many backends still read.
           [ATTR_DB_SYSTEM]: 'postgresql',
           [ATTR_DB_NAMESPACE]: targets.databaseName,
         }),

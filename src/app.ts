@@ -70,7 +70,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
   // Before the database: its statements are traced through the options it opens with.
   const tracing = config.tracing
-    ? await startTracing(config.tracing, { keycloakUrl: config.keycloak.url, databaseName: databaseName(config.databaseUrl) })
+    ? await startTracing(config.tracing, { keycloakUrl: config.keycloak.url, databaseName: databaseName(config.databaseUrl), log })
     : undefined;
   const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message), ...tracing?.ormOptions });
   const metrics = createMetrics({

@@ -1,12 +1,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { propagation, SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
-import type { Logger } from '@mikro-orm/core';
+import { ExportResultCode } from '@opentelemetry/core';
+import { InMemorySpanExporter, type SpanExporter } from '@opentelemetry/sdk-trace';
+import type { Logger as OrmLogger } from '@mikro-orm/core';
+import type { Logger } from '../logger.js';
 import type { GraphQLRequestContextWillSendResponse } from '@apollo/server';
 import { parse, type OperationDefinitionNode } from 'graphql';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TracingConfig } from '../config.js';
+import { createLogger } from '../logger.js';
 import { startTracing, type Tracing } from './tracing.js';
 
 const CONFIG: TracingConfig = {
@@ -15,15 +18,16 @@ const CONFIG: TracingConfig = {
   resource: { 'service.name': 'iam-gateway' },
   sampler: { root: 'always_on', ratio: 1, parentBased: true },
 };
+const TARGETS = { keycloakUrl: 'http://keycloak.test', databaseName: 'iam', log: createLogger({ level: 'silent' }) };
 const CALLER = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' };
 
 describe('tracing', () => {
   let exporter: InMemorySpanExporter;
   let tracing: Tracing;
-  let statements: Logger;
+  let statements: OrmLogger;
   beforeEach(async () => {
     exporter = new InMemorySpanExporter();
-    tracing = await startTracing(CONFIG, { keycloakUrl: 'http://keycloak.test', databaseName: 'iam' }, exporter);
+    tracing = await startTracing(CONFIG, TARGETS, exporter);
     statements = tracing.ormOptions.loggerFactory!({ writer: () => {} });
   });
   afterEach(() => tracing.close());
@@ -129,7 +133,7 @@ describe('tracing', () => {
     await tracing.close();
     expect(propagation.fields()).toEqual([]);
     // Released: another can start in the same process.
-    tracing = await startTracing(CONFIG, { keycloakUrl: 'http://keycloak.test', databaseName: 'iam' }, exporter);
+    tracing = await startTracing(CONFIG, TARGETS, exporter);
   });
 
   it('exports OTLP protobuf over HTTP to the endpoint by default', async () => {
@@ -142,10 +146,7 @@ describe('tracing', () => {
     try {
       await tracing.close();
       const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`;
-      tracing = await startTracing(
-        { ...CONFIG, endpoint, protocol: 'http/protobuf' },
-        { keycloakUrl: 'http://keycloak.test', databaseName: 'iam' },
-      );
+      tracing = await startTracing({ ...CONFIG, endpoint, protocol: 'http/protobuf' }, TARGETS);
       await inRequest(async () => {});
       await tracing.flush();
       expect(received).toEqual([{ path: '/v1/traces', type: 'application/x-protobuf' }]);
@@ -153,5 +154,19 @@ describe('tracing', () => {
       collector.close();
       collector.closeAllConnections();
     }
+  });
+
+  it('warns when the last spans cannot be sent, and stops all the same', async () => {
+    const warnings: string[] = [];
+    const log = { warn: (_details: unknown, message: string) => warnings.push(message) } as unknown as Logger;
+    const unreachable: SpanExporter = {
+      export: (_spans, done) => done({ code: ExportResultCode.FAILED, error: new Error('connect ECONNREFUSED') }),
+      shutdown: async () => {},
+    };
+    await tracing.close();
+    tracing = await startTracing(CONFIG, { ...TARGETS, log }, unreachable);
+    await inRequest(async () => {});
+    await tracing.close();
+    expect(warnings).toEqual(['the last spans could not be sent']);
   });
 });

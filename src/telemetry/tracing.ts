@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   context,
   createContextKey,
+  diag,
+  DiagLogLevel,
   propagation,
   ROOT_CONTEXT,
   SpanKind,
@@ -32,6 +34,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import type { TracingConfig } from '../config.js';
 import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { keycloakFamily } from '../metrics/metrics.js';
 
 /**
@@ -82,11 +85,13 @@ export interface Tracing {
   close(): Promise<void>;
 }
 
-export interface TracingTargets {
+export interface TracingOptions {
   /** Calls to this origin get client spans and carry `traceparent`; no other call does. */
   keycloakUrl: string;
   /** The database's name, for `db.namespace`. */
   databaseName: string;
+  /** Where OpenTelemetry's own warnings go: exports that fail (a collector unreachable). */
+  log: Logger;
 }
 
 const TRACER_NAME = 'iam-gateway';
@@ -109,7 +114,7 @@ const ATTR_DB_RESPONSE_RETURNED_ROWS = 'db.response.returned_rows';
  * Starts tracing: the SDK is loaded only now, so that a gateway without tracing neither loads
  * nor runs any of it. Spans go to the OTLP endpoint of `config`, or to `exporter` (tests).
  */
-export async function startTracing(config: TracingConfig, targets: TracingTargets, exporter?: SpanExporter): Promise<Tracing> {
+export async function startTracing(config: TracingConfig, options: TracingOptions, exporter?: SpanExporter): Promise<Tracing> {
   const [{ AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, sdk, { resourceFromAttributes }, { UndiciInstrumentation }] =
     await Promise.all([
       import('@opentelemetry/context-async-hooks'),
@@ -143,8 +148,16 @@ export async function startTracing(config: TracingConfig, targets: TracingTarget
     throw new Error('Tracing cannot start: this process already has an OpenTelemetry context manager (one tracing gateway per process)');
   }
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  // Without a logger, OpenTelemetry drops its errors: a collector out of reach would go unnoticed.
+  const warn = (message: string, ...details: unknown[]) =>
+    options.log.warn({ details: details.map((detail) => String(detail)) }, `OpenTelemetry: ${message}`);
+  const ignore = () => {};
+  diag.setLogger(
+    { error: warn, warn, info: ignore, debug: ignore, verbose: ignore },
+    { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+  );
 
-  const keycloakOrigin = new URL(targets.keycloakUrl).origin;
+  const keycloakOrigin = new URL(options.keycloakUrl).origin;
   // It listens from its construction on, and takes the gateway's provider in the same tick,
   // before any request could be made.
   const keycloakCalls = new UndiciInstrumentation({
@@ -171,20 +184,22 @@ export async function startTracing(config: TracingConfig, targets: TracingTarget
     },
     graphqlPlugin: operationPlugin(),
     ormOptions: {
-      loggerFactory: (options: LoggerOptions) =>
-        new StatementSpans(options, tracer, {
+      loggerFactory: (loggerOptions: LoggerOptions) =>
+        new StatementSpans(loggerOptions, tracer, {
           [ATTR_DB_SYSTEM_NAME]: 'postgresql',
           // The older name of the same attribute, which many backends still read.
           [ATTR_DB_SYSTEM]: 'postgresql',
-          [ATTR_DB_NAMESPACE]: targets.databaseName,
+          [ATTR_DB_NAMESPACE]: options.databaseName,
         }),
     },
     flush: () => provider.forceFlush(),
     async close() {
       keycloakCalls.disable();
-      await provider.shutdown();
+      // Spans that cannot be sent (a collector out of reach) do not make the stop fail.
+      await provider.shutdown().catch((error: unknown) => options.log.warn({ err: error }, 'the last spans could not be sent'));
       propagation.disable();
       context.disable();
+      diag.disable();
     },
   };
 }

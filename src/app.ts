@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { createErrorFormatter, rateLimitedStatus } from './errors.js';
-import { createHttpServer, createMetricsServer, type Ide } from './http.js';
+import { createHttpServer, createMetricsServer, type Ide, type Readiness } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -23,6 +24,7 @@ import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { startTracing, type Tracing } from './telemetry/tracing.js';
 import { syncDirectory } from './jobs/directory-sync.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';
+import { accessLogPlugin } from './http/access-log.js';
 import { idempotencyPlugin } from './http/idempotency/idempotency.plugin.js';
 import { UserRecordCache } from './modules/users/user-record-cache.js';
 import { buildExecutableSchema } from './schema.js';
@@ -48,6 +50,11 @@ export interface App {
   tracing?: Tracing;
   /** Starts listening; resolves with the GraphQL endpoint's URL. Port 0 picks a free port. */
   listen(port?: number): Promise<string>;
+  /**
+   * Stops without dropping requests: /readyz answers 503 at once, requests are served for
+   * SHUTDOWN_DRAIN_SECONDS, then no new connection is accepted, idle ones close, and requests
+   * still running after SHUTDOWN_TIMEOUT_SECONDS are cut; the backends close last.
+   */
   close(): Promise<void>;
 }
 
@@ -139,6 +146,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       rateLimitedStatus(),
       metrics.graphqlPlugin,
       ...(tracing ? [tracing.graphqlPlugin] : []),
+      accessLogPlugin(),
       idempotencyPlugin({ em: orm.em, ttlSeconds: config.idempotency.ttlSeconds, secret: config.keycloak.apiClientSecret, log }),
     ],
     logger: log,
@@ -153,7 +161,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     invitationLimits: config.invitations,
     tenantRealms,
   };
-  const server = createHttpServer({
+  const http = createHttpServer({
     // Traced, each operation runs inside its span, so that its SQL and Keycloak calls are its children.
     apollo: tracing
       ? { executeHTTPGraphQLRequest: (request) => tracing.operation(() => apollo.executeHTTPGraphQLRequest(request)) }
@@ -196,19 +204,30 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     verifier,
     keycloak,
     tenantRealms,
-    server,
+    server: http.server,
     metrics,
     metricsServer,
     jobs,
     tracing,
     async listen(port = config.http.port) {
       if (metricsServer) await listenOn(metricsServer, config.http.metricsPort!, config.http.host);
-      return `http://localhost:${await listenOn(server, port, config.http.host)}/graphql`;
+      return `http://localhost:${await listenOn(http.server, port, config.http.host)}/graphql`;
     },
     async close() {
+      const { drainSeconds, timeoutSeconds } = config.shutdown;
+      http.drain();
+      // No new run starts from now on; one under way gets the drain and the timeout to finish.
+      const jobsStopped = jobs.stop();
+      if (drainSeconds > 0) {
+        log.info({ drainSeconds }, 'draining: /readyz answers 503, requests are still served');
+        await delay(drainSeconds * 1000);
+      }
+      log.info('no longer accepting connections');
+      const cut = await http.close(timeoutSeconds * 1000);
+      if (cut > 0) log.warn({ requests: cut, timeoutSeconds }, 'requests still running at the shutdown deadline were cut');
       tenantRealms?.stop();
-      await jobs.stop();
-      await Promise.all([server, ...(metricsServer?.listening ? [metricsServer] : [])].map(closeServer));
+      await jobsStopped;
+      if (metricsServer?.listening) await closeServer(metricsServer);
       metrics.close();
       await apollo.stop();
       await userChanges.close();
@@ -227,26 +246,53 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
  */
 export async function prepareBackends(config: Config, log: Logger): Promise<void> {
   const { keycloak } = config;
-  if (keycloak.masterAdmin) {
-    await provisionRealm({
-      keycloakUrl: keycloak.url,
-      masterAdmin: keycloak.masterAdmin,
-      realm: keycloak.realm,
-      apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
-      frontendClient: frontendClient(keycloak.frontendClientId, keycloak),
-      smtp: config.smtp,
-      bootstrapAdmin: config.bootstrapAdmin,
-      log: (message) => log.info({ realm: keycloak.realm }, message),
-    });
-  }
   const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message) });
   try {
-    const applied = await migrate(orm);
-    if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
-    const unsynced = await syncDirectory(apiClientAdmin(config).client, orm.em.fork());
-    if (unsynced.length > 0) log.warn({ unsynced }, 'directory sync left roles or groups for the reconciler');
+    await whileHoldingPrepareLock(orm, async () => {
+      if (keycloak.masterAdmin) {
+        await provisionRealm({
+          keycloakUrl: keycloak.url,
+          masterAdmin: keycloak.masterAdmin,
+          realm: keycloak.realm,
+          apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
+          frontendClient: frontendClient(keycloak.frontendClientId, keycloak),
+          smtp: config.smtp,
+          bootstrapAdmin: config.bootstrapAdmin,
+          log: (message) => log.info({ realm: keycloak.realm }, message),
+        });
+      }
+      const applied = await migrate(orm);
+      if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+      const unsynced = await syncDirectory(apiClientAdmin(config).client, orm.em.fork());
+      if (unsynced.length > 0) log.warn({ unsynced }, 'directory sync left roles or groups for the reconciler');
+    });
   } finally {
     await orm.close();
+  }
+}
+
+/** The key of the PostgreSQL advisory lock that start-up preparation holds: any fixed number, unique in the database. */
+export const PREPARE_LOCK_KEY = 7_220_412_026;
+
+/**
+ * Replicas that start together (a deployment, a rolling restart, `docker compose up` with two
+ * gateways) would each provision the realm and migrate the database at once: one creating a
+ * role the other just created, two migrations racing. A session-level advisory lock on one
+ * dedicated connection makes them take turns; a process that dies holding it loses its
+ * connection, and with it the lock.
+ */
+async function whileHoldingPrepareLock(orm: Orm, prepare: () => Promise<void>): Promise<void> {
+  const pool = await orm.em.getConnection().getNativeClient();
+  const connection = await pool.connect();
+  try {
+    await connection.query('select pg_advisory_lock($1)', [PREPARE_LOCK_KEY]);
+    try {
+      await prepare();
+    } finally {
+      await connection.query('select pg_advisory_unlock($1)', [PREPARE_LOCK_KEY]);
+    }
+  } finally {
+    connection.release();
   }
 }
 
@@ -305,17 +351,25 @@ function apiClientAdmin({ keycloak }: Config): KeycloakAdmin {
   });
 }
 
-async function readiness(config: Config, orm: Orm): Promise<Record<string, string> | null> {
-  const problems: Record<string, string> = {};
+/** How long /readyz waits for each backend: a probe's own timeout is usually a few seconds. */
+const READINESS_TIMEOUT_MS = 2000;
+
+async function readiness(config: Config, orm: Orm): Promise<Readiness> {
   const [database, keycloak] = await Promise.allSettled([
-    orm.em.getConnection().execute('select 1'),
+    // A query cannot be aborted: the answer just stops waiting for it.
+    Promise.race([
+      orm.em.getConnection().execute('select 1'),
+      delay(READINESS_TIMEOUT_MS, undefined, { ref: false }).then(() => Promise.reject(new Error('PostgreSQL did not answer in time'))),
+    ]),
     fetch(`${config.keycloak.url}/realms/${encodeURIComponent(config.keycloak.realm)}`, {
-      signal: AbortSignal.timeout(2000),
+      signal: AbortSignal.timeout(READINESS_TIMEOUT_MS),
     }).then((response) => {
       if (!response.ok) throw new Error(`realm answered ${response.status}`);
     }),
   ]);
-  if (database.status === 'rejected') problems.postgres = 'unreachable';
-  if (keycloak.status === 'rejected') problems.keycloak = 'unreachable or realm missing';
-  return Object.keys(problems).length > 0 ? problems : null;
+  const checks = {
+    postgres: database.status === 'fulfilled' ? 'ok' : 'unreachable',
+    keycloak: keycloak.status === 'fulfilled' ? 'ok' : 'unreachable',
+  } as const;
+  return { ready: checks.postgres === 'ok', degraded: checks.keycloak !== 'ok', checks };
 }

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEVELOPMENT_CORS_ORIGINS, loadConfig } from './config.js';
 
@@ -17,6 +20,18 @@ describe('loadConfig', () => {
       publicUrl: 'http://localhost:4000',
       tenancyMode: 'shared',
     });
+  });
+
+  it('drains 5 s after SIGTERM in production and not at all in development, unless SHUTDOWN_DRAIN_SECONDS says otherwise', () => {
+    expect(loadConfig(MINIMAL).shutdown).toEqual({ drainSeconds: 5, timeoutSeconds: 10 });
+    expect(loadConfig({ ...MINIMAL, APP_ENV: 'development' }).shutdown).toEqual({ drainSeconds: 0, timeoutSeconds: 10 });
+    expect(loadConfig({ ...MINIMAL, SHUTDOWN_DRAIN_SECONDS: '0', SHUTDOWN_TIMEOUT_SECONDS: '25' }).shutdown).toEqual({
+      drainSeconds: 0,
+      timeoutSeconds: 25,
+    });
+    expect(() => loadConfig({ ...MINIMAL, SHUTDOWN_DRAIN_SECONDS: '-1', SHUTDOWN_TIMEOUT_SECONDS: '0' })).toThrow(
+      /SHUTDOWN_DRAIN_SECONDS must be a whole number, 0 or more[\s\S]*SHUTDOWN_TIMEOUT_SECONDS must be a whole number, 1 or more/,
+    );
   });
 
   it('TENANCY_MODE=realm needs the master admin, which alone may create realms', () => {
@@ -223,6 +238,68 @@ describe('loadConfig', () => {
           'OTEL_RESOURCE_ATTRIBUTES must be key=value pairs separated by commas, each value percent-encoded',
         ]),
       );
+    });
+  });
+
+  describe('SMTP', () => {
+    const CREDENTIALS = { SMTP_USER: 'apikey', SMTP_PASSWORD: 'smtp-hunter4' };
+
+    it('without credentials speaks plain SMTP to the local catcher, as before', () => {
+      expect(loadConfig(MINIMAL).smtp).toEqual({
+        host: '127.0.0.1',
+        port: 1025,
+        from: 'no-reply@iam-gateway.local',
+        credentials: undefined,
+        tls: 'none',
+        ca: undefined,
+      });
+    });
+
+    it('with credentials requires STARTTLS unless told otherwise, so that the password never travels in clear by default', () => {
+      expect(loadConfig({ ...MINIMAL, ...CREDENTIALS }).smtp).toMatchObject({
+        credentials: { user: 'apikey', password: 'smtp-hunter4' },
+        tls: 'starttls',
+      });
+      expect(loadConfig({ ...MINIMAL, ...CREDENTIALS, SMTP_TLS: 'true', SMTP_PORT: '465' }).smtp).toMatchObject({
+        tls: 'implicit',
+        port: 465,
+      });
+      expect(loadConfig({ ...MINIMAL, ...CREDENTIALS, SMTP_STARTTLS: 'false' }).smtp.tls).toBe('none');
+      expect(loadConfig({ ...MINIMAL, SMTP_STARTTLS: 'true' }).smtp).toMatchObject({ credentials: undefined, tls: 'starttls' });
+      expect(loadConfig({ ...MINIMAL, SMTP_TLS: 'true' }).smtp.tls).toBe('implicit');
+    });
+
+    it('reports half-set credentials, both kinds of TLS at once, a flag that is not true or false, and never the password', () => {
+      let error: unknown;
+      try {
+        loadConfig({ ...MINIMAL, SMTP_PASSWORD: 'smtp-hunter4', SMTP_TLS: 'true', SMTP_STARTTLS: 'true' });
+      } catch (caught) {
+        error = caught;
+      }
+      expect((error as ConfigError).problems).toEqual([
+        'SMTP_USER and SMTP_PASSWORD go together: set both or neither',
+        expect.stringMatching(/^SMTP_TLS and SMTP_STARTTLS exclude each other: SMTP_TLS=true .* port 465.* SMTP_STARTTLS=true .* port 587/),
+      ]);
+      expect((error as ConfigError).message).not.toContain('smtp-hunter4');
+      expect(() => loadConfig({ ...MINIMAL, SMTP_TLS: 'yes' })).toThrow('SMTP_TLS must be one of true, false (got "yes")');
+    });
+
+    it('SMTP_CA_FILE adds the certificates of a PEM file, and a missing or non-PEM file is refused at start', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'config-'));
+      try {
+        const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+        writeFileSync(join(dir, 'ca.pem'), pem);
+        writeFileSync(join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\n');
+        expect(loadConfig({ ...MINIMAL, SMTP_CA_FILE: join(dir, 'ca.pem') }).smtp.ca).toBe(pem);
+        expect(() => loadConfig({ ...MINIMAL, SMTP_CA_FILE: join(dir, 'missing.pem') })).toThrow(
+          `SMTP_CA_FILE names a file that cannot be read: ${join(dir, 'missing.pem')} (ENOENT)`,
+        );
+        expect(() => loadConfig({ ...MINIMAL, SMTP_CA_FILE: join(dir, 'key.pem') })).toThrow(
+          /SMTP_CA_FILE must name a PEM file of certificates/,
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });

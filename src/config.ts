@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { LogOptions } from './logger.js';
 
 /**
@@ -137,7 +138,7 @@ export interface Config {
   /** The realm's first administrator (role_admin), created by provisioning when absent. */
   bootstrapAdmin?: { email: string; password: string };
   /** Where Keycloak (and the gateway's own mail) send email. */
-  smtp: { host: string; port: number; from: string };
+  smtp: SmtpConfig;
   /** Public base URL of the gateway, for redirect URIs and links in emails. */
   publicUrl: string;
   /**
@@ -159,6 +160,8 @@ export interface Config {
   jobs: JobsConfig;
   /** How long an Idempotency-Key's first answer is kept for repeats. */
   idempotency: { ttlSeconds: number };
+  /** What SIGTERM does (src/app.ts, `close`). */
+  shutdown: ShutdownConfig;
   /**
    * OpenTelemetry tracing (src/telemetry/tracing.ts), from the standard OTEL_* variables;
    * absent, tracing is off and costs nothing.
@@ -186,6 +189,39 @@ export interface TracesSampler {
   /** A span with a parent (the caller's traceparent) follows the parent's decision. */
   parentBased: boolean;
 }
+
+export interface ShutdownConfig {
+  /**
+   * How long requests are still served after SIGTERM while /readyz answers 503, so that load
+   * balancers stop sending before the gateway stops accepting (5 s in production, 0 in development).
+   */
+  drainSeconds: number;
+  /** After the drain, how long requests still running may take before their connections are cut (10 s). */
+  timeoutSeconds: number;
+}
+
+/**
+ * The mail server both the gateway's mailer and each realm's Keycloak send through. The
+ * password is a secret: it goes to the server and to Keycloak, never into a log or an error.
+ */
+export interface SmtpConfig {
+  host: string;
+  port: number;
+  from: string;
+  /** SMTP AUTH with these (SMTP_USER, SMTP_PASSWORD); absent: the server takes mail without. */
+  credentials?: { user: string; password: string };
+  /**
+   * - implicit: TLS from the first byte, as on port 465 (SMTP_TLS=true);
+   * - starttls: the plain connection is upgraded before anything else is said, and a server
+   *   that does not offer the upgrade is refused (SMTP_STARTTLS; on by default with credentials);
+   * - none: plain SMTP, for a relay on the same host or network.
+   */
+  tls: SmtpTls;
+  /** PEM certificates trusted for the server besides the usual public authorities (SMTP_CA_FILE). */
+  ca?: string;
+}
+
+export type SmtpTls = 'implicit' | 'starttls' | 'none';
 
 export interface JobsConfig {
   /** Off in test gateways unless a test turns them on; every process may run them. */
@@ -298,11 +334,7 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutSeconds: read.positive('KEYCLOAK_TIMEOUT_SECONDS', 10),
     },
     bootstrapAdmin: bootstrapEmail && bootstrapPassword ? { email: bootstrapEmail, password: bootstrapPassword } : undefined,
-    smtp: {
-      host: read.optional('SMTP_HOST') ?? '127.0.0.1',
-      port: read.port('SMTP_PORT', 1025),
-      from: read.optional('SMTP_FROM') ?? 'no-reply@iam-gateway.local',
-    },
+    smtp: readSmtp(read, problems),
     publicUrl,
     frontendUrls,
     invitationAcceptUrl: read.optional('INVITATION_ACCEPT_URL') ?? `${frontendUrls[0] ?? publicUrl}/accept-invitation`,
@@ -336,6 +368,10 @@ export function loadConfig(env: Env = process.env): Config {
     },
     idempotency: { ttlSeconds: read.positive('IDEMPOTENCY_TTL_SECONDS', 86_400) },
     tracing: readTracing(read),
+    shutdown: {
+      drainSeconds: read.count('SHUTDOWN_DRAIN_SECONDS', environment === 'production' ? 5 : 0),
+      timeoutSeconds: read.positive('SHUTDOWN_TIMEOUT_SECONDS', 10),
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -389,6 +425,46 @@ function readTracing(read: EnvReader): TracingConfig | undefined {
       parentBased: sampler.startsWith('parentbased_'),
     },
   };
+}
+
+function readSmtp(read: EnvReader, problems: string[]): SmtpConfig {
+  const user = read.optional('SMTP_USER');
+  const password = read.optional('SMTP_PASSWORD');
+  if (Boolean(user) !== Boolean(password)) problems.push('SMTP_USER and SMTP_PASSWORD go together: set both or neither');
+  const credentials = user && password ? { user, password } : undefined;
+  const implicitTls = read.flag('SMTP_TLS');
+  const starttls = read.flag('SMTP_STARTTLS');
+  if (implicitTls && starttls) {
+    problems.push(
+      'SMTP_TLS and SMTP_STARTTLS exclude each other: SMTP_TLS=true for a server that speaks TLS from the first byte (usually port 465), SMTP_STARTTLS=true for one that upgrades a plain connection (usually port 587)',
+    );
+  }
+  // A password is not sent in clear unless someone asked for it in so many words.
+  const tls: SmtpTls = implicitTls ? 'implicit' : (starttls ?? credentials !== undefined) ? 'starttls' : 'none';
+  const caFile = read.optional('SMTP_CA_FILE');
+  return {
+    host: read.optional('SMTP_HOST') ?? '127.0.0.1',
+    port: read.port('SMTP_PORT', 1025),
+    from: read.optional('SMTP_FROM') ?? 'no-reply@iam-gateway.local',
+    credentials,
+    tls,
+    ca: caFile === undefined ? undefined : readCertificates('SMTP_CA_FILE', caFile, problems),
+  };
+}
+
+function readCertificates(name: string, file: string, problems: string[]): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    problems.push(`${name} names a file that cannot be read: ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    problems.push(`${name} must name a PEM file of certificates (-----BEGIN CERTIFICATE-----); ${file} holds none`);
+    return undefined;
+  }
+  return text;
 }
 
 /** The URL, or undefined when the value is not one (the caller reports it). */
@@ -590,6 +666,12 @@ class EnvReader {
       return fallback;
     }
     return limit;
+  }
+
+  /** true or false; undefined when unset, so that a default can depend on other variables. */
+  flag(name: string): boolean | undefined {
+    if (this.optional(name) === undefined) return undefined;
+    return this.oneOf(name, ['true', 'false'] as const, 'false') === 'true';
   }
 
   oneOf<const T extends readonly string[]>(name: string, allowed: T, fallback: T[number]): T[number] {

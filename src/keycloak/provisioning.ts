@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type ClientRepresentation from '@keycloak/keycloak-admin-client/lib/defs/clientRepresentation.js';
@@ -5,7 +6,7 @@ import type ProtocolMapperRepresentation from '@keycloak/keycloak-admin-client/l
 import type RealmRepresentation from '@keycloak/keycloak-admin-client/lib/defs/realmRepresentation.js';
 import type RoleRepresentation from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
 import type { RoleMappingPayload } from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
-import type { Config } from '../config.js';
+import type { Config, SmtpConfig } from '../config.js';
 import { API_SERVICE_ACCOUNT_ROLES, type CatalogEntry, PRIVILEGES, ROLES } from './realm-catalog.js';
 
 /**
@@ -34,7 +35,7 @@ export interface RealmProvisioningOptions {
   realm: string;
   apiClient: { clientId: string; secret: string };
   frontendClient: FrontendClientOptions;
-  smtp: { host: string; port: number; from: string };
+  smtp: Pick<SmtpConfig, 'host' | 'port' | 'from' | 'credentials' | 'tls'>;
   bootstrapAdmin?: { email: string; password: string };
   /** Receives one line per thing created or updated; never secrets. */
   log?: (message: string) => void;
@@ -73,6 +74,17 @@ const POST_LOGOUT_REDIRECT_URIS = 'post.logout.redirect.uris';
 export interface RealmProvisioningResult {
   realmCreated: boolean;
 }
+
+/** What Keycloak shows in place of a stored secret, such as the SMTP password, on every read. */
+const MASKED_SECRET = '**********';
+
+/**
+ * Keycloak never gives the SMTP password back, so the realm's SMTP settings also hold a
+ * digest of the password provisioning wrote (Keycloak keeps and shows keys it does not
+ * use). A new SMTP_PASSWORD changes the digest, and the settings are written again with
+ * it; the same one writes nothing.
+ */
+const SMTP_PASSWORD_DIGEST = 'iamGatewayPasswordDigest';
 
 const ADMIN_ROLE = 'role_admin';
 const USER_ATTRIBUTES = ['entity_code', 'country_code'];
@@ -189,7 +201,8 @@ class RealmProvisioner {
   }
 
   private async ensureRealm(): Promise<boolean> {
-    const { realm, smtp } = this.options;
+    const { realm, smtp, masterAdmin } = this.options;
+    const smtpServer = smtpServerSettings(realm, smtp, masterAdmin.password);
     const desired: RealmRepresentation = {
       enabled: true,
       registrationEmailAsUsername: true,
@@ -202,15 +215,7 @@ class RealmProvisioner {
       permanentLockout: false,
       failureFactor: 5,
       waitIncrementSeconds: 60,
-      // Keycloak reads every SMTP setting as a string.
-      smtpServer: {
-        host: smtp.host,
-        port: String(smtp.port),
-        from: smtp.from,
-        auth: 'false',
-        ssl: 'false',
-        starttls: 'false',
-      },
+      smtpServer: smtpServer.asRead,
       // Admin events let a reconciler learn about changes made outside the gateway; login
       // events record every sign-in and failure. Both are kept for a while, not for ever.
       adminEventsEnabled: true,
@@ -227,8 +232,9 @@ class RealmProvisioner {
       `realm ${realm}`,
       desired,
       async () => (await this.admin.realms.findOne({ realm })) ?? undefined,
-      () => this.admin.realms.create({ realm, ...desired }),
-      (changes) => this.admin.realms.update({ realm }, changes),
+      // Written whole, password included: Keycloak replaces all the SMTP settings at once.
+      () => this.admin.realms.create({ realm, ...desired, smtpServer: smtpServer.written }),
+      (changes) => this.admin.realms.update({ realm }, changes.smtpServer ? { ...changes, smtpServer: smtpServer.written } : changes),
     );
     return created;
   }
@@ -392,7 +398,8 @@ class RealmProvisioner {
     adminRole: RoleRepresentation,
   ): Promise<void> {
     const { current: user, created } = await findOrCreate(
-      `user ${email}`,
+      // Named by its role, not its email: these lines go to the info log, which holds no personal data.
+      'the bootstrap admin',
       async () => (await this.admin.users.find({ username: email, exact: true }))[0],
       // The password is set only on creation, so a restart never undoes a password change.
       // Keycloak checks it against the password policy and creates no user when it fails.
@@ -407,8 +414,8 @@ class RealmProvisioner {
           credentials: [{ type: 'password', value: password, temporary: false }],
         }),
     );
-    if (created) this.log(`created user ${email}`);
     const id = user.id!;
+    if (created) this.log(`created the bootstrap admin (user ${id})`);
     const realmRoles = () => this.admin.users.listRealmRoleMappings({ id });
     if (hasAll(await realmRoles(), [adminRole])) return;
     // Not part of the creation: Keycloak ignores realmRoles there (keycloak/keycloak#46759).
@@ -416,7 +423,7 @@ class RealmProvisioner {
       () => this.admin.users.addRealmRoleMappings({ id, roles: [toMapping(adminRole)] }),
       async () => hasAll(await realmRoles(), [adminRole]),
     );
-    if (granted) this.log(`granted ${ADMIN_ROLE} to user ${email}`);
+    if (granted) this.log(`granted ${ADMIN_ROLE} to the bootstrap admin (user ${id})`);
   }
 
   /**
@@ -443,6 +450,35 @@ class RealmProvisioner {
     }
     return found;
   }
+}
+
+/**
+ * The realm's SMTP settings as provisioning writes them and as Keycloak shows them back
+ * (the password masked). Keycloak reads every setting as a string. A key left undefined
+ * must be absent: a leftover user or password after the credentials are removed is
+ * written away.
+ */
+function smtpServerSettings(
+  realm: string,
+  smtp: RealmProvisioningOptions['smtp'],
+  digestKey: string,
+): { written: Record<string, string>; asRead: Record<string, string | undefined> } {
+  const { credentials } = smtp;
+  const settings = {
+    host: smtp.host,
+    port: String(smtp.port),
+    from: smtp.from,
+    auth: String(credentials !== undefined),
+    ssl: String(smtp.tls === 'implicit'),
+    starttls: String(smtp.tls === 'starttls'),
+  };
+  if (!credentials)
+    return { written: settings, asRead: { ...settings, user: undefined, password: undefined, [SMTP_PASSWORD_DIGEST]: undefined } };
+  // Keyed by the master admin's password, which the realm's administrators, who can read
+  // these settings, do not hold: the digest lets no one test guesses of the SMTP password.
+  const digest = createHmac('sha256', digestKey).update(`${realm}\n${credentials.user}\n${credentials.password}`).digest('base64url');
+  const common = { ...settings, user: credentials.user, [SMTP_PASSWORD_DIGEST]: digest };
+  return { written: { ...common, password: credentials.password }, asRead: { ...common, password: MASKED_SECRET } };
 }
 
 async function findOrCreate<T>(

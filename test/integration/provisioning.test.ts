@@ -54,7 +54,7 @@ function probeOptions(): ProbeOptions {
       redirectUris: ['http://localhost:5173/callback'],
       webOrigins: ['http://localhost:5173'],
     },
-    smtp: { host: 'smtp.probe.test', port: 2525, from: 'no-reply@probe.test' },
+    smtp: { host: 'smtp.probe.test', port: 2525, from: 'no-reply@probe.test', tls: 'none' },
     bootstrapAdmin: { email: `admin@${realm}.test`, password: 'Probe-Passw0rd' },
   };
 }
@@ -430,6 +430,64 @@ describe('provisionRealm on a realm that drifted', () => {
     expect(await refused.json()).toMatchObject({ error: 'invalid_grant' });
     const claims = await accessTokenClaims(realm, passwordGrantThroughApiClient(options, bootstrapAdmin.email, changedPassword));
     expect((claims.realm_access as { roles: string[] }).roles).toContain('role_admin');
+  });
+});
+
+describe('SMTP credentials, which Keycloak never shows back', () => {
+  const options = probeOptions();
+  const { realm } = options;
+  const credentials = { user: 'apikey', password: `Smtp-${randomUUID()}` };
+  const withSmtp = (smtp: Partial<RealmProvisioningOptions['smtp']>): RealmProvisioningOptions => ({
+    ...options,
+    smtp: { ...options.smtp, ...smtp },
+  });
+  const smtpServer = async () => (await master.realms.findOne({ realm }))!.smtpServer as Record<string, string>;
+
+  beforeAll(async () => {
+    await provision(withSmtp({ credentials, tls: 'starttls', port: 587 }));
+  });
+
+  it('writes AUTH and STARTTLS into the realm, the password masked on every read', async () => {
+    expect(await smtpServer()).toMatchObject({
+      host: 'smtp.probe.test',
+      port: '587',
+      auth: 'true',
+      user: 'apikey',
+      password: '**********',
+      starttls: 'true',
+      ssl: 'false',
+    });
+    expect(JSON.stringify(await master.realms.findOne({ realm }))).not.toContain(credentials.password);
+  });
+
+  it('an unchanged password is not written again, though Keycloak answers with a mask', async () => {
+    const events = await adminEventCount(realm);
+    expect((await provision(withSmtp({ credentials, tls: 'starttls', port: 587 }))).lines).toEqual([]);
+    expect(await adminEventCount(realm)).toBe(events);
+  });
+
+  it('a new password is written once, then left alone', async () => {
+    const rotated = { ...credentials, password: `Smtp-${randomUUID()}` };
+    expect((await provision(withSmtp({ credentials: rotated, tls: 'starttls', port: 587 }))).lines).toEqual([
+      `updated realm ${realm}: smtpServer`,
+    ]);
+    expect((await provision(withSmtp({ credentials: rotated, tls: 'starttls', port: 587 }))).lines).toEqual([]);
+  });
+
+  it('implicit TLS sets ssl, and removing the credentials removes user, password and digest', async () => {
+    await provision(withSmtp({ credentials, tls: 'implicit', port: 465 }));
+    expect(await smtpServer()).toMatchObject({ port: '465', auth: 'true', ssl: 'true', starttls: 'false', password: '**********' });
+
+    expect((await provision(withSmtp({ credentials: undefined, tls: 'none' }))).lines).toEqual([`updated realm ${realm}: smtpServer`]);
+    expect(await smtpServer()).toEqual({
+      host: 'smtp.probe.test',
+      port: '2525',
+      from: 'no-reply@probe.test',
+      auth: 'false',
+      ssl: 'false',
+      starttls: 'false',
+    });
+    expect((await provision(withSmtp({ credentials: undefined, tls: 'none' }))).lines).toEqual([]);
   });
 });
 

@@ -88,6 +88,9 @@ export function environmentOf(config: Config): Record<string, string> {
     SMTP_HOST: smtp.host,
     SMTP_PORT: String(smtp.port),
     SMTP_FROM: smtp.from,
+    SMTP_TLS: String(smtp.tls === 'implicit'),
+    SMTP_STARTTLS: String(smtp.tls === 'starttls'),
+    ...(smtp.credentials && { SMTP_USER: smtp.credentials.user, SMTP_PASSWORD: smtp.credentials.password }),
     PUBLIC_URL: config.publicUrl,
     INVITATION_ACCEPT_URL: config.invitationAcceptUrl,
     // An empty list cannot be written: the default (none in production) stands for it.
@@ -101,6 +104,8 @@ export function environmentOf(config: Config): Record<string, string> {
     SYNC_MAX_BACKOFF_SECONDS: String(jobs.syncMaxBackoffSeconds),
     RECONCILE_INTERVAL_SECONDS: String(jobs.reconcileIntervalSeconds),
     PENDING_TIMEOUT_SECONDS: String(jobs.pendingTimeoutSeconds),
+    SHUTDOWN_DRAIN_SECONDS: String(config.shutdown.drainSeconds),
+    SHUTDOWN_TIMEOUT_SECONDS: String(config.shutdown.timeoutSeconds),
   };
 }
 

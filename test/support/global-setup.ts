@@ -8,6 +8,7 @@ import { prepareBackends } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { terminalProgress } from '../../src/stack/progress.js';
+import type { SmtpCertificate } from '../../src/stack/smtp-certificate.js';
 import { startStack } from '../../src/stack/stack.js';
 import { resetTestBackends } from './reset.js';
 
@@ -15,6 +16,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     config: Config;
     mailboxUrl: string;
+    smtpCertificate: SmtpCertificate;
   }
 }
 
@@ -45,6 +47,7 @@ export default async function setup(project: TestProject) {
     });
     project.provide('config', config);
     project.provide('mailboxUrl', stack.mailboxUrl);
+    project.provide('smtpCertificate', stack.smtpCertificate);
   } catch (error) {
     await stack.stop();
     throw error;

@@ -21,6 +21,7 @@ import { CONTROL_PLANE_CLIENT_ID, TenantRealms } from './keycloak/tenant-realms.
 import { createKeycloakSessions } from './keycloak/sessions.js';
 import { createMailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { startTracing, type Tracing } from './telemetry/tracing.js';
 import { syncDirectory } from './jobs/directory-sync.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';
 import { accessLogPlugin } from './http/access-log.js';
@@ -45,6 +46,8 @@ export interface App {
   metricsServer?: Server;
   /** Background sync and reconciliation: running when `config.jobs.enabled`, else run on demand. */
   jobs: Jobs;
+  /** OpenTelemetry tracing, when configured (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  tracing?: Tracing;
   /** Starts listening; resolves with the GraphQL endpoint's URL. Port 0 picks a free port. */
   listen(port?: number): Promise<string>;
   /**
@@ -72,7 +75,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const log = options.log ?? createLogger(config.log);
   const development = config.environment === 'development';
   const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
-  const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message) });
+  // Before the database: its statements are traced through the options it opens with.
+  const tracing = config.tracing
+    ? await startTracing(config.tracing, { keycloakUrl: config.keycloak.url, databaseName: databaseName(config.databaseUrl), log })
+    : undefined;
+  const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message), ...tracing?.ormOptions });
   const metrics = createMetrics({
     keycloakUrl: config.keycloak.url,
     pool: async () => {
@@ -138,6 +145,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       noStoreHeader(),
       rateLimitedStatus(),
       metrics.graphqlPlugin,
+      ...(tracing ? [tracing.graphqlPlugin] : []),
       accessLogPlugin(),
       idempotencyPlugin({ em: orm.em, ttlSeconds: config.idempotency.ttlSeconds, secret: config.keycloak.apiClientSecret, log }),
     ],
@@ -154,7 +162,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     tenantRealms,
   };
   const http = createHttpServer({
-    apollo,
+    // Traced, each operation runs inside its span, so that its SQL and Keycloak calls are its children.
+    apollo: tracing
+      ? { executeHTTPGraphQLRequest: (request) => tracing.operation(() => apollo.executeHTTPGraphQLRequest(request)) }
+      : apollo,
     createContext: (request) =>
       createContext(
         {
@@ -178,6 +189,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // With a port of its own, /metrics is not on the public listener at all.
     metrics: config.http.metricsPort === undefined ? metrics : undefined,
     ide: development ? options.ide : undefined,
+    tracing,
     log,
   });
   const metricsServer = config.http.metricsPort === undefined ? undefined : createMetricsServer(metrics, log);
@@ -196,6 +208,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics,
     metricsServer,
     jobs,
+    tracing,
     async listen(port = config.http.port) {
       if (metricsServer) await listenOn(metricsServer, config.http.metricsPort!, config.http.host);
       return `http://localhost:${await listenOn(http.server, port, config.http.host)}/graphql`;
@@ -221,6 +234,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await orm.close();
       await rateLimiter.close();
       mailer.close();
+      // Last: the spans of everything that stopped above are sent.
+      await tracing?.close();
     },
   };
 }
@@ -286,6 +301,11 @@ async function whileHoldingPrepareLock(orm: Orm, prepare: () => Promise<void>): 
   } finally {
     connection.release();
   }
+}
+
+/** The database's name in a connection URL, for the SQL spans. */
+function databaseName(databaseUrl: string): string {
+  return decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
 }
 
 /** Listens on `port` (0: a free one); resolves with the port bound. */

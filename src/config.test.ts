@@ -213,6 +213,71 @@ describe('loadConfig', () => {
       }
     });
   });
+  describe('tracing, from the standard OTEL_* variables', () => {
+    it('is off unless an OTLP endpoint is named, and off when the SDK or the exporter is disabled', () => {
+      expect(loadConfig({ ...MINIMAL, OTEL_SERVICE_NAME: 'gateway', OTEL_TRACES_SAMPLER: 'always_on' }).tracing).toBeUndefined();
+      const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
+      expect(loadConfig({ ...MINIMAL, ...endpoint, OTEL_SDK_DISABLED: 'true' }).tracing).toBeUndefined();
+      expect(loadConfig({ ...MINIMAL, ...endpoint, OTEL_TRACES_EXPORTER: 'none' }).tracing).toBeUndefined();
+    });
+
+    it('sends to <OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces, or to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, in protobuf unless told JSON', () => {
+      expect(loadConfig({ ...MINIMAL, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).tracing).toEqual({
+        endpoint: 'http://collector:4318/v1/traces',
+        protocol: 'http/protobuf',
+        resource: { 'service.name': 'iam-gateway' },
+        sampler: { root: 'always_on', ratio: 1, parentBased: true },
+      });
+      expect(
+        loadConfig({
+          ...MINIMAL,
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example.com/otlp',
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        }).tracing,
+      ).toMatchObject({ endpoint: 'https://traces.example.com/otlp', protocol: 'http/json' });
+    });
+
+    it('reads the service name, the resource attributes and the sampler', () => {
+      const tracing = loadConfig({
+        ...MINIMAL,
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_SERVICE_NAME: 'iam-eu',
+        OTEL_RESOURCE_ATTRIBUTES: 'service.name=ignored,deployment.environment.name=prod,team=platform%20ops',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.25',
+      }).tracing;
+      expect(tracing).toMatchObject({
+        resource: { 'service.name': 'iam-eu', 'deployment.environment.name': 'prod', team: 'platform ops' },
+        sampler: { root: 'traceidratio', ratio: 0.25, parentBased: true },
+      });
+      expect(
+        loadConfig({ ...MINIMAL, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_RESOURCE_ATTRIBUTES: 'service.name=billing-iam' })
+          .tracing?.resource,
+      ).toEqual({ 'service.name': 'billing-iam' });
+    });
+
+    it('refuses gRPC, an unknown sampler, a ratio outside 0..1 and an endpoint that is no http(s) URL', () => {
+      expect(() =>
+        loadConfig({
+          ...MINIMAL,
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317',
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+          OTEL_TRACES_SAMPLER: 'jaeger_remote',
+          OTEL_TRACES_SAMPLER_ARG: '1.5',
+          OTEL_RESOURCE_ATTRIBUTES: 'novalue',
+        }),
+      ).toThrow(
+        new ConfigError([
+          'OTEL_EXPORTER_OTLP_ENDPOINT must start with http:// or https:// (got collector://…)',
+          'OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json: the gateway exports over HTTP, to the collector\'s port 4318 (got "grpc")',
+          'OTEL_TRACES_SAMPLER must be one of parentbased_always_on, parentbased_always_off, parentbased_traceidratio, always_on, always_off, traceidratio (got "jaeger_remote")',
+          'OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1 (got "1.5")',
+          'OTEL_RESOURCE_ATTRIBUTES must be key=value pairs separated by commas, each value percent-encoded',
+        ]),
+      );
+    });
+  });
 
   describe('SMTP', () => {
     const CREDENTIALS = { SMTP_USER: 'apikey', SMTP_PASSWORD: 'smtp-hunter4' };

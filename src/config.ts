@@ -172,6 +172,32 @@ export interface Config {
   idempotency: { ttlSeconds: number };
   /** What SIGTERM does (src/app.ts, `close`). */
   shutdown: ShutdownConfig;
+  /**
+   * OpenTelemetry tracing (src/telemetry/tracing.ts), from the standard OTEL_* variables;
+   * absent, tracing is off and costs nothing.
+   */
+  tracing?: TracingConfig;
+}
+
+/** Where spans go and which are kept, from OpenTelemetry's standard variables. */
+export interface TracingConfig {
+  /** The OTLP/HTTP traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  endpoint: string;
+  /** http/protobuf (the standard's default) or http/json. */
+  protocol: 'http/protobuf' | 'http/json';
+  /** The resource's attributes (OTEL_RESOURCE_ATTRIBUTES), service.name included (OTEL_SERVICE_NAME, else iam-gateway). */
+  resource: Record<string, string>;
+  /** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG. */
+  sampler: TracesSampler;
+}
+
+export interface TracesSampler {
+  /** Which traces a span without a parent starts: all, none, or a share of them by trace id. */
+  root: 'always_on' | 'always_off' | 'traceidratio';
+  /** The share kept by `traceidratio`, 0 to 1. */
+  ratio: number;
+  /** A span with a parent (the caller's traceparent) follows the parent's decision. */
+  parentBased: boolean;
 }
 
 export interface ShutdownConfig {
@@ -355,6 +381,7 @@ export function loadConfig(env: Env = process.env): Config {
       pendingTimeoutSeconds: read.positive('PENDING_TIMEOUT_SECONDS', 300),
     },
     idempotency: { ttlSeconds: read.positive('IDEMPOTENCY_TTL_SECONDS', 86_400) },
+    tracing: readTracing(read),
     shutdown: {
       drainSeconds: read.count('SHUTDOWN_DRAIN_SECONDS', environment === 'production' ? 5 : 0),
       timeoutSeconds: read.positive('SHUTDOWN_TIMEOUT_SECONDS', 10),
@@ -362,6 +389,56 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+const SAMPLERS = [
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+  'always_on',
+  'always_off',
+  'traceidratio',
+] as const;
+
+/**
+ * Tracing, as OpenTelemetry's SDKs read their standard variables: on only when an OTLP
+ * endpoint is named, and not disabled by OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none.
+ * The exporter reads its own transport variables (OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT,
+ * _COMPRESSION, _CERTIFICATE and their _TRACES_ forms) when it starts.
+ */
+function readTracing(read: EnvReader): TracingConfig | undefined {
+  const disabled = read.oneOf('OTEL_SDK_DISABLED', ['true', 'false'] as const, 'false') === 'true';
+  const exporter = read.oneOf('OTEL_TRACES_EXPORTER', ['otlp', 'none'] as const, 'otlp');
+  const tracesEndpoint = read.optional('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const baseEndpoint = read.optional('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (disabled || exporter === 'none' || (tracesEndpoint === undefined && baseEndpoint === undefined)) return undefined;
+  const endpoint =
+    tracesEndpoint !== undefined
+      ? read.url('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', ['http:', 'https:'])
+      : `${read.url('OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']).replace(/\/+$/, '')}/v1/traces`;
+  const protocolVariable = read.optional('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL')
+    ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
+    : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protocol = read.optional(protocolVariable) ?? 'http/protobuf';
+  if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
+    read.problem(
+      `${protocolVariable} must be http/protobuf or http/json: the gateway exports over HTTP, to the collector's port 4318 (got "${protocol}")`,
+    );
+  }
+  const sampler = read.oneOf('OTEL_TRACES_SAMPLER', SAMPLERS, 'parentbased_always_on');
+  const ratio = read.optional('OTEL_TRACES_SAMPLER_ARG') === undefined ? 1 : read.ratio('OTEL_TRACES_SAMPLER_ARG');
+  const resource = read.keyValues('OTEL_RESOURCE_ATTRIBUTES');
+  resource['service.name'] = read.optional('OTEL_SERVICE_NAME') ?? resource['service.name'] ?? 'iam-gateway';
+  return {
+    endpoint,
+    protocol: protocol === 'http/json' ? 'http/json' : 'http/protobuf',
+    resource,
+    sampler: {
+      root: sampler.replace('parentbased_', '') as TracesSampler['root'],
+      ratio,
+      parentBased: sampler.startsWith('parentbased_'),
+    },
+  };
 }
 
 function readSmtp(read: EnvReader, problems: string[]): SmtpConfig {
@@ -431,6 +508,10 @@ class EnvReader {
     private readonly env: Env,
     private readonly problems: string[],
   ) {}
+
+  problem(message: string): void {
+    this.problems.push(message);
+  }
 
   optional(name: string): string | undefined {
     const value = this.env[name]?.trim();
@@ -563,6 +644,38 @@ class EnvReader {
     const { catalog, problems } = readCatalogFile(file);
     this.problems.push(...problems.map((problem) => `${name}: ${problem}`));
     return catalog ? { file, ...catalog } : DEFAULT_CATALOG;
+  }
+
+  /** A number from 0 to 1. */
+  ratio(name: string): number {
+    const value = this.optional(name) ?? '';
+    const ratio = Number(value);
+    if (!/^\d*\.?\d+$/.test(value) || ratio > 1) {
+      this.problems.push(`${name} must be a number from 0 to 1 (got "${value}")`);
+      return 1;
+    }
+    return ratio;
+  }
+
+  /** `key=value,key2=value2`, values percent-encoded (W3C Baggage's format, as OTEL_RESOURCE_ATTRIBUTES has it). */
+  keyValues(name: string): Record<string, string> {
+    const pairs: Record<string, string> = {};
+    for (const item of this.list(name, [])) {
+      const at = item.indexOf('=');
+      const key = item.slice(0, at).trim();
+      let value: string | undefined;
+      try {
+        value = at > 0 ? decodeURIComponent(item.slice(at + 1).trim()) : undefined;
+      } catch {
+        value = undefined;
+      }
+      if (!key || value === undefined) {
+        this.problems.push(`${name} must be key=value pairs separated by commas, each value percent-encoded`);
+        return pairs;
+      }
+      pairs[key] = value;
+    }
+    return pairs;
   }
 
   /** `10/15m`: at most 10 calls per 15 minutes (s, m, h or d; seconds without a unit). */

@@ -7,6 +7,7 @@ import { applyCors } from './http/cors.js';
 import { logAccess } from './http/access-log.js';
 import { serveRequest, type Logger, type RequestRecord } from './logger.js';
 import type { Metrics } from './metrics/metrics.js';
+import type { Tracing } from './telemetry/tracing.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /**
@@ -23,7 +24,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_DRAINED_BYTES = 16 * MAX_BODY_BYTES;
 
 export interface HttpHandlers {
-  apollo: ApolloServer<GatewayContext>;
+  /** Apollo, or Apollo run inside the operation's span when tracing is on (src/app.ts). */
+  apollo: Pick<ApolloServer<GatewayContext>, 'executeHTTPGraphQLRequest'>;
   createContext: (request: {
     authorization?: string;
     requestId: string;
@@ -39,6 +41,8 @@ export interface HttpHandlers {
   metrics?: Pick<Metrics, 'render'>;
   /** The GraphiQL IDE, served to browsers at /graphql; absent in production. */
   ide?: Ide;
+  /** A span for each request to /graphql (src/telemetry/tracing.ts); absent when tracing is off. */
+  tracing?: Pick<Tracing, 'request'>;
   log: Logger;
 }
 
@@ -172,6 +176,8 @@ async function route(
       if (handlers.ide && request.method === 'GET' && request.headers.accept?.includes('text/html')) {
         return handlers.ide.sendPage(response);
       }
+      if (handlers.tracing)
+        return handlers.tracing.request(request, response, record.requestId, () => graphql(handlers, request, response, url, record));
       return graphql(handlers, request, response, url, record);
   }
   if (handlers.ide && url.pathname.startsWith('/ide/') && handlers.ide.sendAsset(url.pathname.slice(5), response)) return;

@@ -90,6 +90,7 @@ export function environmentOf(config: Config): Record<string, string> {
     SMTP_FROM: smtp.from,
     SMTP_TLS: String(smtp.tls === 'implicit'),
     SMTP_STARTTLS: String(smtp.tls === 'starttls'),
+    ...(config.redis && { REDIS_URL: config.redis.url, REDIS_KEY_PREFIX: config.redis.keyPrefix }),
     ...(smtp.credentials && { SMTP_USER: smtp.credentials.user, SMTP_PASSWORD: smtp.credentials.password }),
     PUBLIC_URL: config.publicUrl,
     INVITATION_ACCEPT_URL: config.invitationAcceptUrl,

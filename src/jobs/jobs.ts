@@ -67,7 +67,7 @@ export function createJobs(deps: {
   };
 
   const reconcileOnce = async (now = new Date()): Promise<ReconcileRun | null> => {
-    if (!(await claimLease(em.fork(), 'reconciler', holder, RECONCILER_LEASE_SECONDS))) return null;
+    if (!(await claimLease(em.fork(), 'reconciler', holder, RECONCILER_LEASE_SECONDS, now))) return null;
     const renewal = setInterval(() => {
       claimLease(em.fork(), 'reconciler', holder, RECONCILER_LEASE_SECONDS).catch((error: unknown) =>
         log.warn({ err: error }, 'could not renew the reconciler lease; another process may take over after it expires'),
@@ -80,11 +80,15 @@ export function createJobs(deps: {
       return run;
     } finally {
       clearInterval(renewal);
+      // The lease is kept until this process's next run is due: the others' timers, whatever
+      // their phase, find it taken, so the fleet reconciles once per interval, not once per
+      // process. Should this process die, it expires then and another takes over.
+      const finished = new Date(Math.max(Date.now(), now.getTime()));
       await em
         .fork()
         .execute(`update job_leases set lease_until = ?, last_run_at = ? where name = 'reconciler' and holder = ?`, [
-          new Date(),
-          new Date(),
+          new Date(finished.getTime() + config.reconcileIntervalSeconds * 1000),
+          finished,
           holder,
         ]);
     }
@@ -130,8 +134,7 @@ export function createJobs(deps: {
 }
 
 /** Takes or renews a singleton job's lease; false while another process holds it. */
-export async function claimLease(em: EntityManager, name: string, holder: string, seconds: number): Promise<boolean> {
-  const now = new Date();
+export async function claimLease(em: EntityManager, name: string, holder: string, seconds: number, now = new Date()): Promise<boolean> {
   const rows = await em.execute<{ name: string }[]>(
     `insert into job_leases (name, holder, lease_until) values (?, ?, ?)
      on conflict (name) do update set holder = excluded.holder, lease_until = excluded.lease_until

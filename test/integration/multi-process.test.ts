@@ -105,4 +105,18 @@ describe('several gateway processes', () => {
     expect(await claimLease(orms[orms.length - 1]!.em.fork(), name, (a ? second : first).holder, 60)).toBe(true);
     await backends.sql('delete from job_leases where name = $1', [name]);
   });
+
+  it("several processes reconcile once per interval between them, not once each; the next run is the holder's", async () => {
+    const runners = [await runner(), await runner(), await runner()];
+    const interval = backends.config.jobs.reconcileIntervalSeconds;
+    const at = (seconds: number) => new Date(Date.now() + seconds * 1000);
+    await backends.sql("delete from job_leases where name = 'reconciler'");
+    expect(await runners[0]!.reconcile(at(0))).not.toBeNull();
+    // The others' timers fire within the interval: they find the lease taken and skip.
+    expect(await runners[1]!.reconcile(at(1))).toBeNull();
+    expect(await runners[2]!.reconcile(at(interval / 2))).toBeNull();
+    // The holder runs at its next interval; had it died, another would once the interval passed.
+    expect(await runners[0]!.reconcile(at(interval + 1))).not.toBeNull();
+    expect(await runners[1]!.reconcile(at(2 * interval + 2))).not.toBeNull();
+  });
 });

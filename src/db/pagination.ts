@@ -4,6 +4,8 @@ import { inDateRange, UUID } from '../validation.js';
 import { selectRows } from './loaders.js';
 
 export const MAX_PAGE_SIZE = 200;
+/** The page size when a client gives none (or null). */
+export const DEFAULT_PAGE_SIZE = 50;
 
 /** One page of a cursor connection, as the GraphQL connection types expect it. */
 export interface Page<T> {

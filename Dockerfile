@@ -4,7 +4,7 @@
 
 # Build: every dependency (TypeScript is one), then compile. Node 24 comes from the `node`
 # dev dependency here and from the base image at run time.
-FROM node:24-slim AS build
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY patches ./patches
@@ -15,7 +15,7 @@ RUN npm run build
 
 # Run: production dependencies installed afresh (postinstall patches graphql-shield; the
 # patches of development packages are skipped), the compiled code, a user without rights.
-FROM node:24-slim
+FROM node:24.21.0-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
@@ -26,7 +26,7 @@ USER node
 EXPOSE 4000
 # Alive and serving HTTP (migrations and realm provisioning happen before the gateway
 # listens, hence the start period). Load balancers should ask /readyz, which also
-# answers 503 while PostgreSQL or Keycloak cannot be reached.
+# answers 503 while PostgreSQL cannot be reached and from SIGTERM on (docs/operations.md).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=120s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT || 4000}/healthz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "dist/src/main.js"]

@@ -26,7 +26,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts'],
+          // The example app's pure modules (examples/web) are unit-tested the same way.
+          include: ['src/**/*.test.ts', 'examples/**/*.test.ts'],
           testTimeout: 10_000,
           // Unit files keep no state between them (fake timers and stubs are undone after each
           // test): sharing one module cache per worker loads the schema's graph once, not per file.

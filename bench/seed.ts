@@ -3,7 +3,7 @@ import type { Config } from '../src/config.js';
 import { openDatabase } from '../src/database.js';
 import { syncDirectory } from '../src/jobs/directory-sync.js';
 import { createKeycloakAdmin } from '../src/keycloak/admin-client.js';
-import { PRIVILEGES, ROLES } from '../src/keycloak/realm-catalog.js';
+import { DEFAULT_CATALOG } from '../src/keycloak/realm-catalog.js';
 import type { Progress } from '../src/stack/progress.js';
 import type { KeycloakAdminRest } from './keycloak.js';
 
@@ -18,7 +18,8 @@ export const USER_PREFIX = 'bench-user-';
 export const EMAIL_DOMAIN = 'bench.test';
 const IMPORT_BATCH = 1_000;
 
-/** The catalog's four roles and sixteen of the bench's own: 20 role_* roles. */
+const { privileges: PRIVILEGES, roles: ROLES } = DEFAULT_CATALOG;
+/** The default catalog's four roles and sixteen of the bench's own: 20 role_* roles. */
 export const ROLE_NAMES = [
   ...ROLES.map((role) => role.name),
   ...Array.from({ length: 20 - ROLES.length }, (_, i) => `role_bench_${pad(i + 1, 2)}`),

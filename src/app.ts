@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { createErrorFormatter, rateLimitedStatus } from './errors.js';
-import { createHttpServer, type Ide } from './http.js';
+import { createHttpServer, createMetricsServer, type Ide, type Readiness } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -15,12 +16,15 @@ import { listenToChannel } from './db/channel-listener.js';
 import { migrate, type Orm } from './db/orm.js';
 import { openDatabase } from './database.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './keycloak/admin-client.js';
-import { frontendClient, provisionRealm } from './keycloak/provisioning.js';
+import { frontendClient, isCatalogExact, provisionRealm } from './keycloak/provisioning.js';
 import { CONTROL_PLANE_CLIENT_ID, TenantRealms } from './keycloak/tenant-realms.js';
 import { createKeycloakSessions } from './keycloak/sessions.js';
 import { createMailer } from './mail/mailer.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { startTracing, type Tracing } from './telemetry/tracing.js';
 import { syncDirectory } from './jobs/directory-sync.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';
+import { accessLogPlugin } from './http/access-log.js';
 import { idempotencyPlugin } from './http/idempotency/idempotency.plugin.js';
 import { UserRecordCache } from './modules/users/user-record-cache.js';
 import { buildExecutableSchema } from './schema.js';
@@ -36,10 +40,21 @@ export interface App {
   /** The tenant realms whose tokens are trusted (TENANCY_MODE=realm only). */
   tenantRealms?: TenantRealms;
   server: Server;
+  /** The Prometheus metrics, served at /metrics (or on METRICS_PORT). */
+  metrics: Metrics;
+  /** The server of METRICS_PORT, when set. */
+  metricsServer?: Server;
   /** Background sync and reconciliation: running when `config.jobs.enabled`, else run on demand. */
   jobs: Jobs;
+  /** OpenTelemetry tracing, when configured (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  tracing?: Tracing;
   /** Starts listening; resolves with the GraphQL endpoint's URL. Port 0 picks a free port. */
   listen(port?: number): Promise<string>;
+  /**
+   * Stops without dropping requests: /readyz answers 503 at once, requests are served for
+   * SHUTDOWN_DRAIN_SECONDS, then no new connection is accepted, idle ones close, and requests
+   * still running after SHUTDOWN_TIMEOUT_SECONDS are cut; the backends close last.
+   */
   close(): Promise<void>;
 }
 
@@ -60,8 +75,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const log = options.log ?? createLogger(config.log);
   const development = config.environment === 'development';
   const rateLimiter = await createRateLimiter({ limits: config.rateLimits, redis: config.redis }, log);
-  const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message) });
-  const userRecords = new UserRecordCache();
+  // Before the database: its statements are traced through the options it opens with.
+  const tracing = config.tracing
+    ? await startTracing(config.tracing, { keycloakUrl: config.keycloak.url, databaseName: databaseName(config.databaseUrl), log })
+    : undefined;
+  const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message), ...tracing?.ormOptions });
+  const metrics = createMetrics({
+    keycloakUrl: config.keycloak.url,
+    pool: async () => {
+      const pool = await orm.em.getConnection().getNativeClient();
+      return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+    },
+    backlog: () => jobBacklog(orm),
+  });
+  const userRecords = new UserRecordCache((hit) => metrics.cacheLookup('caller', hit));
   const userChanges = listenToChannel({
     databaseUrl: config.databaseUrl,
     channel: 'users_changed',
@@ -83,6 +110,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       realm === config.keycloak.realm ? config.keycloak.acceptedClientIds : [config.keycloak.apiClientId, CONTROL_PLANE_CLIENT_ID],
     // Tests judge tokens at another time than now: no waiting for one to expire.
     now: options.now,
+    onCacheLookup: (hit) => metrics.cacheLookup('verified_token', hit),
   });
   const mailer = createMailer(config.smtp);
   const sessions = createKeycloakSessions({
@@ -116,6 +144,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ApolloServerPluginCacheControlDisabled(),
       noStoreHeader(),
       rateLimitedStatus(),
+      metrics.graphqlPlugin,
+      ...(tracing ? [tracing.graphqlPlugin] : []),
+      accessLogPlugin(),
       idempotencyPlugin({ em: orm.em, ttlSeconds: config.idempotency.ttlSeconds, secret: config.keycloak.apiClientSecret, log }),
     ],
     logger: log,
@@ -130,8 +161,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     invitationLimits: config.invitations,
     tenantRealms,
   };
-  const server = createHttpServer({
-    apollo,
+  const http = createHttpServer({
+    // Traced, each operation runs inside its span, so that its SQL and Keycloak calls are its children.
+    apollo: tracing
+      ? { executeHTTPGraphQLRequest: (request) => tracing.operation(() => apollo.executeHTTPGraphQLRequest(request)) }
+      : apollo,
     createContext: (request) =>
       createContext(
         {
@@ -152,11 +186,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ),
     readiness: () => readiness(config, orm),
     corsOrigins: config.http.corsOrigins,
+    // With a port of its own, /metrics is not on the public listener at all.
+    metrics: config.http.metricsPort === undefined ? metrics : undefined,
     ide: development ? options.ide : undefined,
+    tracing,
     log,
   });
+  const metricsServer = config.http.metricsPort === undefined ? undefined : createMetricsServer(metrics, log);
 
-  const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs });
+  const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs, metrics });
   if (config.jobs.enabled) jobs.start();
 
   return {
@@ -166,28 +204,38 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     verifier,
     keycloak,
     tenantRealms,
-    server,
+    server: http.server,
+    metrics,
+    metricsServer,
     jobs,
-    listen: (port = config.http.port) =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, config.http.host, () => {
-          const { port: bound } = server.address() as AddressInfo;
-          resolve(`http://localhost:${bound}/graphql`);
-        });
-      }),
+    tracing,
+    async listen(port = config.http.port) {
+      if (metricsServer) await listenOn(metricsServer, config.http.metricsPort!, config.http.host);
+      return `http://localhost:${await listenOn(http.server, port, config.http.host)}/graphql`;
+    },
     async close() {
+      const { drainSeconds, timeoutSeconds } = config.shutdown;
+      http.drain();
+      // No new run starts from now on; one under way gets the drain and the timeout to finish.
+      const jobsStopped = jobs.stop();
+      if (drainSeconds > 0) {
+        log.info({ drainSeconds }, 'draining: /readyz answers 503, requests are still served');
+        await delay(drainSeconds * 1000);
+      }
+      log.info('no longer accepting connections');
+      const cut = await http.close(timeoutSeconds * 1000);
+      if (cut > 0) log.warn({ requests: cut, timeoutSeconds }, 'requests still running at the shutdown deadline were cut');
       tenantRealms?.stop();
-      await jobs.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await jobsStopped;
+      if (metricsServer?.listening) await closeServer(metricsServer);
+      metrics.close();
       await apollo.stop();
       await userChanges.close();
       await orm.close();
       await rateLimiter.close();
       mailer.close();
+      // Last: the spans of everything that stopped above are sent.
+      await tracing?.close();
     },
   };
 }
@@ -198,27 +246,92 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
  */
 export async function prepareBackends(config: Config, log: Logger): Promise<void> {
   const { keycloak } = config;
-  if (keycloak.masterAdmin) {
-    await provisionRealm({
-      keycloakUrl: keycloak.url,
-      masterAdmin: keycloak.masterAdmin,
-      realm: keycloak.realm,
-      apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
-      frontendClient: frontendClient(keycloak.frontendClientId, keycloak),
-      smtp: config.smtp,
-      bootstrapAdmin: config.bootstrapAdmin,
-      log: (message) => log.info({ realm: keycloak.realm }, message),
-    });
-  }
   const orm = await openDatabase(config.databaseUrl, { logger: (message) => log.debug(message) });
   try {
-    const applied = await migrate(orm);
-    if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
-    const unsynced = await syncDirectory(apiClientAdmin(config).client, orm.em.fork());
-    if (unsynced.length > 0) log.warn({ unsynced }, 'directory sync left roles or groups for the reconciler');
+    await whileHoldingPrepareLock(orm, async () => {
+      if (keycloak.masterAdmin) {
+        const { notInCatalog } = await provisionRealm({
+          keycloakUrl: keycloak.url,
+          masterAdmin: keycloak.masterAdmin,
+          realm: keycloak.realm,
+          apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
+          frontendClient: frontendClient(keycloak.frontendClientId, keycloak),
+          smtp: config.smtp,
+          bootstrapAdmin: config.bootstrapAdmin,
+          catalog: config.catalog,
+          log: (message) => log.info({ realm: keycloak.realm }, message),
+        });
+        if (!isCatalogExact(notInCatalog)) {
+          log.warn(
+            { realm: keycloak.realm, catalog: config.catalog.file ?? 'built-in', notInCatalog },
+            'Keycloak holds roles, privileges or grants the catalog does not declare: kept as they are; declare them in IAM_CATALOG_FILE, or remove them in Keycloak',
+          );
+        }
+      }
+      const applied = await migrate(orm);
+      if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+      const unsynced = await syncDirectory(apiClientAdmin(config).client, orm.em.fork());
+      if (unsynced.length > 0) log.warn({ unsynced }, 'directory sync left roles or groups for the reconciler');
+    });
   } finally {
     await orm.close();
   }
+}
+
+/** The key of the PostgreSQL advisory lock that start-up preparation holds: any fixed number, unique in the database. */
+export const PREPARE_LOCK_KEY = 7_220_412_026;
+
+/**
+ * Replicas that start together (a deployment, a rolling restart, `docker compose up` with two
+ * gateways) would each provision the realm and migrate the database at once: one creating a
+ * role the other just created, two migrations racing. A session-level advisory lock on one
+ * dedicated connection makes them take turns; a process that dies holding it loses its
+ * connection, and with it the lock.
+ */
+async function whileHoldingPrepareLock(orm: Orm, prepare: () => Promise<void>): Promise<void> {
+  const pool = await orm.em.getConnection().getNativeClient();
+  const connection = await pool.connect();
+  try {
+    await connection.query('select pg_advisory_lock($1)', [PREPARE_LOCK_KEY]);
+    try {
+      await prepare();
+    } finally {
+      await connection.query('select pg_advisory_unlock($1)', [PREPARE_LOCK_KEY]);
+    }
+  } finally {
+    connection.release();
+  }
+}
+
+/** The database's name in a connection URL, for the SQL spans. */
+function databaseName(databaseUrl: string): string {
+  return decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
+}
+
+/** Listens on `port` (0: a free one); resolves with the port bound. */
+function listenOn(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+/** The jobs' backlog for the metrics: users waiting for the sync job, and PENDING journal entries (both indexed). */
+async function jobBacklog(orm: Orm) {
+  const [row] = await orm.em.getConnection().execute<{ users: number; pending: number; oldest: number }[]>(
+    `select (select count(*)::int from user_sync) as users,
+            count(*)::int as pending,
+            coalesce(extract(epoch from now() - min(at)), 0)::float8 as oldest
+       from audit_events where status = 'PENDING'`,
+  );
+  return { usersWaitingForSync: row?.users ?? 0, pendingJournalEntries: row?.pending ?? 0, oldestPendingAgeSeconds: row?.oldest ?? 0 };
 }
 
 /** GraphQL answers (tokens, personal data) are never to be stored by browsers or proxies. */
@@ -245,17 +358,25 @@ function apiClientAdmin({ keycloak }: Config): KeycloakAdmin {
   });
 }
 
-async function readiness(config: Config, orm: Orm): Promise<Record<string, string> | null> {
-  const problems: Record<string, string> = {};
+/** How long /readyz waits for each backend: a probe's own timeout is usually a few seconds. */
+const READINESS_TIMEOUT_MS = 2000;
+
+async function readiness(config: Config, orm: Orm): Promise<Readiness> {
   const [database, keycloak] = await Promise.allSettled([
-    orm.em.getConnection().execute('select 1'),
+    // A query cannot be aborted: the answer just stops waiting for it.
+    Promise.race([
+      orm.em.getConnection().execute('select 1'),
+      delay(READINESS_TIMEOUT_MS, undefined, { ref: false }).then(() => Promise.reject(new Error('PostgreSQL did not answer in time'))),
+    ]),
     fetch(`${config.keycloak.url}/realms/${encodeURIComponent(config.keycloak.realm)}`, {
-      signal: AbortSignal.timeout(2000),
+      signal: AbortSignal.timeout(READINESS_TIMEOUT_MS),
     }).then((response) => {
       if (!response.ok) throw new Error(`realm answered ${response.status}`);
     }),
   ]);
-  if (database.status === 'rejected') problems.postgres = 'unreachable';
-  if (keycloak.status === 'rejected') problems.keycloak = 'unreachable or realm missing';
-  return Object.keys(problems).length > 0 ? problems : null;
+  const checks = {
+    postgres: database.status === 'fulfilled' ? 'ok' : 'unreachable',
+    keycloak: keycloak.status === 'fulfilled' ? 'ok' : 'unreachable',
+  } as const;
+  return { ready: checks.postgres === 'ok', degraded: checks.keycloak !== 'ok', checks };
 }

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { readCatalogFile } from './keycloak/catalog-file.js';
+import { type Catalog, DEFAULT_CATALOG } from './keycloak/realm-catalog.js';
 import type { LogOptions } from './logger.js';
 
 /**
@@ -84,6 +87,11 @@ export interface Config {
      * origins (src/http/cors.ts). Any other origin gets no CORS headers.
      */
     corsOrigins: string[];
+    /**
+     * Where Prometheus scrapes /metrics: a port of its own (METRICS_PORT), kept off the public
+     * listener; absent, /metrics is served beside /graphql.
+     */
+    metricsPort?: number;
   };
   databaseUrl: string;
   /**
@@ -129,10 +137,15 @@ export interface Config {
      */
     timeoutSeconds: number;
   };
+  /**
+   * The privileges and roles provisioning creates and keeps in each realm: IAM_CATALOG_FILE,
+   * read and checked at start (`file` names it), else the built-in DEFAULT_CATALOG.
+   */
+  catalog: Catalog & { file?: string };
   /** The realm's first administrator (role_admin), created by provisioning when absent. */
   bootstrapAdmin?: { email: string; password: string };
   /** Where Keycloak (and the gateway's own mail) send email. */
-  smtp: { host: string; port: number; from: string };
+  smtp: SmtpConfig;
   /** Public base URL of the gateway, for redirect URIs and links in emails. */
   publicUrl: string;
   /**
@@ -141,7 +154,10 @@ export interface Config {
    * origins and the default invitation page are made from them.
    */
   frontendUrls: string[];
-  /** The frontend page an invitation email links to; the token is appended as `?token=`. */
+  /**
+   * The frontend page an invitation email links to; the token is appended as `?token=`. By
+   * default the first frontend's that is not PUBLIC_URL.
+   */
   invitationAcceptUrl: string;
   /** M4: how many invitations a tenant may have waiting (pending, unexpired) at once. */
   invitations: { maxPendingPerTenant: number };
@@ -154,7 +170,68 @@ export interface Config {
   jobs: JobsConfig;
   /** How long an Idempotency-Key's first answer is kept for repeats. */
   idempotency: { ttlSeconds: number };
+  /** What SIGTERM does (src/app.ts, `close`). */
+  shutdown: ShutdownConfig;
+  /**
+   * OpenTelemetry tracing (src/telemetry/tracing.ts), from the standard OTEL_* variables;
+   * absent, tracing is off and costs nothing.
+   */
+  tracing?: TracingConfig;
 }
+
+/** Where spans go and which are kept, from OpenTelemetry's standard variables. */
+export interface TracingConfig {
+  /** The OTLP/HTTP traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  endpoint: string;
+  /** http/protobuf (the standard's default) or http/json. */
+  protocol: 'http/protobuf' | 'http/json';
+  /** The resource's attributes (OTEL_RESOURCE_ATTRIBUTES), service.name included (OTEL_SERVICE_NAME, else iam-gateway). */
+  resource: Record<string, string>;
+  /** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG. */
+  sampler: TracesSampler;
+}
+
+export interface TracesSampler {
+  /** Which traces a span without a parent starts: all, none, or a share of them by trace id. */
+  root: 'always_on' | 'always_off' | 'traceidratio';
+  /** The share kept by `traceidratio`, 0 to 1. */
+  ratio: number;
+  /** A span with a parent (the caller's traceparent) follows the parent's decision. */
+  parentBased: boolean;
+}
+
+export interface ShutdownConfig {
+  /**
+   * How long requests are still served after SIGTERM while /readyz answers 503, so that load
+   * balancers stop sending before the gateway stops accepting (5 s in production, 0 in development).
+   */
+  drainSeconds: number;
+  /** After the drain, how long requests still running may take before their connections are cut (10 s). */
+  timeoutSeconds: number;
+}
+
+/**
+ * The mail server both the gateway's mailer and each realm's Keycloak send through. The
+ * password is a secret: it goes to the server and to Keycloak, never into a log or an error.
+ */
+export interface SmtpConfig {
+  host: string;
+  port: number;
+  from: string;
+  /** SMTP AUTH with these (SMTP_USER, SMTP_PASSWORD); absent: the server takes mail without. */
+  credentials?: { user: string; password: string };
+  /**
+   * - implicit: TLS from the first byte, as on port 465 (SMTP_TLS=true);
+   * - starttls: the plain connection is upgraded before anything else is said, and a server
+   *   that does not offer the upgrade is refused (SMTP_STARTTLS; on by default with credentials);
+   * - none: plain SMTP, for a relay on the same host or network.
+   */
+  tls: SmtpTls;
+  /** PEM certificates trusted for the server besides the usual public authorities (SMTP_CA_FILE). */
+  ca?: string;
+}
+
+export type SmtpTls = 'implicit' | 'starttls' | 'none';
 
 export interface JobsConfig {
   /** Off in test gateways unless a test turns them on; every process may run them. */
@@ -247,6 +324,7 @@ export function loadConfig(env: Env = process.env): Config {
         'CORS_ORIGINS',
         unique([...(environment === 'development' ? DEVELOPMENT_CORS_ORIGINS : []), ...frontendOrigins]),
       ),
+      metricsPort: read.optional('METRICS_PORT') === undefined ? undefined : read.port('METRICS_PORT', 0),
     },
     databaseUrl: read.url('DATABASE_URL', ['postgres:', 'postgresql:']),
     tenancyMode,
@@ -265,15 +343,15 @@ export function loadConfig(env: Env = process.env): Config {
         masterAdminUsername && masterAdminPassword ? { username: masterAdminUsername, password: masterAdminPassword } : undefined,
       timeoutSeconds: read.positive('KEYCLOAK_TIMEOUT_SECONDS', 10),
     },
+    catalog: read.catalog('IAM_CATALOG_FILE'),
     bootstrapAdmin: bootstrapEmail && bootstrapPassword ? { email: bootstrapEmail, password: bootstrapPassword } : undefined,
-    smtp: {
-      host: read.optional('SMTP_HOST') ?? '127.0.0.1',
-      port: read.port('SMTP_PORT', 1025),
-      from: read.optional('SMTP_FROM') ?? 'no-reply@iam-gateway.local',
-    },
+    smtp: readSmtp(read, problems),
     publicUrl,
     frontendUrls,
-    invitationAcceptUrl: read.optional('INVITATION_ACCEPT_URL') ?? `${frontendUrls[0] ?? publicUrl}/accept-invitation`,
+    // The gateway serves no such page: the first frontend other than the gateway itself (in
+    // development, the example app), else PUBLIC_URL for a frontend mounted behind it.
+    invitationAcceptUrl:
+      read.optional('INVITATION_ACCEPT_URL') ?? `${frontendUrls.find((url) => url !== publicUrl) ?? publicUrl}/accept-invitation`,
     invitations: { maxPendingPerTenant: read.positive('INVITATIONS_MAX_PENDING_PER_TENANT', 100) },
     log: {
       level: read.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
@@ -303,9 +381,104 @@ export function loadConfig(env: Env = process.env): Config {
       pendingTimeoutSeconds: read.positive('PENDING_TIMEOUT_SECONDS', 300),
     },
     idempotency: { ttlSeconds: read.positive('IDEMPOTENCY_TTL_SECONDS', 86_400) },
+    tracing: readTracing(read),
+    shutdown: {
+      drainSeconds: read.count('SHUTDOWN_DRAIN_SECONDS', environment === 'production' ? 5 : 0),
+      timeoutSeconds: read.positive('SHUTDOWN_TIMEOUT_SECONDS', 10),
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+const SAMPLERS = [
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+  'always_on',
+  'always_off',
+  'traceidratio',
+] as const;
+
+/**
+ * Tracing, as OpenTelemetry's SDKs read their standard variables: on only when an OTLP
+ * endpoint is named, and not disabled by OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none.
+ * The exporter reads its own transport variables (OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT,
+ * _COMPRESSION, _CERTIFICATE and their _TRACES_ forms) when it starts.
+ */
+function readTracing(read: EnvReader): TracingConfig | undefined {
+  const disabled = read.oneOf('OTEL_SDK_DISABLED', ['true', 'false'] as const, 'false') === 'true';
+  const exporter = read.oneOf('OTEL_TRACES_EXPORTER', ['otlp', 'none'] as const, 'otlp');
+  const tracesEndpoint = read.optional('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const baseEndpoint = read.optional('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (disabled || exporter === 'none' || (tracesEndpoint === undefined && baseEndpoint === undefined)) return undefined;
+  const endpoint =
+    tracesEndpoint !== undefined
+      ? read.url('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', ['http:', 'https:'])
+      : `${read.url('OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']).replace(/\/+$/, '')}/v1/traces`;
+  const protocolVariable = read.optional('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL')
+    ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
+    : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protocol = read.optional(protocolVariable) ?? 'http/protobuf';
+  if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
+    read.problem(
+      `${protocolVariable} must be http/protobuf or http/json: the gateway exports over HTTP, to the collector's port 4318 (got "${protocol}")`,
+    );
+  }
+  const sampler = read.oneOf('OTEL_TRACES_SAMPLER', SAMPLERS, 'parentbased_always_on');
+  const ratio = read.optional('OTEL_TRACES_SAMPLER_ARG') === undefined ? 1 : read.ratio('OTEL_TRACES_SAMPLER_ARG');
+  const resource = read.keyValues('OTEL_RESOURCE_ATTRIBUTES');
+  resource['service.name'] = read.optional('OTEL_SERVICE_NAME') ?? resource['service.name'] ?? 'iam-gateway';
+  return {
+    endpoint,
+    protocol: protocol === 'http/json' ? 'http/json' : 'http/protobuf',
+    resource,
+    sampler: {
+      root: sampler.replace('parentbased_', '') as TracesSampler['root'],
+      ratio,
+      parentBased: sampler.startsWith('parentbased_'),
+    },
+  };
+}
+
+function readSmtp(read: EnvReader, problems: string[]): SmtpConfig {
+  const user = read.optional('SMTP_USER');
+  const password = read.optional('SMTP_PASSWORD');
+  if (Boolean(user) !== Boolean(password)) problems.push('SMTP_USER and SMTP_PASSWORD go together: set both or neither');
+  const credentials = user && password ? { user, password } : undefined;
+  const implicitTls = read.flag('SMTP_TLS');
+  const starttls = read.flag('SMTP_STARTTLS');
+  if (implicitTls && starttls) {
+    problems.push(
+      'SMTP_TLS and SMTP_STARTTLS exclude each other: SMTP_TLS=true for a server that speaks TLS from the first byte (usually port 465), SMTP_STARTTLS=true for one that upgrades a plain connection (usually port 587)',
+    );
+  }
+  // A password is not sent in clear unless someone asked for it in so many words.
+  const tls: SmtpTls = implicitTls ? 'implicit' : (starttls ?? credentials !== undefined) ? 'starttls' : 'none';
+  const caFile = read.optional('SMTP_CA_FILE');
+  return {
+    host: read.optional('SMTP_HOST') ?? '127.0.0.1',
+    port: read.port('SMTP_PORT', 1025),
+    from: read.optional('SMTP_FROM') ?? 'no-reply@iam-gateway.local',
+    credentials,
+    tls,
+    ca: caFile === undefined ? undefined : readCertificates('SMTP_CA_FILE', caFile, problems),
+  };
+}
+
+function readCertificates(name: string, file: string, problems: string[]): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    problems.push(`${name} names a file that cannot be read: ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    problems.push(`${name} must name a PEM file of certificates (-----BEGIN CERTIFICATE-----); ${file} holds none`);
+    return undefined;
+  }
+  return text;
 }
 
 /** The URL, or undefined when the value is not one (the caller reports it). */
@@ -335,6 +508,10 @@ class EnvReader {
     private readonly env: Env,
     private readonly problems: string[],
   ) {}
+
+  problem(message: string): void {
+    this.problems.push(message);
+  }
 
   optional(name: string): string | undefined {
     const value = this.env[name]?.trim();
@@ -460,6 +637,47 @@ class EnvReader {
     return Number(value);
   }
 
+  /** The catalog a file declares (JSON or YAML); every problem in it is reported, each on its line. */
+  catalog(name: string): Catalog & { file?: string } {
+    const file = this.optional(name);
+    if (file === undefined) return DEFAULT_CATALOG;
+    const { catalog, problems } = readCatalogFile(file);
+    this.problems.push(...problems.map((problem) => `${name}: ${problem}`));
+    return catalog ? { file, ...catalog } : DEFAULT_CATALOG;
+  }
+
+  /** A number from 0 to 1. */
+  ratio(name: string): number {
+    const value = this.optional(name) ?? '';
+    const ratio = Number(value);
+    if (!/^\d*\.?\d+$/.test(value) || ratio > 1) {
+      this.problems.push(`${name} must be a number from 0 to 1 (got "${value}")`);
+      return 1;
+    }
+    return ratio;
+  }
+
+  /** `key=value,key2=value2`, values percent-encoded (W3C Baggage's format, as OTEL_RESOURCE_ATTRIBUTES has it). */
+  keyValues(name: string): Record<string, string> {
+    const pairs: Record<string, string> = {};
+    for (const item of this.list(name, [])) {
+      const at = item.indexOf('=');
+      const key = item.slice(0, at).trim();
+      let value: string | undefined;
+      try {
+        value = at > 0 ? decodeURIComponent(item.slice(at + 1).trim()) : undefined;
+      } catch {
+        value = undefined;
+      }
+      if (!key || value === undefined) {
+        this.problems.push(`${name} must be key=value pairs separated by commas, each value percent-encoded`);
+        return pairs;
+      }
+      pairs[key] = value;
+    }
+    return pairs;
+  }
+
   /** `10/15m`: at most 10 calls per 15 minutes (s, m, h or d; seconds without a unit). */
   limit(name: string, fallback: Limit): Limit {
     const value = this.optional(name);
@@ -471,6 +689,12 @@ class EnvReader {
       return fallback;
     }
     return limit;
+  }
+
+  /** true or false; undefined when unset, so that a default can depend on other variables. */
+  flag(name: string): boolean | undefined {
+    if (this.optional(name) === undefined) return undefined;
+    return this.oneOf(name, ['true', 'false'] as const, 'false') === 'true';
   }
 
   oneOf<const T extends readonly string[]>(name: string, allowed: T, fallback: T[number]): T[number] {

@@ -11,6 +11,7 @@ import type { TenantRealms } from './keycloak/tenant-realms.js';
 import type { Logger } from './logger.js';
 import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
 import type { KeycloakSessions } from './keycloak/sessions.js';
+import { createAuditLoaders } from './modules/audit/audit.loader.js';
 import { createGroupLoaders } from './modules/groups/group.loader.js';
 import { createRoleLoaders } from './modules/roles/role.loader.js';
 import { createInvitationLoaders } from './modules/invitations/invitation.loader.js';
@@ -60,6 +61,7 @@ export interface GatewayContext {
   rateLimiter: RateLimiter;
   /** The process's cache of callers' records and effective roles; mutations empty it when they end. */
   userRecords: UserRecordCache;
+  /** Its lines carry the request's id wherever they are written from (src/logger.ts, `serveRequest`). */
   log: Logger;
   /**
    * Keycloak's live answer to what a user, group or role gives, in the caller's realm
@@ -101,17 +103,16 @@ export async function createContext(
 
 /**
  * The request's parts are built on first use: `me` answered from the caller cache needs
- * neither an EntityManager fork nor services nor loaders, and a per-request child logger
- * is only wanted when something is logged (measured by `npm run bench`, workload 1).
+ * neither an EntityManager fork nor services nor loaders (measured by `npm run bench`, workload 1).
  * Getters on the prototype and plain fields, because Apollo copies the context's own
  * properties into a new object of the same prototype before executing.
  */
 class RequestContext implements GatewayContext {
   readonly rateLimiter: RateLimiter;
   readonly userRecords: UserRecordCache;
+  readonly log: Logger;
   ownAccount: Viewer | null = null;
   newAccountId: string | null = null;
-  private logger?: Logger;
   private parts?: Pick<GatewayContext, 'services' | 'loaders'>;
   private admission?: Promise<Caller>;
   private roleAnswers?: EffectiveRoles;
@@ -125,14 +126,11 @@ class RequestContext implements GatewayContext {
   ) {
     this.rateLimiter = deps.rateLimiter;
     this.userRecords = deps.userRecords;
+    this.log = deps.log;
   }
 
   caller(): Promise<Caller> {
     return (this.admission ??= this.principal ? admit(this.principal, this) : Promise.reject(unauthenticated()));
-  }
-
-  get log(): Logger {
-    return (this.logger ??= this.deps.log.child({ requestId: this.requestId }));
   }
 
   /** One per request: its answers are kept for the request, so aliases and repeated ids ask Keycloak once. */
@@ -174,6 +172,7 @@ function createLoaders(services: Services) {
     ...createGroupLoaders(services.queries.groups),
     ...createTenantLoaders(services.queries.tenants),
     ...createInvitationLoaders(services.invitations),
+    ...createAuditLoaders(services.audit),
   };
 }
 

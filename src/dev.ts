@@ -2,6 +2,7 @@
  * `npm run dev`: the local stack (PostgreSQL, Keycloak, SMTP catcher; reused when
  * running, started when not) and then the gateway, in development mode.
  */
+import { PinoPretty } from 'pino-pretty';
 import { loadConfig } from './config.js';
 import { graphiql } from './ide.js';
 import { exitWithProblem, runGateway } from './main.js';
@@ -20,7 +21,7 @@ try {
   const stack = await startStack({ env: process.env, database: 'iam_gateway', progress, signal: interrupted.signal });
   const config = loadConfig(stack.env);
   await progress
-    .step('Gateway', () => runGateway(config, stack.stop, { ide: graphiql }))
+    .step('Gateway', () => runGateway(config, stack.stop, { ide: graphiql, logDestination: readableLogs() }))
     .catch(async (error: unknown) => {
       await stack.stop();
       throw error;
@@ -37,4 +38,18 @@ try {
   }
 } catch (error) {
   exitWithProblem(error);
+}
+
+/**
+ * One line per entry, coloured, for a person at a terminal (LOG_FILE, when set, stays JSON).
+ * A development dependency: production (`npm start`, the image) writes JSON and never loads it.
+ */
+function readableLogs() {
+  return PinoPretty({
+    colorize: process.stdout.isTTY,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,service',
+    singleLine: true,
+    sync: true,
+  });
 }

@@ -4,7 +4,10 @@ import { HeaderMap, type ApolloServer } from '@apollo/server';
 import type { GatewayContext } from './context.js';
 import { requestErrorBody } from './errors.js';
 import { applyCors } from './http/cors.js';
-import type { Logger } from './logger.js';
+import { logAccess } from './http/access-log.js';
+import { serveRequest, type Logger, type RequestRecord } from './logger.js';
+import type { Metrics } from './metrics/metrics.js';
+import type { Tracing } from './telemetry/tracing.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /**
@@ -21,7 +24,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_DRAINED_BYTES = 16 * MAX_BODY_BYTES;
 
 export interface HttpHandlers {
-  apollo: ApolloServer<GatewayContext>;
+  /** Apollo, or Apollo run inside the operation's span when tracing is on (src/app.ts). */
+  apollo: Pick<ApolloServer<GatewayContext>, 'executeHTTPGraphQLRequest'>;
   createContext: (request: {
     authorization?: string;
     requestId: string;
@@ -29,13 +33,45 @@ export interface HttpHandlers {
     remoteAddress?: string;
     forwardedFor?: string;
   }) => Promise<GatewayContext>;
-  /** Null when ready, else what is not. */
-  readiness: () => Promise<Record<string, string> | null>;
+  /** What the backends answer now (asked at each /readyz). */
+  readiness: () => Promise<Readiness>;
   /** The origins whose pages may call /graphql across origins (CORS_ORIGINS). */
   corsOrigins: readonly string[];
+  /** Served at /metrics; absent when METRICS_PORT gives them a server of their own (createMetricsServer). */
+  metrics?: Pick<Metrics, 'render'>;
   /** The GraphiQL IDE, served to browsers at /graphql; absent in production. */
   ide?: Ide;
+  /** A span for each request to /graphql (src/telemetry/tracing.ts); absent when tracing is off. */
+  tracing?: Pick<Tracing, 'request'>;
   log: Logger;
+}
+
+/**
+ * Whether the gateway can serve, and what each backend answered. PostgreSQL is required;
+ * without Keycloak the gateway still serves reads, `me` and deferred registrations, so
+ * Keycloak's absence leaves it `degraded` but in the load balancer: otherwise every
+ * replica would leave at once.
+ */
+export interface Readiness {
+  ready: boolean;
+  degraded: boolean;
+  checks: Record<string, 'ok' | 'unreachable'>;
+}
+
+/** The gateway's HTTP server, and the two steps that stop it without dropping requests. */
+export interface HttpServer {
+  server: Server;
+  /**
+   * From now on /readyz answers 503 (load balancers stop sending) while requests are still
+   * served, each answer closing its connection so that clients reconnect elsewhere.
+   */
+  drain(): void;
+  /**
+   * Stops accepting, closes idle keep-alive connections at once and busy ones as their answer
+   * is sent; after `timeoutMs` cuts what is left. Resolves, once nothing is open, with the
+   * number of requests that were cut.
+   */
+  close(timeoutMs: number): Promise<number>;
 }
 
 /**
@@ -51,52 +87,125 @@ export interface Ide {
 
 /**
  * The gateway's HTTP surface: /graphql (Apollo, and GraphiQL for browsers in development),
- * /healthz (the process is alive) and /readyz (its backends answer). Plain node:http:
+ * /healthz (the process is alive) and /readyz (it can serve: PostgreSQL answers, and it is
+ * not stopping). Plain node:http:
  * the gateway needs no web framework for three routes.
  */
-export function createHttpServer(handlers: HttpHandlers): Server {
+export function createHttpServer(handlers: HttpHandlers): HttpServer {
   const corsOrigins = new Set(handlers.corsOrigins);
-  return createServer((request, response) => {
+  const inFlight = new Set<ServerResponse>();
+  const state = { draining: false, closing: false };
+  const server = createServer((request, response) => {
     const given = headerValue(request, 'x-request-id');
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    const startedAt = performance.now();
+    const record: RequestRecord = { requestId };
     response.setHeader('x-request-id', requestId);
-    route(handlers, corsOrigins, request, response, requestId).catch((error: unknown) => {
-      handlers.log.error({ err: error, requestId }, 'request failed');
-      if (!response.headersSent) sendJson(response, 500, { error: 'Internal server error' });
-      else response.end();
+    if (state.draining) response.setHeader('connection', 'close');
+    inFlight.add(response);
+    response.once('close', () => {
+      inFlight.delete(response);
+      logAccess(handlers.log, request, response, record, startedAt);
+      // An answer streamed before the drain kept its connection open: it is idle now.
+      if (state.closing) setImmediate(() => server.closeIdleConnections());
     });
+    serveRequest(record, () =>
+      route(handlers, state, corsOrigins, request, response, record).catch((error: unknown) => {
+        // A client gone before its body arrived (or a connection cut at shutdown) is no
+        // server error: its access line says `aborted`.
+        if (request.destroyed && !request.complete) return;
+        handlers.log.error({ err: error }, 'request failed');
+        if (!response.headersSent) sendJson(response, 500, { error: 'Internal server error' });
+        else response.end();
+      }),
+    );
   });
+
+  const drain = () => {
+    state.draining = true;
+    for (const response of inFlight) if (!response.headersSent) response.setHeader('connection', 'close');
+  };
+  return {
+    server,
+    drain,
+    async close(timeoutMs) {
+      drain();
+      state.closing = true;
+      // Resolves when every connection is gone (at once, with an error, when it never listened).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<true>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs);
+      });
+      const late = await Promise.race([closed.then(() => false), expired]);
+      clearTimeout(timer);
+      if (!late) return 0;
+      const cut = inFlight.size;
+      server.closeAllConnections();
+      await closed;
+      return cut;
+    },
+  };
 }
 
 async function route(
   handlers: HttpHandlers,
+  state: { draining: boolean },
   corsOrigins: ReadonlySet<string>,
   request: IncomingMessage,
   response: ServerResponse,
-  requestId: string,
+  record: RequestRecord,
 ) {
   const url = new URL(request.url ?? '/', 'http://gateway');
   switch (url.pathname) {
     case '/healthz':
       return sendJson(response, 200, { status: 'ok' });
     case '/readyz': {
-      const problems = await handlers.readiness();
-      return sendJson(response, problems ? 503 : 200, problems ? { status: 'unavailable', problems } : { status: 'ready' });
+      if (state.draining) return sendJson(response, 503, { status: 'stopping' });
+      const { ready, degraded, checks } = await handlers.readiness();
+      const status = ready ? (degraded ? 'degraded' : 'ready') : 'unavailable';
+      return sendJson(response, ready ? 200 : 503, { status, checks });
     }
+    case '/metrics':
+      if (!handlers.metrics) break;
+      return sendMetrics(handlers.metrics, response);
     case '/graphql':
       // Before anything that may answer, so that a browser can read every answer, errors included.
       if (applyCors(corsOrigins, request, response)) return;
       if (handlers.ide && request.method === 'GET' && request.headers.accept?.includes('text/html')) {
         return handlers.ide.sendPage(response);
       }
-      return graphql(handlers, request, response, url, requestId);
-    default:
-      if (handlers.ide && url.pathname.startsWith('/ide/') && handlers.ide.sendAsset(url.pathname.slice(5), response)) return;
-      return sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
+      if (handlers.tracing)
+        return handlers.tracing.request(request, response, record.requestId, () => graphql(handlers, request, response, url, record));
+      return graphql(handlers, request, response, url, record);
   }
+  if (handlers.ide && url.pathname.startsWith('/ide/') && handlers.ide.sendAsset(url.pathname.slice(5), response)) return;
+  return sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
 }
 
-async function graphql(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, url: URL, requestId: string) {
+/** The server of METRICS_PORT: /metrics and nothing else. */
+export function createMetricsServer(metrics: Pick<Metrics, 'render'>, log: Logger): Server {
+  return createServer((request, response) => {
+    const answer =
+      new URL(request.url ?? '/', 'http://gateway').pathname === '/metrics'
+        ? sendMetrics(metrics, response)
+        : Promise.resolve(sendJson(response, 404, { error: 'Not found: this port serves /metrics' }));
+    answer.catch((error: unknown) => {
+      log.error({ err: error }, 'metrics scrape failed');
+      if (!response.headersSent) sendJson(response, 500, { error: 'Internal server error' });
+    });
+  });
+}
+
+async function sendMetrics(metrics: Pick<Metrics, 'render'>, response: ServerResponse) {
+  const { contentType, body } = await metrics.render();
+  response.statusCode = 200;
+  response.setHeader('content-type', contentType);
+  response.end(body);
+}
+
+async function graphql(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, url: URL, record: RequestRecord) {
   const headers = new HeaderMap();
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
@@ -105,6 +214,7 @@ async function graphql(handlers: HttpHandlers, request: IncomingMessage, respons
   if (body instanceof BodyError) {
     // The rest of the body was never read: this connection cannot carry another request.
     if (body.cut) response.setHeader('connection', 'close');
+    record.errorCodes = ['BAD_USER_INPUT'];
     return sendJson(response, body.status, requestErrorBody(body.message));
   }
 
@@ -113,7 +223,7 @@ async function graphql(handlers: HttpHandlers, request: IncomingMessage, respons
     context: () =>
       handlers.createContext({
         authorization: headerValue(request, 'authorization'),
-        requestId,
+        requestId: record.requestId,
         tenantId: headerValue(request, 'x-tenant-id'),
         // The rate limits count callers by address; X-Forwarded-For counts only behind trusted proxies.
         remoteAddress: request.socket.remoteAddress,

@@ -4,18 +4,22 @@
  */
 import { createApp, prepareBackends, type AppOptions } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger } from './logger.js';
+import { createLogger, type DestinationStream } from './logger.js';
+
+/** What closing the backends may take after the requests' deadline, before the process gives up on them. */
+const BACKENDS_CLOSE_MS = 5000;
 
 /**
  * Runs the gateway with a loaded configuration; `onStop` runs after the gateway closed.
- * `ide` is for `npm run dev` (src/dev.ts): this entry imports nothing of development's.
+ * `ide` and `logDestination` (readable lines instead of JSON) are for `npm run dev`
+ * (src/dev.ts): this entry imports nothing of development's.
  */
 export async function runGateway(
   config: Config,
   onStop: () => Promise<void> = async () => {},
-  options: Pick<AppOptions, 'ide'> = {},
+  options: Pick<AppOptions, 'ide'> & { logDestination?: DestinationStream } = {},
 ): Promise<void> {
-  const log = createLogger(config.log);
+  const log = createLogger(config.log, options.logDestination);
   await prepareBackends(config, log);
   const app = await createApp(config, { log, ide: options.ide });
 
@@ -24,6 +28,16 @@ export async function runGateway(
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    // A backend that never answers (a query that hangs) must not keep the process: the
+    // orchestrator would kill it anyway, without the line saying why.
+    const { drainSeconds, timeoutSeconds } = config.shutdown;
+    setTimeout(
+      () => {
+        log.error({ drainSeconds, timeoutSeconds }, 'the gateway did not stop in time; exiting');
+        process.exit(1);
+      },
+      (drainSeconds + timeoutSeconds) * 1000 + BACKENDS_CLOSE_MS,
+    ).unref();
     let exitCode = 0;
     try {
       await app.close();

@@ -9,6 +9,7 @@ import type { GatewayContext, Viewer } from './context.js';
 import { AppError, createErrorFormatter } from './errors.js';
 import { createLogger } from './logger.js';
 import type { TenantRole } from './modules/tenants/tenant.entity.js';
+import { NODE_TYPES } from './modules/node/node.type.js';
 import type { MembershipRecord } from './modules/tenants/tenant.type.js';
 import { UserRecordCache } from './modules/users/user-record-cache.js';
 import type { UserRecord } from './modules/users/user.type.js';
@@ -30,6 +31,11 @@ const INVITATION = '1a000000-0000-4000-8000-000000000001';
 const ROLE_USER_ID = '40000000-0000-4000-8000-000000000001';
 const ROLE_ADMIN_ID = '40000000-0000-4000-8000-000000000002';
 const ADMINS_GROUP_ID = '60000000-0000-4000-8000-000000000001';
+const PRIV_USER_MANAGEMENT_ID = '40000000-0000-4000-8000-000000000003';
+const TENANT_EVENT = 'ae000000-0000-4000-8000-000000000001';
+const SYSTEM_EVENT = 'ae000000-0000-4000-8000-000000000002';
+/** The id of a user and of a tenant both: ids come from Keycloak and from the gateway, and nothing keeps them apart. */
+const NAMESAKE = '0c000000-0000-4000-8000-000000000001';
 
 /** Someone in the directory: their token's roles, what the mirror grants, their tenants. */
 interface Person {
@@ -66,6 +72,8 @@ const PEOPLE = {
   /** Users the user managers act on: one within their reach, one holding more than they do. */
   colleague: person(['role_user']),
   boss: person(['role_admin']),
+  /** A user whose id is also a tenant's, and a member of that tenant. */
+  namesake: { ...person(['role_user'], { tenants: { [NAMESAKE]: 'MEMBER' } }), id: NAMESAKE },
 };
 type Who = keyof typeof PEOPLE | 'anonymous';
 const everyone = Object.values(PEOPLE);
@@ -108,6 +116,17 @@ const recordOf = (someone: Person): UserRecord => ({
   createdAt: new Date(0),
   updatedAt: new Date(0),
 });
+
+/** The directory's roles and privileges, and the journal's events, by id. */
+const ROLES: Record<string, { id: string; name: string; kind: 'ROLE' | 'PRIVILEGE'; description: null }> = {
+  [ROLE_USER_ID]: { id: ROLE_USER_ID, name: 'role_user', kind: 'ROLE', description: null },
+  [ROLE_ADMIN_ID]: { id: ROLE_ADMIN_ID, name: 'role_admin', kind: 'ROLE', description: null },
+  [PRIV_USER_MANAGEMENT_ID]: { id: PRIV_USER_MANAGEMENT_ID, name: 'priv_user_management', kind: 'PRIVILEGE', description: null },
+};
+const EVENTS: Record<string, { id: string; tenantId: string | null }> = {
+  [TENANT_EVENT]: { id: TENANT_EVENT, tenantId: TENANT },
+  [SYSTEM_EVENT]: { id: SYSTEM_EVENT, tenantId: null },
+};
 
 const names = (list: string[]) => list.map((name) => ({ name }));
 const loader = <V>(find: (key: string) => V) => new DataLoader<string, V>(async (keys) => keys.map(find));
@@ -158,6 +177,10 @@ function contextFor(who: Who, options: { tenantId?: string; limiter?: FakeRateLi
       Object.entries(byId(id)?.tenants ?? {}).map(([tenantId, role]) => ({ tenantId, userId: id, role: role!, joinedAt: new Date(0) })),
     ),
     invitationById: loader((id) => (id === INVITATION ? { id, tenantId: TENANT } : null)),
+    roleById: loader((id) => ROLES[id] ?? null),
+    groupById: loader((id) => (id === ADMINS_GROUP_ID ? { id, name: 'admins' } : null)),
+    tenantById: loader((id) => ([TENANT, OTHER_TENANT, NAMESAKE].includes(id) ? { id, name: 'Tenant', createdAt: new Date(0) } : null)),
+    auditEventById: loader((id) => EVENTS[id] ?? null),
   };
   // Any other loader (roleById, tenantById, ...) finds nothing: only the rules' loaders matter here.
   const otherLoaders = new Map<string | symbol, DataLoader<string, null>>();
@@ -270,6 +293,8 @@ const createsUser: Cases = {
 /** Every root field: callers it lets through, callers it refuses. */
 const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
   Query: {
+    // Who sees which object is below (`node(id:)`): here, who may ask at all.
+    node: SIGNED_IN,
     publicHello: { allowed: [{ who: 'anonymous' }, { who: 'disabled' }], denied: [] },
     me: SIGNED_IN,
     user: USER_MANAGERS,
@@ -517,6 +542,106 @@ describe('the permission table', () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+/** What `node(id:)` answers `who`: the type it found, or null; and any error codes. */
+async function refetch(id: string, who: Who) {
+  const response = await apollo.executeOperation(
+    { query: 'query($id: ID!) { node(id: $id) { __typename id } }', variables: { id } },
+    { contextValue: contextFor(who) },
+  );
+  if (response.body.kind !== 'single') throw new Error('expected a single result');
+  const { data, errors } = response.body.singleResult;
+  const node = (data as { node: { __typename: string; id: string } | null } | undefined)?.node;
+  return { type: node ? node.__typename : node, id: node?.id, codes: errors?.map((error) => error.extensions?.code) };
+}
+
+describe('node(id:): each type under the rule of the query that lists it', () => {
+  /** Every type, an object of it, who sees it and who gets null. */
+  const NODE_CASES: { type: string; about: string; id: string; shown: Who[]; hidden: Who[] }[] = [
+    {
+      type: 'User',
+      about: 'user, user',
+      id: PEOPLE.colleague.id,
+      shown: ['admin', 'userManager'],
+      hidden: ['plain', 'auditor', 'demotedAdmin', 'member'],
+    },
+    // As `user(id:)`: a user's own record is read through `me`, not refetched by id.
+    { type: 'User', about: 'the caller themself', id: PEOPLE.plain.id, shown: ['admin'], hidden: ['plain'] },
+    { type: 'Role', about: 'role', id: ROLE_USER_ID, shown: ['admin', 'userManager'], hidden: ['plain', 'auditor', 'owner'] },
+    { type: 'Privilege', about: 'privileges', id: PRIV_USER_MANAGEMENT_ID, shown: ['admin', 'userManager'], hidden: ['plain', 'auditor'] },
+    { type: 'Group', about: 'group', id: ADMINS_GROUP_ID, shown: ['admin', 'userManager'], hidden: ['plain', 'member', 'demotedAdmin'] },
+    {
+      type: 'Tenant',
+      about: 'tenant',
+      id: TENANT,
+      shown: ['admin', 'owner', 'tenantAdmin', 'member'],
+      hidden: ['plain', 'otherTenantAdmin', 'userManager', 'auditor'],
+    },
+    {
+      type: 'Invitation',
+      about: 'invitations',
+      id: INVITATION,
+      shown: ['admin', 'owner', 'tenantAdmin'],
+      hidden: ['member', 'otherTenantAdmin', 'userManager', 'plain'],
+    },
+    {
+      type: 'AuditEvent',
+      about: "auditEvents, for a tenant's event",
+      id: TENANT_EVENT,
+      shown: ['admin', 'auditor', 'owner', 'tenantAdmin'],
+      hidden: ['member', 'otherTenantAdmin', 'userManager', 'plain'],
+    },
+    {
+      type: 'AuditEvent',
+      about: 'auditEvents, for an event of no tenant',
+      id: SYSTEM_EVENT,
+      shown: ['admin', 'auditor'],
+      hidden: ['owner', 'tenantAdmin', 'userManager'],
+    },
+  ];
+
+  it('looks up, and has a case here for, every type that implements Node', () => {
+    const implementations = publicSchema.getPossibleTypes(publicSchema.getType('Node') as never).map((type) => type.name);
+    // A type missing from NODE_TYPES would never be found (nothing shown): the list must still be whole.
+    expect([...NODE_TYPES].sort()).toEqual([...implementations].sort());
+    expect([...new Set(NODE_CASES.map(({ type }) => type))].sort()).toEqual([...implementations].sort());
+  });
+
+  for (const { type, about, id, shown, hidden } of NODE_CASES) {
+    for (const who of shown) {
+      it(`shows a ${type} to ${who}, as ${about} would`, async () => {
+        expect(await refetch(id, who)).toEqual({ type, id, codes: undefined });
+      });
+    }
+    for (const who of hidden) {
+      it(`answers null for a ${type} to ${who}, exactly as for an id that names nothing`, async () => {
+        const unknown = await refetch('00000000-0000-4000-8000-0000000000fe', who);
+        expect(unknown).toEqual({ type: null, id: undefined, codes: undefined });
+        expect(await refetch(id, who)).toEqual(unknown);
+      });
+    }
+  }
+
+  it('answers UNAUTHENTICATED to an anonymous caller, whatever the id names', async () => {
+    for (const id of [TENANT, PEOPLE.colleague.id, '00000000-0000-4000-8000-0000000000fe']) {
+      expect(await refetch(id, 'anonymous')).toEqual({ type: null, id: undefined, codes: ['UNAUTHENTICATED'] });
+    }
+  });
+
+  it('answers BAD_USER_INPUT to an id that is not one (upper case, overlong, empty), before any rule', async () => {
+    for (const id of [TENANT.toUpperCase(), `${TENANT}${'0'.repeat(5000)}`, '', "' or 1=1 --"]) {
+      for (const who of ['admin', 'anonymous'] as const) expect((await refetch(id, who)).codes).toEqual(['BAD_USER_INPUT']);
+    }
+  });
+
+  it('answers, of a user and a tenant sharing one id, the first in lookup order the caller may see: a hidden one never hides the other', async () => {
+    expect(await refetch(NAMESAKE, 'admin')).toMatchObject({ type: 'User', codes: undefined });
+    expect(await refetch(NAMESAKE, 'userManager')).toMatchObject({ type: 'User', codes: undefined });
+    // Not a user manager: the user is hidden, and the tenant it belongs to is found as through `tenant(id:)`.
+    expect(await refetch(NAMESAKE, 'namesake')).toMatchObject({ type: 'Tenant', codes: undefined });
+    expect(await refetch(NAMESAKE, 'plain')).toMatchObject({ type: null, codes: undefined });
   });
 });
 

@@ -1,9 +1,11 @@
 import { isObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
 import type { IMiddleware, IMiddlewareFunction } from 'graphql-middleware';
-import { allow, and, chain, or, race, rule, shield, type IRules } from 'graphql-shield';
+import { allow, and, chain, deny, or, race, rule, shield, type IRules } from 'graphql-shield';
 import type { GatewayContext, Viewer } from './context.js';
-import { forbidden, unauthenticated } from './errors.js';
+import { AppError, forbidden, unauthenticated } from './errors.js';
+import { ADMIN_ROLE, MANAGER_ROLE, USER_MANAGEMENT_PRIVILEGE } from './keycloak/realm-catalog.js';
 import type { RateLimitedOperation } from './config.js';
+import { nodeTypeOf, type NodeRecord, type NodeTypeName } from './modules/node/node.type.js';
 import type { TenantRole } from './modules/tenants/tenant.entity.js';
 import type { MembershipRecord } from './modules/tenants/tenant.type.js';
 import type { UserRecord } from './modules/users/user.type.js';
@@ -68,10 +70,9 @@ function hasRealmRole(name: string): ShieldRule {
   return and(isAuthenticated, check);
 }
 
-const ADMIN_ROLE = 'role_admin';
-const USER_MANAGEMENT = 'priv_user_management';
+// Every catalog declares these (REQUIRED_CATALOG_ENTRIES in src/keycloak/realm-catalog.ts).
 const ROLE_ADMIN = hasRealmRole(ADMIN_ROLE);
-const PRIV_USER_MANAGEMENT = hasRealmRole(USER_MANAGEMENT);
+const PRIV_USER_MANAGEMENT = hasRealmRole(USER_MANAGEMENT_PRIVILEGE);
 const USER_MANAGERS = or(ROLE_ADMIN, PRIV_USER_MANAGEMENT);
 
 /**
@@ -190,7 +191,7 @@ function userWriter(targetOf?: (args: Record<string, any>) => unknown): ShieldRu
   return race(ROLE_ADMIN, chain(PRIV_USER_MANAGEMENT, withinReach(targetOf)));
 }
 // A tenant's OWNER or ADMIN reading that tenant's events is planned (docs/architecture.md), not granted yet.
-const AUDITORS = or(ROLE_ADMIN, hasRealmRole('role_manager'));
+const AUDITORS = or(ROLE_ADMIN, hasRealmRole(MANAGER_ROLE));
 
 /**
  * Within the operation's abuse limits (src/auth/rate-limit.ts). Never cached: every call
@@ -233,6 +234,8 @@ const INVITERS = or(ROLE_ADMIN, tenantRole(['OWNER'], invitedTenant), and(tenant
  */
 export const PERMISSIONS = {
   Query: {
+    // Signed in; then each object under the rule of the query that lists it (NODE_RULES), null when refused.
+    node: isAuthenticated,
     publicHello: allow,
     me: isAuthenticated,
     user: USER_MANAGERS,
@@ -289,6 +292,58 @@ export const PERMISSIONS = {
   },
 } satisfies Record<'Query' | 'Mutation', Record<string, ShieldRule>>;
 
+/**
+ * `node(id:)`: each type it refetches is shown under the rule of the root field that lists
+ * or reads that type, asked with the arguments that field would need to show this object.
+ * The rules are the table's own, not copies: a change to `tenant`'s rule is a change to a
+ * tenant's refetch.
+ */
+export const NODE_RULES: Record<NodeTypeName, { field: keyof typeof PERMISSIONS.Query; args: (record: any) => Record<string, unknown> }> = {
+  User: { field: 'user', args: ({ id }) => ({ id }) },
+  Role: { field: 'role', args: ({ id }) => ({ id }) },
+  Privilege: { field: 'privileges', args: () => ({}) },
+  Group: { field: 'group', args: ({ id }) => ({ id }) },
+  Tenant: { field: 'tenant', args: ({ id }) => ({ id }) },
+  Invitation: { field: 'invitations', args: ({ tenantId }: { tenantId: string }) => ({ tenantId }) },
+  // An event of no tenant is the auditors' alone, as in the list: a tenant's admins must name their tenant.
+  AuditEvent: { field: 'auditEvents', args: ({ tenantId }: { tenantId: string | null }) => ({ filter: { tenantId } }) },
+};
+
+/**
+ * How the rules are asked outside graphql-shield's own middleware. Its answers are cached in
+ * the request under the rule's name and this hash, never the same key as the middleware's
+ * own (a hash of another shape): a rule asked for `node` is asked afresh.
+ */
+const NODE_RULE_OPTIONS: Parameters<ShieldRule['resolve']>[4] = {
+  debug: false,
+  allowExternalErrors: true,
+  fallbackRule: deny,
+  hashFunction: ({ args }) => `node:${JSON.stringify(args)}`,
+};
+
+/** Whether the caller may see `node`: its type's rule said yes. A refusal is `false`; anything else the rule raised is thrown. */
+async function maySee(node: NodeRecord, context: GatewayContext, info: GraphQLResolveInfo): Promise<boolean> {
+  const { field, args } = NODE_RULES[nodeTypeOf(node)];
+  const shieldContext = context as GatewayContext & { _shield?: { cache: Record<string, unknown> } };
+  shieldContext._shield ??= { cache: {} };
+  const answer = await PERMISSIONS.Query[field].resolve(undefined as never, args(node), shieldContext as never, info, NODE_RULE_OPTIONS);
+  if (answer === true) return true;
+  if (answer === false || (answer instanceof AppError && (answer.code === 'FORBIDDEN' || answer.code === 'UNAUTHENTICATED'))) return false;
+  throw answer instanceof Error ? answer : new Error(`Unexpected rule answer for node: ${String(answer)}`);
+}
+
+/**
+ * Query.node's answer: of the objects the id names (src/modules/node/node.lookup.ts, in the
+ * order of NODE_TYPES), the first the caller may see; null when there is none. A refused
+ * object reads exactly as one that does not exist, and one the caller may not see never
+ * hides one it may: an object of another type sharing its id is still found.
+ */
+const firstVisibleNode: FieldMiddleware = async (resolve, parent, args, context, info) => {
+  const found = (await resolve(parent, args, context, info)) as NodeRecord[];
+  for (const node of found) if (await maySee(node, context, info)) return node;
+  return null;
+};
+
 // ---------------------------------------------------------------------------------------
 // Fields below the root. A root field's rule says who may ask; these say what the answer
 // shows as it nests (`me → tenants → tenant → members → user → tenants → ...`), so that no
@@ -328,7 +383,7 @@ function withViewers<T>(context: GatewayContext, decide: (viewers: Viewer[]) => 
 }
 
 /** ROLE_ADMIN or PRIV_USER_MANAGEMENT: who may read any user's record, as `user` and `users` do. */
-const managesUsers = (viewer: Viewer) => holds(viewer, ADMIN_ROLE) || holds(viewer, USER_MANAGEMENT);
+const managesUsers = (viewer: Viewer) => holds(viewer, ADMIN_ROLE) || holds(viewer, USER_MANAGEMENT_PRIVILEGE);
 const isAdmin = (viewer: Viewer) => holds(viewer, ADMIN_ROLE);
 
 type Decision = true | Error;
@@ -499,6 +554,14 @@ function guardedBy(rule: FieldRule): FieldMiddleware {
   };
 }
 
+/** `inner` run inside `outer`: the root field's rule first, then what it shows. */
+function within(outer: IMiddlewareFunction | FieldMiddleware, inner: FieldMiddleware): FieldMiddleware {
+  // graphql-shield's middleware for a rule without fragments is a plain function.
+  if (typeof outer !== 'function') throw new Error('A root field whose rule has fragments cannot be wrapped');
+  return (resolve, parent, args, context, info) =>
+    (outer as FieldMiddleware)((...call) => inner(resolve, ...call), parent, args, context, info);
+}
+
 /** Keeps what the filter lets the viewer see of a list. */
 function filteredBy(filter: ItemFilter): FieldMiddleware {
   return async (resolve, parent, args, context, info) => filter(await resolve(parent, args, context, info), parent, context);
@@ -531,8 +594,10 @@ export function permissionsFor(schema: GraphQLSchema): IMiddleware {
     fallbackError: async (thrown) => (thrown instanceof Error ? thrown : forbidden()),
   }).generate(schema) as Record<string, Record<string, IMiddlewareFunction>>;
   const middleware: Record<string, Record<string, IMiddlewareFunction | FieldMiddleware>> = Object.fromEntries(
-    rootTypes.map((type) => [type, generated[type]!]),
+    rootTypes.map((type) => [type, { ...generated[type]! }]),
   );
+  const query = schema.getQueryType()?.name;
+  if (query && middleware[query]?.node) middleware[query].node = within(middleware[query].node, firstVisibleNode);
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith('__') || rootTypes.includes(type.name)) continue;
     for (const field of Object.keys(type.getFields())) {

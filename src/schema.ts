@@ -10,6 +10,7 @@ import { AuditEventResolver } from './modules/audit/audit.resolver.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
 import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
 import { MeResolver } from './modules/me/me.resolver.js';
+import { NodeResolver } from './modules/node/node.resolver.js';
 import { SystemResolver } from './modules/system/system.resolver.js';
 import { UserConnectionResolver, UserResolver } from './modules/users/user.resolver.js';
 import { PrivilegeResolver, RoleResolver } from './modules/roles/role.resolver.js';
@@ -19,6 +20,7 @@ import { InvitationResolver, TenantInvitationsResolver } from './modules/invitat
 import { MeTenantsResolver, TenantMembershipResolver, TenantResolver, UserTenantsResolver } from './modules/tenants/tenant.resolver.js';
 
 const RESOLVERS = [
+  NodeResolver,
   SystemResolver,
   MeResolver,
   UserResolver,

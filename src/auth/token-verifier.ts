@@ -57,6 +57,8 @@ export interface TokenVerifierOptions {
   jwksCooldownMs?: number;
   /** Verified tokens kept to skip repeated signature checks; 0 disables the cache. */
   cacheSize?: number;
+  /** Told of every cache lookup, found or not (the metrics' hit rate). */
+  onCacheLookup?: (hit: boolean) => void;
   /**
    * The time tokens are judged by (`exp`, `nbf`, `iat`, and the cache), in milliseconds since
    * the epoch: the system clock unless a test moves one of its own.
@@ -129,7 +131,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       if (!token || token.length > MAX_TOKEN_LENGTH) throw unauthenticated();
       const cached = cache.get(token);
       // A realm can stop being trusted while its tokens sit in the cache.
-      if (cached && options.trustedRealms().includes(cached.realm)) return cached;
+      const hit = cached !== undefined && options.trustedRealms().includes(cached.realm);
+      options.onCacheLookup?.(hit);
+      if (hit) return cached;
       let principal: Principal;
       try {
         principal = await verifyUncached(token);

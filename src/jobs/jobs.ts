@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { JobsConfig } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { createServices, type ServiceDependencies } from '../services.js';
 import { reconcile, type ReconcileRun } from './reconciler.js';
 import { syncPendingUsers, type UserSyncRun } from './user-sync.js';
@@ -38,6 +39,8 @@ export function createJobs(deps: {
   services: ServiceDependencies;
   log: Logger;
   config: JobsConfig;
+  /** Told what each run did; absent, nothing is counted. */
+  metrics?: Pick<Metrics, 'userSyncRun' | 'reconcilerRun'>;
 }): Jobs {
   const { em, config } = deps;
   const { keycloak } = deps.services;
@@ -48,8 +51,8 @@ export function createJobs(deps: {
   const running = new Set<Promise<unknown>>();
   let stopped = true;
 
-  const syncOnce = (now = new Date()) =>
-    syncPendingUsers(
+  const syncOnce = async (now = new Date()) => {
+    const run = await syncPendingUsers(
       { em, services, log },
       {
         batchSize: config.syncBatchSize,
@@ -59,6 +62,9 @@ export function createJobs(deps: {
       },
       now,
     );
+    deps.metrics?.userSyncRun(run);
+    return run;
+  };
 
   const reconcileOnce = async (now = new Date()): Promise<ReconcileRun | null> => {
     if (!(await claimLease(em.fork(), 'reconciler', holder, RECONCILER_LEASE_SECONDS))) return null;
@@ -69,6 +75,7 @@ export function createJobs(deps: {
     }, LEASE_RENEWAL_MS);
     try {
       const run = await reconcile({ em, keycloak, services, log }, { pendingTimeoutSeconds: config.pendingTimeoutSeconds }, now);
+      deps.metrics?.reconcilerRun({ ...run });
       await em.fork().execute('delete from idempotency_keys where expires_at < ?', [now]);
       return run;
     } finally {

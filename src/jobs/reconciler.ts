@@ -99,7 +99,8 @@ async function mirrorUsers(pass: Pass, options: ReconcilerOptions, now: Date, ru
     await forgetDeleted(pass, user.id);
     local.delete(user.id);
     run.usersRemoved++;
-    log.info({ userId: user.id, email: user.email }, 'reconciler: user deleted outside the gateway removed from the mirror');
+    // The id only: the info log holds no personal data, and the id finds the user in the journal.
+    log.info({ userId: user.id }, 'reconciler: user deleted outside the gateway removed from the mirror');
   }
 
   const added = new Set<string>();

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type ClientRepresentation from '@keycloak/keycloak-admin-client/lib/defs/clientRepresentation.js';
@@ -5,8 +6,8 @@ import type ProtocolMapperRepresentation from '@keycloak/keycloak-admin-client/l
 import type RealmRepresentation from '@keycloak/keycloak-admin-client/lib/defs/realmRepresentation.js';
 import type RoleRepresentation from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
 import type { RoleMappingPayload } from '@keycloak/keycloak-admin-client/lib/defs/roleRepresentation.js';
-import type { Config } from '../config.js';
-import { API_SERVICE_ACCOUNT_ROLES, type CatalogEntry, PRIVILEGES, ROLES } from './realm-catalog.js';
+import type { Config, SmtpConfig } from '../config.js';
+import { ADMIN_ROLE, API_SERVICE_ACCOUNT_ROLES, type Catalog, type CatalogEntry, PRIVILEGE_PREFIX, ROLE_PREFIX } from './realm-catalog.js';
 
 /**
  * The realm's password policy, in Keycloak's syntax. maxLength bounds the work a password
@@ -34,8 +35,10 @@ export interface RealmProvisioningOptions {
   realm: string;
   apiClient: { clientId: string; secret: string };
   frontendClient: FrontendClientOptions;
-  smtp: { host: string; port: number; from: string };
+  smtp: Pick<SmtpConfig, 'host' | 'port' | 'from' | 'credentials' | 'tls'>;
   bootstrapAdmin?: { email: string; password: string };
+  /** The privileges and roles to create and keep (config.catalog). */
+  catalog: Catalog;
   /** Receives one line per thing created or updated; never secrets. */
   log?: (message: string) => void;
 }
@@ -72,16 +75,45 @@ const POST_LOGOUT_REDIRECT_URIS = 'post.logout.redirect.uris';
 
 export interface RealmProvisioningResult {
   realmCreated: boolean;
+  notInCatalog: NotInCatalog;
 }
 
-const ADMIN_ROLE = 'role_admin';
+/**
+ * What the realm holds beyond the catalog: kept as it is, never deleted (users and groups
+ * may hold it), and reported so that an operator declares it or deletes it in Keycloak.
+ */
+export interface NotInCatalog {
+  /** role_* realm roles the catalog does not declare. */
+  roles: string[];
+  /** priv_* realm roles the catalog does not declare. */
+  privileges: string[];
+  /** For each declared role, the realm roles it is a composite of that the catalog does not give it. */
+  grants: Record<string, string[]>;
+}
+
+/** Nothing beyond the catalog. */
+export function isCatalogExact({ roles, privileges, grants }: NotInCatalog): boolean {
+  return roles.length === 0 && privileges.length === 0 && Object.keys(grants).length === 0;
+}
+
+/** What Keycloak shows in place of a stored secret, such as the SMTP password, on every read. */
+const MASKED_SECRET = '**********';
+
+/**
+ * Keycloak never gives the SMTP password back, so the realm's SMTP settings also hold a
+ * digest of the password provisioning wrote (Keycloak keeps and shows keys it does not
+ * use). A new SMTP_PASSWORD changes the digest, and the settings are written again with
+ * it; the same one writes nothing.
+ */
+const SMTP_PASSWORD_DIGEST = 'iamGatewayPasswordDigest';
+
 const USER_ATTRIBUTES = ['entity_code', 'country_code'];
 const AUDIENCE_MAPPER = 'api-audience';
 const RACE_RECHECK_DELAYS_MS = [0, 250, 500, 1000, 2000, 4000, 8000, 16000];
 
 /**
  * Brings a realm to the state the gateway needs: its settings, the API and frontend
- * clients, the service account's permissions, the predefined privileges and roles, and
+ * clients, the service account's permissions, the catalog's privileges and roles, and
  * the bootstrap administrator. Creates what is missing and updates what differs, so it
  * can run at every start, also while another instance runs it; a second run changes
  * nothing.
@@ -159,9 +191,9 @@ class RealmProvisioner {
       },
     });
     for (const clientId of BUILT_IN_CLIENTS) await this.ensureNoPasswordGrant(clientId);
-    const roles = await this.ensureCatalogRoles();
+    const { roles, notInCatalog } = await this.ensureCatalog();
     if (bootstrapAdmin) await this.ensureBootstrapAdmin(bootstrapAdmin, roles.get(ADMIN_ROLE)!);
-    return { realmCreated };
+    return { realmCreated, notInCatalog };
   }
 
   /**
@@ -189,7 +221,8 @@ class RealmProvisioner {
   }
 
   private async ensureRealm(): Promise<boolean> {
-    const { realm, smtp } = this.options;
+    const { realm, smtp, masterAdmin } = this.options;
+    const smtpServer = smtpServerSettings(realm, smtp, masterAdmin.password);
     const desired: RealmRepresentation = {
       enabled: true,
       registrationEmailAsUsername: true,
@@ -202,15 +235,7 @@ class RealmProvisioner {
       permanentLockout: false,
       failureFactor: 5,
       waitIncrementSeconds: 60,
-      // Keycloak reads every SMTP setting as a string.
-      smtpServer: {
-        host: smtp.host,
-        port: String(smtp.port),
-        from: smtp.from,
-        auth: 'false',
-        ssl: 'false',
-        starttls: 'false',
-      },
+      smtpServer: smtpServer.asRead,
       // Admin events let a reconciler learn about changes made outside the gateway; login
       // events record every sign-in and failure. Both are kept for a while, not for ever.
       adminEventsEnabled: true,
@@ -227,8 +252,9 @@ class RealmProvisioner {
       `realm ${realm}`,
       desired,
       async () => (await this.admin.realms.findOne({ realm })) ?? undefined,
-      () => this.admin.realms.create({ realm, ...desired }),
-      (changes) => this.admin.realms.update({ realm }, changes),
+      // Written whole, password included: Keycloak replaces all the SMTP settings at once.
+      () => this.admin.realms.create({ realm, ...desired, smtpServer: smtpServer.written }),
+      (changes) => this.admin.realms.update({ realm }, changes.smtpServer ? { ...changes, smtpServer: smtpServer.written } : changes),
     );
     return created;
   }
@@ -342,30 +368,43 @@ class RealmProvisioner {
     }
   }
 
-  /** Returns every catalog role by name. */
-  private async ensureCatalogRoles(): Promise<Map<string, RoleRepresentation>> {
+  /**
+   * The catalog owns what it declares: each privilege and role is created, its description
+   * set back when it differs, and each role given the privileges it lacks (so role_admin
+   * always holds every privilege). Nothing is taken away: roles and privileges the catalog
+   * does not declare, and composites administrators added to a declared role, stay and are
+   * reported. Returns the declared ones by name.
+   */
+  private async ensureCatalog(): Promise<{ roles: Map<string, RoleRepresentation>; notInCatalog: NotInCatalog }> {
+    const { catalog } = this.options;
     const roles = new Map<string, RoleRepresentation>();
-    // The catalog owns privileges. Roles belong to administrators once created: only
-    // privileges they lack are added, so role_admin always holds every privilege.
-    for (const privilege of PRIVILEGES) {
-      roles.set(privilege.name, await this.ensureRole(privilege, { description: privilege.description }));
-    }
-    for (const entry of ROLES) {
-      const role = await this.ensureRole(entry, {});
+    for (const privilege of catalog.privileges) roles.set(privilege.name, await this.ensureRole(privilege));
+    const grants: Record<string, string[]> = {};
+    for (const entry of catalog.roles) {
+      const role = await this.ensureRole(entry);
       roles.set(entry.name, role);
-      await this.ensureComposites(
+      const undeclared = await this.ensureComposites(
         role,
         entry.privileges.map((name) => roles.get(name)!),
       );
+      if (undeclared.length > 0) grants[entry.name] = undeclared;
     }
-    return roles;
+    const managed = (await this.admin.roles.find()).map((role) => role.name!).filter((name) => !roles.has(name));
+    return {
+      roles,
+      notInCatalog: {
+        roles: managed.filter((name) => name.startsWith(ROLE_PREFIX)).sort(),
+        privileges: managed.filter((name) => name.startsWith(PRIVILEGE_PREFIX)).sort(),
+        grants,
+      },
+    };
   }
 
-  private async ensureRole(entry: CatalogEntry, desired: RoleRepresentation): Promise<RoleRepresentation> {
-    const { name, description } = entry;
+  private async ensureRole({ name, description }: CatalogEntry): Promise<RoleRepresentation> {
     const { current } = await this.ensure(
       `role ${name}`,
-      desired,
+      // A catalog entry without a description leaves Keycloak's as it is.
+      description === undefined ? {} : { description },
       async () => (await this.admin.roles.findOneByName({ name })) ?? undefined,
       () => this.admin.roles.create({ name, description }),
       // Keycloak sets every field of a role from the body, the name included.
@@ -374,17 +413,21 @@ class RealmProvisioner {
     return current;
   }
 
-  private async ensureComposites(role: RoleRepresentation, privileges: RoleRepresentation[]): Promise<void> {
+  /** Adds the privileges the role lacks; answers the names of its realm composites the catalog does not give it. */
+  private async ensureComposites(role: RoleRepresentation, privileges: RoleRepresentation[]): Promise<string[]> {
     const id = role.id!;
     const composites = () => this.admin.roles.getCompositeRolesForRealm({ id });
     const current = await composites();
+    const undeclared = current.filter((composite) => !hasAll(privileges, [composite])).map((composite) => composite.name!);
     const lacking = privileges.filter((privilege) => !hasAll(current, [privilege]));
-    if (lacking.length === 0) return;
-    const added = await tolerateRace(
-      () => this.admin.roles.createComposite({ roleId: id }, lacking),
-      async () => hasAll(await composites(), lacking),
-    );
-    if (added) this.log(`added ${names(lacking)} to role ${role.name}`);
+    if (lacking.length > 0) {
+      const added = await tolerateRace(
+        () => this.admin.roles.createComposite({ roleId: id }, lacking),
+        async () => hasAll(await composites(), lacking),
+      );
+      if (added) this.log(`added ${names(lacking)} to role ${role.name}`);
+    }
+    return undeclared.sort();
   }
 
   private async ensureBootstrapAdmin(
@@ -392,7 +435,8 @@ class RealmProvisioner {
     adminRole: RoleRepresentation,
   ): Promise<void> {
     const { current: user, created } = await findOrCreate(
-      `user ${email}`,
+      // Named by its role, not its email: these lines go to the info log, which holds no personal data.
+      'the bootstrap admin',
       async () => (await this.admin.users.find({ username: email, exact: true }))[0],
       // The password is set only on creation, so a restart never undoes a password change.
       // Keycloak checks it against the password policy and creates no user when it fails.
@@ -407,8 +451,8 @@ class RealmProvisioner {
           credentials: [{ type: 'password', value: password, temporary: false }],
         }),
     );
-    if (created) this.log(`created user ${email}`);
     const id = user.id!;
+    if (created) this.log(`created the bootstrap admin (user ${id})`);
     const realmRoles = () => this.admin.users.listRealmRoleMappings({ id });
     if (hasAll(await realmRoles(), [adminRole])) return;
     // Not part of the creation: Keycloak ignores realmRoles there (keycloak/keycloak#46759).
@@ -416,7 +460,7 @@ class RealmProvisioner {
       () => this.admin.users.addRealmRoleMappings({ id, roles: [toMapping(adminRole)] }),
       async () => hasAll(await realmRoles(), [adminRole]),
     );
-    if (granted) this.log(`granted ${ADMIN_ROLE} to user ${email}`);
+    if (granted) this.log(`granted ${ADMIN_ROLE} to the bootstrap admin (user ${id})`);
   }
 
   /**
@@ -443,6 +487,35 @@ class RealmProvisioner {
     }
     return found;
   }
+}
+
+/**
+ * The realm's SMTP settings as provisioning writes them and as Keycloak shows them back
+ * (the password masked). Keycloak reads every setting as a string. A key left undefined
+ * must be absent: a leftover user or password after the credentials are removed is
+ * written away.
+ */
+function smtpServerSettings(
+  realm: string,
+  smtp: RealmProvisioningOptions['smtp'],
+  digestKey: string,
+): { written: Record<string, string>; asRead: Record<string, string | undefined> } {
+  const { credentials } = smtp;
+  const settings = {
+    host: smtp.host,
+    port: String(smtp.port),
+    from: smtp.from,
+    auth: String(credentials !== undefined),
+    ssl: String(smtp.tls === 'implicit'),
+    starttls: String(smtp.tls === 'starttls'),
+  };
+  if (!credentials)
+    return { written: settings, asRead: { ...settings, user: undefined, password: undefined, [SMTP_PASSWORD_DIGEST]: undefined } };
+  // Keyed by the master admin's password, which the realm's administrators, who can read
+  // these settings, do not hold: the digest lets no one test guesses of the SMTP password.
+  const digest = createHmac('sha256', digestKey).update(`${realm}\n${credentials.user}\n${credentials.password}`).digest('base64url');
+  const common = { ...settings, user: credentials.user, [SMTP_PASSWORD_DIGEST]: digest };
+  return { written: { ...common, password: credentials.password }, asRead: { ...common, password: MASKED_SECRET } };
 }
 
 async function findOrCreate<T>(

@@ -78,6 +78,7 @@ export class TenantRealms {
       apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
       frontendClient: frontendClient(CONTROL_PLANE_CLIENT_ID, keycloak),
       smtp,
+      catalog: this.config.catalog,
       log: (message) => this.log.debug({ realm }, message),
     });
   }

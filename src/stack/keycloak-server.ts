@@ -15,6 +15,8 @@ export interface LocalKeycloakOptions {
   managementPort: number;
   /** Master-realm bootstrap admin, used only when the server creates its database. */
   bootstrapAdmin: { username: string; password: string };
+  /** PEM files of certificates Keycloak trusts besides Java's, for the mail servers it sends through. */
+  truststorePaths?: string[];
   progress: Progress;
   /** Aborted by Ctrl-C while the server starts: it is stopped again rather than left running. */
   signal?: AbortSignal;
@@ -172,6 +174,8 @@ function launch(home: string, javaHome: string, logFile: string, options: LocalK
       // With brute-force detection on, Keycloak otherwise refuses a user's concurrent
       // logins (two browser tabs, parallel clients): keycloak/keycloak#48272.
       '--spi-brute-force-protector--default-brute-force-detector--allow-concurrent-requests=true',
+      // Read at start only: a Keycloak started before a certificate was added does not trust it.
+      ...(options.truststorePaths?.length ? [`--truststore-paths=${options.truststorePaths.join(',')}`] : []),
     ],
     {
       cwd: home,

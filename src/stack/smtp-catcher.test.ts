@@ -1,9 +1,16 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMailbox, extractLinks } from '../../test/support/mailbox.js';
+import type { SmtpConfig } from '../config.js';
+import { createMailer } from '../mail/mailer.js';
 import { silentProgress, StackError } from './progress.js';
-import { startSmtpCatcher, type RunningSmtpCatcher } from './smtp-catcher.js';
+import { type RunningSmtpCatcher, type SecuredSmtp, startSmtpCatcher } from './smtp-catcher.js';
+import { localSmtpCertificate, type SmtpCertificate } from './smtp-certificate.js';
 
 const resetLink = 'http://localhost:8180/realms/iam/login-actions/action-token?key=eyJhbGciOi.abc-def_123&client_id=iam-frontend';
 
@@ -119,5 +126,93 @@ describe('SMTP catcher', () => {
 
   it('refuses to listen beyond loopback, since the messages hold password-reset links', async () => {
     await expect(startSmtpCatcher({ smtpPort: 0, httpPort: 0, host: '0.0.0.0', progress: silentProgress })).rejects.toThrow(StackError);
+  });
+});
+
+describe('SMTP catcher that requires AUTH over TLS, with the gateway mailer as client', () => {
+  const credentials = { user: 'mailer@iam-gateway.local', password: 'Catcher-Passw0rd!' };
+  let cacheDir: string;
+  let certificate: SmtpCertificate;
+  const started: RunningSmtpCatcher[] = [];
+
+  beforeAll(async () => {
+    cacheDir = mkdtempSync(join(tmpdir(), 'smtp-catcher-'));
+    certificate = await localSmtpCertificate(cacheDir);
+  });
+  afterAll(async () => {
+    await Promise.all(started.map((catcher) => catcher.stop()));
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  async function securedCatcher(tls: SecuredSmtp['tls']) {
+    const catcher = await startSmtpCatcher({
+      smtpPort: 0,
+      httpPort: 0,
+      secured: { tls, certificate, credentials },
+      progress: silentProgress,
+    });
+    started.push(catcher);
+    return catcher;
+  }
+
+  /** Sends one message through the gateway's mailer, trusting the catcher's certificate. */
+  async function send(port: number, smtp: Partial<SmtpConfig>): Promise<string> {
+    const to = `${randomUUID()}@example.test`;
+    const mailer = createMailer({
+      host: '127.0.0.1',
+      port,
+      from: 'no-reply@iam-gateway.local',
+      tls: 'none',
+      ca: certificate.cert,
+      ...smtp,
+    });
+    try {
+      await mailer.send({ to, subject: 'Hello', text: 'Over TLS' });
+    } finally {
+      mailer.close();
+    }
+    return to;
+  }
+
+  it.each(['starttls', 'implicit'] as const)('takes mail with the right credentials over %s', async (tls) => {
+    const catcher = await securedCatcher(tls);
+    const to = await send(catcher.smtpPort, { credentials, tls });
+    expect(await createMailbox(catcher.apiUrl).waitFor(to)).toMatchObject({ subject: 'Hello', text: expect.stringContaining('Over TLS') });
+  });
+
+  it('refuses wrong credentials, and the error names neither password', async () => {
+    const catcher = await securedCatcher('starttls');
+    const wrong = { user: credentials.user, password: 'Wrong-Passw0rd!' };
+    const error = await send(catcher.smtpPort, { credentials: wrong, tls: 'starttls' }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/Invalid login: 535/);
+    const shown = JSON.stringify({ ...(error as object), message: (error as Error).message, stack: (error as Error).stack });
+    for (const password of [wrong.password, credentials.password]) {
+      expect(shown).not.toContain(password);
+      expect(shown).not.toContain(Buffer.from(password).toString('base64'));
+      expect(shown).not.toContain(Buffer.from(`\0${wrong.user}\0${password}`).toString('base64'));
+    }
+    expect(await createMailbox(catcher.apiUrl).list()).toEqual([]);
+  });
+
+  it('refuses AUTH before STARTTLS and mail before AUTH', async () => {
+    const catcher = await securedCatcher('starttls');
+    await expect(send(catcher.smtpPort, { credentials, tls: 'none' })).rejects.toThrow(/538 .*STARTTLS/);
+    await expect(send(catcher.smtpPort, { tls: 'starttls' })).rejects.toThrow(/530 .*[Aa]uthentication [Rr]equired/);
+    expect(await createMailbox(catcher.apiUrl).list()).toEqual([]);
+  });
+
+  it('the mailer set to STARTTLS sends nothing, credentials included, to a server that does not offer the upgrade', async () => {
+    const plain = await startSmtpCatcher({ smtpPort: 0, httpPort: 0, progress: silentProgress });
+    started.push(plain);
+    await expect(send(plain.smtpPort, { credentials, tls: 'starttls' })).rejects.toThrow(/STARTTLS/);
+    expect(await createMailbox(plain.apiUrl).list()).toEqual([]);
+  });
+
+  it('keeps the certificate it made in the cache folder, so a Keycloak started earlier still trusts it', async () => {
+    expect(await localSmtpCertificate(cacheDir)).toEqual(certificate);
   });
 });

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import PostalMime from 'postal-mime';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { StackError, type Progress } from './progress.js';
 
 const SERVICE = 'smtp-catcher';
@@ -31,7 +31,20 @@ export interface SmtpCatcherOptions {
   httpPort: number;
   /** A loopback address; default 127.0.0.1. */
   host?: string;
+  /** Unset: plain SMTP without AUTH, as the development stack runs it. */
+  secured?: SecuredSmtp;
   progress: Progress;
+}
+
+/**
+ * A catcher that behaves like a mail provider: it takes mail only after AUTH with exactly
+ * these credentials, and AUTH only over TLS, either upgraded with STARTTLS or from the
+ * first byte (implicit, as on port 465).
+ */
+export interface SecuredSmtp {
+  tls: 'starttls' | 'implicit';
+  certificate: { cert: string; key: string };
+  credentials: { user: string; password: string };
 }
 
 export interface RunningSmtpCatcher {
@@ -47,13 +60,14 @@ export interface RunningSmtpCatcher {
 
 /**
  * Brings up the development SMTP catcher: reuses one whose HTTP API already answers on
- * the port, else starts an SMTP server (no auth, no TLS) that keeps the newest
- * messages in memory and an HTTP API to read them. Both listen on loopback only.
+ * the port, else starts an SMTP server (no auth and no TLS unless `secured`) that keeps
+ * the newest messages in memory and an HTTP API to read them. Both listen on loopback only.
  */
 export async function startSmtpCatcher({
   smtpPort,
   httpPort,
   host = '127.0.0.1',
+  secured,
   progress,
 }: SmtpCatcherOptions): Promise<RunningSmtpCatcher> {
   // The API has no authentication and the messages hold password-reset links.
@@ -70,7 +84,7 @@ export async function startSmtpCatcher({
   }
   return progress.step(
     'SMTP catcher',
-    () => start(smtpPort, httpPort, host),
+    () => start(smtpPort, httpPort, host, secured),
     (catcher) => `SMTP on ${host}:${catcher.smtpPort}, messages at ${catcher.apiUrl}/messages`,
   );
 }
@@ -93,11 +107,10 @@ async function findRunning(apiUrl: string): Promise<{ smtpPort: number } | undef
   }
 }
 
-async function start(smtpPort: number, httpPort: number, host: string): Promise<RunningSmtpCatcher> {
+async function start(smtpPort: number, httpPort: number, host: string, secured?: SecuredSmtp): Promise<RunningSmtpCatcher> {
   const messages: CaughtMessage[] = [];
   const smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
+    ...(secured ? securedOptions(secured) : { authOptional: true, disabledCommands: ['AUTH', 'STARTTLS'] }),
     size: MAX_MESSAGE_BYTES,
     logger: false,
     // Do not hold the stack's shutdown for the default 30 s when a client keeps its connection.
@@ -133,6 +146,20 @@ async function start(smtpPort: number, httpPort: number, host: string): Promise<
       http.close();
       http.closeAllConnections();
       await Promise.all([once(http, 'close'), closeSmtp()]);
+    },
+  };
+}
+
+function securedOptions({ tls, certificate, credentials }: SecuredSmtp): SMTPServerOptions {
+  return {
+    secure: tls === 'implicit',
+    ...certificate,
+    // smtp-server refuses AUTH before TLS (allowInsecureAuth is off) and MAIL before AUTH.
+    authOptional: false,
+    authMethods: ['PLAIN', 'LOGIN'],
+    onAuth({ username, password }, _session, callback) {
+      if (username === credentials.user && password === credentials.password) return callback(null, { user: username });
+      callback(Object.assign(new Error('Authentication credentials invalid'), { responseCode: 535 }));
     },
   };
 }

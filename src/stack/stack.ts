@@ -4,6 +4,7 @@ import { startLocalKeycloak } from './keycloak-server.js';
 import { resolveDatabase } from './postgres.js';
 import { StackError, type Progress } from './progress.js';
 import { startSmtpCatcher } from './smtp-catcher.js';
+import { localSmtpCertificate, type SmtpCertificate } from './smtp-certificate.js';
 
 /**
  * Development-only credentials for the servers this stack starts on loopback. They never
@@ -35,6 +36,11 @@ export interface Stack {
   env: Record<string, string | undefined>;
   /** Where the SMTP catcher's HTTP API answers. */
   mailboxUrl: string;
+  /**
+   * The certificate of SMTP catchers that speak TLS (the shared one speaks plain SMTP),
+   * trusted by the Keycloak this stack starts.
+   */
+  smtpCertificate: SmtpCertificate;
   /** Stops what this stack started; leaves what it reused. */
   stop(): Promise<void>;
 }
@@ -69,6 +75,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     stops.push(database.stop);
     unlessInterrupted();
 
+    const smtpCertificate = await localSmtpCertificate(cacheDir);
     const keycloakEnv: Record<string, string | undefined> = {};
     if (!env.KEYCLOAK_URL) {
       const keycloak = await startLocalKeycloak({
@@ -76,6 +83,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         httpPort: LOCAL_KEYCLOAK.httpPort,
         managementPort: LOCAL_KEYCLOAK.managementPort,
         bootstrapAdmin: LOCAL_KEYCLOAK.masterAdmin,
+        truststorePaths: [smtpCertificate.certFile],
         progress,
         signal,
       });
@@ -99,6 +107,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         ...definedOnly(env),
       },
       mailboxUrl: mail.apiUrl,
+      smtpCertificate,
       stop,
     };
   } catch (error) {

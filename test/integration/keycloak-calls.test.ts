@@ -70,7 +70,7 @@ const FIRST_SIGHT = new RegExp(
 );
 
 describe('calls from the gateway to Keycloak', () => {
-  it('are none for me and users once the first request fetched the realm keys and each caller was seen once', async () => {
+  it('are none for me, users and node once the first request fetched the realm keys and each caller was seen once', async () => {
     // Distinct tokens, so that each is verified rather than found in the verified-token cache;
     // two administrators, the second token of each from a second sign-in.
     const admins = [await createKeycloakUser({ realmRoles: ['role_admin'] }), await createKeycloakUser({ realmRoles: ['role_admin'] })];
@@ -82,12 +82,19 @@ describe('calls from the gateway to Keycloak', () => {
     for (const token of tokens.slice(1)) await expectAnswered(ME, token);
     expect(proxy.requests.slice(1).filter((request) => !FIRST_SIGHT.test(request))).toEqual([]);
     const seen = proxy.requests.length;
+    // node(id:) of a user and of a role: read from the mirror as user(id:) and role(id:) are.
+    const { role_user: roleId } = await realmRoleIds();
+    const NODES = `{ user: node(id: "${admins[0]!.id}") { id ... on User { email roles { name } effectivePrivileges { name } } }
+      role: node(id: "${roleId}") { id ... on Role { name privileges { name } userCount } } }`;
 
     for (const token of tokens) {
       for (let i = 0; i < 3; i++) {
         await expectAnswered(ME, token);
         await expectAnswered(USERS, token);
       }
+      const nodes = await gateway.graphql(NODES, { token });
+      expect(nodes.errors).toBeUndefined();
+      expect(nodes.data).toMatchObject({ user: { id: admins[0]!.id }, role: { id: roleId } });
     }
     expect(proxy.requests.slice(seen)).toEqual([]);
   });

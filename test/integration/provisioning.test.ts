@@ -13,7 +13,7 @@ import {
   type RealmProvisioningOptions,
   type RealmProvisioningResult,
 } from '../../src/keycloak/provisioning.js';
-import { API_SERVICE_ACCOUNT_ROLES, PRIVILEGES, ROLES } from '../../src/keycloak/realm-catalog.js';
+import { API_SERVICE_ACCOUNT_ROLES, DEFAULT_CATALOG } from '../../src/keycloak/realm-catalog.js';
 import { authorizationRequest } from '../support/keycloak.js';
 
 // Provisions throwaway probe-* realms in the real Keycloak and reads the outcome back
@@ -22,7 +22,8 @@ const config = inject('config');
 const { url: keycloakUrl, masterAdmin } = config.keycloak;
 if (!masterAdmin) throw new Error('the provisioning tests need KEYCLOAK_ADMIN_USERNAME/PASSWORD');
 
-const PRIVILEGE_NAMES = PRIVILEGES.map((privilege) => privilege.name);
+const PRIVILEGE_NAMES = DEFAULT_CATALOG.privileges.map((privilege) => privilege.name);
+const NOTHING_BEYOND_CATALOG = { roles: [], privileges: [], grants: {} };
 
 const master = new KeycloakAdminClient({ baseUrl: keycloakUrl, realmName: 'master' });
 const probeRealms: string[] = [];
@@ -54,8 +55,9 @@ function probeOptions(): ProbeOptions {
       redirectUris: ['http://localhost:5173/callback'],
       webOrigins: ['http://localhost:5173'],
     },
-    smtp: { host: 'smtp.probe.test', port: 2525, from: 'no-reply@probe.test' },
+    smtp: { host: 'smtp.probe.test', port: 2525, from: 'no-reply@probe.test', tls: 'none' },
     bootstrapAdmin: { email: `admin@${realm}.test`, password: 'Probe-Passw0rd' },
+    catalog: DEFAULT_CATALOG,
   };
 }
 
@@ -132,7 +134,7 @@ describe('provisionRealm on a new realm, run twice', () => {
   it('creates the realm on the first run, and the second run changes nothing', async () => {
     expect(first.realmCreated).toBe(true);
     expect(first.lines).toContain(`created realm ${realm}`);
-    expect(second).toEqual({ realmCreated: false, lines: [] });
+    expect(second).toEqual({ realmCreated: false, notInCatalog: NOTHING_BEYOND_CATALOG, lines: [] });
     expect(await adminEventCount(realm)).toBe(adminEventsBetweenRuns);
   });
 
@@ -299,7 +301,7 @@ describe('provisionRealm on a new realm, run twice', () => {
   });
 
   it('creates the privileges and roles, role_admin composed of every privilege', async () => {
-    for (const entry of [...PRIVILEGES, ...ROLES]) {
+    for (const entry of [...DEFAULT_CATALOG.privileges, ...DEFAULT_CATALOG.roles]) {
       const role = await master.roles.findOneByName({ realm, name: entry.name });
       expect(role, entry.name).toMatchObject({ name: entry.name, description: entry.description });
     }
@@ -331,6 +333,7 @@ describe('provisionRealm on a realm that drifted', () => {
   const { realm, apiClient, frontendClient, bootstrapAdmin } = options;
   const changedPassword = 'Changed-Passw0rd';
   let repair: ProvisioningRun;
+  let bootstrapAdminId: string;
 
   beforeAll(async () => {
     await provision(options);
@@ -374,15 +377,17 @@ describe('provisionRealm on a realm that drifted', () => {
     await admin.roles.updateByName({ name: 'priv_user_management' }, { ...userManagement, description: 'changed' });
 
     const [user] = await admin.users.find({ username: bootstrapAdmin.email, exact: true });
+    bootstrapAdminId = user!.id!;
     await admin.users.delRealmRoleMappings({ id: user!.id!, roles: [{ id: roleAdmin.id!, name: roleAdmin.name! }] });
     await admin.users.resetPassword({ id: user!.id!, credential: { type: 'password', value: changedPassword, temporary: false } });
 
     repair = await provision(options);
   });
 
-  it('reports each repair in one line', () => {
+  it('reports each repair in one line, and what a role holds beyond the catalog', () => {
     expect(repair).toEqual({
       realmCreated: false,
+      notInCatalog: { roles: [], privileges: [], grants: { role_manager: ['priv_view_reports'] } },
       lines: [
         `updated realm ${realm}: bruteForceProtected, smtpServer`,
         `updated client ${apiClient.clientId}: secret, directAccessGrantsEnabled`,
@@ -394,7 +399,8 @@ describe('provisionRealm on a realm that drifted', () => {
         'updated client admin-cli: directAccessGrantsEnabled',
         'updated role priv_user_management: description',
         'added priv_code_review to role role_admin',
-        `granted role_admin to user ${bootstrapAdmin.email}`,
+        'updated role role_manager: description',
+        `granted role_admin to the bootstrap admin (user ${bootstrapAdminId})`,
       ],
     });
   });
@@ -414,13 +420,14 @@ describe('provisionRealm on a realm that drifted', () => {
     expect(await findClient(realm, 'admin-cli')).toMatchObject({ directAccessGrantsEnabled: false });
   });
 
-  it('puts back what the catalog owns and keeps what administrators added to roles', async () => {
+  it('puts back what the catalog declares and keeps what administrators added to roles', async () => {
+    const described = (name: string) =>
+      [...DEFAULT_CATALOG.privileges, ...DEFAULT_CATALOG.roles].find((entry) => entry.name === name)!.description;
     expect((await compositeNames(realm, 'role_admin')).toSorted()).toEqual(PRIVILEGE_NAMES.toSorted());
     expect(await compositeNames(realm, 'role_manager')).toEqual(['priv_view_reports']);
-    expect(await master.roles.findOneByName({ realm, name: 'role_manager' })).toMatchObject({ description: 'Team lead' });
-    expect(await master.roles.findOneByName({ realm, name: 'priv_user_management' })).toMatchObject({
-      description: PRIVILEGES.find((p) => p.name === 'priv_user_management')!.description,
-    });
+    for (const name of ['role_manager', 'priv_user_management']) {
+      expect(await master.roles.findOneByName({ realm, name }), name).toMatchObject({ description: described(name) });
+    }
   });
 
   it('gives the bootstrap admin role_admin back without resetting the password', async () => {
@@ -430,6 +437,64 @@ describe('provisionRealm on a realm that drifted', () => {
     expect(await refused.json()).toMatchObject({ error: 'invalid_grant' });
     const claims = await accessTokenClaims(realm, passwordGrantThroughApiClient(options, bootstrapAdmin.email, changedPassword));
     expect((claims.realm_access as { roles: string[] }).roles).toContain('role_admin');
+  });
+});
+
+describe('SMTP credentials, which Keycloak never shows back', () => {
+  const options = probeOptions();
+  const { realm } = options;
+  const credentials = { user: 'apikey', password: `Smtp-${randomUUID()}` };
+  const withSmtp = (smtp: Partial<RealmProvisioningOptions['smtp']>): RealmProvisioningOptions => ({
+    ...options,
+    smtp: { ...options.smtp, ...smtp },
+  });
+  const smtpServer = async () => (await master.realms.findOne({ realm }))!.smtpServer as Record<string, string>;
+
+  beforeAll(async () => {
+    await provision(withSmtp({ credentials, tls: 'starttls', port: 587 }));
+  });
+
+  it('writes AUTH and STARTTLS into the realm, the password masked on every read', async () => {
+    expect(await smtpServer()).toMatchObject({
+      host: 'smtp.probe.test',
+      port: '587',
+      auth: 'true',
+      user: 'apikey',
+      password: '**********',
+      starttls: 'true',
+      ssl: 'false',
+    });
+    expect(JSON.stringify(await master.realms.findOne({ realm }))).not.toContain(credentials.password);
+  });
+
+  it('an unchanged password is not written again, though Keycloak answers with a mask', async () => {
+    const events = await adminEventCount(realm);
+    expect((await provision(withSmtp({ credentials, tls: 'starttls', port: 587 }))).lines).toEqual([]);
+    expect(await adminEventCount(realm)).toBe(events);
+  });
+
+  it('a new password is written once, then left alone', async () => {
+    const rotated = { ...credentials, password: `Smtp-${randomUUID()}` };
+    expect((await provision(withSmtp({ credentials: rotated, tls: 'starttls', port: 587 }))).lines).toEqual([
+      `updated realm ${realm}: smtpServer`,
+    ]);
+    expect((await provision(withSmtp({ credentials: rotated, tls: 'starttls', port: 587 }))).lines).toEqual([]);
+  });
+
+  it('implicit TLS sets ssl, and removing the credentials removes user, password and digest', async () => {
+    await provision(withSmtp({ credentials, tls: 'implicit', port: 465 }));
+    expect(await smtpServer()).toMatchObject({ port: '465', auth: 'true', ssl: 'true', starttls: 'false', password: '**********' });
+
+    expect((await provision(withSmtp({ credentials: undefined, tls: 'none' }))).lines).toEqual([`updated realm ${realm}: smtpServer`]);
+    expect(await smtpServer()).toEqual({
+      host: 'smtp.probe.test',
+      port: '2525',
+      from: 'no-reply@probe.test',
+      auth: 'false',
+      ssl: 'false',
+      starttls: 'false',
+    });
+    expect((await provision(withSmtp({ credentials: undefined, tls: 'none' }))).lines).toEqual([]);
   });
 });
 

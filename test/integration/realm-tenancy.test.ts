@@ -183,6 +183,7 @@ describe('realm tenancy (TENANCY_MODE=realm)', () => {
       frontendClient: { clientId: CONTROL_PLANE_CLIENT_ID, redirectUris: [], webOrigins: [] },
       smtp: config.smtp,
       bootstrapAdmin: { email: 'stranger@example.test', password: 'Stranger-pass-1' },
+      catalog: config.catalog,
     });
     const token = (await passwordGrant('stranger@example.test', 'Stranger-pass-1', realm)).access_token;
 

@@ -4,6 +4,7 @@ import { createUserThroughGateway, unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
 import { keycloakAdmin, passwordGrant } from '../support/keycloak.js';
+import { captureLog, LEVEL } from '../support/log-capture.js';
 import { keycloakGroupNamed, localLinks, localUser, newEmail } from '../support/sync.js';
 
 // The reconciler mirrors every user and group of its realm: it runs against a realm and a
@@ -11,9 +12,10 @@ import { keycloakGroupNamed, localLinks, localUser, newEmail } from '../support/
 let backends: IsolatedBackends;
 let gateway: TestGateway;
 let token: string;
+const captured = captureLog();
 beforeAll(async () => {
   backends = await isolatedBackends('reconciler');
-  gateway = await startTestGateway(() => backends.config);
+  gateway = await startTestGateway(() => backends.config, { log: captured.log });
   const admin = backends.config.bootstrapAdmin!;
   token = (await passwordGrant(admin.email, admin.password, backends.realm)).access_token;
 });
@@ -79,6 +81,13 @@ describe('reconciler: changes made outside the gateway', () => {
     await admin('DELETE', `/users/${created.id}`);
     await reconcile();
     expect(await backends.sql('select 1 from users where id = $1', [created.id])).toEqual([]);
+
+    // The info log says what happened to whom by id: no email, the old one or the new.
+    const info = captured.lines.filter((line) => line.level === LEVEL.info);
+    expect(info).toContainEqual(
+      expect.objectContaining({ msg: 'reconciler: user deleted outside the gateway removed from the mirror', userId: created.id }),
+    );
+    for (const email of [created.email, renamed]) expect(JSON.stringify(info)).not.toContain(email);
   });
 
   it('role and group memberships changed in Keycloak reach the mirror, and new groups with them', async () => {

@@ -5,6 +5,7 @@ import { unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
 import { adminAccessToken, keycloakAdmin } from '../support/keycloak.js';
+import { captureLog, LEVEL } from '../support/log-capture.js';
 import { createMailbox } from '../support/mailbox.js';
 import {
   keycloakGroupNamed,
@@ -27,9 +28,10 @@ let token: string;
 let roleUser: string;
 let groupId: string;
 let groupName: string;
+const captured = captureLog();
 beforeAll(async () => {
   proxy = await startKeycloakProxy(config.keycloak.url);
-  gateway = await startTestGateway((base) => ({ ...base, keycloak: { ...base.keycloak, url: proxy.url } }));
+  gateway = await startTestGateway((base) => ({ ...base, keycloak: { ...base.keycloak, url: proxy.url } }), { log: captured.log });
   token = await adminAccessToken();
   groupName = unique('sync-group-');
   groupId = await keycloakGroupNamed(groupName);
@@ -110,6 +112,10 @@ describe('background sync of users registered while Keycloak was away', () => {
       { action: 'USER_SYNC', status: 'SUCCEEDED' },
     ]);
     await createMailbox(inject('mailboxUrl')).waitFor(email, { subject: /password|account/i });
+    // The info log names the user by id, never by email.
+    const info = captured.lines.filter((line) => line.level === LEVEL.info);
+    expect(info).toContainEqual(expect.objectContaining({ msg: 'pending user pushed to Keycloak', keycloakId: inKeycloak!.id }));
+    expect(JSON.stringify(info)).not.toContain(email);
   });
 
   it('while Keycloak stays unreachable the user stays PENDING with the reason, and is not tried again before its backoff', async () => {

@@ -9,7 +9,7 @@ import { sql } from '../support/database.js';
 import { dummyValue } from '../support/documents.js';
 import { unlimited } from '../support/gateway.js';
 import { adminAccessToken, passwordGrant, type TestUser } from '../support/keycloak.js';
-import { documentsFor, pathsFrom, selectionOf, typesReaching, type Path } from '../support/paths.js';
+import { documentsFor, fieldsOf, pathsFrom, selectionOf, typesReaching, type Path, type Walked } from '../support/paths.js';
 import { useTenancy, type TenantOwner } from '../support/tenancy.js';
 
 // Issue 10, item 2: tenant isolation on every path, not only at the root. Every path the
@@ -302,7 +302,8 @@ describe('tenant isolation on every path (H3, I6)', () => {
     call: () => Promise<Call>,
     options: { firstDocumentOnly?: boolean } = {},
   ): Promise<{ data: unknown[]; refused: string[]; requests: number }> {
-    const type = getNamedType(root.type) as GraphQLObjectType;
+    // An object type, or an interface (node) walked through a fragment on each of its types.
+    const type = getNamedType(root.type) as Walked;
     const declared = root.args.filter((arg) => argumentNames.includes(arg.name));
     const head = declared.length > 0 ? `(${declared.map((arg) => `$${arg.name}: ${String(arg.type)}`).join(', ')})` : '';
     const args = declared.length > 0 ? `(${declared.map((arg) => `${arg.name}: $${arg.name}`).join(', ')})` : '';
@@ -310,12 +311,26 @@ describe('tenant isolation on every path (H3, I6)', () => {
     const refused = new Set<string>();
     let requests = 0;
     const document = (selection: string) => `${operation} Walk${head} { ${root.name}${args} ${selection} }`;
-    let batches = documentsFor(schema, type, pathsFrom(type, reaching), document).map((cut) => cut.paths);
+    let batches = documentsFor(schema, type, pathsFrom(schema, type, reaching), document).map((cut) => cut.paths);
     if (options.firstDocumentOnly) batches = batches.slice(0, 1);
+    // A query's root field answers null, or is refused, whatever is selected below it: its rule and its object
+    // depend on the arguments and the caller alone. One probe then stands for every document (node(id:) of
+    // what the walker may not see, any root under B's X-Tenant-ID).
+    if (operation === 'query' && batches.length > 1) {
+      const { variables, token, headers } = await call();
+      const probe = await graphql(document('{ __typename }'), { variables, token, headers });
+      requests += 1;
+      expect(probe.status).toBe(200);
+      expect((probe.errors ?? []).filter((error) => !['FORBIDDEN', 'UNAUTHENTICATED'].includes(error.extensions.code))).toEqual([]);
+      if (((probe.data as Record<string, unknown> | null)?.[root.name] ?? null) === null) {
+        if (probe.errors?.length) refused.add('');
+        return { data: [probe.data], refused: [...refused], requests };
+      }
+    }
     while (batches.length > 0) {
       const again: (readonly Path[])[] = [];
       for (const asked of batches) {
-        const text = document(selectionOf(type, asked));
+        const text = document(selectionOf(schema, type, asked));
         const { variables, token, headers, after } = await call();
         const response = await graphql(text, { variables, token, headers });
         await after?.();
@@ -337,7 +352,8 @@ describe('tenant isolation on every path (H3, I6)', () => {
       }
       // Asked again: what the refusals may have hidden, without anything refused so far. Fewer
       // paths than a document the gateway accepted make a document it accepts: no new cut.
-      const isRefused = (path: Path) => [...refused].some((prefix) => prefix === '' || `${path.join('.')}.`.startsWith(`${prefix}.`));
+      const isRefused = (path: Path) =>
+        [...refused].some((prefix) => prefix === '' || `${fieldsOf(path).join('.')}.`.startsWith(`${prefix}.`));
       batches = options.firstDocumentOnly
         ? []
         : again.map((asked) => asked.filter((path) => !isRefused(path))).filter((asked) => asked.length > 0);
@@ -384,9 +400,47 @@ describe('tenant isolation on every path (H3, I6)', () => {
     };
   };
 
+  it('node(id:) answers a member of A null for B, its invitations and members, and for users it may not read: as for an id that names nothing', async () => {
+    const aliases = {
+      tenantB: ownerB.tenant.id,
+      pendingB: pendingB.id,
+      ownerB: ownerB.id,
+      memberB: memberB.id,
+      coMember: shared.id,
+      nothing: randomUUID(),
+      tenantA: ownerA.tenant.id,
+      pendingA: pendingA.id,
+    };
+    const declarations = Object.keys(aliases).map((alias) => `$${alias}: ID!`);
+    const fields = Object.keys(aliases).map(
+      (alias) => `${alias}: node(id: $${alias}) { id ... on Tenant { name } ... on Invitation { email } ... on User { email } }`,
+    );
+    const response = await graphql(`query(${declarations.join(', ')}) { ${fields.join(' ')} }`, {
+      token: ownerA.token,
+      variables: aliases,
+    });
+    expect(response.errors).toBeUndefined();
+    expect(response.data).toEqual({
+      tenantB: null,
+      pendingB: null,
+      ownerB: null,
+      memberB: null,
+      coMember: null,
+      nothing: null,
+      tenantA: { id: ownerA.tenant.id, name: ownerA.tenant.name },
+      pendingA: { id: pendingA.id, email: pendingA.email },
+    });
+  });
+
   it('walks every path from every root field as a member of A, and no answer carries anything of B', async () => {
     const walks: { name: string; run: () => Promise<{ data: unknown[]; refused: string[]; requests: number }> }[] = [];
     const ids = [ownerA.tenant.id, ownerB.tenant.id, shared.id, ownerB.id, memberB.id, groupId, pendingA.id, pendingB.id];
+    // node(id:) takes the id of any type: also the audit events of A and B (B's name and emails are in their details), a role and a privilege.
+    const eventOf = async (tenantId: string) =>
+      (await sql<{ id: string }>('select id from audit_events where tenant_id = $1 order by at desc limit 1', [tenantId]))[0]!.id;
+    const roles = await sql<{ id: string }>("select id from realm_roles where name in ('role_user', 'priv_user_management')");
+    const nodeIds = [...ids, await eventOf(ownerA.tenant.id), await eventOf(ownerB.tenant.id), ...roles.map((role) => role.id)];
+    expect(nodeIds).toHaveLength(ids.length + 4);
     for (const root of rootFields(schema.getQueryType())) {
       const required = root.args.filter((arg) => isNonNullType(arg.type) && arg.defaultValue === undefined);
       const notIds = required.filter((arg) => getNamedType(arg.type).name !== 'ID');
@@ -395,7 +449,7 @@ describe('tenant isolation on every path (H3, I6)', () => {
         'required arguments the walk cannot give: teach it',
       ).toEqual([]);
       // Every id this file knows for every required id, B's own among them; without X-Tenant-ID, and choosing A, then B.
-      for (const id of required.length > 0 ? ids : [undefined]) {
+      for (const id of required.length === 0 ? [undefined] : root.name === 'node' ? nodeIds : ids) {
         for (const tenantId of [undefined, ownerA.tenant.id, ownerB.tenant.id]) {
           const variables = Object.fromEntries(required.map((arg) => [arg.name, id]));
           const headers = tenantId ? { 'x-tenant-id': tenantId } : undefined;
@@ -432,6 +486,7 @@ describe('tenant isolation on every path (H3, I6)', () => {
 
     // A few walks at a time: most of a walk's time is waiting on PostgreSQL, one level of the answer after the other.
     const answers: unknown[] = [];
+    const nodeAnswers: unknown[] = [];
     let requests = 0;
     const started = performance.now();
     const queue = [...walks];
@@ -449,15 +504,19 @@ describe('tenant isolation on every path (H3, I6)', () => {
         await signInAgain();
         const walked = await next.run();
         answers.push(...walked.data);
+        if (next.name.startsWith('node(')) nodeAnswers.push(...walked.data);
         requests += walked.requests;
       }
     };
     await Promise.all(Array.from({ length: 4 }, walker));
 
     expect(answers.flatMap((data) => leaksIn(data))).toEqual([]);
-    // The walk did reach what a member of A may see: A itself, its co-member, the invitation that co-member sent.
+    // The walk did reach what a member of A may see: A itself, its co-member, the invitation that co-member sent;
+    // through node(id:) too, by A's id and by its invitation's, with the fragments on Tenant and Invitation.
     const seen = JSON.stringify(answers);
     for (const visible of [ownerA.tenant.id, ownerA.tenant.name, shared.email, pendingA.email]) expect(seen).toContain(visible);
+    const seenThroughNode = JSON.stringify(nodeAnswers);
+    for (const visible of [ownerA.tenant.name, shared.email, pendingA.email]) expect(seenThroughNode).toContain(visible);
     console.info(`Tenant paths: ${walks.length} walks, ${requests} requests, ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }, 600_000);
 });

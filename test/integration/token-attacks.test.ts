@@ -236,6 +236,7 @@ describe('another realm of the same Keycloak', () => {
       frontendClient: frontendClient(config.keycloak.frontendClientId, config.keycloak),
       smtp: config.smtp,
       bootstrapAdmin: otherAdmin,
+      catalog: config.catalog,
     });
     publishedKid = await publishKey(otherRealm, published);
     otherIssuer = `${config.keycloak.publicUrl}/realms/${otherRealm}`;

@@ -88,11 +88,17 @@ export function environmentOf(config: Config): Record<string, string> {
     SMTP_HOST: smtp.host,
     SMTP_PORT: String(smtp.port),
     SMTP_FROM: smtp.from,
+    SMTP_TLS: String(smtp.tls === 'implicit'),
+    SMTP_STARTTLS: String(smtp.tls === 'starttls'),
+    ...(config.redis && { REDIS_URL: config.redis.url, REDIS_KEY_PREFIX: config.redis.keyPrefix }),
+    ...(smtp.credentials && { SMTP_USER: smtp.credentials.user, SMTP_PASSWORD: smtp.credentials.password }),
     PUBLIC_URL: config.publicUrl,
     INVITATION_ACCEPT_URL: config.invitationAcceptUrl,
     // An empty list cannot be written: the default (none in production) stands for it.
     ...(config.http.corsOrigins.length > 0 && { CORS_ORIGINS: config.http.corsOrigins.join(',') }),
     INVITATIONS_MAX_PENDING_PER_TENANT: String(config.invitations.maxPendingPerTenant),
+    // A tenant realm a process creates gets the same catalog.
+    ...(config.catalog.file && { IAM_CATALOG_FILE: config.catalog.file }),
     LOG_LEVEL: 'info',
     JOBS_ENABLED: String(jobs.enabled),
     SYNC_INTERVAL_SECONDS: String(jobs.syncIntervalSeconds),
@@ -101,6 +107,8 @@ export function environmentOf(config: Config): Record<string, string> {
     SYNC_MAX_BACKOFF_SECONDS: String(jobs.syncMaxBackoffSeconds),
     RECONCILE_INTERVAL_SECONDS: String(jobs.reconcileIntervalSeconds),
     PENDING_TIMEOUT_SECONDS: String(jobs.pendingTimeoutSeconds),
+    SHUTDOWN_DRAIN_SECONDS: String(config.shutdown.drainSeconds),
+    SHUTDOWN_TIMEOUT_SECONDS: String(config.shutdown.timeoutSeconds),
   };
 }
 

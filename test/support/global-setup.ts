@@ -7,7 +7,9 @@ import type { TestProject } from 'vitest/node';
 import { prepareBackends } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { freePort } from '../../src/stack/free-port.js';
 import { terminalProgress } from '../../src/stack/progress.js';
+import type { SmtpCertificate } from '../../src/stack/smtp-certificate.js';
 import { startStack } from '../../src/stack/stack.js';
 import { resetTestBackends } from './reset.js';
 
@@ -15,6 +17,9 @@ declare module 'vitest' {
   export interface ProvidedContext {
     config: Config;
     mailboxUrl: string;
+    smtpCertificate: SmtpCertificate;
+    /** Where test/support/web-app.ts serves the example app: a frontend of the test realm. */
+    webAppUrl: string;
   }
 }
 
@@ -38,13 +43,20 @@ export default async function setup(project: TestProject) {
     progress,
   });
   try {
-    const config = loadConfig(stack.env);
+    // The example app is a frontend like any other: its page is a redirect URI of the frontend
+    // client, its origin a web origin of Keycloak's and a CORS origin of the gateway's, and its
+    // /accept-invitation the page invitation emails link to (the first frontend after the gateway).
+    const webAppUrl = `http://localhost:${await freePort()}`;
+    const defaults = loadConfig(stack.env);
+    const config = loadConfig({ ...stack.env, FRONTEND_URLS: [defaults.publicUrl, webAppUrl, ...defaults.frontendUrls].join(',') });
     await progress.step(`Fresh realm ${config.keycloak.realm} and database`, async () => {
       await resetTestBackends(config, { ownDatabase: !process.env.DATABASE_URL });
       await prepareBackends(config, createLogger(config.log));
     });
     project.provide('config', config);
     project.provide('mailboxUrl', stack.mailboxUrl);
+    project.provide('smtpCertificate', stack.smtpCertificate);
+    project.provide('webAppUrl', webAppUrl);
   } catch (error) {
     await stack.stop();
     throw error;

@@ -1,4 +1,4 @@
-import { createServer, request as forward } from 'node:http';
+import { createServer, request as forward, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -14,6 +14,8 @@ export interface KeycloakProxy {
   url: string;
   /** Every request received, in order, as `METHOD /path?query`. */
   readonly requests: string[];
+  /** The headers of each request in `requests`, in the same order. */
+  readonly requestHeaders: IncomingHttpHeaders[];
   mode: ProxyMode;
   delayMs: number;
   /** Requests (`METHOD /path?query`) answered 500 without reaching Keycloak, whatever the mode. */
@@ -33,6 +35,7 @@ export async function startKeycloakProxy(keycloakUrl: string): Promise<KeycloakP
   const server = createServer(async (request, response) => {
     const line = `${request.method} ${request.url}`;
     proxy.requests.push(line);
+    proxy.requestHeaders.push(request.headers);
     if (proxy.failWhen?.(line)) {
       response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"failure injected by the test proxy"}');
       return;
@@ -71,6 +74,7 @@ export async function startKeycloakProxy(keycloakUrl: string): Promise<KeycloakP
   const proxy: KeycloakProxy = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests: [],
+    requestHeaders: [],
     mode: 'pass',
     delayMs: 0,
     close: () =>

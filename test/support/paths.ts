@@ -1,5 +1,6 @@
 import {
   getNamedType,
+  isInterfaceType,
   isLeafType,
   isNonNullType,
   isObjectType,
@@ -7,6 +8,7 @@ import {
   specifiedRules,
   validate,
   type GraphQLField,
+  type GraphQLInterfaceType,
   type GraphQLObjectType,
   type GraphQLSchema,
 } from 'graphql';
@@ -16,16 +18,26 @@ import { QUERY_LIMITS, queryLimits } from '../../src/auth/armor.js';
 // tests that ask every way there is to reach some data, rather than the ways someone
 // thought of. A new field is walked as soon as it is in the schema.
 
-/** The object types from which one of `targets` can be reached, `targets` included. */
+/** An object type, or an interface (Node) whose objects a path reaches through inline fragments. */
+export type Walked = GraphQLObjectType | GraphQLInterfaceType;
+
+/**
+ * The object types from which one of `targets` can be reached, `targets` included, and the
+ * interfaces one of whose types is among them (a field of an interface type leads wherever
+ * any of its types does).
+ */
 export function typesReaching(schema: GraphQLSchema, targets: readonly string[]): Set<string> {
-  const objects = Object.values(schema.getTypeMap()).filter(
-    (type): type is GraphQLObjectType => isObjectType(type) && !type.name.startsWith('__'),
+  const walked = Object.values(schema.getTypeMap()).filter(
+    (type): type is Walked => (isObjectType(type) || isInterfaceType(type)) && !type.name.startsWith('__'),
   );
   const reaching = new Set(targets);
+  const reaches = (type: Walked) =>
+    Object.values(type.getFields()).some((field) => reaching.has(getNamedType(field.type).name)) ||
+    (isInterfaceType(type) && schema.getPossibleTypes(type).some((possible) => reaching.has(possible.name)));
   for (let grown = true; grown; ) {
     grown = false;
-    for (const type of objects) {
-      if (!reaching.has(type.name) && Object.values(type.getFields()).some((field) => reaching.has(getNamedType(field.type).name))) {
+    for (const type of walked) {
+      if (!reaching.has(type.name) && reaches(type)) {
         reaching.add(type.name);
         grown = true;
       }
@@ -41,12 +53,17 @@ function fieldsLeadingTo(type: GraphQLObjectType, reaching: Set<string>): GraphQ
 
 /**
  * A path below a root field: the field names from the root field's type down to an
- * object, whose probes (see `probesOf`) the document selects. [] is the root field's own object.
+ * object, whose probes (see `probesOf`) the document selects. [] is the root field's own
+ * object. Below an interface, a step `... on Type` is an inline fragment on one of its types.
  */
 export type Path = readonly string[];
 
+const FRAGMENT = '... on ';
+/** The steps of `path` that are fields, as an answer's path names them (fragments are not in it). */
+export const fieldsOf = (path: Path): string[] => path.filter((step) => !step.startsWith(FRAGMENT));
+
 /** What a path selects at its end: the identifying scalars of the object (id, name, email, role), else __typename. */
-export function probesOf(type: GraphQLObjectType): string[] {
+export function probesOf(type: Walked): string[] {
   const probes = ['id', 'name', 'email', 'role'].filter((name) => {
     const field = type.getFields()[name];
     return field && isLeafType(getNamedType(field.type));
@@ -59,15 +76,22 @@ export function probesOf(type: GraphQLObjectType): string[] {
  * depth 1), through fields that lead to `reaching`, as deep as the depth limit allows with
  * the probes at the end. In depth-first order: each path after its prefixes.
  */
-export function pathsFrom(from: GraphQLObjectType, reaching: Set<string>, depth = 1): Path[] {
+export function pathsFrom(schema: GraphQLSchema, from: Walked, reaching: Set<string>, depth = 1): Path[] {
   const paths: Path[] = [[]];
+  // Every type of an interface, each in a fragment of its own, whether or not it leads on: a fragment adds no depth.
+  if (isInterfaceType(from)) {
+    for (const type of schema.getPossibleTypes(from)) {
+      for (const rest of pathsFrom(schema, type, reaching, depth)) paths.push([`${FRAGMENT}${type.name}`, ...rest]);
+    }
+    return paths;
+  }
   // The probes of a child sit one level below it: a child at depth + 1 needs depth + 2 ≤ the limit.
   if (depth + 2 > QUERY_LIMITS.depth) return paths;
   for (const field of fieldsLeadingTo(from, reaching)) {
     const required = field.args.filter((arg) => isNonNullType(arg.type) && arg.defaultValue === undefined);
     if (required.length > 0) throw new Error(`${from.name}.${field.name} has required arguments: teach test/support/paths.ts to give them`);
-    const type = getNamedType(field.type) as GraphQLObjectType;
-    for (const rest of pathsFrom(type, reaching, depth + 1)) paths.push([field.name, ...rest]);
+    const type = getNamedType(field.type) as Walked;
+    for (const rest of pathsFrom(schema, type, reaching, depth + 1)) paths.push([field.name, ...rest]);
   }
   return paths;
 }
@@ -78,13 +102,15 @@ interface Tree {
 }
 
 /** The selection set `{ ... }` that asks for every one of `paths` below an object of type `from`. */
-export function selectionOf(from: GraphQLObjectType, paths: readonly Path[]): string {
+export function selectionOf(schema: GraphQLSchema, from: Walked, paths: readonly Path[]): string {
   const root: Tree = { probes: [], children: new Map() };
   for (const path of paths) {
     let node = root;
     let type = from;
     for (const name of path) {
-      type = getNamedType(type.getFields()[name]!.type) as GraphQLObjectType;
+      type = name.startsWith(FRAGMENT)
+        ? (schema.getType(name.slice(FRAGMENT.length)) as GraphQLObjectType)
+        : (getNamedType(type.getFields()[name]!.type) as Walked);
       if (!node.children.has(name)) node.children.set(name, { probes: [], children: new Map() });
       node = node.children.get(name)!;
     }
@@ -119,7 +145,7 @@ const cuts = new Map<string, { document: string; paths: readonly Path[] }[]>();
  */
 export function documentsFor(
   schema: GraphQLSchema,
-  from: GraphQLObjectType,
+  from: Walked,
   paths: readonly Path[],
   document: (selection: string) => string,
 ): { document: string; paths: readonly Path[] }[] {
@@ -132,10 +158,11 @@ export function documentsFor(
   // Each validation costs milliseconds: the search starts from the previous document's share, which the next is usually close to.
   let guess = 1;
   for (let start = 0; start < paths.length; ) {
-    const fits = (count: number) => refusals(schema, document(selectionOf(from, paths.slice(start, start + count))), true).length === 0;
+    const fits = (count: number) =>
+      refusals(schema, document(selectionOf(schema, from, paths.slice(start, start + count))), true).length === 0;
     if (!fits(1)) {
       throw new Error(
-        `${paths[start]!.join('.')} alone is refused: ${refusals(schema, document(selectionOf(from, [paths[start]!]))).join('; ')}`,
+        `${paths[start]!.join('.')} alone is refused: ${refusals(schema, document(selectionOf(schema, from, [paths[start]!]))).join('; ')}`,
       );
     }
     // The longest run of paths that fits (more paths never fit better): gallop from the guess, then bisect.
@@ -162,7 +189,7 @@ export function documentsFor(
       else refused = middle;
     }
     const share = paths.slice(start, start + fitting);
-    documents.push({ document: document(selectionOf(from, share)), paths: share });
+    documents.push({ document: document(selectionOf(schema, from, share)), paths: share });
     start += fitting;
     guess = fitting;
   }

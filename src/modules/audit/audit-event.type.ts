@@ -2,6 +2,7 @@ import { JSONObjectResolver } from 'graphql-scalars';
 import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
 import { PageInfoType } from '../users/user.type.js';
 import { AUDIT_STATUSES, type AuditStatus } from '../../journal/audit-event.entity.js';
+import { NodeInterface } from '../node/node.type.js';
 
 export const AuditStatusEnum = Object.fromEntries(AUDIT_STATUSES.map((status) => [status, status])) as {
   [S in AuditStatus]: S;
@@ -32,6 +33,7 @@ export interface AuditEventRecord {
 }
 
 @ObjectType('AuditEvent', {
+  implements: NodeInterface,
   description:
     "One write as the journal recorded it. Read through auditEvents, by ROLE_ADMIN, ROLE_MANAGER, or a tenant's OWNER or ADMIN for that tenant's events.",
 })

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { selectRows } from '../../db/loaders.js';
 import { keysetPage, type Page, type PageWindow } from '../../db/pagination.js';
 import type { AuditEventFilterInput, AuditEventRecord } from './audit-event.type.js';
 
@@ -8,6 +9,11 @@ const AUDIT_COLUMNS = `e.id, e.at, e.actor_id as "actorId", e.action, e.target_t
 /** The audit journal, read newest first; the journal (src/journal) is its only writer. */
 export class AuditService {
   constructor(private readonly em: EntityManager) {}
+
+  /** The events with these ids, in no particular order; unknown ids are left out. */
+  findByIds(ids: readonly string[]): Promise<AuditEventRecord[]> {
+    return selectRows<AuditEventRecord>(this.em, `select ${AUDIT_COLUMNS} from audit_events e where e.id in (?)`, [ids]);
+  }
 
   async list(window: PageWindow, filter: AuditEventFilterInput = {}): Promise<Page<AuditEventRecord>> {
     return keysetPage(

@@ -1,5 +1,6 @@
 import { Field, ID, ObjectType } from 'type-graphql';
 import { MutationOutcome } from '../system/message.type.js';
+import { NodeInterface } from '../node/node.type.js';
 
 export interface GroupRecord {
   id: string;
@@ -15,6 +16,7 @@ export interface GroupState extends GroupRecord {
 }
 
 @ObjectType('Group', {
+  implements: NodeInterface,
   description:
     'A Keycloak group: its members hold its roles and privileges. ROLE_ADMIN or PRIV_USER_MANAGEMENT read groups; ROLE_ADMIN writes them.',
 })

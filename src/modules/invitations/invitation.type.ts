@@ -3,6 +3,7 @@ import { MutationOutcome } from '../system/message.type.js';
 import type { TenantRole } from '../tenants/tenant.entity.js';
 import { TenantRoleEnum, TenantType, type TenantRecord } from '../tenants/tenant.type.js';
 import { UserType, type UserRecord } from '../users/user.type.js';
+import { NodeInterface } from '../node/node.type.js';
 
 export const INVITATION_STATUSES = ['PENDING', 'ACCEPTED', 'REVOKED', 'EXPIRED'] as const;
 export type InvitationStatus = (typeof INVITATION_STATUSES)[number];
@@ -34,6 +35,7 @@ export interface InvitationRecord {
 }
 
 @ObjectType('Invitation', {
+  implements: NodeInterface,
   description: "An invitation to join a tenant, sent by email. Read by the tenant's OWNER or ADMIN and ROLE_ADMIN.",
 })
 export class InvitationType {

@@ -1,5 +1,5 @@
 import { Field, ID, InputType } from 'type-graphql';
-import { ROLE_PREFIX } from '../../keycloak/realm-catalog.js';
+import { MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, ROLE_NAME, ROLE_PREFIX } from '../../keycloak/realm-catalog.js';
 import { InputCheck, someOf } from '../../validation.js';
 
 @InputType('CreateRoleInput', { description: 'A new realm role.' })
@@ -26,12 +26,6 @@ export class UpdateRoleInput {
   privilegeIdsToRemove?: string[] | null;
 }
 
-// Role names end up in tokens and in permission rules: keep them plain and unambiguous.
-const ROLE_NAME = /^role_[a-z0-9_]+$/;
-// Keycloak stores names and descriptions in 255-character columns.
-const MAX_NAME = 255;
-const MAX_DESCRIPTION = 255;
-
 /** The stored name: trimmed, with role_ prepended when missing. */
 export function roleNameOf(roleName: string): string {
   const name = roleName.trim();
@@ -47,11 +41,11 @@ export function checkCreateRole(input: CreateRoleInput): void {
   const check = new InputCheck().require('roleName', input.roleName, 'Role name');
   const name = roleNameOf(input.roleName ?? '');
   if (!ROLE_NAME.test(name)) check.fail('roleName', 'must be lower-case letters, digits and underscores, e.g. role_support');
-  check.maxLength('roleName', name, MAX_NAME).maxLength('description', input.description, MAX_DESCRIPTION).throwIfAny();
+  check.maxLength('roleName', name, MAX_NAME_LENGTH).maxLength('description', input.description, MAX_DESCRIPTION_LENGTH).throwIfAny();
 }
 
 export function checkUpdateRole(input: UpdateRoleInput): void {
-  const check = new InputCheck().maxLength('description', input.description, MAX_DESCRIPTION);
+  const check = new InputCheck().maxLength('description', input.description, MAX_DESCRIPTION_LENGTH);
   checkIdChanges(check, ['privilegeIdsToAdd', input.privilegeIdsToAdd], ['privilegeIdsToRemove', input.privilegeIdsToRemove]);
   check.throwIfAny();
 }

@@ -1,5 +1,6 @@
 import { AppError } from '../../errors.js';
 import type { Journal } from '../../journal/journal.js';
+import { ADMIN_ROLE } from '../../keycloak/realm-catalog.js';
 import { someOf } from '../../validation.js';
 import type { RealmRoleKind } from './role.entity.js';
 import { checkCreateRole, checkUpdateRole, descriptionOf, roleNameOf, type CreateRoleInput, type UpdateRoleInput } from './role.input.js';
@@ -7,9 +8,6 @@ import type { RoleRecord } from './role.type.js';
 import { linkChanges, namesOf, noLinkChanges, requireAll } from './links.js';
 import type { RolesDirectory } from './roles.directory.js';
 import type { RolesQueries } from './roles.queries.js';
-
-// The permission table and provisioning rely on it: deleting it would lock administrators out.
-const ADMIN_ROLE = 'role_admin';
 
 /** The statements the role rules use. */
 export type RoleServiceQueries = Pick<
@@ -34,8 +32,8 @@ export interface RoleServiceDeps {
 
 /**
  * Roles (role_*) and privileges (priv_*): read from the mirror; roles written to Keycloak
- * first and then to the mirror, through the journal. Privileges are predefined: nothing
- * here creates, changes or deletes one.
+ * first and then to the mirror, through the journal. Privileges are the catalog's
+ * (IAM_CATALOG_FILE): nothing here creates, changes or deletes one.
  */
 export class RoleService {
   private readonly queries: RoleServiceQueries;

@@ -1,6 +1,7 @@
 import { Field, ID, ObjectType } from 'type-graphql';
 import { MutationOutcome } from '../system/message.type.js';
 import type { RealmRoleKind } from './role.entity.js';
+import { NodeInterface } from '../node/node.type.js';
 
 /** A role or privilege as read from the mirror. */
 export interface RoleRecord {
@@ -25,6 +26,7 @@ export interface RoleState extends RoleRecord {
 }
 
 @ObjectType('Privilege', {
+  implements: NodeInterface,
   description: 'A predefined, read-only realm role (priv_*) that grants one capability. ROLE_ADMIN or PRIV_USER_MANAGEMENT read them.',
 })
 export class PrivilegeType {
@@ -39,6 +41,7 @@ export class PrivilegeType {
 }
 
 @ObjectType('Role', {
+  implements: NodeInterface,
   description: 'A realm role (role_*), which grants privileges. ROLE_ADMIN or PRIV_USER_MANAGEMENT read roles; ROLE_ADMIN writes them.',
 })
 export class RoleType {

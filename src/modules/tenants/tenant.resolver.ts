@@ -1,6 +1,7 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../../context.js';
 import { AppError } from '../../errors.js';
+import { ADMIN_ROLE } from '../../keycloak/realm-catalog.js';
 import { MeType } from '../me/me.type.js';
 import { UserType, type UserRecord } from '../users/user.type.js';
 import {
@@ -22,7 +23,7 @@ export class TenantResolver {
   @Query(() => [TenantType], { description: 'ROLE_ADMIN sees every tenant; anyone else the tenants they belong to.' })
   async tenants(@Ctx() context: GatewayContext) {
     const { principal } = await context.caller();
-    return principal.roles.includes('role_admin') ? context.services.tenants.listAll() : context.services.tenants.listFor(principal.userId);
+    return principal.roles.includes(ADMIN_ROLE) ? context.services.tenants.listAll() : context.services.tenants.listFor(principal.userId);
   }
 
   @Mutation(() => TenantPayloadType, { description: 'Creates a tenant owned by the caller. Any authenticated caller, within limits.' })

@@ -1,6 +1,7 @@
 import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
 import { MutationOutcome } from '../system/message.type.js';
 import { TENANT_ROLES, type TenantRole } from './tenant.entity.js';
+import { NodeInterface } from '../node/node.type.js';
 
 export const TenantRoleEnum = Object.fromEntries(TENANT_ROLES.map((role) => [role, role])) as { [R in TenantRole]: R };
 registerEnumType(TenantRoleEnum, {
@@ -26,7 +27,10 @@ export interface MembershipRecord {
   joinedAt: Date;
 }
 
-@ObjectType('Tenant', { description: 'An account that users belong to (multi-tenancy). Read by its members and ROLE_ADMIN.' })
+@ObjectType('Tenant', {
+  implements: NodeInterface,
+  description: 'An account that users belong to (multi-tenancy). Read by its members and ROLE_ADMIN.',
+})
 export class TenantType {
   @Field(() => ID, { description: "The tenant's id; send it as X-Tenant-ID to act within the tenant." })
   id: string;

@@ -36,10 +36,15 @@ export class UserRecordCache {
   private changes = 0;
   private listening = false;
 
+  /** `onLookup` is told of every lookup, found or not (the metrics' hit rate). */
+  constructor(private readonly onLookup: (hit: boolean) => void = () => {}) {}
+
   /** The record of `id`, from the cache or from `read`. */
   async get(id: string, read: (id: string) => Promise<CallerRecord | null>): Promise<CallerRecord | null> {
     const entry = this.entries.get(id);
-    if (entry && entry.expiresAt > Date.now()) return entry.record;
+    const hit = entry !== undefined && entry.expiresAt > Date.now();
+    this.onLookup(hit);
+    if (hit) return entry.record;
     const changesBefore = this.changes;
     const record = await read(id);
     if (record && this.listening && changesBefore === this.changes) this.keep(record);

@@ -4,6 +4,7 @@ import { DEFAULT_PAGE_SIZE, type PageWindow, pageWindow } from '../../db/paginat
 import { argumentGiven } from '../../validation.js';
 import { MutationOutcome } from '../system/message.type.js';
 import { SYNC_STATUSES, type SyncStatus, type UserAttributes } from './user.entity.js';
+import { NodeInterface } from '../node/node.type.js';
 
 export const SyncStatusEnum = Object.fromEntries(SYNC_STATUSES.map((status) => [status, status])) as {
   [S in SyncStatus]: S;
@@ -57,6 +58,7 @@ export class UserAttributeType {
 }
 
 @ObjectType('User', {
+  implements: NodeInterface,
   description:
     'A user of the realm. Whoever may see a user reads its id, username, email and names; the rest only the user themself, ROLE_ADMIN or PRIV_USER_MANAGEMENT (FORBIDDEN for anyone else).',
 })

@@ -1,0 +1,289 @@
+import { randomUUID } from 'node:crypto';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { launchBrowser, privateWindow } from '../support/browser.js';
+import { unique } from '../support/directory.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser } from '../support/keycloak.js';
+import { createMailbox, extractLinks } from '../support/mailbox.js';
+import { decodeToken } from '../support/tokens.js';
+import { startWebApp, type WebApp } from '../support/web-app.js';
+
+// The example app (examples/web) as its users meet it: Chromium on the app's own origin, the
+// gateway on another, Keycloak's real sign-in pages and the real emails. The one file that
+// serves the app, on the test realm's frontend URL (test/support/global-setup.ts).
+
+const config = inject('config');
+const realmUrl = `${config.keycloak.publicUrl}/realms/${encodeURIComponent(config.keycloak.realm)}`;
+const tokenEndpoint = `${realmUrl}/protocol/openid-connect/token`;
+/** As long as Playwright waits for an element (test/support/browser.ts). */
+const WAIT = { timeout: 20_000 };
+
+// Each flow goes through Keycloak's pages and the gateway several times: tens of seconds, more under a full run's load.
+describe('the example app (examples/web) in a real browser', { timeout: 180_000 }, () => {
+  let gateway: TestGateway;
+  let app: WebApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway();
+    [app, browser] = await Promise.all([
+      startWebApp({
+        url: inject('webAppUrl'),
+        gatewayUrl: gateway.url,
+        oidcAuthority: realmUrl,
+        oidcClientId: config.keycloak.frontendClientId,
+      }),
+      launchBrowser(),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([browser?.close(), app?.close()]);
+    await gateway?.close();
+  });
+
+  async function openApp(path = '/'): Promise<Page> {
+    const page = await (await privateWindow(browser)).newPage();
+    await page.goto(`${app.url}${path}`);
+    return page;
+  }
+
+  /** Keycloak's own sign-in page, as a person fills it in; back in the app once it is done. */
+  async function signInAtKeycloak(page: Page, email: string, password: string): Promise<void> {
+    await page.waitForURL(`${realmUrl}/**`);
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign In' }).click();
+    await page.waitForURL(`${app.url}/**`);
+  }
+
+  async function signIn(user: TestUser): Promise<Page> {
+    const page = await openApp();
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await signInAtKeycloak(page, user.email, user.password);
+    await page.getByText(`Signed in as ${user.email}`).waitFor();
+    return page;
+  }
+
+  /** The problem the app shows beside a field: the text its input names as its accessible description. */
+  async function problemBeside(page: Page, label: string): Promise<string | null> {
+    const described = await page.getByLabel(label, { exact: true }).getAttribute('aria-describedby');
+    return described ? page.locator(`[id="${described}"]`).textContent() : null;
+  }
+
+  /** The tokens oidc-client-ts keeps in the page's sessionStorage. */
+  async function storedTokens(page: Page): Promise<{ access_token: string; refresh_token: string }> {
+    const stored = await page.evaluate(() =>
+      Object.keys(sessionStorage)
+        .filter((key) => key.startsWith('oidc.user:'))
+        .map((key) => sessionStorage.getItem(key)!),
+    );
+    expect(stored).toHaveLength(1);
+    return JSON.parse(stored[0]!);
+  }
+
+  async function call<T = any>(token: string, query: string, variables: Record<string, unknown>): Promise<T> {
+    const response = await gateway.graphql<T>(query, { token, variables });
+    if (response.errors) throw new Error(JSON.stringify(response.errors));
+    return response.data!;
+  }
+
+  it('signs a person up through signup (a weak password shown beside its field), then in through Keycloak’s page, and shows me', async () => {
+    const email = `${unique('signup-')}@example.test`;
+    const page = await openApp();
+    await page.getByRole('link', { name: 'Sign up' }).click();
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('First name').fill('Ada');
+    await page.getByLabel('Last name').fill('Lovelace');
+    await page.getByLabel('Password').fill('short');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await expect.poll(() => problemBeside(page, 'Password'), WAIT).toMatch(/^Password must /);
+    expect(await problemBeside(page, 'Email')).toBeNull();
+
+    await page.getByLabel('Password').fill('Str0ng-password-1');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByText(`Your account ${email} is ready`).waitFor();
+    await page.getByRole('main').getByRole('button', { name: 'Sign in' }).click();
+    await signInAtKeycloak(page, email, 'Str0ng-password-1');
+    await page.getByText(`Signed in as ${email}`).waitFor();
+    await page.getByRole('heading', { name: 'Ada Lovelace' }).waitFor();
+  });
+
+  describe('an administrator', () => {
+    let admin: TestUser;
+    let adminToken: string;
+    beforeAll(async () => {
+      admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
+      adminToken = (await passwordGrant(admin.email, admin.password)).access_token;
+    });
+
+    it('creates a user with a role and a group (an invalid email shown beside its field), then finds them with the search box', async () => {
+      const groupName = unique('web-group-');
+      await call(adminToken, 'mutation($input: CreateGroupInput!) { createGroup(input: $input) { group { id } } }', {
+        input: { groupName },
+      });
+      const { roles } = await call<{ roles: { name: string; displayName: string }[] }>(adminToken, '{ roles { name displayName } }', {});
+      const manager = roles.find((role) => role.name === 'role_manager')!;
+      const email = `${unique('created-')}@example.test`;
+
+      const page = await signIn(admin);
+      await page.getByRole('link', { name: 'Users' }).click();
+      await page.getByLabel('Email', { exact: true }).fill('not-an-email');
+      await page.getByLabel('First name').fill('Grace');
+      await page.getByLabel('Last name').fill('Hopper');
+      await page.getByLabel('Password').fill('Str0ng-password-1');
+      await page.getByRole('checkbox', { name: manager.displayName, exact: true }).check();
+      await page.getByRole('checkbox', { name: groupName, exact: true }).check();
+      await page.getByRole('button', { name: 'Create user' }).click();
+      await expect.poll(() => problemBeside(page, 'Email'), WAIT).toBe('must be a valid email address');
+      expect(await problemBeside(page, 'First name')).toBeNull();
+
+      await page.getByLabel('Email', { exact: true }).fill(email);
+      await page.getByRole('button', { name: 'Create user' }).click();
+      await page.getByRole('status').getByText(`Created ${email}`).waitFor();
+
+      await page.getByRole('searchbox', { name: 'Search users' }).fill(email);
+      await page.getByRole('button', { name: 'Search', exact: true }).click();
+      await page.getByRole('table').getByText(`1 user matching “${email}”`).waitFor();
+      const row = page.getByRole('row').filter({ hasText: email });
+      expect(await row.getByRole('cell').allTextContents()).toEqual([email, 'Grace Hopper', manager.displayName, groupName, 'active']);
+    });
+
+    it('pages through a search by cursor, forward and back', async () => {
+      const prefix = unique('paged-');
+      const emails = Array.from({ length: 12 }, (_, i) => `${prefix}-${String(i).padStart(2, '0')}@example.test`);
+      await Promise.all(
+        emails.map((email) =>
+          call(adminToken, 'mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }', {
+            input: { email, firstName: 'Paged', lastName: 'User', password: 'Str0ng-password-1' },
+          }),
+        ),
+      );
+      const page = await signIn(admin);
+      await page.getByRole('link', { name: 'Users' }).click();
+      await page.getByRole('searchbox', { name: 'Search users' }).fill(prefix);
+      await page.getByRole('button', { name: 'Search', exact: true }).click();
+      await page.getByRole('table').getByText(`12 users matching “${prefix}”`).waitFor();
+      const shown = async () => (await page.getByRole('row').allTextContents()).filter((text) => text.includes(prefix)).length;
+      const firstPage = await page.getByRole('row').allTextContents();
+      expect(await shown()).toBe(10);
+      expect(await page.getByRole('button', { name: 'Previous page' }).isDisabled()).toBe(true);
+
+      await page.getByRole('button', { name: 'Next page' }).click();
+      await expect.poll(shown, WAIT).toBe(2);
+      expect(await page.getByRole('button', { name: 'Next page' }).isDisabled()).toBe(true);
+      const secondPage = (await page.getByRole('row').allTextContents()).filter((text) => text.includes(prefix));
+      expect(secondPage.some((row) => firstPage.includes(row))).toBe(false);
+
+      await page.getByRole('button', { name: 'Previous page' }).click();
+      await expect.poll(shown, WAIT).toBe(10);
+      expect(await page.getByRole('row').allTextContents()).toEqual(firstPage);
+    });
+  });
+
+  it('signs out at Keycloak: the refresh token the app held no longer works', async () => {
+    const user = await createKeycloakUser();
+    const page = await signIn(user);
+    const held = (await storedTokens(page)).refresh_token;
+    const refresh = (refreshToken: string) =>
+      fetch(tokenEndpoint, {
+        method: 'POST',
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          client_id: config.keycloak.frontendClientId,
+          refresh_token: refreshToken,
+        }),
+      });
+    // The session is alive: a refresh answers new tokens, and both they and the app's stay in that session.
+    const renewed = await refresh(held);
+    expect(renewed.status).toBe(200);
+    const next = ((await renewed.json()) as { refresh_token: string }).refresh_token;
+    expect((await keycloakAdmin<unknown[]>('GET', `/users/${user.id}/sessions`)).body).toHaveLength(1);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(`${app.url}/`);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    expect(await page.evaluate(() => Object.keys(sessionStorage).filter((key) => key.startsWith('oidc.user:')))).toEqual([]);
+
+    for (const refreshToken of [held, next]) {
+      const refused = await refresh(refreshToken);
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: string }).error).toBe('invalid_grant');
+    }
+    expect((await keycloakAdmin<unknown[]>('GET', `/users/${user.id}/sessions`)).body).toEqual([]);
+  });
+
+  it('renews the access token with the refresh token shortly before it expires, in the same Keycloak session', async () => {
+    const user = await createKeycloakUser();
+    const page = await signIn(user);
+    const before = await storedTokens(page);
+    // As if Keycloak's 5-minute access token had seconds left: oidc-client-ts renews it when it reads the user at start.
+    await page.evaluate(() => {
+      const key = Object.keys(sessionStorage).find((name) => name.startsWith('oidc.user:'))!;
+      sessionStorage.setItem(
+        key,
+        JSON.stringify({ ...JSON.parse(sessionStorage.getItem(key)!), expires_at: Math.floor(Date.now() / 1000) + 5 }),
+      );
+    });
+    await page.reload();
+    await expect.poll(async () => (await storedTokens(page)).access_token, WAIT).not.toBe(before.access_token);
+    const after = await storedTokens(page);
+    expect(after.refresh_token).not.toBe(before.refresh_token);
+    expect(decodeToken(after.access_token).payload).toMatchObject({
+      sid: decodeToken(before.access_token).payload.sid,
+      azp: config.keycloak.frontendClientId,
+    });
+    await page.getByText(`Signed in as ${user.email}`).waitFor();
+  });
+
+  it('switches tenants: me { currentTenant } follows the X-Tenant-ID the app sends', async () => {
+    const user = await createKeycloakUser();
+    const token = (await passwordGrant(user.email, user.password)).access_token;
+    const names = [`Workshop ${randomUUID().slice(0, 6)}`, `Studio ${randomUUID().slice(0, 6)}`];
+    for (const name of names) {
+      await call(token, 'mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }', { input: { name } });
+    }
+    const page = await signIn(user);
+    await page.getByRole('status').getByText('Working in no tenant').waitFor();
+    for (const name of names) {
+      await page.getByLabel('Work in tenant').selectOption({ label: name });
+      await page.getByRole('status').getByText(`Working in ${name}`).waitFor();
+    }
+    await page.getByLabel('Work in tenant').selectOption({ label: 'No tenant' });
+    await page.getByRole('status').getByText('Working in no tenant').waitFor();
+  });
+
+  it('accepts an invitation from its email: the link opens the app, the invitee joins, signs in and sees the tenant', async () => {
+    const owner = await createKeycloakUser();
+    const ownerToken = (await passwordGrant(owner.email, owner.password)).access_token;
+    const tenantName = `Guild ${randomUUID().slice(0, 6)}`;
+    const { createTenant } = await call(
+      ownerToken,
+      'mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }',
+      {
+        input: { name: tenantName },
+      },
+    );
+    const invitee = `${unique('invitee-')}@example.test`;
+    await call(ownerToken, 'mutation($input: CreateInvitationInput!) { createInvitation(input: $input) { token } }', {
+      input: { tenantId: createTenant.tenant.id, email: invitee, role: 'MEMBER' },
+    });
+    const mail = await createMailbox(inject('mailboxUrl')).waitFor(invitee, { subject: /invit/i });
+    const link = extractLinks(mail).find((url) => url.startsWith(`${app.url}/accept-invitation?token=`));
+    expect(link, extractLinks(mail).join(', ')).toBeDefined();
+
+    const page = await (await privateWindow(browser)).newPage();
+    await page.goto(link!);
+    await page.getByLabel('First name').fill('Bob');
+    await page.getByLabel('Last name').fill('Byte');
+    await page.getByLabel('Password').fill('Welcome-123');
+    await page.getByRole('button', { name: 'Accept invitation' }).click();
+    await page.getByRole('status').getByText(`You joined ${tenantName} as member.`).waitFor();
+    await page.getByRole('main').getByRole('button', { name: 'Sign in' }).click();
+    await signInAtKeycloak(page, invitee, 'Welcome-123');
+    await page.getByText(`Signed in as ${invitee}`).waitFor();
+    expect(await page.getByRole('list', { name: 'Your tenants' }).getByRole('listitem').allTextContents()).toEqual([
+      `${tenantName} (MEMBER)`,
+    ]);
+  });
+});

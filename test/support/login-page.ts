@@ -36,9 +36,9 @@ export async function signInAtLoginPage(
       return route.fulfill({ contentType: 'text/html', body: '<title>callback</title>' });
     });
     await page.goto(authorizationUrl(frontendClientId, redirectUri, { state, codeChallenge: sha256(verifier) }));
-    await page.locator('#username').fill(credentials.email);
-    await page.locator('#password').fill(credentials.password);
-    await page.locator('#kc-login').click();
+    await page.getByLabel('Email', { exact: true }).fill(credentials.email);
+    await page.getByLabel('Password', { exact: true }).fill(credentials.password);
+    await page.getByRole('button', { name: 'Sign In' }).click();
     // Keycloak answers the form with a redirect to the callback, or with its login page again.
     await page.waitForURL((url) => isCallback(url) || url.pathname.includes('/login-actions/'));
     const landed = new URL(page.url());

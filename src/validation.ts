@@ -44,12 +44,6 @@ export class InputCheck {
     return this;
   }
 
-  /** A list of ids, which may be empty but not null; each id is a UUID already (checkArguments). */
-  ids(field: string, values: readonly string[] | null | undefined, what: string): this {
-    if (values === null) this.fail(field, `must be a list of ${what} ids (an empty list for none)`);
-    return this;
-  }
-
   throwIfAny(): void {
     const fields = Object.keys(this.errors);
     if (fields.length > 0) {

@@ -4,6 +4,8 @@ import { inDateRange, UUID } from '../validation.js';
 import { selectRows } from './loaders.js';
 
 export const MAX_PAGE_SIZE = 200;
+/** The page size when a client gives none (or null). */
+export const DEFAULT_PAGE_SIZE = 50;
 
 /** One page of a cursor connection, as the GraphQL connection types expect it. */
 export interface Page<T> {
@@ -70,6 +72,11 @@ function checkPageSize(size: number, name: 'first' | 'last'): void {
 
 /** A list read as plain rows, in the order of a timestamp with ties broken by id. */
 export interface KeysetQuery<T> {
+  /**
+   * The list's name, carried in its cursors: a cursor names a place in one list's order,
+   * and another list refuses it rather than reading it as a place in its own.
+   */
+  list: string;
   /** The selected columns and the table with its alias: `... from users u`. */
   columns: string;
   from: string;
@@ -93,7 +100,8 @@ export async function keysetPage<T>(em: EntityManager, query: KeysetQuery<T>, wi
   checkPageSize(size, forward ? 'first' : 'last');
   const cursorName = forward ? 'after' : 'before';
   const cursor = forward ? window.after : window.before;
-  const from = cursor ? decodeCursor(cursor, cursorName) : undefined;
+  // An empty cursor is a cursor, and not one this API returned: it does not mean "from the start".
+  const from = cursor != null ? decodeCursor(query.list, cursor, cursorName) : undefined;
   const [at, id] = query.orderBy;
   // The order rows are read in, and the comparison that means "further along it".
   const readDirection = forward === (query.direction === 'asc') ? 'asc' : 'desc';
@@ -110,7 +118,7 @@ export async function keysetPage<T>(em: EntityManager, query: KeysetQuery<T>, wi
   );
   const more = rows.length > size;
   const read = rows.slice(0, size);
-  const edges = (forward ? read : read.reverse()).map((node) => ({ cursor: encodeCursor(query.positionOf(node)), node }));
+  const edges = (forward ? read : read.reverse()).map((node) => ({ cursor: encodeCursor(query.list, query.positionOf(node)), node }));
   // Items behind the cursor (the cursor's own row included): those on the page's other side.
   let behind: Promise<boolean> | undefined;
   const behindCursor = () => {
@@ -150,18 +158,25 @@ function whereSql(clauses: string[]): string {
   return clauses.length > 0 ? `where ${clauses.join(' and ')}` : '';
 }
 
-function encodeCursor({ at, id }: Position): string {
-  return Buffer.from(JSON.stringify([new Date(at).toISOString(), id])).toString('base64url');
+function encodeCursor(list: string, { at, id }: Position): string {
+  return Buffer.from(JSON.stringify([list, new Date(at).toISOString(), id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string, name: 'after' | 'before'): Position {
+/**
+ * The place a cursor of `list` names. Cursors of the earlier form, without their list's name,
+ * are refused too: nothing in them tells which list they came from.
+ */
+function decodeCursor(list: string, cursor: string, name: 'after' | 'before'): Position {
   try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    const date = new Date(at);
-    // Checked like any id and date argument: the database would refuse either in its casts.
-    if (typeof id === 'string' && UUID.test(id) && inDateRange(date)) return { at: date, id };
+    const parts: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(parts) && parts.length === 3 && parts[0] === list && typeof parts[1] === 'string') {
+      const [, at, id] = parts as [string, string, unknown];
+      const date = new Date(at);
+      // Checked like any id and date argument: the database would refuse either in its casts.
+      if (typeof id === 'string' && UUID.test(id) && inDateRange(date)) return { at: date, id };
+    }
   } catch {
     // Reported below.
   }
-  throw new AppError('BAD_USER_INPUT', `${name} is not a cursor this API returned`, { fieldErrors: { [name]: 'invalid cursor' } });
+  throw new AppError('BAD_USER_INPUT', `${name} is not a cursor this list returned`, { fieldErrors: { [name]: 'invalid cursor' } });
 }

@@ -8,6 +8,8 @@ export const CORS_ALLOWED_HEADERS = [
   'x-tenant-id',
   'idempotency-key',
   'apollo-require-preflight',
+  // The other header Apollo's CSRF refusal names: Apollo Client's GET requests may send it.
+  'x-apollo-operation-name',
   'x-request-id',
 ];
 /** Response headers a page may read: the id to quote when reporting a problem, and when to retry after a 429. */

@@ -50,7 +50,8 @@ describe('cross-origin calls to /graphql (CORS_ORIGINS)', () => {
       expect(corsHeaders(response), origin).toEqual({
         'access-control-allow-origin': origin,
         'access-control-allow-methods': 'GET, POST, OPTIONS',
-        'access-control-allow-headers': 'authorization, content-type, x-tenant-id, idempotency-key, apollo-require-preflight, x-request-id',
+        'access-control-allow-headers':
+          'authorization, content-type, x-tenant-id, idempotency-key, apollo-require-preflight, x-apollo-operation-name, x-request-id',
         'access-control-max-age': '7200',
       });
       expect(response.headers.get('vary'), origin).toBe('Origin');
@@ -143,25 +144,36 @@ describe('cross-origin calls to /graphql (CORS_ORIGINS)', () => {
 
     /**
      * What a page served by `server` reads when it calls the gateway as Apollo Client does: a POST
-     * with a JSON body and an Authorization header, so the browser sends its own preflight.
+     * with a JSON body and an Authorization header, or (`get`) a GET naming its operation in
+     * x-apollo-operation-name, as Apollo Client's useGETForQueries does. Either way the browser
+     * sends its own preflight.
      */
-    async function callFromPageOf(server: Server): Promise<unknown> {
+    async function callFromPageOf(server: Server, { get = false } = {}): Promise<unknown> {
       const context = await privateWindow(browser);
       try {
         const page = await context.newPage();
         await page.goto(`${originOf(server)}/`);
-        return await page.evaluate(async (gatewayUrl) => {
-          try {
-            const response = await fetch(gatewayUrl, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', authorization: 'Bearer not-a-token', 'x-request-id': 'browser-cors-1' },
-              body: JSON.stringify({ query: '{ publicHello }' }),
-            });
-            return { status: response.status, requestId: response.headers.get('x-request-id'), body: await response.json() };
-          } catch (error) {
-            return { failed: String(error) };
-          }
-        }, gatewayAllowingThePage.url);
+        return await page.evaluate(
+          async ({ gatewayUrl, get }) => {
+            const query = 'query Hello { publicHello }';
+            const headers = { authorization: 'Bearer not-a-token', 'x-request-id': 'browser-cors-1' };
+            try {
+              const response = get
+                ? await fetch(`${gatewayUrl}?query=${encodeURIComponent(query)}`, {
+                    headers: { ...headers, 'x-apollo-operation-name': 'Hello' },
+                  })
+                : await fetch(gatewayUrl, {
+                    method: 'POST',
+                    headers: { ...headers, 'content-type': 'application/json' },
+                    body: JSON.stringify({ query }),
+                  });
+              return { status: response.status, requestId: response.headers.get('x-request-id'), body: await response.json() };
+            } catch (error) {
+              return { failed: String(error) };
+            }
+          },
+          { gatewayUrl: gatewayAllowingThePage.url, get },
+        );
       } finally {
         await context.close();
       }
@@ -169,6 +181,14 @@ describe('cross-origin calls to /graphql (CORS_ORIGINS)', () => {
 
     it('lets a page on a configured origin call /graphql and read the answer and its request id', async () => {
       expect(await callFromPageOf(allowedPage)).toEqual({
+        status: 200,
+        requestId: 'browser-cors-1',
+        body: { data: { publicHello: 'Hello from the IAM gateway' } },
+      });
+    });
+
+    it('lets a page on a configured origin query by GET with x-apollo-operation-name, which CSRF prevention asks for', async () => {
+      expect(await callFromPageOf(allowedPage, { get: true })).toEqual({
         status: 200,
         requestId: 'browser-cors-1',
         body: { data: { publicHello: 'Hello from the IAM gateway' } },

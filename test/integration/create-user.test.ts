@@ -108,7 +108,6 @@ describe('createUser', () => {
       [{ firstName: '' }, 'firstName'],
       [{ password: 'short' }, 'password'],
       [{ roleIds: ['role_admin'] }, 'roleIds'],
-      [{ groupIds: null }, 'groupIds'],
       [{ roleIds: [roles.priv_user_management] }, 'roleIds'],
     ];
     for (const [overrides, field] of cases) {
@@ -123,6 +122,13 @@ describe('createUser', () => {
         expect(await sql('select 1 from users where email = $1', [given.email.toLowerCase()])).toEqual([]);
       }
     }
+  });
+
+  it('takes an explicit null as left out: no roles, no groups, enabled and unverified by default', async () => {
+    const given = input({ roleIds: null, groupIds: null, enabled: null, emailVerified: null, entityCode: null });
+    const response = await gateway.graphql(CREATE_USER, { token, variables: { input: given } });
+    expect(response.errors).toBeUndefined();
+    expect(response.data!.createUser.user).toMatchObject({ enabled: true, emailVerified: false, entityCode: null, roles: [], groups: [] });
   });
 
   it('says what the password lacks', async () => {

@@ -105,7 +105,6 @@ describe('groups', () => {
       [{ groupName: name, roleIds: [ids.priv_code_review] }, 'BAD_USER_INPUT', 'roleIds'],
       [{ groupName: name, privilegeIds: [ids.role_manager] }, 'BAD_USER_INPUT', 'privilegeIds'],
       [{ groupName: name, roleIds: ['role_manager'] }, 'BAD_USER_INPUT', 'roleIds'],
-      [{ groupName: name, roleIds: null }, 'BAD_USER_INPUT', 'roleIds'],
       [{ groupName: name, roleIds: [randomUUID()] }, 'NOT_FOUND', ''],
     ];
     for (const [input, code, field] of cases) {
@@ -164,6 +163,13 @@ describe('groups', () => {
     expect(second.data!.group.users.pageInfo.hasNextPage).toBe(false);
     const paged = [...first.data!.group.users.edges, ...second.data!.group.users.edges].map((edge: any) => edge.node.email);
     expect(paged).toEqual([ann.email, bob.email, cy.email]);
+    // first: null is no page size given: the default one.
+    const unsized = await gateway.graphql('query($id: ID!) { group(id: $id) { users(first: null) { edges { node { email } } } } }', {
+      token,
+      variables: { id },
+    });
+    expect(unsized.errors).toBeUndefined();
+    expect(unsized.data!.group.users.edges.map((edge: any) => edge.node.email)).toEqual(paged);
 
     const changed = await gateway.graphql(UPDATE_USERS, {
       token,

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { DEFAULT_JWKS_COOLDOWN_MS, JWKS_REFRESH_MS, JWKS_TIMEOUT_MS } from '../../src/auth/token-verifier.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
+import { sql } from '../support/database.js';
 import { realmRoleIds } from '../support/directory.js';
 import { createKeycloakUser } from '../support/keycloak.js';
 import { decodeToken, directGrantClient, grant, newRsaKey, signRs256 } from '../support/tokens.js';
@@ -181,5 +183,64 @@ describe("a user manager's write, checked against Keycloak's effective roles", (
     // The manager, the target, the role, and the service account itself: once each for the whole request.
     expect(asked).toHaveLength(4);
     expect(new Set(asked).size).toBe(4);
+  });
+});
+
+describe('an update that names nothing to change', () => {
+  it('answers the current object without a call to Keycloak or a journal entry: updateUser, updateMyProfile, updateRole, both group updates', async () => {
+    const token = await adminToken();
+    const suffix = randomUUID().slice(0, 8);
+    const created = await gateway.graphql(
+      `mutation($user: CreateUserInput!, $role: CreateRoleInput!, $group: CreateGroupInput!) {
+        createUser(input: $user) { user { id } }
+        createRole(input: $role) { role { id } }
+        createGroup(input: $group) { group { id } }
+      }`,
+      {
+        token,
+        variables: {
+          user: { email: `still-${suffix}@example.test`, firstName: 'Still', lastName: 'Life', password: 'Str0ng-password' },
+          role: { roleName: `role_still_${suffix}`, description: 'unchanged' },
+          group: { groupName: `still-${suffix}` },
+        },
+      },
+    );
+    expect(created.errors).toBeUndefined();
+    const userId = created.data!.createUser.user.id as string;
+    const roleId = created.data!.createRole.role.id as string;
+    const groupId = created.data!.createGroup.group.id as string;
+    const roleUser = (await realmRoleIds()).role_user!;
+    const self = await createKeycloakUser({ realmRoles: ['role_user'] });
+    const selfToken = (await grant(config.keycloak.realm, client, self.email, self.password)).access_token;
+    await expectAnswered(ME, selfToken);
+    const journal = () =>
+      sql<{ count: string }>('select count(*) from audit_events where target_id = any($1)', [[userId, roleId, groupId, self.id]]);
+    const journaled = await journal();
+    const before = proxy.requests.length;
+
+    const updates = await gateway.graphql(
+      `mutation($user: ID!, $role: ID!, $group: ID!, $roleUser: ID!) {
+        empty: updateUser(id: $user, input: {}) { user { id email firstName lastName } }
+        nulls: updateUser(id: $user, input: { firstName: null, enabled: null, roleIdsToAdd: null, groupIdsToRemove: [] }) { user { id } }
+        notHeld: updateUser(id: $user, input: { roleIdsToRemove: [$roleUser] }) { user { id } }
+        updateRole(id: $role, input: { privilegeIdsToAdd: [], privilegeIdsToRemove: null }) { role { id description } }
+        updateGroupUsers(id: $group, input: {}) { message }
+        updateGroupRolesPrivileges(id: $group, input: { roleIdsToRemove: [$roleUser] }) { message }
+      }`,
+      { token, variables: { user: userId, role: roleId, group: groupId, roleUser } },
+    );
+    const own = await gateway.graphql('mutation { updateMyProfile(input: { username: null }) { user { id email } } }', {
+      token: selfToken,
+    });
+
+    expect(updates.errors).toBeUndefined();
+    expect(updates.data).toMatchObject({
+      empty: { user: { id: userId, email: `still-${suffix}@example.test`, firstName: 'Still', lastName: 'Life' } },
+      updateRole: { role: { id: roleId, description: 'unchanged' } },
+    });
+    expect(own.errors).toBeUndefined();
+    expect(own.data!.updateMyProfile.user).toEqual({ id: self.id, email: self.email });
+    expect(proxy.requests.slice(before)).toEqual([]);
+    expect(await journal()).toEqual(journaled);
   });
 });

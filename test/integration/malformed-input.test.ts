@@ -8,7 +8,8 @@ import { keycloakUsersByEmail } from '../support/sync.js';
 // L1 and L7 of the security review: no input makes the gateway fail, and no answer grows
 // with the input. Each case is one row of the review's L1 table.
 
-const cursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url');
+/** A cursor as the gateway writes them, naming its list and a place in it, forged. */
+const cursor = (list: 'users' | 'auditEvents', at: string, id: string) => Buffer.from(JSON.stringify([list, at, id])).toString('base64url');
 const unknownIds = (count: number) => Array.from({ length: count }, () => randomUUID());
 
 describe('malformed input', () => {
@@ -115,23 +116,69 @@ describe('malformed input', () => {
   });
 
   it('L1: a cursor whose id is not a UUID, or whose date is outside the years 1 to 9999, answers BAD_USER_INPUT naming after', async () => {
-    const forged = [
-      cursor('2026-01-01T00:00:00.000Z', 'x'),
-      cursor('2026-01-01T00:00:00.000Z', "x' or 1=1--"),
-      cursor('+099999-01-01T00:00:00.000Z', randomUUID()),
-      cursor('0000-01-01T00:00:00.000Z', randomUUID()),
+    const forged = (list: 'users' | 'auditEvents') => [
+      cursor(list, '2026-01-01T00:00:00.000Z', 'x'),
+      cursor(list, '2026-01-01T00:00:00.000Z', "x' or 1=1--"),
+      cursor(list, '+099999-01-01T00:00:00.000Z', randomUUID()),
+      cursor(list, '0000-01-01T00:00:00.000Z', randomUUID()),
     ];
-    for (const after of forged) {
+    for (const after of forged('users')) {
       expectRefused(
         await gateway.graphql('query($a: String) { users(after: $a) { totalCount } }', { token: admin, variables: { a: after } }),
         'after',
         /cursor/,
       );
+    }
+    for (const after of forged('auditEvents')) {
       expectRefused(
         await gateway.graphql('query($a: String) { auditEvents(after: $a) { totalCount } }', { token: admin, variables: { a: after } }),
         'after',
         /cursor/,
       );
+    }
+  });
+
+  it('an empty cursor is an invalid cursor, not the start of the list: after: "" and before: "" answer BAD_USER_INPUT', async () => {
+    for (const list of ['users', 'auditEvents']) {
+      for (const argument of ['after', 'before']) {
+        const response = await gateway.graphql(`{ ${list}(${argument}: "") { totalCount } }`, { token: admin });
+        expectRefused(response, argument, /^invalid cursor$/, `${list}(${argument}: "")`);
+        expect(response.data, `${list}(${argument}: "")`).toBeNull();
+      }
+    }
+  });
+
+  it("a list refuses another list's cursor, and a cursor that names no list, with BAD_USER_INPUT", async () => {
+    const endCursor = async (list: string) => {
+      const response = await gateway.graphql(`{ ${list}(first: 1) { pageInfo { endCursor } } }`, { token: admin });
+      expect(response.errors).toBeUndefined();
+      return response.data![list].pageInfo.endCursor as string;
+    };
+    const [usersCursor, auditCursor] = [await endCursor('users'), await endCursor('auditEvents')];
+    // Each list takes its own.
+    for (const [list, own] of [
+      ['users', usersCursor],
+      ['auditEvents', auditCursor],
+    ] as const) {
+      const response = await gateway.graphql(`query($c: String) { ${list}(after: $c) { totalCount } }`, {
+        token: admin,
+        variables: { c: own },
+      });
+      expect(response.errors, list).toBeUndefined();
+    }
+    const [at, id] = JSON.parse(Buffer.from(usersCursor, 'base64url').toString('utf8')).slice(1) as [string, string];
+    for (const [list, other] of [
+      ['auditEvents', usersCursor],
+      ['users', auditCursor],
+      ['users', Buffer.from(JSON.stringify([at, id])).toString('base64url')],
+    ] as const) {
+      for (const argument of ['after', 'before']) {
+        const response = await gateway.graphql(`query($c: String) { ${list}(${argument}: $c) { totalCount } }`, {
+          token: admin,
+          variables: { c: other },
+        });
+        expectRefused(response, argument, /^invalid cursor$/, `${list}(${argument}: ${other})`);
+      }
     }
   });
 

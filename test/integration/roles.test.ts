@@ -229,6 +229,23 @@ describe('roles and privileges', () => {
     expect(await keycloakComposites(id)).toEqual(['priv_code_review', 'priv_view_reports']);
   });
 
+  it('updateRole takes an explicit null as left out, for the description and each privilege list', async () => {
+    const { id } = await createRole({ roleName: unique('nulls_'), description: 'kept', privilegeIds: [ids.priv_view_reports] });
+
+    const response = await gateway.graphql(UPDATE_ROLE, {
+      token,
+      variables: { id, input: { description: null, privilegeIdsToAdd: null, privilegeIdsToRemove: [ids.priv_view_reports] } },
+    });
+    expect(response.errors).toBeUndefined();
+    expect(response.data!.updateRole.role).toMatchObject({ description: 'kept', privileges: [] });
+    const nothingRemoved = await gateway.graphql(UPDATE_ROLE, {
+      token,
+      variables: { id, input: { privilegeIdsToAdd: [ids.priv_code_review], privilegeIdsToRemove: null } },
+    });
+    expect(nothingRemoved.errors).toBeUndefined();
+    expect(await keycloakComposites(id)).toEqual(['priv_code_review']);
+  });
+
   it('updateRole answers BAD_USER_INPUT for a privilege’s id (privileges are read-only) and NOT_FOUND for an unknown id', async () => {
     const input = { description: 'hijacked', privilegeIdsToAdd: [], privilegeIdsToRemove: [] };
     const privilege = await gateway.graphql(UPDATE_ROLE, { token, variables: { id: ids.priv_user_management, input } });

@@ -227,6 +227,28 @@ describe('updateUser, deleteUser and setUserPassword', () => {
       expect((await mirrorOf(user.id)).row).toMatchObject({ email: user.email, first_name: before.firstName, last_name: 'Lovelace' });
     });
 
+    it('takes an explicit null as left out, for every optional field and list', async () => {
+      const user = await createUser();
+      const before = await mirrorOf(user.id);
+      const nulls = {
+        email: null,
+        firstName: null,
+        lastName: 'Lovelace',
+        entityCode: null,
+        countryCode: null,
+        enabled: null,
+        emailVerified: null,
+        roleIdsToAdd: null,
+        roleIdsToRemove: null,
+        groupIdsToAdd: null,
+        groupIdsToRemove: null,
+      };
+      const response = await gateway.graphql(UPDATE_USER, { token, variables: { id: user.id, input: nulls } });
+      expect(response.errors).toBeUndefined();
+      expect(await mirrorOf(user.id)).toEqual({ ...before, row: { ...before.row, last_name: 'Lovelace' } });
+      expect(await keycloakRoles(user.id)).toContain('role_user');
+    });
+
     it('answers CONFLICT for an email another user has, and changes nothing', async () => {
       const [user, other] = [await createUser(), await createUser()];
       const response = await gateway.graphql(UPDATE_USER, {
@@ -308,7 +330,6 @@ describe('updateUser, deleteUser and setUserPassword', () => {
             email: 'not-an-email',
             firstName: ' ',
             roleIdsToAdd: [roles.role_user],
-            groupIdsToAdd: null,
             roleIdsToRemove: [roles.role_user],
             groupIdsToRemove: [],
           }),
@@ -320,7 +341,6 @@ describe('updateUser, deleteUser and setUserPassword', () => {
           email: expect.any(String),
           firstName: expect.any(String),
           roleIdsToRemove: expect.any(String),
-          groupIdsToAdd: expect.any(String),
         },
       });
       // A name where an id belongs is refused at the edge, before the profile's own rules.

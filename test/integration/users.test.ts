@@ -133,6 +133,24 @@ describe('users', () => {
     expect((await page({ before: forward[2]!.pageInfo.startCursor })).emails).toEqual(emails.slice(0, 4));
   });
 
+  it('takes an explicit null for any paging argument as left out: first: null is the default page size, also when paging backward', async () => {
+    const marker = `nulls-${Date.now()}`;
+    const emails: string[] = [];
+    for (let i = 0; i < 3; i++) emails.push((await signInOnce({ email: `${marker}-${i}@example.test` })).user.email);
+    const page = async (variables: Record<string, unknown>) => {
+      const response = await gateway.graphql(USERS_BOTH_WAYS, {
+        token: adminToken,
+        variables: { ...variables, filter: { search: marker } },
+      });
+      expect(response.errors, JSON.stringify(variables)).toBeUndefined();
+      return response.data!.users.edges.map((edge: any) => edge.node.email);
+    };
+    expect(await page({ first: null, after: null, last: null, before: null })).toEqual(emails);
+    expect(await page({ first: null, last: 2 })).toEqual(emails.slice(1));
+    const audit = await gateway.graphql('{ auditEvents(first: null) { edges { cursor } } }', { token: adminToken });
+    expect(audit.errors).toBeUndefined();
+  });
+
   it('answers BAD_USER_INPUT when a page is asked forward and backward at once, or last or before is invalid', async () => {
     const [someone] = (await gateway.graphql(USERS_BOTH_WAYS, { token: adminToken, variables: { first: 1 } })).data!.users.edges;
     for (const [variables, fields] of [

@@ -122,6 +122,8 @@ function forgedCursor(): fc.Arbitrary<string> {
   const at = fc.constantFrom('2026-01-01T00:00:00.000Z', '0000-01-01T00:00:00.000Z', '+099999-01-01T00:00:00.000Z', 'not a date', '');
   const id = fc.oneof(fc.uuid(), fc.constantFrom(...MALFORMED_IDS));
   return fc.oneof(
+    // The gateway's form (list, date, id), another list's included, and the earlier one without a list.
+    fc.tuple(fc.constantFrom('users', 'auditEvents', ''), at, id).map((parts) => Buffer.from(JSON.stringify(parts)).toString('base64url')),
     fc.tuple(at, id).map((pair) => Buffer.from(JSON.stringify(pair)).toString('base64url')),
     fc.constantFrom('bm90LWEtY3Vyc29y', 'W10', 'bnVsbA', '!!!', Buffer.from('[1,2,3]').toString('base64url')),
   );

@@ -159,19 +159,52 @@ export async function followEmailAction(link: string): Promise<void> {
 }
 
 /**
- * A browser's first step of the code flow with PKCE: Keycloak's answer to the authorization
- * request, not followed, so that a test reads whether it accepts the redirect URI (a redirect
- * to its login page) or refuses it.
+ * The authorization request of the code flow with PKCE, as a frontend sends its browser to
+ * Keycloak: `codeChallenge` is the S256 hash of the verifier the frontend keeps.
  */
-export function authorizationRequest(clientId: string, redirectUri: string, realm = testRealm()): Promise<Response> {
+export function authorizationUrl(
+  clientId: string,
+  redirectUri: string,
+  { codeChallenge = 'x'.repeat(43), state = 'state-1' }: { codeChallenge?: string; state?: string } = {},
+  realm = testRealm(),
+): string {
   const query = new URLSearchParams({
     client_id: clientId,
     response_type: 'code',
     scope: 'openid',
     redirect_uri: redirectUri,
-    state: 'state-1',
-    code_challenge: 'x'.repeat(43),
+    state,
+    code_challenge: codeChallenge,
     code_challenge_method: 'S256',
   });
-  return fetch(`${realmUrl(realm)}/protocol/openid-connect/auth?${query}`, { redirect: 'manual' });
+  return `${realmUrl(realm)}/protocol/openid-connect/auth?${query}`;
+}
+
+/**
+ * A browser's first step of the code flow with PKCE: Keycloak's answer to the authorization
+ * request, not followed, so that a test reads whether it accepts the redirect URI (a redirect
+ * to its login page) or refuses it.
+ */
+export function authorizationRequest(clientId: string, redirectUri: string, realm = testRealm()): Promise<Response> {
+  return fetch(authorizationUrl(clientId, redirectUri, {}, realm), { redirect: 'manual' });
+}
+
+/** The frontend's last step of the code flow: the code and its PKCE verifier exchanged at the token endpoint (public client). */
+export async function exchangeCode(
+  clientId: string,
+  { code, redirectUri, verifier }: { code: string; redirectUri: string; verifier: string },
+  realm?: string,
+): Promise<TokenSet> {
+  const response = await fetch(`${realmUrl(realm)}/protocol/openid-connect/token`, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      client_id: clientId,
+      code,
+      redirect_uri: redirectUri,
+      code_verifier: verifier,
+    }),
+  });
+  if (!response.ok) throw new Error(`code exchange failed: ${response.status} ${await response.text()}`);
+  return (await response.json()) as TokenSet;
 }

@@ -19,6 +19,7 @@ export class AuditService {
     return keysetPage(
       this.em,
       {
+        list: 'auditEvents',
         columns: AUDIT_COLUMNS,
         from: 'audit_events e',
         where: filterCondition(filter),

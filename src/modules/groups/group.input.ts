@@ -44,21 +44,19 @@ const MAX_NAME = 255;
 export function checkCreateGroup(input: CreateGroupInput): void {
   const check = new InputCheck()
     .require('groupName', input.groupName, 'Group name')
-    .maxLength('groupName', input.groupName?.trim(), MAX_NAME)
-    .ids('roleIds', input.roleIds, 'role')
-    .ids('privilegeIds', input.privilegeIds, 'privilege');
+    .maxLength('groupName', input.groupName?.trim(), MAX_NAME);
   // Keycloak names a group by its path, "/parent/child": a "/" in a name would read as nesting (I3).
   if (input.groupName?.includes('/')) check.fail('groupName', 'must not contain "/"');
   check.throwIfAny();
 }
 
 export function checkUpdateGroupUsers(input: UpdateGroupUsersInput): void {
-  checkIdChanges(new InputCheck(), 'user', ['userIdsToAdd', input.userIdsToAdd], ['userIdsToRemove', input.userIdsToRemove]).throwIfAny();
+  checkIdChanges(new InputCheck(), ['userIdsToAdd', input.userIdsToAdd], ['userIdsToRemove', input.userIdsToRemove]).throwIfAny();
 }
 
 export function checkUpdateGroupRolesPrivileges(input: UpdateGroupRolesPrivilegesInput): void {
   const check = new InputCheck();
-  checkIdChanges(check, 'role', ['roleIdsToAdd', input.roleIdsToAdd], ['roleIdsToRemove', input.roleIdsToRemove]);
-  checkIdChanges(check, 'privilege', ['privilegeIdsToAdd', input.privilegeIdsToAdd], ['privilegeIdsToRemove', input.privilegeIdsToRemove]);
+  checkIdChanges(check, ['roleIdsToAdd', input.roleIdsToAdd], ['roleIdsToRemove', input.roleIdsToRemove]);
+  checkIdChanges(check, ['privilegeIdsToAdd', input.privilegeIdsToAdd], ['privilegeIdsToRemove', input.privilegeIdsToRemove]);
   check.throwIfAny();
 }

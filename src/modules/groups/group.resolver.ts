@@ -1,4 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { DEFAULT_PAGE_SIZE } from '../../db/pagination.js';
 import { principalOf, type GatewayContext } from '../../context.js';
 import { PrivilegeType, RoleType } from '../roles/role.type.js';
 import { message, MessagePayloadType } from '../system/message.type.js';
@@ -72,12 +73,12 @@ export class GroupResolver {
   @FieldResolver(() => UserConnectionType, { description: "The group's members, a page at a time. ROLE_ADMIN or PRIV_USER_MANAGEMENT." })
   users(
     @Root() group: GroupRecord,
-    @Arg('first', () => Int, { nullable: true, defaultValue: 50, description: 'Page size, 1 to 200.' }) first: number,
+    @Arg('first', () => Int, { nullable: true, defaultValue: DEFAULT_PAGE_SIZE, description: 'Page size, 1 to 200.' }) first: number | null,
     @Arg('after', () => String, { nullable: true, description: 'The endCursor of the previous page: the page after it.' }) after:
       | string
       | null,
     @Ctx() { services }: GatewayContext,
   ) {
-    return services.users.list({ first, after }, { groupId: group.id });
+    return services.users.list({ first: first ?? DEFAULT_PAGE_SIZE, after }, { groupId: group.id });
   }
 }

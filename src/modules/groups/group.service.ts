@@ -1,6 +1,6 @@
 import { AppError } from '../../errors.js';
 import type { Journal } from '../../journal/journal.js';
-import { linkChanges, namesOf, requireAll } from '../roles/links.js';
+import { linkChanges, namesOf, noLinkChanges, requireAll } from '../roles/links.js';
 import type { RoleService } from '../roles/role.service.js';
 import {
   checkCreateGroup,
@@ -104,6 +104,8 @@ export class GroupService {
     const add = await this.requireUsers(input.userIdsToAdd ?? [], 'userIdsToAdd');
     const remove = await this.requireUsers(input.userIdsToRemove ?? [], 'userIdsToRemove');
     const members = linkChanges(await queries.memberIdsOf(id), add, remove);
+    // Nothing to add or remove: answered without a write or a journal entry.
+    if (noLinkChanges(members)) return group;
 
     await journal.write({
       entry: {
@@ -141,6 +143,7 @@ export class GroupService {
       add,
       remove,
     );
+    if (noLinkChanges(mapped)) return group;
 
     await journal.write({
       entry: {

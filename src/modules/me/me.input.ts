@@ -1,6 +1,7 @@
 import { Field, InputType } from 'type-graphql';
 import { checkProfile, checkUsernameIsEmail } from '../users/user.input.js';
 import type { UserRecord } from '../users/user.type.js';
+import type { OwnProfile } from '../users/user.service.js';
 
 @InputType('UpdateProfileInput', { description: "Changes to the caller's own profile; only the fields given change." })
 export class UpdateProfileInput {
@@ -17,13 +18,20 @@ export class UpdateProfileInput {
   username?: string | null;
 }
 
-/** The caller's profile after the edit: absent fields keep their value. */
-export function editedProfile(current: UserRecord, input: UpdateProfileInput) {
+/**
+ * The fields the edit gives, once the profile they make with the current values of the
+ * others follows the rules: absent (or null) fields keep their value.
+ */
+export function editedProfile(current: UserRecord, input: UpdateProfileInput): OwnProfile {
   const profile = {
     email: input.email ?? current.email,
     firstName: input.firstName ?? current.firstName,
     lastName: input.lastName ?? current.lastName,
   };
   checkUsernameIsEmail(checkProfile(profile), input.username, profile.email).throwIfAny();
-  return profile;
+  return {
+    ...(input.email != null && { email: input.email }),
+    ...(input.firstName != null && { firstName: input.firstName }),
+    ...(input.lastName != null && { lastName: input.lastName }),
+  };
 }

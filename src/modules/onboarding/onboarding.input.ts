@@ -25,5 +25,5 @@ export function checkSignup(input: SignupInput): void {
 }
 
 export function checkRegisterUser(input: RegisterUserInput): void {
-  checkProfile(input).ids('roleIds', input.roleIds, 'role').ids('groupIds', input.groupIds, 'group').throwIfAny();
+  checkProfile(input).throwIfAny();
 }

@@ -40,6 +40,11 @@ export function linkChanges<T extends { id: string }>(linkedIds: readonly string
   return { add: add.filter((row) => !ids.has(row.id)), remove: remove.filter((row) => ids.has(row.id)) };
 }
 
+/** Whether nothing is to be added or removed: such an update writes nothing. */
+export function noLinkChanges(...changes: LinkChanges<{ id: string }>[]): boolean {
+  return changes.every(({ add, remove }) => add.length === 0 && remove.length === 0);
+}
+
 export function namesOf(records: readonly { name: string }[]): string[] {
   return records.map((record) => record.name);
 }

@@ -41,27 +41,24 @@ export function checkCreateRole(input: CreateRoleInput): void {
   const check = new InputCheck().require('roleName', input.roleName, 'Role name');
   const name = roleNameOf(input.roleName ?? '');
   if (!ROLE_NAME.test(name)) check.fail('roleName', 'must be lower-case letters, digits and underscores, e.g. role_support');
-  check
-    .maxLength('roleName', name, MAX_NAME_LENGTH)
-    .maxLength('description', input.description, MAX_DESCRIPTION_LENGTH)
-    .ids('privilegeIds', input.privilegeIds, 'privilege')
-    .throwIfAny();
+  check.maxLength('roleName', name, MAX_NAME_LENGTH).maxLength('description', input.description, MAX_DESCRIPTION_LENGTH).throwIfAny();
 }
 
 export function checkUpdateRole(input: UpdateRoleInput): void {
   const check = new InputCheck().maxLength('description', input.description, MAX_DESCRIPTION_LENGTH);
-  checkIdChanges(check, 'privilege', ['privilegeIdsToAdd', input.privilegeIdsToAdd], ['privilegeIdsToRemove', input.privilegeIdsToRemove]);
+  checkIdChanges(check, ['privilegeIdsToAdd', input.privilegeIdsToAdd], ['privilegeIdsToRemove', input.privilegeIdsToRemove]);
   check.throwIfAny();
 }
 
-/** Checks a pair of id lists that add and remove links; an id in both would be ambiguous. */
+/**
+ * Checks a pair of id lists that add and remove links: an id in both would be ambiguous.
+ * Either list may be left out or null, the GraphQL way of saying "none".
+ */
 export function checkIdChanges(
   check: InputCheck,
-  what: string,
   [addField, add]: [string, readonly string[] | null | undefined],
   [removeField, remove]: [string, readonly string[] | null | undefined],
 ): InputCheck {
-  check.ids(addField, add, what).ids(removeField, remove, what);
   const both = (add ?? []).filter((id) => remove?.includes(id));
   if (both.length > 0) check.fail(removeField, `must not repeat an id of ${addField}: ${someOf(both)}`);
   return check;

@@ -5,7 +5,7 @@ import { someOf } from '../../validation.js';
 import type { RealmRoleKind } from './role.entity.js';
 import { checkCreateRole, checkUpdateRole, descriptionOf, roleNameOf, type CreateRoleInput, type UpdateRoleInput } from './role.input.js';
 import type { RoleRecord } from './role.type.js';
-import { linkChanges, namesOf, requireAll } from './links.js';
+import { linkChanges, namesOf, noLinkChanges, requireAll } from './links.js';
 import type { RolesDirectory } from './roles.directory.js';
 import type { RolesQueries } from './roles.queries.js';
 
@@ -103,6 +103,8 @@ export class RoleService {
       remove,
     );
     const description = descriptionOf(input.description);
+    // An update that names nothing to change is answered without a write or a journal entry.
+    if (description === undefined && noLinkChanges(privileges)) return role;
 
     await this.journal.write({
       entry: {

@@ -125,20 +125,12 @@ function checkProfileFields(input: { [Field in keyof ProfileInput]?: ProfileInpu
 }
 
 export function checkCreateUser(input: CreateUserInput): void {
-  checkProfile(input)
-    .password('password', input.password)
-    .ids('roleIds', input.roleIds, 'role')
-    .ids('groupIds', input.groupIds, 'group')
-    .throwIfAny();
+  checkProfile(input).password('password', input.password).throwIfAny();
 }
 
 /** The fields an update gives follow the rules every account's fields follow. */
 export function checkUpdateUser(input: UpdateUserInput): void {
-  const check = checkProfileFields(input, false)
-    .ids('roleIdsToAdd', input.roleIdsToAdd, 'role')
-    .ids('roleIdsToRemove', input.roleIdsToRemove, 'role')
-    .ids('groupIdsToAdd', input.groupIdsToAdd, 'group')
-    .ids('groupIdsToRemove', input.groupIdsToRemove, 'group');
+  const check = checkProfileFields(input, false);
   // Adding and removing the same id has no meaning an administrator could have intended.
   for (const [field, add, remove] of [
     ['roleIdsToRemove', input.roleIdsToAdd, input.roleIdsToRemove],

@@ -7,7 +7,7 @@ import type { Journal } from '../../journal/journal.js';
 import { SETUP_LINK_LIFESPAN_SECONDS, VERIFY_LINK_LIFESPAN_SECONDS, type EmailAction } from '../../keycloak/actions-email.js';
 import type { GroupService } from '../groups/group.service.js';
 import type { GroupRecord } from '../groups/group.type.js';
-import { linkChanges, namesOf } from '../roles/links.js';
+import { linkChanges, namesOf, noLinkChanges } from '../roles/links.js';
 import type { RoleService } from '../roles/role.service.js';
 import type { RoleRecord } from '../roles/role.type.js';
 import type { TenantsDirectory } from '../tenants/tenants.directory.js';
@@ -66,12 +66,15 @@ export interface AccountCreation {
 /** The answer to a user's own change to an email that is taken, which names no address. */
 export const EMAIL_UNUSABLE = 'This email cannot be used';
 
-/** A user's own edit of their profile (updateMyProfile): absent fields already filled in. */
+/** A user's own edit of their profile (updateMyProfile): the fields given, already checked with the others filled in. */
 export interface OwnProfile {
-  email: string;
-  firstName: string;
-  lastName: string;
+  email?: string;
+  firstName?: string;
+  lastName?: string;
 }
+
+/** The profile fields of an update; one given, even with the value it has, makes the update a write. */
+const PROFILE_FIELDS = ['email', 'firstName', 'lastName', 'entityCode', 'countryCode', 'enabled', 'emailVerified'] as const;
 
 export interface UserServiceDependencies {
   queries: UserServiceQueries;
@@ -270,6 +273,8 @@ export class UserService {
 
     const roles = linkChanges(await this.deps.links.roleIdsOf(id), rolesToAdd, rolesToRemove);
     const groups = linkChanges(await this.deps.links.groupIdsOf(id), groupsToAdd, groupsToRemove);
+    // An update that names nothing to change is answered without a write or a journal entry.
+    if (PROFILE_FIELDS.every((field) => input[field] == null) && noLinkChanges(roles, groups)) return current;
     // What is left out keeps Keycloak's current value (ProfileChanges), not the mirror's.
     const changes: ProfileChanges = {
       username: email,
@@ -326,7 +331,7 @@ export class UserService {
    * only Keycloak knows it, so that the answer names no address.
    */
   async updateOwnProfile(current: UserRecord, profile: OwnProfile): Promise<UserRecord> {
-    const emailChanges = profile.email.trim().toLowerCase() !== current.email;
+    const emailChanges = profile.email != null && profile.email.trim().toLowerCase() !== current.email;
     const input = {
       ...profile,
       roleIdsToAdd: [],

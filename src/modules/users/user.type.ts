@@ -1,6 +1,6 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { type PageWindow, pageWindow } from '../../db/pagination.js';
+import { DEFAULT_PAGE_SIZE, type PageWindow, pageWindow } from '../../db/pagination.js';
 import { argumentGiven } from '../../validation.js';
 import { MutationOutcome } from '../system/message.type.js';
 import { SYNC_STATUSES, type SyncStatus, type UserAttributes } from './user.entity.js';
@@ -97,8 +97,8 @@ export class UserType implements Omit<UserRecord, 'attributes'> {
 /** The paging arguments every cursor connection at the root takes (users, auditEvents). */
 @ArgsType()
 export class ConnectionArgs {
-  @Field(() => Int, { nullable: true, defaultValue: 50, description: 'Page size, 1 to 200 (forward paging).' })
-  first: number;
+  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_PAGE_SIZE, description: 'Page size, 1 to 200 (forward paging).' })
+  first: number | null;
 
   @Field(() => String, { nullable: true, description: 'The endCursor of the previous page: the page after it (forward paging).' })
   after: string | null;
@@ -116,9 +116,12 @@ export class ConnectionArgs {
   before: string | null;
 }
 
-/** The window a connection's arguments ask for; `first` counts as given only when the operation gave it. */
+/**
+ * The window a connection's arguments ask for; `first` counts as given only when the
+ * operation gave it a value. An explicit null is no value, as for any optional argument.
+ */
 export function pageWindowOf({ first, after, last, before }: ConnectionArgs, info: GraphQLResolveInfo): PageWindow {
-  return pageWindow({ first, firstGiven: argumentGiven(info, 'first') && first !== null, after, last, before });
+  return pageWindow({ first: first ?? DEFAULT_PAGE_SIZE, firstGiven: argumentGiven(info, 'first') && first !== null, after, last, before });
 }
 
 @ObjectType('PageInfo', { description: 'Where a page of a cursor connection lies in its list (Relay).' })

@@ -111,6 +111,7 @@ export class UsersQueries implements UserServiceQueries {
     return keysetPage(
       this.em,
       {
+        list: 'users',
         columns: USER_COLUMNS,
         from: 'users u',
         where: filterCondition(filter),

@@ -141,7 +141,9 @@ describe('while Keycloak is unreachable', () => {
     const started = performance.now();
     await expectAnswered(ME, fresh);
     await expectAnswered(USERS, known);
-    expect(performance.now() - started, 'no wait on Keycloak').toBeLessThan(JWKS_TIMEOUT_MS / 2);
+    // Waiting on the hanging refresh would take its whole timeout: any less means no wait,
+    // however slow the machine.
+    expect(performance.now() - started, 'no wait on Keycloak').toBeLessThan(JWKS_TIMEOUT_MS);
     expect(proxy.requests.slice(before)).toEqual([KEY_SET]);
   });
 
@@ -152,7 +154,7 @@ describe('while Keycloak is unreachable', () => {
     vi.setSystemTime(Date.now() + DEFAULT_JWKS_COOLDOWN_MS + 1000);
     const started = performance.now();
     await expectRefused(withUnknownKid(token));
-    expect(performance.now() - started, 'no wait on Keycloak').toBeLessThan(JWKS_TIMEOUT_MS / 2);
+    expect(performance.now() - started, 'no wait on Keycloak').toBeLessThan(JWKS_TIMEOUT_MS);
   });
 });
 

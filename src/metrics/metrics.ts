@@ -162,9 +162,10 @@ export function createMetrics(sources: MetricsSources): Metrics {
           const codes = errors.map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
           // An error's path starts with the response key, which an alias makes anything the
           // client likes: the label is the schema's field the key stands for.
-          const fields = operation && document ? rootFieldsByKey(operation.selectionSet, document) : new Map<string, string>();
+          let fields: Map<string, string> | undefined;
           for (const [index, code] of codes.entries()) {
             if (code !== 'RATE_LIMITED') continue;
+            fields ??= operation && document ? rootFieldsByKey(operation.selectionSet, document) : new Map<string, string>();
             const key = errors[index]?.path?.[0];
             rateLimitRefusals.inc({ operation: (typeof key === 'string' && fields.get(key)) || 'unknown' });
           }

@@ -91,7 +91,15 @@ export interface Ide {
  * not stopping). Plain node:http:
  * the gateway needs no web framework for three routes.
  */
-export function createHttpServer(handlers: HttpHandlers): HttpServer {
+export function createHttpServer(given: HttpHandlers): HttpServer {
+  // Anyone may ask /readyz, and each check holds a pooled connection (kept past its timeout:
+  // a query cannot be aborted) and calls Keycloak: probes that arrive while one runs share it.
+  let checking: Promise<Readiness> | undefined;
+  const readiness = () =>
+    (checking ??= given.readiness().finally(() => {
+      checking = undefined;
+    }));
+  const handlers: HttpHandlers = { ...given, readiness };
   const corsOrigins = new Set(handlers.corsOrigins);
   const inFlight = new Set<ServerResponse>();
   const state = { draining: false, closing: false };

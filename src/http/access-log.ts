@@ -7,6 +7,11 @@ import { requestRecord, type Logger, type RequestRecord } from '../logger.js';
 /** Probes come every few seconds from every load balancer: their lines would bury the requests. */
 const PROBES = new Set(['/healthz', '/readyz']);
 const MAX_PATH_LENGTH = 200;
+/**
+ * A GraphQL name has no length limit, and the body may be a megabyte: past this, the name is
+ * cut, so that one request cannot write a megabyte into the info log.
+ */
+const MAX_OPERATION_LENGTH = 200;
 
 /**
  * Fills the request's access line with what Apollo learns: the operation, the caller's user
@@ -25,11 +30,12 @@ export function accessLogPlugin(): ApolloServerPlugin<GatewayContext> {
           const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
           const chosen =
             operations.length === 1 ? operations[0] : operations.find((operation) => operation.name?.value === request.operationName);
-          if (chosen) record.operation = chosen.name?.value ?? rootFields(chosen);
+          if (chosen) record.operation = cut(chosen.name?.value ?? rootFields(chosen));
         },
         // A document Apollo validated before (its cache) skips validation: named here.
         async didResolveOperation({ operation, operationName }) {
-          record.operation = operationName ?? (operation && rootFields(operation));
+          const named = operationName ?? (operation && rootFields(operation));
+          record.operation = named === undefined ? undefined : cut(named);
         },
         async willSendResponse({ response }) {
           const errors = response.body.kind === 'single' ? response.body.singleResult.errors : response.body.initialResult.errors;
@@ -43,6 +49,10 @@ export function accessLogPlugin(): ApolloServerPlugin<GatewayContext> {
 /** The distinct codes, in the order they first appear. */
 export function errorCodes(codes: unknown[]): string[] {
   return [...new Set(codes.map((code) => (typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR')))];
+}
+
+function cut(operation: string): string {
+  return operation.length > MAX_OPERATION_LENGTH ? `${operation.slice(0, MAX_OPERATION_LENGTH)}…` : operation;
 }
 
 /** `{ me { id } users { … } }` logs as `me,users`. */

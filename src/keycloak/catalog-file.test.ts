@@ -81,6 +81,18 @@ describe('the catalog file (IAM_CATALOG_FILE)', () => {
   });
 
   describe('refuses a file, naming its line, the entry and what to change', () => {
+    it("ATTACK-2: an alias without its anchor, or aliases expanding past the parser's limit, as problems rather than an exception", () => {
+      expect(problemsOf(withLine(10, '    privileges: *accounting'))).toEqual([
+        'catalog.yaml:10: Unresolved alias (the anchor must be set before the alias): accounting',
+      ]);
+      const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+      for (const [index, name] of ['b', 'c', 'd', 'e'].entries())
+        laughs.push(`${name}: &${name} [${Array(10).fill(`*${'abcd'[index]}`).join(', ')}]`);
+      expect(problemsOf(`${laughs.join('\n')}\n${TEAM_CATALOG}`)).toEqual([
+        'catalog.yaml:1: Excessive alias count indicates a resource exhaustion attack',
+      ]);
+    });
+
     it('a role granting a privilege the file does not declare, suggesting the one a typo meant', () => {
       expect(problemsOf(withLine(10, '    privileges: [priv_invoice_aprove, priv_payroll]'))).toEqual([
         'catalog.yaml:10: roles[2].privileges[0]: priv_invoice_aprove is not a declared privilege (did you mean priv_invoice_approve?)',

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import {
   ADMIN_ROLE,
   type Catalog,
@@ -65,8 +65,29 @@ export function parseCatalog(text: string, source: string): CatalogReading {
   if (!isMap(document.contents)) {
     return { problems: [`${lineOf([])}: must be a mapping with the lists privileges and roles, as in catalog.example.yaml`] };
   }
+  let top: Record<string, unknown>;
+  try {
+    top = document.toJS() as Record<string, unknown>;
+  } catch (error) {
+    // The parser leaves two mistakes to the conversion, which throws: an alias whose anchor is
+    // not set, and aliases that expand past its limit (a "billion laughs").
+    return { problems: [`${at(unresolvedAliasOffset(document))}: ${firstLine((error as Error).message)}`] };
+  }
   const checker = new CatalogChecker((path, message) => `${lineOf(path)}: ${path.length > 0 ? `${pathText(path)}: ` : ''}${message}`);
-  return checker.check(document.toJS() as Record<string, unknown>);
+  return checker.check(top);
+}
+
+/** Where the first alias without an anchor sits, if any. */
+function unresolvedAliasOffset(document: Document): number | undefined {
+  let offset: number | undefined;
+  visit(document, {
+    Alias(_key, alias) {
+      if (alias.resolve(document) !== undefined) return undefined;
+      offset = alias.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return offset;
 }
 
 class CatalogChecker {

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Kind, type OperationDefinitionNode, parse } from 'graphql';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics, keycloakFamily, type Metrics } from './metrics.js';
 
@@ -98,5 +99,27 @@ describe('metrics', () => {
     expect(names.has('Op0')).toBe(true);
     expect(names.has('Op249')).toBe(false);
     expect(sample(body, 'iam_graphql_operation_duration_seconds_count{operation="other",type="unknown",outcome="OK"}')).toBe(51);
+  });
+
+  it('ATTACK-1: labels rate-limit refusals by root field, not by the alias the client chose', async () => {
+    metrics = createMetrics(sources());
+    const { requestDidStart } = metrics.graphqlPlugin;
+    const refuse = async (query: string, keys: string[]) => {
+      const document = parse(query);
+      const operation = document.definitions.find((definition) => definition.kind === Kind.OPERATION_DEFINITION) as OperationDefinitionNode;
+      const errors = keys.map((key) => ({ message: 'Too many attempts', path: [key], extensions: { code: 'RATE_LIMITED' } }));
+      const request = { request: {}, document, operation, response: { body: { kind: 'single', singleResult: { errors } } } };
+      const hooks = await requestDidStart!(request as never);
+      await hooks!.willSendResponse!(request as never);
+    };
+    const login = 'login(input: { username: "u", password: "p" }) { user { id } }';
+    for (let index = 0; index < 300; index++) await refuse(`mutation { a${index}: ${login} }`, [`a${index}`]);
+    await refuse(`mutation { ...Tries } fragment Tries on Mutation { b: ${login} ... on Mutation { c: ${login} } }`, ['b', 'c']);
+    await refuse(`mutation { ${login} }`, ['login']);
+    await refuse(`mutation { ${login} }`, ['notInTheDocument']);
+    const { body } = await metrics.render();
+    const labels = [...body.matchAll(/iam_rate_limit_refusals_total\{operation="([^"]+)"\}/g)].map((match) => match[1]);
+    expect(labels.sort()).toEqual(['login', 'unknown']);
+    expect(sample(body, 'iam_rate_limit_refusals_total{operation="login"}')).toBe(303);
   });
 });

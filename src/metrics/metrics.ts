@@ -1,5 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { ApolloServerPlugin, GraphQLRequestContext } from '@apollo/server';
+import { type DocumentNode, Kind, type SelectionSetNode } from 'graphql';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -155,12 +156,18 @@ export function createMetrics(sources: MetricsSources): Metrics {
       const started = process.hrtime.bigint();
       return {
         async willSendResponse(context: GraphQLRequestContext<object>) {
-          const { response, operation, request } = context;
+          const { response, operation, request, document } = context;
           const body = response.body;
           const errors = body?.kind === 'single' ? (body.singleResult.errors ?? []) : [];
           const codes = errors.map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
+          // An error's path starts with the response key, which an alias makes anything the
+          // client likes: the label is the schema's field the key stands for.
+          let fields: Map<string, string> | undefined;
           for (const [index, code] of codes.entries()) {
-            if (code === 'RATE_LIMITED') rateLimitRefusals.inc({ operation: String(errors[index]?.path?.[0] ?? 'unknown') });
+            if (code !== 'RATE_LIMITED') continue;
+            fields ??= operation && document ? rootFieldsByKey(operation.selectionSet, document) : new Map<string, string>();
+            const key = errors[index]?.path?.[0];
+            rateLimitRefusals.inc({ operation: (typeof key === 'string' && fields.get(key)) || 'unknown' });
           }
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           operations.observe(
@@ -193,6 +200,32 @@ export function createMetrics(sources: MetricsSources): Metrics {
     },
     close: stopWatchingKeycloak,
   };
+}
+
+/**
+ * The root field each response key of `selections` names (`{ a1: login(...) }`: a1 → login),
+ * through inline fragments and fragment spreads: names of a validated document, so of the
+ * schema. Each fragment is walked once, as execution does: spreads nested in spreads would
+ * otherwise cost exponential time.
+ */
+function rootFieldsByKey(
+  selections: SelectionSetNode,
+  document: DocumentNode,
+  found = new Map<string, string>(),
+  walked = new Set<string>(),
+): Map<string, string> {
+  for (const selection of selections.selections) {
+    if (selection.kind === Kind.FIELD) found.set(selection.alias?.value ?? selection.name.value, selection.name.value);
+    else if (selection.kind === Kind.INLINE_FRAGMENT) rootFieldsByKey(selection.selectionSet, document, found, walked);
+    else if (!walked.has(selection.name.value)) {
+      walked.add(selection.name.value);
+      const fragment = document.definitions.find(
+        (definition) => definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === selection.name.value,
+      );
+      if (fragment?.kind === Kind.FRAGMENT_DEFINITION) rootFieldsByKey(fragment.selectionSet, document, found, walked);
+    }
+  }
+  return found;
 }
 
 /**

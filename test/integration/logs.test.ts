@@ -57,6 +57,19 @@ describe('logs', () => {
     ]);
   });
 
+  it('ATTACK-4: an operation name of any length is cut in the access line: one request cannot write a megabyte into the info log', async () => {
+    const name = `Long${'x'.repeat(500_000)}`;
+    for (const [kind, document] of [
+      ['refused', `query ${name} { publicHelo }`],
+      ['served', `query ${name} { publicHello }`],
+    ]) {
+      const id = requestId(kind!);
+      await gateway.graphql(document!, { headers: { 'x-request-id': id } });
+      const [line] = captured.of(id);
+      expect(line, kind).toMatchObject({ msg: 'request', operation: `${name.slice(0, 200)}…` });
+    }
+  });
+
   it('a failed request: its error line and its access line both carry the request id, the access line the error codes', async () => {
     const user = await createKeycloakUser();
     const { access_token: token } = await passwordGrant(user.email, user.password);

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, type TestUser } from '../support/keycloak.js';
@@ -84,4 +84,27 @@ describe('/metrics after real traffic', () => {
       await separate.close();
     }
   });
+
+  it('ATTACK-5: a client that never finishes its request on METRICS_PORT does not hold the stop past its deadline', async () => {
+    const separate = await startTestGateway((config) => ({
+      ...config,
+      http: { ...config.http, metricsPort: 0 },
+      shutdown: { drainSeconds: 0, timeoutSeconds: 1 },
+    }));
+    const port = (separate.app.metricsServer!.address() as AddressInfo).port;
+    // Headers sent, the announced body never: Node's own request timeout is five minutes.
+    const client = connect(port, '127.0.0.1');
+    const cut = new Promise<void>((resolve) => client.on('close', () => resolve()));
+    client.on('error', () => {});
+    await new Promise<void>((resolve) =>
+      client.write('POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{', () => resolve()),
+    );
+    await expect
+      .poll(() => new Promise<number>((resolve) => separate.app.metricsServer!.getConnections((_error, count) => resolve(count))))
+      .toBe(1);
+    const started = performance.now();
+    await separate.close();
+    await cut;
+    expect(performance.now() - started).toBeLessThan(5000);
+  }, 20_000);
 });

@@ -3,7 +3,7 @@
  * running, started when not) and then the gateway, in development mode.
  */
 import { loadConfig } from './config.js';
-import { graphiql } from './ide.js';
+import { createGraphiql } from './ide.js';
 import { exitWithProblem, runGateway } from './main.js';
 import { terminalProgress } from './stack/progress.js';
 import { startStack } from './stack/stack.js';
@@ -20,7 +20,7 @@ try {
   const stack = await startStack({ env: process.env, database: 'iam_gateway', progress, signal: interrupted.signal });
   const config = loadConfig(stack.env);
   await progress
-    .step('Gateway', () => runGateway(config, stack.stop, { ide: graphiql }))
+    .step('Gateway', () => runGateway(config, stack.stop, { ide: createGraphiql(config) }))
     .catch(async (error: unknown) => {
       await stack.stop();
       throw error;

@@ -43,10 +43,10 @@ export interface HttpHandlers {
  * development dependencies, so the production entry never imports it).
  */
 export interface Ide {
-  /** Answers a browser's GET /graphql with the IDE's page. */
-  sendPage(response: ServerResponse): void;
+  /** Answers a browser's GET /graphql, or /callback on its way back from signing in, with the IDE's page. */
+  sendPage(response: ServerResponse): Promise<void>;
   /** Serves /ide/<asset>; false when the name is not one of the IDE's files. */
-  sendAsset(name: string, response: ServerResponse): boolean;
+  sendAsset(name: string, response: ServerResponse): Promise<boolean>;
 }
 
 /**
@@ -86,14 +86,35 @@ async function route(
     case '/graphql':
       // Before anything that may answer, so that a browser can read every answer, errors included.
       if (applyCors(corsOrigins, request, response)) return;
-      if (handlers.ide && request.method === 'GET' && request.headers.accept?.includes('text/html')) {
-        return handlers.ide.sendPage(response);
-      }
+      if (handlers.ide && isBrowserPage(request)) return handlers.ide.sendPage(response);
       return graphql(handlers, request, response, url, requestId);
+    case '/callback':
+      // Keycloak sends the IDE's sign-in back here: the gateway is one of the frontends (FRONTEND_URLS).
+      if (handlers.ide && isBrowserPage(request)) return handlers.ide.sendPage(response);
+      return notFound(response);
+    case '/':
+      // Where Keycloak sends the IDE after sign-out.
+      if (handlers.ide && isBrowserPage(request)) return redirect(response, '/graphql');
+      return notFound(response);
     default:
-      if (handlers.ide && url.pathname.startsWith('/ide/') && handlers.ide.sendAsset(url.pathname.slice(5), response)) return;
-      return sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
+      if (handlers.ide && url.pathname.startsWith('/ide/') && (await handlers.ide.sendAsset(url.pathname.slice(5), response))) return;
+      return notFound(response);
   }
+}
+
+/** A browser navigating to a page, as opposed to a client calling the API. */
+function isBrowserPage(request: IncomingMessage): boolean {
+  return request.method === 'GET' && Boolean(request.headers.accept?.includes('text/html'));
+}
+
+function notFound(response: ServerResponse) {
+  sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
+}
+
+function redirect(response: ServerResponse, location: string) {
+  response.statusCode = 303;
+  response.setHeader('location', location);
+  response.end();
 }
 
 async function graphql(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, url: URL, requestId: string) {

@@ -1,78 +1,156 @@
-import { createReadStream } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { dirname, join } from 'node:path';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Rolldown } from 'vite';
+import type { Config } from './config.js';
 import type { Ide } from './http.js';
 
 /**
- * GraphiQL for internal tools, served from the installed packages rather than a CDN, so
- * it works on networks that cannot reach one. Development only: production turns
- * introspection off, which leaves an IDE nothing to show, and its packages (graphiql,
- * react) are development dependencies. `npm run dev` hands it to the gateway.
+ * GraphiQL for internal tools, with a "Sign in" through Keycloak (ide/, the browser side).
+ * Development only: production turns introspection off, which leaves an IDE nothing to
+ * show, and its packages (graphiql, react, oidc-client-ts, vite) are development
+ * dependencies. `npm run dev` hands it to the gateway.
+ *
+ * Served from the gateway's own files, never a CDN, so it works on networks that cannot
+ * reach one. GraphiQL 5 ships as ES modules only, and its editor (Monaco) runs its language
+ * services in web workers: Vite bundles the page, its workers and its styles, in memory,
+ * once per process, when a browser first asks for the IDE (about ten seconds).
  */
-const require = createRequire(import.meta.url);
-// The browser builds are outside the packages' "exports": locate them from package.json.
-const packageFile = (name: string, path: string) => join(dirname(require.resolve(`${name}/package.json`)), path);
-// A Map, not an object: a name from the URL such as `constructor` must find nothing.
-const ASSETS = new Map<string, { file: string; type: string }>([
-  ['react.js', { file: packageFile('react', 'umd/react.production.min.js'), type: 'text/javascript' }],
-  ['react-dom.js', { file: packageFile('react-dom', 'umd/react-dom.production.min.js'), type: 'text/javascript' }],
-  ['graphiql.js', { file: packageFile('graphiql', 'graphiql.min.js'), type: 'text/javascript' }],
-  ['graphiql.css', { file: packageFile('graphiql', 'graphiql.min.css'), type: 'text/css' }],
-]);
-
-const EXAMPLE_QUERY = `# Public: no token needed.
-{
-  publicHello
+export function createGraphiql(config: Config): Ide {
+  const settings = JSON.stringify(ideSettings(config));
+  const headers = pageHeaders(config);
+  return {
+    async sendPage(response) {
+      const page = (await bundle()).get('index.html')!;
+      response.statusCode = 200;
+      for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+      response.end(page.content);
+    },
+    async sendAsset(name, response) {
+      if (name === 'settings.json') {
+        send(response, 'application/json; charset=utf-8', 'no-store', settings);
+        return true;
+      }
+      // Only what the build made, under assets/: the page itself is served at /graphql.
+      const asset = name.startsWith('assets/') ? (await bundle()).get(name) : undefined;
+      if (!asset) return false;
+      // The names carry a hash of the content.
+      send(response, asset.type, 'public, max-age=31536000, immutable', asset.content);
+      return true;
+    },
+  };
 }
 
-# Signed in: add {"Authorization": "Bearer <access token>"} under Headers below.
-# query Me {
-#   me { user { id email firstName lastName } roles privileges }
-# }
-`;
+/** What the browser side needs to sign in (ide/session.ts: IdeSettings). */
+function ideSettings(config: Config) {
+  const { publicUrl, keycloak } = config;
+  const callback = `${publicUrl}/callback`;
+  const afterSignOut = `${publicUrl}/`;
+  const registered = keycloak.frontendRedirectUris.includes(callback);
+  return {
+    authority: `${keycloak.publicUrl}/realms/${encodeURIComponent(keycloak.realm)}`,
+    clientId: keycloak.frontendClientId,
+    redirectUri: registered ? callback : null,
+    postLogoutRedirectUri: keycloak.frontendPostLogoutRedirectUris.includes(afterSignOut) ? afterSignOut : null,
+    ...(!registered && {
+      signInUnavailable: `Sign-in unavailable: ${callback} is not a redirect URI of client ${keycloak.frontendClientId} (add ${publicUrl} to FRONTEND_URLS)`,
+    }),
+  };
+}
 
-const PAGE = `<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>IAM gateway · GraphiQL</title>
-  <link rel="stylesheet" href="/ide/graphiql.css">
-  <style>body { margin: 0; height: 100vh; } #ide { height: 100vh; }</style>
-</head>
-<body>
-  <div id="ide">Loading GraphiQL…</div>
-  <script src="/ide/react.js"></script>
-  <script src="/ide/react-dom.js"></script>
-  <script src="/ide/graphiql.js"></script>
-  <script>
-    const fetcher = GraphiQL.createFetcher({ url: '/graphql' });
-    ReactDOM.createRoot(document.getElementById('ide')).render(
-      React.createElement(GraphiQL, {
-        fetcher,
-        defaultQuery: ${JSON.stringify(EXAMPLE_QUERY)},
-        defaultHeaders: '{}',
-        shouldPersistHeaders: false,
-      }),
-    );
-  </script>
-</body>
-</html>`;
+/**
+ * The page runs only its own scripts (no inline script, no eval) and talks only to the
+ * gateway and Keycloak. Styles allow inline: Monaco and GraphiQL set them at run time.
+ * No referrer: the callback's address holds the authorization code until the page
+ * removes it.
+ */
+function pageHeaders(config: Config): Record<string, string> {
+  const keycloak = new URL(config.keycloak.publicUrl).origin;
+  const policy = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    `connect-src 'self' ${keycloak}`,
+    "worker-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ];
+  return {
+    'content-type': 'text/html; charset=utf-8',
+    'content-security-policy': policy.join('; '),
+    'referrer-policy': 'no-referrer',
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-store',
+  };
+}
 
-function sendPage(response: ServerResponse): void {
+function send(response: ServerResponse, type: string, cacheControl: string, body: string | Uint8Array): void {
   response.statusCode = 200;
-  response.setHeader('content-type', 'text/html; charset=utf-8');
-  response.end(PAGE);
+  response.setHeader('content-type', type);
+  response.setHeader('cache-control', cacheControl);
+  response.setHeader('x-content-type-options', 'nosniff');
+  response.end(body);
 }
 
-function sendAsset(name: string, response: ServerResponse): boolean {
-  const asset = ASSETS.get(name);
-  if (!asset) return false;
-  response.statusCode = 200;
-  response.setHeader('content-type', `${asset.type}; charset=utf-8`);
-  response.setHeader('cache-control', 'public, max-age=86400');
-  createReadStream(asset.file).pipe(response);
-  return true;
+interface BuiltFile {
+  type: string;
+  content: string | Uint8Array;
 }
 
-export const graphiql: Ide = { sendPage, sendAsset };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.ttf': 'font/ttf',
+  '.svg': 'image/svg+xml',
+};
+
+let built: Promise<Map<string, BuiltFile>> | undefined;
+
+/** The bundle, built on first use; a failed build is tried again on the next request. */
+function bundle(): Promise<Map<string, BuiltFile>> {
+  built ??= buildBundle().catch((error: unknown) => {
+    built = undefined;
+    throw error;
+  });
+  return built;
+}
+
+async function buildBundle(): Promise<Map<string, BuiltFile>> {
+  const result = (await build({
+    configFile: false,
+    envFile: false,
+    publicDir: false,
+    root: browserSources(),
+    base: '/ide/',
+    logLevel: 'error',
+    build: {
+      write: false,
+      // Fonts and images as files, not data: URLs, so that the page's policy stays short.
+      assetsInlineLimit: 0,
+      reportCompressedSize: false,
+      chunkSizeWarningLimit: Number.POSITIVE_INFINITY,
+    },
+    worker: { format: 'es' },
+  })) as Rolldown.RolldownOutput;
+  // A Map, not an object: a name from the URL such as `constructor` must find nothing.
+  const files = new Map<string, BuiltFile>();
+  for (const file of result.output) {
+    const type = TYPES[extname(file.fileName)] ?? 'application/octet-stream';
+    files.set(file.fileName, { type, content: file.type === 'chunk' ? file.code : file.source });
+  }
+  return files;
+}
+
+/** ide/ beside package.json: this module runs from src/ (tests) or from dist/src/ (`npm run dev`). */
+function browserSources(): string {
+  const candidates = ['..', '../..'].map((up) => fileURLToPath(new URL(up, import.meta.url)));
+  const root = candidates.find((dir) => existsSync(join(dir, 'package.json')));
+  if (!root) throw new Error('the IDE cannot find its sources (ide/ beside package.json)');
+  return join(root, 'ide');
+}

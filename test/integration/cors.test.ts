@@ -1,10 +1,25 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CORS_ALLOWED_HEADERS } from '../../src/http/cors.js';
+import { launchBrowser, privateWindow } from '../support/browser.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 
 // Browsers send Origin and the Access-Control-Request-* headers themselves; these requests
 // are what a page on another origin makes its browser send.
 const QUERY = JSON.stringify({ query: '{ publicHello }' });
+
+/** A server of one empty page on a free loopback port: a frontend's origin. */
+async function servePage(): Promise<Server> {
+  const server = createServer((_request, response) =>
+    response.writeHead(200, { 'content-type': 'text/html' }).end('<title>frontend</title>'),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+const originOf = (server: Server) => `http://localhost:${(server.address() as AddressInfo).port}`;
 
 function corsHeaders(response: Response): Record<string, string> {
   return Object.fromEntries([...response.headers].filter(([name]) => name.startsWith('access-control-')));
@@ -105,5 +120,63 @@ describe('cross-origin calls to /graphql (CORS_ORIGINS)', () => {
     } finally {
       await closed.close();
     }
+  });
+
+  describe('in a real browser', () => {
+    let browser: Browser;
+    let allowedPage: Server;
+    let otherPage: Server;
+    let gatewayAllowingThePage: TestGateway;
+    beforeAll(async () => {
+      browser = await launchBrowser();
+      // Real servers, not pages Playwright makes up: Chromium treats a made-up page as public and
+      // refuses it the loopback gateway before CORS is even asked.
+      [allowedPage, otherPage] = await Promise.all([servePage(), servePage()]);
+      gatewayAllowingThePage = await startTestGateway((config) => ({
+        ...config,
+        http: { ...config.http, corsOrigins: [...config.http.corsOrigins, originOf(allowedPage)] },
+      }));
+    });
+    afterAll(async () => {
+      await Promise.all([browser?.close(), gatewayAllowingThePage?.close(), allowedPage?.close(), otherPage?.close()]);
+    });
+
+    /**
+     * What a page served by `server` reads when it calls the gateway as Apollo Client does: a POST
+     * with a JSON body and an Authorization header, so the browser sends its own preflight.
+     */
+    async function callFromPageOf(server: Server): Promise<unknown> {
+      const context = await privateWindow(browser);
+      try {
+        const page = await context.newPage();
+        await page.goto(`${originOf(server)}/`);
+        return await page.evaluate(async (gatewayUrl) => {
+          try {
+            const response = await fetch(gatewayUrl, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', authorization: 'Bearer not-a-token', 'x-request-id': 'browser-cors-1' },
+              body: JSON.stringify({ query: '{ publicHello }' }),
+            });
+            return { status: response.status, requestId: response.headers.get('x-request-id'), body: await response.json() };
+          } catch (error) {
+            return { failed: String(error) };
+          }
+        }, gatewayAllowingThePage.url);
+      } finally {
+        await context.close();
+      }
+    }
+
+    it('lets a page on a configured origin call /graphql and read the answer and its request id', async () => {
+      expect(await callFromPageOf(allowedPage)).toEqual({
+        status: 200,
+        requestId: 'browser-cors-1',
+        body: { data: { publicHello: 'Hello from the IAM gateway' } },
+      });
+    });
+
+    it('keeps the answer from a page on any other origin', async () => {
+      expect(await callFromPageOf(otherPage)).toEqual({ failed: 'TypeError: Failed to fetch' });
+    });
   });
 });

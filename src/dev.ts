@@ -3,7 +3,7 @@
  * running, started when not) and then the gateway, in development mode.
  */
 import { loadConfig } from './config.js';
-import { createGraphiql } from './ide.js';
+import { createGraphiql, prepareGraphiql } from './ide.js';
 import { exitWithProblem, runGateway } from './main.js';
 import { terminalProgress } from './stack/progress.js';
 import { startStack } from './stack/stack.js';
@@ -31,6 +31,8 @@ try {
   } else {
     progress.info(`Ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     progress.info(`GraphQL IDE:   ${config.publicUrl}/graphql`);
+    // Bundling the IDE takes seconds: done now, in the background, the first visit finds it ready.
+    prepareGraphiql().catch((error: unknown) => progress.info(`The IDE could not be built: ${(error as Error).message}`));
     progress.info(`Keycloak:      ${config.keycloak.url}/admin (master admin: see README)`);
     progress.info(`Sent emails:   ${stack.mailboxUrl}/messages`);
     if (config.bootstrapAdmin) progress.info(`Realm admin:   ${config.bootstrapAdmin.email} (password: BOOTSTRAP_ADMIN_PASSWORD)`);

@@ -42,8 +42,13 @@ export function createGraphiql(config: Config): Ide {
   };
 }
 
+/** Builds the bundle now rather than on the first visit (`npm run dev`, once the gateway listens). */
+export async function prepareGraphiql(): Promise<void> {
+  await bundle();
+}
+
 /** What the browser side needs to sign in (ide/session.ts: IdeSettings). */
-function ideSettings(config: Config) {
+export function ideSettings(config: Config) {
   const { publicUrl, keycloak } = config;
   const callback = `${publicUrl}/callback`;
   const afterSignOut = `${publicUrl}/`;
@@ -54,7 +59,7 @@ function ideSettings(config: Config) {
     redirectUri: registered ? callback : null,
     postLogoutRedirectUri: keycloak.frontendPostLogoutRedirectUris.includes(afterSignOut) ? afterSignOut : null,
     ...(!registered && {
-      signInUnavailable: `Sign-in unavailable: ${callback} is not a redirect URI of client ${keycloak.frontendClientId} (add ${publicUrl} to FRONTEND_URLS)`,
+      signInUnavailable: `Sign-in unavailable: ${callback} is not a redirect URI of client ${keycloak.frontendClientId} (FRONTEND_REDIRECT_URIS, else FRONTEND_URLS)`,
     }),
   };
 }
@@ -65,14 +70,14 @@ function ideSettings(config: Config) {
  * No referrer: the callback's address holds the authorization code until the page
  * removes it.
  */
-function pageHeaders(config: Config): Record<string, string> {
+export function pageHeaders(config: Config): Record<string, string> {
   const keycloak = new URL(config.keycloak.publicUrl).origin;
   const policy = [
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data:",
-    "font-src 'self'",
+    "font-src 'self' data:",
     `connect-src 'self' ${keycloak}`,
     "worker-src 'self'",
     "object-src 'none'",

@@ -1,6 +1,8 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { extname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Rolldown } from 'vite';
 import type { Config } from './config.js';
@@ -14,8 +16,9 @@ import type { Ide } from './http.js';
  *
  * Served from the gateway's own files, never a CDN, so it works on networks that cannot
  * reach one. GraphiQL 5 ships as ES modules only, and its editor (Monaco) runs its language
- * services in web workers: Vite bundles the page, its workers and its styles, in memory,
- * once per process, when a browser first asks for the IDE (about ten seconds).
+ * services in web workers: Vite bundles the page, its workers and its styles when a browser
+ * first asks for the IDE (some seconds), and the build is kept in node_modules/.cache for
+ * the next process.
  */
 export function createGraphiql(config: Config): Ide {
   const settings = JSON.stringify(ideSettings(config));
@@ -117,26 +120,84 @@ const TYPES: Record<string, string> = {
 
 let built: Promise<Map<string, BuiltFile>> | undefined;
 
-/** The bundle, built on first use; a failed build is tried again on the next request. */
+/** The bundle, loaded or built on first use; a failure is tried again on the next request. */
 function bundle(): Promise<Map<string, BuiltFile>> {
-  built ??= buildBundle().catch((error: unknown) => {
+  built ??= loadBundle().catch((error: unknown) => {
     built = undefined;
     throw error;
   });
   return built;
 }
 
-async function buildBundle(): Promise<Map<string, BuiltFile>> {
+/**
+ * A build is kept on disk for the next process (each test file's, each `npm run dev`), under
+ * a key made of what it is built from: the browser sources, this module and the lockfile.
+ */
+async function loadBundle(): Promise<Map<string, BuiltFile>> {
+  const root = projectRoot();
+  const sources = join(root, 'ide');
+  const key = createHash('sha256');
+  const names = (await readdir(sources, { recursive: true })).toSorted();
+  for (const name of names) {
+    const path = join(sources, name);
+    if ((await stat(path)).isFile()) key.update(name).update(await readFile(path));
+  }
+  key.update(await readFile(fileURLToPath(import.meta.url))).update(await readFile(join(root, 'package-lock.json')));
+  const cacheRoot = join(root, 'node_modules', '.cache', 'iam-gateway-ide');
+  const directory = join(cacheRoot, key.digest('hex').slice(0, 16));
+  const cached = await readBundle(directory);
+  if (cached) return cached;
+  const files = await buildBundle(sources);
+  // A cache that cannot be written only costs the next process a build.
+  await writeBundle(cacheRoot, directory, files).catch(() => undefined);
+  return files;
+}
+
+const MANIFEST = 'files.json';
+
+async function readBundle(directory: string): Promise<Map<string, BuiltFile> | undefined> {
+  let names: string[];
+  try {
+    names = JSON.parse(await readFile(join(directory, MANIFEST), 'utf8')) as string[];
+  } catch {
+    return undefined;
+  }
+  const files = new Map<string, BuiltFile>();
+  for (const name of names) files.set(name, { type: typeOf(name), content: await readFile(join(directory, name)) });
+  return files;
+}
+
+/** Written beside and renamed into place, so that a process never reads half a bundle; older builds go. */
+async function writeBundle(cacheRoot: string, directory: string, files: Map<string, BuiltFile>): Promise<void> {
+  const temporary = `${directory}.${process.pid}.${randomUUID()}`;
+  for (const [name, file] of files) {
+    await mkdir(dirname(join(temporary, name)), { recursive: true });
+    await writeFile(join(temporary, name), file.content);
+  }
+  await writeFile(join(temporary, MANIFEST), JSON.stringify([...files.keys()]));
+  try {
+    await rename(temporary, directory);
+  } catch {
+    // Another process put the same build there first.
+    await rm(temporary, { recursive: true, force: true });
+    return;
+  }
+  for (const entry of await readdir(cacheRoot)) {
+    if (join(cacheRoot, entry) !== directory && !entry.includes('.')) await rm(join(cacheRoot, entry), { recursive: true, force: true });
+  }
+}
+
+async function buildBundle(sources: string): Promise<Map<string, BuiltFile>> {
   const result = (await build({
     configFile: false,
     envFile: false,
     publicDir: false,
-    root: browserSources(),
+    root: sources,
     base: '/ide/',
     logLevel: 'error',
     build: {
       write: false,
-      // Fonts and images as files, not data: URLs, so that the page's policy stays short.
+      // Assets Vite handles (Monaco's icon font) as files of their own, not inlined into the stylesheet.
       assetsInlineLimit: 0,
       reportCompressedSize: false,
       chunkSizeWarningLimit: Number.POSITIVE_INFINITY,
@@ -146,16 +207,19 @@ async function buildBundle(): Promise<Map<string, BuiltFile>> {
   // A Map, not an object: a name from the URL such as `constructor` must find nothing.
   const files = new Map<string, BuiltFile>();
   for (const file of result.output) {
-    const type = TYPES[extname(file.fileName)] ?? 'application/octet-stream';
-    files.set(file.fileName, { type, content: file.type === 'chunk' ? file.code : file.source });
+    files.set(file.fileName, { type: typeOf(file.fileName), content: file.type === 'chunk' ? file.code : file.source });
   }
   return files;
 }
 
-/** ide/ beside package.json: this module runs from src/ (tests) or from dist/src/ (`npm run dev`). */
-function browserSources(): string {
+function typeOf(name: string): string {
+  return TYPES[extname(name)] ?? 'application/octet-stream';
+}
+
+/** The checkout, with ide/ and package.json: this module runs from src/ (tests) or from dist/src/ (`npm run dev`). */
+function projectRoot(): string {
   const candidates = ['..', '../..'].map((up) => fileURLToPath(new URL(up, import.meta.url)));
   const root = candidates.find((dir) => existsSync(join(dir, 'package.json')));
   if (!root) throw new Error('the IDE cannot find its sources (ide/ beside package.json)');
-  return join(root, 'ide');
+  return root;
 }

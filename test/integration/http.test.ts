@@ -54,7 +54,10 @@ describe('the HTTP surface', () => {
     }
   });
 
-  it('serves GraphiQL, bundled from the installed packages, to a browser in development: no inline script, only its own files', async () => {
+  // The first request of a fresh checkout bundles the IDE, which on a busy machine takes most of a minute.
+  it('serves GraphiQL, bundled from the installed packages, to a browser in development: no inline script, only its own files', {
+    timeout: 180_000,
+  }, async () => {
     const page = await fetch(gateway.url, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self';");

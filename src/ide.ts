@@ -142,7 +142,8 @@ async function loadBundle(): Promise<Map<string, BuiltFile>> {
     const path = join(sources, name);
     if ((await stat(path)).isFile()) key.update(name).update(await readFile(path));
   }
-  key.update(await readFile(fileURLToPath(import.meta.url))).update(await readFile(join(root, 'package-lock.json')));
+  // src/ide.ts, not this module, which may be its compiled copy: `npm run dev` and the tests share a build.
+  key.update(await readFile(join(root, 'src', 'ide.ts'))).update(await readFile(join(root, 'package-lock.json')));
   const cacheRoot = join(root, 'node_modules', '.cache', 'iam-gateway-ide');
   const directory = join(cacheRoot, key.digest('hex').slice(0, 16));
   const cached = await readBundle(directory);

@@ -15,6 +15,9 @@ export interface IdeSettings {
 }
 
 const REMEMBER_KEY = 'iam-gateway.ide.remember';
+/** How long before its expiry an access token is renewed. */
+const RENEW_BEFORE_SECONDS = 60;
+const RENEW_LOCK = 'iam-gateway.ide.renew';
 const USER_KEY_PREFIX = 'iam-gateway.ide.user.';
 
 /**
@@ -102,18 +105,25 @@ export class Session {
       scope: 'openid',
       userStore: tokens,
       stateStore: new WebStorageStateStore({ store: window.sessionStorage, prefix: 'iam-gateway.ide.signin.' }),
-      automaticSilentRenew: true,
+      // Renewed here (renew()), not by the library, so that tabs sharing tokens take turns.
+      automaticSilentRenew: false,
+      accessTokenExpiringNotificationTimeInSeconds: RENEW_BEFORE_SECONDS,
       // Session monitoring loads Keycloak in an iframe; renewal by refresh token needs none.
       monitorSession: false,
       loadUserInfo: false,
     });
     this.manager.events.addUserLoaded((user) => this.show({ user }));
     this.manager.events.addUserUnloaded(() => this.show({ user: null }));
-    // The refresh token no longer works (Keycloak's session ended, or it was used elsewhere).
-    this.manager.events.addSilentRenewError(async (error) => {
-      await this.manager?.removeUser();
-      this.show({ user: null, message: `Signed out: ${error.message}` });
+    this.manager.events.addAccessTokenExpiring(() => void this.renew());
+    // Remembered, the tokens are shared by the IDE's tabs: one tab's renewal or sign-out shows in the others.
+    window.addEventListener('storage', (event) => {
+      if (event.storageArea === window.localStorage && event.key?.startsWith(USER_KEY_PREFIX)) void this.reload();
     });
+  }
+
+  private async reload(): Promise<void> {
+    const user = (await this.manager?.getUser()) ?? null;
+    this.show(user && !user.expired ? { user } : { user: null });
   }
 
   /** Finishes a sign-in when Keycloak has just sent the browser back, else picks up a remembered user. */
@@ -158,13 +168,29 @@ export class Session {
     return (await this.renew())?.access_token;
   }
 
+  /**
+   * Keycloak takes each refresh token once, and remembered tokens are shared by the IDE's
+   * tabs, due for renewal at the same moment: the tabs take turns (a Web Lock, where the page
+   * is a secure context such as localhost), and a tab that finds the tokens renewed by
+   * another uses those.
+   */
   private async renew(): Promise<User | undefined> {
-    try {
-      return (await this.manager!.signinSilent()) ?? undefined;
-    } catch (error) {
-      await this.manager!.removeUser();
-      this.show({ user: null, message: `Signed out: ${(error as Error).message}` });
-      return undefined;
-    }
+    const renewOnce = async (): Promise<User | undefined> => {
+      const manager = this.manager!;
+      const stored = await manager.getUser();
+      if (stored && !stored.expired && (stored.expires_in ?? 0) > RENEW_BEFORE_SECONDS) {
+        this.show({ user: stored });
+        return stored;
+      }
+      try {
+        return (await manager.signinSilent()) ?? undefined;
+      } catch (error) {
+        // The refresh token no longer works: Keycloak's session ended or was revoked.
+        await manager.removeUser();
+        this.show({ user: null, message: `Signed out: ${(error as Error).message}` });
+        return undefined;
+      }
+    };
+    return 'locks' in navigator ? navigator.locks.request(RENEW_LOCK, renewOnce) : renewOnce();
   }
 }

@@ -99,7 +99,8 @@ describe('the IDE in a browser: sign-in with Keycloak', { timeout: 120_000 }, ()
 
   /** Types the query into GraphiQL's editor and runs it: the Authorization header it went with, and the answer. */
   async function run(page: Page, query: string): Promise<{ authorization?: string; body: any }> {
-    // Pasted, as typing would meet the editor's closing brackets.
+    // Pasted, as typing would meet the editor's closing brackets; the clipboard needs the tab in front.
+    await page.bringToFront();
     await page.evaluate((text) => (globalThis as any).navigator.clipboard.writeText(text), query);
     await page.locator('.graphiql-query-editor').click();
     await page.keyboard.press('ControlOrMeta+A');
@@ -184,6 +185,28 @@ describe('the IDE in a browser: sign-in with Keycloak', { timeout: 120_000 }, ()
     await page.getByLabel('Remember me on this device').uncheck();
     expect(await rememberedKeys(page)).toEqual([]);
     expect((await run(page, ME)).body.data.me.id).toBe(user.id);
+  });
+
+  it('with "Remember me", two tabs stay signed in through each other’s renewals of the one refresh token', async () => {
+    const user = await createKeycloakUser();
+    const { context, page } = await openIde();
+    await page.getByLabel('Remember me on this device').check();
+    await signInWithPassword(page, user);
+    const second = await context.newPage();
+    await second.goto(`${origin}/graphql`);
+    await status(second, `Signed in as ${user.email}`);
+
+    // Both tabs keep the same tokens, due for renewal at the same moment: let a few renewals happen.
+    let renewals = 0;
+    context.on('response', (response) => {
+      if (response.url().endsWith('/protocol/openid-connect/token') && response.request().postData()?.includes('grant_type=refresh_token'))
+        renewals++;
+    });
+    await expect.poll(() => renewals, { timeout: 60_000 }).toBeGreaterThanOrEqual(4);
+    for (const tab of [page, second]) {
+      await status(tab, `Signed in as ${user.email}`);
+      expect((await run(tab, ME)).body.data.me.id).toBe(user.id);
+    }
   });
 
   it('signing out ends Keycloak’s session too: the next sign-in asks for the password, and the device keeps nothing', async () => {

@@ -187,28 +187,6 @@ describe('the IDE in a browser: sign-in with Keycloak', { timeout: 120_000 }, ()
     expect((await run(page, ME)).body.data.me.id).toBe(user.id);
   });
 
-  it('with "Remember me", two tabs stay signed in through each other’s renewals of the one refresh token', async () => {
-    const user = await createKeycloakUser();
-    const { context, page } = await openIde();
-    await page.getByLabel('Remember me on this device').check();
-    await signInWithPassword(page, user);
-    const second = await context.newPage();
-    await second.goto(`${origin}/graphql`);
-    await status(second, `Signed in as ${user.email}`);
-
-    // Both tabs keep the same tokens, due for renewal at the same moment: let a few renewals happen.
-    let renewals = 0;
-    context.on('response', (response) => {
-      if (response.url().endsWith('/protocol/openid-connect/token') && response.request().postData()?.includes('grant_type=refresh_token'))
-        renewals++;
-    });
-    await expect.poll(() => renewals, { timeout: 60_000 }).toBeGreaterThanOrEqual(4);
-    for (const tab of [page, second]) {
-      await status(tab, `Signed in as ${user.email}`);
-      expect((await run(tab, ME)).body.data.me.id).toBe(user.id);
-    }
-  });
-
   it('signing out ends Keycloak’s session too: the next sign-in asks for the password, and the device keeps nothing', async () => {
     const user = await createKeycloakUser();
     const { page } = await openIde();

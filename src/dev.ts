@@ -4,7 +4,7 @@
  */
 import { PinoPretty } from 'pino-pretty';
 import { loadConfig } from './config.js';
-import { graphiql } from './ide.js';
+import { createGraphiql, prepareGraphiql } from './ide.js';
 import { exitWithProblem, runGateway } from './main.js';
 import { terminalProgress } from './stack/progress.js';
 import { startStack } from './stack/stack.js';
@@ -21,7 +21,7 @@ try {
   const stack = await startStack({ env: process.env, database: 'iam_gateway', progress, signal: interrupted.signal });
   const config = loadConfig(stack.env);
   await progress
-    .step('Gateway', () => runGateway(config, stack.stop, { ide: graphiql, logDestination: readableLogs() }))
+    .step('Gateway', () => runGateway(config, stack.stop, { ide: createGraphiql(config), logDestination: readableLogs() }))
     .catch(async (error: unknown) => {
       await stack.stop();
       throw error;
@@ -32,6 +32,8 @@ try {
   } else {
     progress.info(`Ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     progress.info(`GraphQL IDE:   ${config.publicUrl}/graphql`);
+    // Bundling the IDE takes seconds: done now, in the background, the first visit finds it ready.
+    prepareGraphiql().catch((error: unknown) => progress.info(`The IDE could not be built: ${(error as Error).message}`));
     progress.info(`Keycloak:      ${config.keycloak.url}/admin (master admin: see README)`);
     progress.info(`Sent emails:   ${stack.mailboxUrl}/messages`);
     if (config.bootstrapAdmin) progress.info(`Realm admin:   ${config.bootstrapAdmin.email} (password: BOOTSTRAP_ADMIN_PASSWORD)`);

@@ -79,10 +79,10 @@ export interface HttpServer {
  * development dependencies, so the production entry never imports it).
  */
 export interface Ide {
-  /** Answers a browser's GET /graphql with the IDE's page. */
-  sendPage(response: ServerResponse): void;
+  /** Answers a browser's GET /graphql, or /callback on its way back from signing in, with the IDE's page. */
+  sendPage(response: ServerResponse): Promise<void>;
   /** Serves /ide/<asset>; false when the name is not one of the IDE's files. */
-  sendAsset(name: string, response: ServerResponse): boolean;
+  sendAsset(name: string, response: ServerResponse): Promise<boolean>;
 }
 
 /**
@@ -181,15 +181,21 @@ async function route(
     case '/graphql':
       // Before anything that may answer, so that a browser can read every answer, errors included.
       if (applyCors(corsOrigins, request, response)) return;
-      if (handlers.ide && request.method === 'GET' && request.headers.accept?.includes('text/html')) {
-        return handlers.ide.sendPage(response);
-      }
+      if (handlers.ide && isBrowserPage(request)) return handlers.ide.sendPage(response);
       if (handlers.tracing)
         return handlers.tracing.request(request, response, record.requestId, () => graphql(handlers, request, response, url, record));
       return graphql(handlers, request, response, url, record);
+    case '/callback':
+      // Keycloak sends the IDE's sign-in back here: the gateway is one of the frontends (FRONTEND_URLS).
+      if (handlers.ide && isBrowserPage(request)) return handlers.ide.sendPage(response);
+      break;
+    case '/':
+      // Where Keycloak sends the IDE after sign-out.
+      if (handlers.ide && isBrowserPage(request)) return redirect(response, '/graphql');
+      break;
   }
-  if (handlers.ide && url.pathname.startsWith('/ide/') && handlers.ide.sendAsset(url.pathname.slice(5), response)) return;
-  return sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
+  if (handlers.ide && url.pathname.startsWith('/ide/') && (await handlers.ide.sendAsset(url.pathname.slice(5), response))) return;
+  return notFound(response);
 }
 
 /** The server of METRICS_PORT: /metrics and nothing else. */
@@ -211,6 +217,21 @@ async function sendMetrics(metrics: Pick<Metrics, 'render'>, response: ServerRes
   response.statusCode = 200;
   response.setHeader('content-type', contentType);
   response.end(body);
+}
+
+/** A browser navigating to a page, as opposed to a client calling the API. */
+function isBrowserPage(request: IncomingMessage): boolean {
+  return request.method === 'GET' && Boolean(request.headers.accept?.includes('text/html'));
+}
+
+function notFound(response: ServerResponse) {
+  sendJson(response, 404, { error: 'Not found: the API is at /graphql' });
+}
+
+function redirect(response: ServerResponse, location: string) {
+  response.statusCode = 303;
+  response.setHeader('location', location);
+  response.end();
 }
 
 async function graphql(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, url: URL, record: RequestRecord) {

@@ -73,6 +73,39 @@ export function frontendClient(
 /** Keycloak keeps a client's post-logout redirect URIs in one attribute, separated by `##`. */
 const POST_LOGOUT_REDIRECT_URIS = 'post.logout.redirect.uris';
 
+/** The public client frontends sign in through: the authorization-code flow with PKCE, nothing else. */
+export function frontendClientRepresentation(frontendClient: FrontendClientOptions): ClientRepresentation & { clientId: string } {
+  return {
+    clientId: frontendClient.clientId,
+    enabled: true,
+    publicClient: true,
+    standardFlowEnabled: true,
+    implicitFlowEnabled: false,
+    directAccessGrantsEnabled: false,
+    serviceAccountsEnabled: false,
+    redirectUris: frontendClient.redirectUris,
+    webOrigins: frontendClient.webOrigins,
+    attributes: {
+      'pkce.code.challenge.method': 'S256',
+      ...(frontendClient.postLogoutRedirectUris && { [POST_LOGOUT_REDIRECT_URIS]: frontendClient.postLogoutRedirectUris.join('##') }),
+    },
+  };
+}
+
+/** Makes a client's access tokens name the API client in `aud`, which the gateway requires. */
+export function audienceMapper(apiClientId: string): ProtocolMapperRepresentation {
+  return {
+    name: AUDIENCE_MAPPER,
+    protocol: 'openid-connect',
+    protocolMapper: 'oidc-audience-mapper',
+    config: {
+      'included.client.audience': apiClientId,
+      'access.token.claim': 'true',
+      'id.token.claim': 'false',
+    },
+  };
+}
+
 export interface RealmProvisioningResult {
   realmCreated: boolean;
   notInCatalog: NotInCatalog;
@@ -175,21 +208,7 @@ class RealmProvisioner {
       implicitFlowEnabled: false,
     });
     await this.ensureServiceAccountRoles(api);
-    await this.ensureClient({
-      clientId: frontendClient.clientId,
-      enabled: true,
-      publicClient: true,
-      standardFlowEnabled: true,
-      implicitFlowEnabled: false,
-      directAccessGrantsEnabled: false,
-      serviceAccountsEnabled: false,
-      redirectUris: frontendClient.redirectUris,
-      webOrigins: frontendClient.webOrigins,
-      attributes: {
-        'pkce.code.challenge.method': 'S256',
-        ...(frontendClient.postLogoutRedirectUris && { [POST_LOGOUT_REDIRECT_URIS]: frontendClient.postLogoutRedirectUris.join('##') }),
-      },
-    });
+    await this.ensureClient(frontendClientRepresentation(frontendClient));
     for (const clientId of BUILT_IN_CLIENTS) await this.ensureNoPasswordGrant(clientId);
     const { roles, notInCatalog } = await this.ensureCatalog();
     if (bootstrapAdmin) await this.ensureBootstrapAdmin(bootstrapAdmin, roles.get(ADMIN_ROLE)!);
@@ -303,16 +322,7 @@ class RealmProvisioner {
    * and takes away its optional offline_access scope.
    */
   private async ensureClient(desired: ClientRepresentation & { clientId: string }): Promise<ClientRepresentation> {
-    const mapper: ProtocolMapperRepresentation = {
-      name: AUDIENCE_MAPPER,
-      protocol: 'openid-connect',
-      protocolMapper: 'oidc-audience-mapper',
-      config: {
-        'included.client.audience': this.options.apiClient.clientId,
-        'access.token.claim': 'true',
-        'id.token.claim': 'false',
-      },
-    };
+    const mapper = audienceMapper(this.options.apiClient.clientId);
     const { current: client } = await this.ensure<ClientRepresentation>(
       `client ${desired.clientId}`,
       desired,

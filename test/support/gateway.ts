@@ -1,6 +1,6 @@
 import { inject } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
-import { graphiql } from '../../src/ide.js';
+import { createGraphiql } from '../../src/ide.js';
 import type { RateLimits } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
 
@@ -24,9 +24,11 @@ export interface TestGateway {
 export async function startTestGateway(
   overrides: (config: Config) => Config = (config) => config,
   options: Parameters<typeof createApp>[1] = {},
+  port = 0,
 ): Promise<TestGateway> {
-  const app = await createApp(overrides(inject('config')), { ide: graphiql, ...options });
-  const url = await app.listen(0);
+  const config = overrides(inject('config'));
+  const app = await createApp(config, { ide: createGraphiql(config), ...options });
+  const url = await app.listen(port);
   return {
     app,
     url,

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { scryptSync } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type ClientRepresentation from '@keycloak/keycloak-admin-client/lib/defs/clientRepresentation.js';
@@ -521,11 +521,26 @@ function smtpServerSettings(
   };
   if (!credentials)
     return { written: settings, asRead: { ...settings, user: undefined, password: undefined, [SMTP_PASSWORD_DIGEST]: undefined } };
-  // Keyed by the master admin's password, which the realm's administrators, who can read
-  // these settings, do not hold: the digest lets no one test guesses of the SMTP password.
-  const digest = createHmac('sha256', digestKey).update(`${realm}\n${credentials.user}\n${credentials.password}`).digest('base64url');
+  const digest = smtpPasswordDigest(realm, credentials, digestKey);
   const common = { ...settings, user: credentials.user, [SMTP_PASSWORD_DIGEST]: digest };
   return { written: { ...common, password: credentials.password }, asRead: { ...common, password: MASKED_SECRET } };
+}
+
+/**
+ * The digest provisioning keeps beside the realm's SMTP settings, to tell a new SMTP_PASSWORD
+ * from the one written before. Keyed by the master admin's password, which the realm's
+ * administrators (and the gateway's service account), who can read these settings, do not
+ * hold: without it they cannot test guesses of the SMTP password. Whoever knows the SMTP
+ * password could instead test guesses of the master admin's: scrypt, not a plain HMAC, makes
+ * each guess cost tens of milliseconds and 32 MiB rather than a microsecond.
+ */
+export function smtpPasswordDigest(realm: string, credentials: { user: string; password: string }, masterPassword: string): string {
+  return scryptSync(masterPassword, `${realm}\n${credentials.user}\n${credentials.password}`, 32, {
+    N: 2 ** 15,
+    r: 8,
+    p: 1,
+    maxmem: 64 * 1024 * 1024,
+  }).toString('base64url');
 }
 
 async function findOrCreate<T>(

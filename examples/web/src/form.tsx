@@ -50,3 +50,37 @@ export function Field({ label, error, ...input }: { label: string; error?: strin
     </div>
   );
 }
+
+/** A set of checkboxes named `name` (one value each), and its problem, if any, as its description. */
+export function Picker({
+  legend,
+  name,
+  options,
+  error,
+  empty,
+}: {
+  legend: string;
+  name: string;
+  options: readonly { id: string; label: string; title?: string }[] | undefined;
+  error?: string;
+  /** Said when there is nothing to pick. */
+  empty?: string;
+}) {
+  const errorId = `${useId()}-error`;
+  return (
+    <fieldset aria-describedby={error ? errorId : undefined}>
+      <legend>{legend}</legend>
+      {empty && options?.length === 0 && <p>{empty}</p>}
+      {options?.map((option) => (
+        <label key={option.id} title={option.title}>
+          <input type="checkbox" name={name} value={option.id} /> {option.label}
+        </label>
+      ))}
+      {error && (
+        <span id={errorId} className="error">
+          {error}
+        </span>
+      )}
+    </fieldset>
+  );
+}

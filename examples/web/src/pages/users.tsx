@@ -1,6 +1,6 @@
 import { useMutation, useQuery } from '@apollo/client/react';
 import { type FormEvent, useState } from 'react';
-import { Field, FormMessage, formErrors, NO_ERRORS } from '../form';
+import { Field, FormMessage, formErrors, NO_ERRORS, Picker } from '../form';
 import { graphql } from '../gql';
 import { type Position, pageWindow } from '../paging';
 
@@ -205,33 +205,19 @@ function CreateUserForm() {
         <Field label="First name" name="firstName" autoComplete="off" error={errors.fields.firstName} />
         <Field label="Last name" name="lastName" autoComplete="off" error={errors.fields.lastName} />
         <Field label="Password" name="password" type="password" autoComplete="new-password" error={errors.fields.password} />
-        <fieldset aria-describedby={errors.fields.roleIds ? 'role-ids-error' : undefined}>
-          <legend>Roles</legend>
-          {pickers.data?.roles.map((role) => (
-            <label key={role.id} title={role.description ?? undefined}>
-              <input type="checkbox" name="roleIds" value={role.id} /> {role.displayName}
-            </label>
-          ))}
-          {errors.fields.roleIds && (
-            <span id="role-ids-error" className="error">
-              {errors.fields.roleIds}
-            </span>
-          )}
-        </fieldset>
-        <fieldset aria-describedby={errors.fields.groupIds ? 'group-ids-error' : undefined}>
-          <legend>Groups</legend>
-          {pickers.data?.groups.length === 0 && <p>No groups yet.</p>}
-          {pickers.data?.groups.map((group) => (
-            <label key={group.id}>
-              <input type="checkbox" name="groupIds" value={group.id} /> {group.name}
-            </label>
-          ))}
-          {errors.fields.groupIds && (
-            <span id="group-ids-error" className="error">
-              {errors.fields.groupIds}
-            </span>
-          )}
-        </fieldset>
+        <Picker
+          legend="Roles"
+          name="roleIds"
+          options={pickers.data?.roles.map((role) => ({ id: role.id, label: role.displayName, title: role.description ?? undefined }))}
+          error={errors.fields.roleIds}
+        />
+        <Picker
+          legend="Groups"
+          name="groupIds"
+          options={pickers.data?.groups.map((group) => ({ id: group.id, label: group.name }))}
+          error={errors.fields.groupIds}
+          empty="No groups yet."
+        />
         <button type="submit" disabled={loading}>
           Create user
         </button>

@@ -1,5 +1,5 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, GraphQLResponse } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 
 /** The error codes of the public contract, with their HTTP-like statuses. */
@@ -32,6 +32,18 @@ export class AppError extends Error {
   ) {
     super(message);
   }
+}
+
+/** The errors an answer carries, whatever its kind: what the access line, the metrics and the traces report. */
+export function answeredErrors(body: GraphQLResponse['body'] | undefined): readonly GraphQLFormattedError[] {
+  if (!body) return [];
+  return (body.kind === 'single' ? body.singleResult.errors : body.initialResult.errors) ?? [];
+}
+
+/** An answered error's code: the one the formatter gave it, INTERNAL_SERVER_ERROR for one without. */
+export function codeOf(error: GraphQLFormattedError): string {
+  const code = error.extensions?.code;
+  return typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR';
 }
 
 export const unauthenticated = () => new AppError('UNAUTHENTICATED', 'Authentication required: send a valid access token');

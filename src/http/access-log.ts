@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, type OperationDefinitionNode } from 'graphql';
 import type { GatewayContext } from '../context.js';
+import { answeredErrors, codeOf } from '../errors.js';
 import { requestRecord, type Logger, type RequestRecord } from '../logger.js';
 
 /** Probes come every few seconds from every load balancer: their lines would bury the requests. */
@@ -38,17 +39,13 @@ export function accessLogPlugin(): ApolloServerPlugin<GatewayContext> {
           record.operation = named === undefined ? undefined : cut(named);
         },
         async willSendResponse({ response }) {
-          const errors = response.body.kind === 'single' ? response.body.singleResult.errors : response.body.initialResult.errors;
-          if (errors?.length) record.errorCodes = errorCodes(errors.map((error) => error.extensions?.code));
+          const errors = answeredErrors(response.body);
+          // The distinct codes, in the order they first appear.
+          if (errors.length > 0) record.errorCodes = [...new Set(errors.map(codeOf))];
         },
       };
     },
   };
-}
-
-/** The distinct codes, in the order they first appear. */
-export function errorCodes(codes: unknown[]): string[] {
-  return [...new Set(codes.map((code) => (typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR')))];
 }
 
 function cut(operation: string): string {

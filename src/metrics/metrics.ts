@@ -2,6 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { ApolloServerPlugin, GraphQLRequestContext } from '@apollo/server';
 import { type DocumentNode, Kind, type SelectionSetNode } from 'graphql';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { answeredErrors, codeOf } from '../errors.js';
 
 /**
  * The gateway's Prometheus metrics (prom-client), one registry per gateway: tests run several
@@ -48,7 +49,8 @@ export interface MetricsSources {
  * `other`, so a client sending random names cannot grow the gateway's memory.
  */
 const MAX_OPERATION_NAMES = 200;
-const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** A client-chosen operation name that looks like one: short, of GraphQL name characters. */
+export const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
@@ -157,9 +159,8 @@ export function createMetrics(sources: MetricsSources): Metrics {
       return {
         async willSendResponse(context: GraphQLRequestContext<object>) {
           const { response, operation, request, document } = context;
-          const body = response.body;
-          const errors = body?.kind === 'single' ? (body.singleResult.errors ?? []) : [];
-          const codes = errors.map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
+          const errors = answeredErrors(response.body);
+          const codes = errors.map(codeOf);
           // An error's path starts with the response key, which an alias makes anything the
           // client likes: the label is the schema's field the key stands for.
           let fields: Map<string, string> | undefined;

@@ -33,9 +33,9 @@ import {
   ATTR_URL_SCHEME,
 } from '@opentelemetry/semantic-conventions';
 import type { TracingConfig } from '../config.js';
-import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+import { answeredErrors, codeOf, ERROR_STATUS, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { keycloakFamily } from '../metrics/metrics.js';
+import { keycloakFamily, OPERATION_NAME } from '../metrics/metrics.js';
 
 /**
  * OpenTelemetry tracing, on when an OTLP endpoint is configured (src/config.ts). A trace of
@@ -97,8 +97,6 @@ export interface TracingOptions {
 const TRACER_NAME = 'iam-gateway';
 /** Where the operation's span travels from `operation` to the Apollo plugin. */
 const OPERATION_SPAN = createContextKey('iam-gateway graphql operation span');
-/** Client-chosen operation names become attributes only when they look like names. */
-const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 /** A long statement (an `in (?, ?, …)` list) is cut here rather than shipped whole. */
 const MAX_ATTRIBUTE_LENGTH = 4096;
 const SQL_VERB = /^\s*\(?\s*([A-Za-z]+)/;
@@ -255,11 +253,11 @@ function operationPlugin(): ApolloServerPlugin {
         async willSendResponse({ operation, request, response }) {
           const type = operation?.operation;
           const given = operation?.name?.value ?? request.operationName;
+          // Client-chosen names become attributes only when they look like names, as in the metrics.
           const name = given && OPERATION_NAME.test(given) ? given : undefined;
           if (type) span.updateName(name ? `${type} ${name}` : type);
-          const body = response.body;
-          const errors = body.kind === 'single' ? (body.singleResult.errors ?? []) : [];
-          const outcome = errors.length > 0 ? String(errors[0]?.extensions?.code ?? 'INTERNAL_SERVER_ERROR') : 'OK';
+          const [firstError] = answeredErrors(response.body);
+          const outcome = firstError ? codeOf(firstError) : 'OK';
           span.setAttributes({
             ...(type && { [ATTR_GRAPHQL_OPERATION_TYPE]: type }),
             ...(name && { [ATTR_GRAPHQL_OPERATION_NAME]: name }),

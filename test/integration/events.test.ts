@@ -130,6 +130,65 @@ describe('identity events of changes made through the gateway', () => {
     expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 
+  it('a role and a group created, a member added, both deleted: GATEWAY events, and reconciliation reports none of them again', async () => {
+    const role = await gateway.graphql('mutation($input: CreateRoleInput!) { createRole(input: $input) { role { id name } } }', {
+      token: adminToken,
+      variables: { input: { roleName: `events_${randomUUID().slice(0, 6).replace(/-/g, '')}`, description: 'for the events test' } },
+    });
+    expect(role.errors).toBeUndefined();
+    const { id: roleId, name: roleName } = role.data!.createRole.role;
+    const group = await gateway.graphql('mutation($input: CreateGroupInput!) { createGroup(input: $input) { group { id } } }', {
+      token: adminToken,
+      variables: { input: { groupName: `events-${randomUUID().slice(0, 6)}`, roleIds: [roleId] } },
+    });
+    expect(group.errors).toBeUndefined();
+    const groupId: string = group.data!.createGroup.group.id;
+    const user = await createUser();
+    const added = await gateway.graphql(
+      'mutation($id: ID!, $input: UpdateGroupUsersInput!) { updateGroupUsers(id: $id, input: $input) { message } }',
+      {
+        token: adminToken,
+        variables: { id: groupId, input: { userIdsToAdd: [user.id] } },
+      },
+    );
+    expect(added.errors).toBeUndefined();
+    await reconcile();
+    await reconcile();
+
+    const roleEvents = await allEvents({ subjectId: roleId });
+    expect(roleEvents.map(({ type, origin, actorId }) => ({ type, origin, actorId }))).toEqual([
+      { type: 'ROLE_CREATED', origin: 'GATEWAY', actorId: adminId },
+    ]);
+    expect(roleEvents[0]!.after).toMatchObject({ id: roleId, name: roleName, kind: 'ROLE', description: 'for the events test' });
+    const groupEvents = await allEvents({ subjectId: groupId });
+    expect(groupEvents.map(({ type, origin }) => ({ type, origin }))).toEqual([
+      { type: 'GROUP_CREATED', origin: 'GATEWAY' },
+      { type: 'GROUP_MEMBERS_CHANGED', origin: 'GATEWAY' },
+    ]);
+    expect(groupEvents[0]!.after).toMatchObject({ id: groupId, roleIds: [roleId] });
+    expect([groupEvents[1]!.before, groupEvents[1]!.after]).toEqual([{ memberIds: [] }, { memberIds: [user.id] }]);
+    const userEvents = await allEvents({ subjectId: user.id, types: ['USER_GROUPS_CHANGED'] });
+    expect(userEvents.map((event) => event.after)).toEqual([{ groups: [{ id: groupId, name: expect.any(String) }] }]);
+
+    for (const [mutation, id] of [
+      ['deleteGroup', groupId],
+      ['deleteRole', roleId],
+    ] as const) {
+      const deleted = await gateway.graphql(`mutation($id: ID!) { ${mutation}(id: $id) { message } }`, {
+        token: adminToken,
+        variables: { id },
+      });
+      expect(deleted.errors).toBeUndefined();
+    }
+    expect(typesOf(await allEvents({ subjectId: groupId }))).toEqual(['GROUP_CREATED', 'GROUP_MEMBERS_CHANGED', 'GROUP_DELETED']);
+    expect(typesOf(await allEvents({ subjectId: roleId }))).toEqual(['ROLE_CREATED', 'ROLE_DELETED']);
+    // Leaving the deleted group changed the user's groups too.
+    expect(typesOf(await allEvents({ subjectId: user.id, types: ['USER_GROUPS_CHANGED'] }))).toEqual([
+      'USER_GROUPS_CHANGED',
+      'USER_GROUPS_CHANGED',
+    ]);
+  });
+
   it('a failing local write leaves neither the mirror change nor its event', async () => {
     const email = newEmail('atomic');
     const response = await refusingWritesIn(backends.sql, 'insert', 'users', 'email', email, () =>

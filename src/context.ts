@@ -12,6 +12,7 @@ import type { Logger } from './logger.js';
 import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
 import type { KeycloakSessions } from './keycloak/sessions.js';
 import { createAuditLoaders } from './modules/audit/audit.loader.js';
+import { createCredentialLoaders } from './modules/credentials/credential.loader.js';
 import { createGroupLoaders } from './modules/groups/group.loader.js';
 import { createRoleLoaders } from './modules/roles/role.loader.js';
 import { createInvitationLoaders } from './modules/invitations/invitation.loader.js';
@@ -173,6 +174,7 @@ function createLoaders(services: Services) {
     ...createTenantLoaders(services.queries.tenants),
     ...createInvitationLoaders(services.invitations),
     ...createAuditLoaders(services.audit),
+    ...createCredentialLoaders(services.credentials),
   };
 }
 

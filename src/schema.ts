@@ -8,6 +8,7 @@ import { DateTimeScalar } from './scalars.js';
 import { checkArguments } from './validation.js';
 import { AuditEventResolver } from './modules/audit/audit.resolver.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
+import { CredentialResolver, UserCredentialsResolver } from './modules/credentials/credential.resolver.js';
 import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
 import { MeResolver } from './modules/me/me.resolver.js';
 import { NodeResolver } from './modules/node/node.resolver.js';
@@ -38,6 +39,8 @@ const RESOLVERS = [
   AuthResolver,
   DashboardResolver,
   AuditEventResolver,
+  UserCredentialsResolver,
+  CredentialResolver,
 ] as const;
 
 /** The public schema, as type-graphql builds it from the decorated classes. */

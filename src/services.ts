@@ -7,6 +7,8 @@ import type { TenantRealms } from './keycloak/tenant-realms.js';
 import type { Logger } from './logger.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { AuditService } from './modules/audit/audit.service.js';
+import { CredentialService } from './modules/credentials/credential.service.js';
+import { keycloakCredentialsDirectories } from './modules/credentials/credentials.directory.js';
 import { DashboardService } from './modules/dashboard/dashboard.service.js';
 import { GroupService } from './modules/groups/group.service.js';
 import { KeycloakGroupsDirectory } from './modules/groups/groups.directory.js';
@@ -23,7 +25,7 @@ import { TenantsQueries } from './modules/tenants/tenants.queries.js';
 import { userLinks } from './modules/users/user-links.js';
 import { UserMirror } from './modules/users/user-mirror.js';
 import { UserService } from './modules/users/user.service.js';
-import { keycloakUsersDirectories } from './modules/users/users.realms.js';
+import { keycloakUsersDirectories, realmAdminClients } from './modules/users/users.realms.js';
 import { UsersQueries } from './modules/users/users.queries.js';
 
 /** What the service graph is built from: the process's long-lived parts. */
@@ -120,6 +122,11 @@ export function createServices(em: EntityManager, deps: ServiceDependencies, log
       acceptUrl: invitationAcceptUrl,
       maxPendingPerTenant: invitationLimits.maxPendingPerTenant,
       log,
+    }),
+    credentials: new CredentialService({
+      users,
+      directories: keycloakCredentialsDirectories(realmAdminClients(keycloak, tenantRealms)),
+      journal,
     }),
     audit: new AuditService(em),
     dashboard: new DashboardService(em),

@@ -654,7 +654,7 @@ function matches(current: unknown, desired: unknown): boolean {
  * Keycloak lists a flow's executions depth first, each with its depth (`level`): the
  * nearest one before it a level up is its sub-flow.
  */
-function isActive(executions: readonly AuthenticationExecutionInfoRepresentation[], at: number): boolean {
+export function isActive(executions: readonly AuthenticationExecutionInfoRepresentation[], at: number): boolean {
   let level = executions[at]!.level ?? 0;
   if (executions[at]!.requirement === 'DISABLED') return false;
   for (let index = at - 1; index >= 0 && level > 0; index--) {

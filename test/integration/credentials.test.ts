@@ -142,7 +142,7 @@ describe('credentials and required actions', () => {
       expect(JSON.stringify(response)).not.toMatch(/secretData|credentialData|"value"|HmacSHA1|argon2|hashIterations/);
     });
 
-    it('reads a page of users, each with its own credentials', async () => {
+    it('answers several users in one request, each with its own credentials', async () => {
       const [first, second] = [await userInKeycloak({ otpDevices: ['One'] }), await userInKeycloak()];
       const response = await gateway.graphql(
         'query($a: ID!, $b: ID!) { a: user(id: $a) { credentials { type } } b: user(id: $b) { credentials { type } } again: user(id: $a) { credentials { label } } }',

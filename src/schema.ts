@@ -10,6 +10,7 @@ import { AuditEventResolver } from './modules/audit/audit.resolver.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
 import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
 import { MeResolver } from './modules/me/me.resolver.js';
+import { MeSessionsResolver, SessionResolver } from './modules/sessions/session.resolver.js';
 import { NodeResolver } from './modules/node/node.resolver.js';
 import { SystemResolver } from './modules/system/system.resolver.js';
 import { UserConnectionResolver, UserResolver } from './modules/users/user.resolver.js';
@@ -38,6 +39,8 @@ const RESOLVERS = [
   AuthResolver,
   DashboardResolver,
   AuditEventResolver,
+  SessionResolver,
+  MeSessionsResolver,
 ] as const;
 
 /** The public schema, as type-graphql builds it from the decorated classes. */

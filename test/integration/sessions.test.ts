@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser, type TokenSet } from '../support/keycloak.js';
+import { useTenancy } from '../support/tenancy.js';
 import { decodeToken, directGrantClient } from '../support/tokens.js';
 
 // A user's Keycloak sessions, online and offline: listed live from Keycloak, and ended
@@ -299,5 +300,40 @@ describe("a user manager and others' sessions", () => {
     expect(codeOf(await gateway.graphql(END, { token, variables: { userId: user.id } }))).toBe('FORBIDDEN');
     expect(codeOf(await gateway.graphql(USER_SESSIONS, { variables: { userId: user.id } }))).toBe('UNAUTHENTICATED');
     expect(await auditOf(user.id)).toEqual([]);
+  });
+});
+
+describe('realm tenancy (TENANCY_MODE=realm): sessions in the realm the account lives in', () => {
+  const tenancy = useTenancy('realm');
+
+  it("lists a tenant owner's sessions in the tenant's realm, and ends them there", async () => {
+    const owner = await tenancy.tenantOwner();
+    const { gateway: realmGateway } = tenancy;
+    const sid = decodeToken(owner.token).payload.sid;
+    const mine = await realmGateway.graphql<{ me: { sessions: Session[] } }>(MY_SESSIONS, { token: owner.token });
+    expect(mine.errors).toBeUndefined();
+    expect(mine.data!.me.sessions.map((session) => [session.id, session.clients, session.offline])).toEqual([[sid, [apiClientId], false]]);
+    const listed = await realmGateway.graphql<{ userSessions: Session[] }>(USER_SESSIONS, {
+      token: adminToken,
+      variables: { userId: owner.id },
+    });
+    expect(listed.data?.userSessions.map((session) => session.id)).toEqual([sid]);
+
+    expect(codeOf(await realmGateway.graphql(END, { token: adminToken, variables: { userId: owner.id } }))).toBeUndefined();
+
+    const tenantTokenEndpoint = `${keycloakUrl}/realms/${owner.realm}/protocol/openid-connect/token`;
+    const refreshed = await fetch(tenantTokenEndpoint, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        client_id: apiClientId,
+        client_secret: apiClientSecret,
+        refresh_token: owner.refreshToken,
+      }),
+    });
+    expect({ status: refreshed.status, body: await refreshed.json() }).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(codeOf(await realmGateway.graphql(ME, { token: owner.token }))).toBe('UNAUTHENTICATED');
+    const fresh = await passwordGrant(owner.email, owner.password, owner.realm);
+    expect(codeOf(await realmGateway.graphql(ME, { token: fresh.access_token }))).toBeUndefined();
   });
 });

@@ -170,6 +170,18 @@ describe('access tokens after an end', () => {
     expect(await sessions.survivesEnd(ann, token(N, null), recorded)).toBe(false);
   });
 
+  it('asks Keycloak once about a session for as long as the same end is kept: its answer cannot change', async () => {
+    const ann = known();
+    directory.add(ann.id, { id: 'new' });
+    const kept = { ...end };
+    for (let i = 0; i < 3; i++) expect(await sessions.survivesEnd(ann, token(N, 'new'), kept)).toBe(true);
+    for (let i = 0; i < 3; i++) expect(await sessions.survivesEnd(ann, token(N, 'old'), kept)).toBe(false);
+    expect(directory.livenessQuestions).toBe(2);
+    // The same end read again (the cached caller dropped) is asked afresh.
+    expect(await sessions.survivesEnd(ann, token(N, 'new'), { ...end })).toBe(true);
+    expect(directory.livenessQuestions).toBe(3);
+  });
+
   it("within the window, an offline token counts while its client's offline session lives", async () => {
     const ann = known();
     directory.add(ann.id, { id: 'kept:offline', offline: true, clients: ['reports'] });

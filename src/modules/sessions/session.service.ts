@@ -7,6 +7,19 @@ import type { SessionsDirectories } from './sessions.directory.js';
 import type { SessionsQueries } from './sessions.queries.js';
 import type { SessionRecord } from './session.type.js';
 
+/**
+ * Keycloak's answers about the sessions of tokens issued within an end's window, kept as long
+ * as the end they were asked for: the end read into the process's cache of callers
+ * (src/modules/users/user-record-cache.ts) goes with its cache entry, and so do these. What
+ * they tell stays true: a session found live was made after the end (the end removed every
+ * earlier one), so its token is as good as any later one, and a session found gone never
+ * comes back. So a new sign-in's token costs Keycloak one call, not one per request until it
+ * is refreshed.
+ */
+const SESSION_ANSWERS = new WeakMap<SessionsEnd, Map<string, boolean>>();
+/** A user has a few sessions; a bound on what a token holder could make the process keep. */
+const MAX_ANSWERS_PER_END = 100;
+
 /** The account whose sessions are read or ended: its id and the realm it lives in. */
 export type SessionOwner = Pick<UserRecord, 'id' | 'email' | 'realm'>;
 
@@ -84,6 +97,7 @@ export class SessionService {
   /**
    * Whether an access token of `owner`, issued at `issuedAt` in the session `sessionId` for
    * the client `clientId`, outlived the last end of their sessions (sessions-end.ts).
+   * Keycloak's answer about a session is kept with the end it was asked for (see SESSION_ANSWERS).
    */
   async survivesEnd(
     owner: Pick<SessionOwner, 'id' | 'realm'>,
@@ -92,12 +106,19 @@ export class SessionService {
   ): Promise<boolean> {
     const verdict = verdictOn(token.issuedAt, end);
     if (verdict !== 'askKeycloak') return verdict === 'accepted';
-    if (!token.sessionId) return false;
+    if (!token.sessionId || !end) return false;
+    const key = `${token.clientId} ${token.sessionId}`;
+    const answers = SESSION_ANSWERS.get(end) ?? new Map<string, boolean>();
+    const known = answers.get(key);
+    if (known !== undefined) return known;
+    let live: boolean;
     try {
-      return await this.deps.directories(owner.realm).isLive(owner.id, token.sessionId, token.clientId);
+      live = await this.deps.directories(owner.realm).isLive(owner.id, token.sessionId, token.clientId);
     } catch (error) {
       throw fromKeycloakError(error);
     }
+    if (answers.size < MAX_ANSWERS_PER_END) SESSION_ANSWERS.set(end, answers.set(key, live));
+    return live;
   }
 
   private async requireUser(id: string): Promise<UserRecord> {

@@ -11,6 +11,8 @@ export class FakeSessionsDirectory implements SessionsDirectory {
   readonly ended: string[] = [];
   notBefore: number | null = null;
   failing = false;
+  /** How many times isLive was asked. */
+  livenessQuestions = 0;
 
   /** Adds a session of `userId`: online unless said otherwise, for `clientId`. */
   add(userId: string, session: Partial<SessionRecord> & { id: string }): SessionRecord {
@@ -40,6 +42,7 @@ export class FakeSessionsDirectory implements SessionsDirectory {
 
   async isLive(userId: string, sessionId: string, clientId: string): Promise<boolean> {
     this.maybeFail();
+    this.livenessQuestions++;
     return (this.sessions.get(userId) ?? []).some(
       (session) =>
         session.id === sessionId ||

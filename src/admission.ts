@@ -55,8 +55,9 @@ export async function admit(principal: Principal, context: AdmissionContext): Pr
   const known =
     (await context.userRecords.get(principal.userId, (id) => readCaller(id, context))) ?? (await firstSight(principal, context));
   if (!known?.user.enabled) throw unauthenticated();
-  if (known.sessionsEnd && !(await context.services.sessions.survivesEnd(known.user, principal, known.sessionsEnd)))
+  if (known.sessionsEnd && !(await context.services.sessions.survivesEnd(known.user, principal, known.sessionsEnd))) {
     throw unauthenticated();
+  }
   const user = shouldMirrorClaims(known.user, principal) ? await mirrorClaims(principal, context) : known.user;
   const held = new Set(known.effectiveRoles);
   const granted = (names: string[]) => names.filter((name) => held.has(name));

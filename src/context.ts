@@ -19,6 +19,7 @@ import { createInvitationLoaders } from './modules/invitations/invitation.loader
 import type { Mailer } from './mail/mailer.js';
 import { createTenantLoaders } from './modules/tenants/tenant.loader.js';
 import { createUserLoaders } from './modules/users/user.loader.js';
+import { createSessionLoaders } from './modules/sessions/session.loader.js';
 import type { UserRecordCache } from './modules/users/user-record-cache.js';
 import { createServices, type Services } from './services.js';
 
@@ -175,6 +176,7 @@ function createLoaders(services: Services) {
     ...createInvitationLoaders(services.invitations),
     ...createAuditLoaders(services.audit),
     ...createCredentialLoaders(services.credentials),
+    ...createSessionLoaders(services.sessions),
   };
 }
 

@@ -354,6 +354,8 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
         { who: 'userManager' },
       ],
     },
+    // Sessions carry addresses: a user manager reads only those of users within its reach.
+    userSessions: onUser('userId'),
   },
   Mutation: {
     login: PUBLIC_LIMITED,
@@ -432,6 +434,8 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
     updateGroupUsers: ADMIN_ONLY,
     updateGroupRolesPrivileges: ADMIN_ONLY,
     deleteGroup: ADMIN_ONLY,
+    endUserSessions: onUser('userId'),
+    signOutEverywhere: SIGNED_IN,
   },
 };
 
@@ -680,6 +684,7 @@ describe('the field rules below the root', () => {
   /** Every field rule, with a viewer it shows the field to and one it refuses. */
   const FIELD_CASES: { type: string; field: string; parent: unknown; shown: Who[]; refused: Who[]; tenantId?: string }[] = [
     { type: 'Me', field: 'currentTenant', parent: {}, tenantId: TENANT, shown: ['member', 'owner'], refused: ['admin', 'plain'] },
+    { type: 'Me', field: 'sessions', parent: { id: PEOPLE.plain.id }, shown: ['plain'], refused: ['admin', 'userManager'] },
     {
       type: 'User',
       field: 'roles',

@@ -275,6 +275,9 @@ export const PERMISSIONS = {
       AUDITORS,
       tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
     ),
+    // Under the escalation rule, as a write would be: an administrator's sessions (their
+    // addresses) are not a user manager's to read.
+    userSessions: userWriter((args) => args.userId),
   },
   Mutation: {
     login: rateLimited('login'),
@@ -311,6 +314,8 @@ export const PERMISSIONS = {
     updateGroupUsers: ROLE_ADMIN,
     updateGroupRolesPrivileges: ROLE_ADMIN,
     deleteGroup: ROLE_ADMIN,
+    endUserSessions: userWriter((args) => args.userId),
+    signOutEverywhere: isAuthenticated,
   },
 } satisfies Record<'Query' | 'Mutation', Record<string, ShieldRule>>;
 
@@ -504,6 +509,8 @@ export const FIELD_PERMISSIONS: Record<string, Record<string, FieldRule | typeof
       ANY_TENANT_ROLE,
       () => false,
     ),
+    // Only ever the viewer's own: `me` is built for the caller (or the account login signed in).
+    sessions: viewerRule<{ id: string }>((viewer, me) => viewer.userId === me.id),
   },
   User: {
     '*': selfOrUserManager,

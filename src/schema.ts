@@ -11,6 +11,7 @@ import { AuthResolver } from './modules/auth/auth.resolver.js';
 import { CredentialResolver, UserCredentialsResolver } from './modules/credentials/credential.resolver.js';
 import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
 import { MeResolver } from './modules/me/me.resolver.js';
+import { MeSessionsResolver, SessionResolver } from './modules/sessions/session.resolver.js';
 import { NodeResolver } from './modules/node/node.resolver.js';
 import { SystemResolver } from './modules/system/system.resolver.js';
 import { UserConnectionResolver, UserResolver } from './modules/users/user.resolver.js';
@@ -41,6 +42,8 @@ const RESOLVERS = [
   AuditEventResolver,
   UserCredentialsResolver,
   CredentialResolver,
+  SessionResolver,
+  MeSessionsResolver,
 ] as const;
 
 /** The public schema, as type-graphql builds it from the decorated classes. */

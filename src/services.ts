@@ -17,6 +17,9 @@ import { InvitationService } from './modules/invitations/invitation.service.js';
 import { InvitationsQueries } from './modules/invitations/invitations.queries.js';
 import { OnboardingService } from './modules/onboarding/onboarding.service.js';
 import { RoleService } from './modules/roles/role.service.js';
+import { SessionService } from './modules/sessions/session.service.js';
+import { keycloakSessionsDirectories } from './modules/sessions/sessions.directory.js';
+import { PostgresSessionsQueries } from './modules/sessions/sessions.queries.js';
 import { KeycloakRolesDirectory } from './modules/roles/roles.directory.js';
 import { rolesQueries } from './modules/roles/roles.queries.js';
 import { TenantService } from './modules/tenants/tenant.service.js';
@@ -130,5 +133,11 @@ export function createServices(em: EntityManager, deps: ServiceDependencies, log
     }),
     audit: new AuditService(em),
     dashboard: new DashboardService(em),
+    sessions: new SessionService({
+      directories: keycloakSessionsDirectories(keycloak, tenantRealms),
+      queries: new PostgresSessionsQueries(em),
+      users: queries.users,
+      journal,
+    }),
   };
 }

@@ -62,6 +62,8 @@ export const RATE_LIMIT_DEFAULTS = {
   // Each sends Keycloak's password-setup email.
   registerUser: { perCaller: perHour(100) },
   sendPasswordSetupEmail: { perCaller: perHour(50), perRecipient: perHour(5) },
+  // Counted only when it emails: each call with sendEmail sends Keycloak's execute-actions email.
+  requireUserActions: { perCaller: perHour(50), perRecipient: perHour(5) },
   // updateMyProfile changing the caller's email: each change can be a probe for a taken address.
   emailChange: { perCaller: perHour(5) },
 } satisfies Record<string, Partial<Record<CounterName, Limit>>>;

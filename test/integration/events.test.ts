@@ -189,6 +189,18 @@ describe('identity events of changes made through the gateway', () => {
     ]);
   });
 
+  it("ending a user's sessions: USER_SESSIONS_ENDED, origin GATEWAY, with the actor", async () => {
+    const user = await createUser();
+    const ended = await gateway.graphql('mutation($userId: ID!) { endUserSessions(userId: $userId) { message } }', {
+      token: adminToken,
+      variables: { userId: user.id },
+    });
+    expect(ended.errors).toBeUndefined();
+    const events = await allEvents({ subjectId: user.id, types: ['USER_SESSIONS_ENDED'] });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ origin: 'GATEWAY', actorId: adminId, subjectType: 'User', before: null, after: { id: user.id } });
+  });
+
   it('a failing local write leaves neither the mirror change nor its event', async () => {
     const email = newEmail('atomic');
     const response = await refusingWritesIn(backends.sql, 'insert', 'users', 'email', email, () =>

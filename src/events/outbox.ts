@@ -308,7 +308,7 @@ export function startOutboxRelay(deps: { em: EntityManager; databaseUrl: string;
     // Background runs skip their turn while another process relays: every process hears each commit.
     running = relayEvents(deps.em, { waitForTurn: false })
       .catch((error: unknown) => {
-        log.warn({ err: error }, 'outbox relay run failed; the next wake or sweep tries again');
+        if (!stopped) log.warn({ err: error }, 'outbox relay run failed; the next wake or sweep tries again');
         return null;
       })
       .finally(() => {
@@ -335,11 +335,15 @@ export function startOutboxRelay(deps: { em: EntityManager; databaseUrl: string;
 
   return {
     relayNow,
+    /**
+     * Stops waking the relay. A run under way is not waited for: it is one short transaction,
+     * and on a connection that died it could wait for long; closing the database ends it, and
+     * what it left unnumbered is numbered by the next relay anywhere.
+     */
     async stop() {
       stopped = true;
       clearInterval(sweep);
       await listener.close();
-      await running;
     },
   };
 }

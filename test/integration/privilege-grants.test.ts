@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
+import { selectPrivilegeReach } from '../../src/modules/roles/roles.queries.js';
 import { sql } from '../support/database.js';
 import { consoleGroup, consoleRole, createUserThroughGateway, realmRoleIds, withoutDirectorySync } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -233,6 +234,55 @@ describe('privilege grants: every privilege a user holds, with every path that g
 
     const malformed = await gateway.graphql(HOLDERS, { token: await adminToken(), variables: { filter: { privilegeId: 'priv_x' } } });
     expect(malformed.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: { privilegeId: expect.any(String) } });
+  });
+
+  it('users(filter: { privilegeId }) pages through common holders as through rare ones, and counts them all', async () => {
+    // Enough holders that the gateway walks the users in order and checks each (PrivilegeReach.common),
+    // rather than collecting every holder: at least sqrt(50 × users) of them, with the users' count
+    // known to the planner (analyze).
+    const [{ count }] = await sql<{ count: string }>('select count(*) from users');
+    const bulk = Math.ceil((50 + Math.sqrt(2500 + 200 * Number(count))) / 2) + 50;
+    const marker = `grants-${tag}-bulk`;
+    const seeded = await sql<{ id: string }>(
+      `with seeded as (
+         insert into users (id, username, email, first_name, last_name, enabled, email_verified, attributes, sync_status, created_at, updated_at)
+         select gen_random_uuid(), v.email, v.email, 'Bulk', 'No ' || i, true, true, '{}', 'SYNCED', v.at, v.at
+           from generate_series(1, $2::int) i,
+                lateral (select $1 || '-' || i || '@example.test' as email,
+                                date_trunc('milliseconds', now()) + i * interval '1 millisecond' as at) v
+         returning id, created_at
+       ), joined as (insert into user_groups (user_id, group_id) select id, $3 from seeded)
+       select id from seeded order by created_at, id`,
+      [marker, bulk, ids.child],
+    );
+    try {
+      await sql('analyze users');
+      expect((await selectPrivilegeReach(gateway.app.orm.em.fork(), ids.read!)).common).toBe(true);
+
+      const PAGE = /* GraphQL */ `
+        query Page($after: String, $filter: UserFilter) {
+          users(first: 100, after: $after, filter: $filter) { totalCount edges { node { id } } pageInfo { hasNextPage endCursor } }
+        }
+      `;
+      const found: string[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const { users: page } = await graphql(PAGE, { after, filter: { privilegeId: ids.read, search: marker } });
+        expect(page.totalCount).toBe(bulk);
+        found.push(...(page.edges as { node: { id: string } }[]).map((edge) => edge.node.id));
+        if (!page.pageInfo.hasNextPage) break;
+        after = page.pageInfo.endCursor;
+      }
+      expect(found).toEqual(seeded.map((row) => row.id));
+
+      // Counted the other way (every holder collected), with the six of the first tests.
+      const { users: all } = await graphql(PAGE, { filter: { privilegeId: ids.read } });
+      expect(all.totalCount).toBe(bulk + 6);
+      const { users: none } = await graphql(PAGE, { filter: { privilegeId: ids.write, search: marker } });
+      expect(none).toMatchObject({ totalCount: 0, edges: [] });
+    } finally {
+      await sql('delete from users where id = any($1)', [seeded.map((row) => row.id)]);
+    }
   });
 });
 

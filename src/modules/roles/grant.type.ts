@@ -11,8 +11,10 @@ registerEnumType(GrantStepKindEnum, {
   description: 'What one step of a grant path is.',
   valuesConfig: {
     GROUP: { description: 'A group: the one the user is in, or, after a group, its parent.' },
-    ROLE: { description: 'A realm role (role_*): held directly, mapped to the group before it, or a composite of the role before it.' },
-    PRIVILEGE: { description: 'A privilege (priv_*): the one granted (the last step), or a privilege composed of others.' },
+    ROLE: { description: 'A realm role (role_*): held directly, mapped to the group before it, or part of the composite role before it.' },
+    PRIVILEGE: {
+      description: 'A privilege (priv_*): the one granted (the last step), or before it a privilege composed of the step after it.',
+    },
   },
 });
 

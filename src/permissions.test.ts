@@ -701,6 +701,8 @@ describe('the field rules below the root', () => {
       shown: ['admin', 'userManager'],
       refused: ['colleague', 'plain', 'auditor', 'demotedAdmin'],
     },
+    // As effectivePrivileges: the user's gateway-wide record.
+    { type: 'User', field: 'privilegeGrants', parent: someone, shown: ['colleague', 'admin', 'userManager'], refused: ['plain', 'member'] },
     { type: 'Group', field: 'users', parent: { id: ADMINS_GROUP_ID }, shown: ['admin', 'userManager'], refused: ['plain', 'member'] },
     { type: 'Tenant', field: 'members', parent: tenant, shown: ['member', 'admin'], refused: ['plain', 'otherTenantAdmin', 'userManager'] },
     {

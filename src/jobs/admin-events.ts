@@ -90,10 +90,18 @@ export async function followAdminEvents(deps: Deps, options: AdminEventsOptions,
   return run;
 }
 
-interface Checkpoint {
+/** Where the reader stopped in one realm. */
+export interface Checkpoint {
+  /** The time read up to, in Keycloak's milliseconds. */
   readUntil: number;
-  /** The events applied at `readUntil - OVERLAP_MS` or later, by id, with their time. */
+  /** The events handled at `readUntil - OVERLAP_MS` or later, by id, with their time. */
   seen: Map<string, number>;
+}
+
+/** Where each realm's checkpoint is kept: `admin_event_checkpoints` (checkpointsIn), or memory in unit tests. */
+export interface CheckpointStore {
+  read(realm: string): Promise<Checkpoint | undefined>;
+  write(realm: string, checkpoint: Checkpoint): Promise<void>;
 }
 
 async function followRealm(
@@ -103,38 +111,60 @@ async function followRealm(
   followed: FollowedRealm,
   run: AdminEventsRun,
 ): Promise<void> {
-  const { events } = followed;
-  const em = deps.em.fork();
-  const checkpoint = await readCheckpoint(em, events.realm);
+  const counts = await readIncrementally(followed.events, checkpointsIn(deps.em.fork()), options.pageSize ?? PAGE_SIZE, (outside) =>
+    apply(deps, options, now, followed.realm, outside, run),
+  );
+  run.eventsApplied += counts.applied;
+  run.echoesSkipped += counts.echoes;
+  run.eventsDeferred += counts.deferred;
+}
+
+/**
+ * Reads one realm's events from its checkpoint on, page by page, and hands `apply` those
+ * not handled yet that someone else than the gateway caused; `apply` answers the ones to
+ * read again next time (deferred). The checkpoint is written after each page, so a run cut
+ * short resumes where it stopped. Reading starts OVERLAP_MS before the checkpoint, and an
+ * event seen there is known by its id: an event committed late, or one of many in one
+ * millisecond, is neither lost nor handled twice. A deferred event holds the checkpoint
+ * back until it is handled. With no checkpoint yet, reading starts at the newest event.
+ */
+export async function readIncrementally(
+  events: AdminEventsReader,
+  store: CheckpointStore,
+  pageSize: number,
+  apply: (outside: AdminEvent[]) => Promise<Set<AdminEvent>>,
+): Promise<{ applied: number; echoes: number; deferred: number }> {
+  const counts = { applied: 0, echoes: 0, deferred: 0 };
+  const checkpoint = await store.read(events.realm);
   if (!checkpoint) {
-    await writeCheckpoint(em, events.realm, { readUntil: (await events.newestTime()) ?? 0, seen: new Map() });
-    return;
+    await store.write(events.realm, { readUntil: (await events.newestTime()) ?? 0, seen: new Map() });
+    return counts;
   }
   const gateway = await events.gatewayUserId();
-  const pageSize = options.pageSize ?? PAGE_SIZE;
+  const handled = new Set<string>();
   let from = Math.max(0, checkpoint.readUntil - OVERLAP_MS);
   let skip = 0;
-  // A deferred event holds the checkpoint back, so that the next run reads it again.
   let newest = checkpoint.readUntil;
   let hold = Number.POSITIVE_INFINITY;
   for (;;) {
     const page = await events.read(from, skip, pageSize);
-    const fresh = page.filter((event) => !checkpoint.seen.has(event.id));
+    const fresh = page.filter((event) => !checkpoint.seen.has(event.id) && !handled.has(event.id));
+    for (const event of fresh) handled.add(event.id);
     const outside = fresh.filter((event) => event.authUserId !== gateway);
-    const deferred = await apply(deps, options, now, followed.realm, outside, run);
+    const deferred = outside.length > 0 ? await apply(outside) : new Set<AdminEvent>();
     for (const event of fresh) if (!deferred.has(event)) checkpoint.seen.set(event.id, event.time);
-    run.echoesSkipped += fresh.length - outside.length;
-    run.eventsDeferred += deferred.size;
-    run.eventsApplied += outside.length - deferred.size;
+    counts.echoes += fresh.length - outside.length;
+    counts.deferred += deferred.size;
+    counts.applied += outside.length - deferred.size;
 
     for (const event of page) newest = Math.max(newest, event.time);
     for (const event of deferred) hold = Math.min(hold, event.time);
     checkpoint.readUntil = Math.min(newest, hold);
     for (const [id, time] of checkpoint.seen) if (time < checkpoint.readUntil - OVERLAP_MS) checkpoint.seen.delete(id);
-    await writeCheckpoint(em, events.realm, checkpoint);
+    await store.write(events.realm, checkpoint);
 
-    if (page.length < pageSize) return;
-    // The next page starts at this one's newest time (its events there are in `seen`);
+    if (page.length < pageSize) return counts;
+    // The next page starts at this one's newest time (its events there are handled);
     // a page all of one millisecond is stepped over by position instead.
     const last = page.at(-1)!.time;
     if (last === from) skip += page.length;
@@ -263,18 +293,22 @@ function touchesDirectory(event: AdminEvent): boolean {
   return event.resourceType === 'REALM_ROLE' || event.resourceType === 'GROUP' || event.resourcePath.startsWith('groups/');
 }
 
-async function readCheckpoint(em: EntityManager, realm: string): Promise<Checkpoint | undefined> {
-  const [row] = await em.execute<{ read_until: string; seen_ids: [string, number][] }[]>(
-    'select read_until, seen_ids from admin_event_checkpoints where realm = ?',
-    [realm],
-  );
-  return row && { readUntil: Number(row.read_until), seen: new Map(row.seen_ids) };
-}
-
-async function writeCheckpoint(em: EntityManager, realm: string, checkpoint: Checkpoint): Promise<void> {
-  await em.execute(
-    `insert into admin_event_checkpoints (realm, read_until, seen_ids, updated_at) values (?, ?, ?, ?)
-     on conflict (realm) do update set read_until = excluded.read_until, seen_ids = excluded.seen_ids, updated_at = excluded.updated_at`,
-    [realm, checkpoint.readUntil, JSON.stringify([...checkpoint.seen]), new Date()],
-  );
+/** The checkpoints in `admin_event_checkpoints`, through `em`. */
+function checkpointsIn(em: EntityManager): CheckpointStore {
+  return {
+    async read(realm) {
+      const [row] = await em.execute<{ read_until: string; seen_ids: [string, number][] }[]>(
+        'select read_until, seen_ids from admin_event_checkpoints where realm = ?',
+        [realm],
+      );
+      return row && { readUntil: Number(row.read_until), seen: new Map(row.seen_ids) };
+    },
+    async write(realm, checkpoint) {
+      await em.execute(
+        `insert into admin_event_checkpoints (realm, read_until, seen_ids, updated_at) values (?, ?, ?, ?)
+         on conflict (realm) do update set read_until = excluded.read_until, seen_ids = excluded.seen_ids, updated_at = excluded.updated_at`,
+        [realm, checkpoint.readUntil, JSON.stringify([...checkpoint.seen]), new Date()],
+      );
+    },
+  };
 }

@@ -5,7 +5,8 @@ import type { Logger } from '../logger.js';
 import { AuditQueries, type StaleEvent } from '../modules/audit/audit.queries.js';
 import type { LinkChanges } from '../modules/roles/links.js';
 import type { UserRecord } from '../modules/users/user.type.js';
-import type { MirroredUser } from '../modules/users/users.queries.js';
+import type { ListedUser } from '../modules/users/users.directory.js';
+import type { LinkTarget, MirroredUser } from '../modules/users/users.queries.js';
 import type { Services } from '../services.js';
 import { syncDirectory } from './directory-sync.js';
 
@@ -168,11 +169,11 @@ async function mirrorUsers(pass: Pass, options: ReconcilerOptions, now: Date, ru
   }
 
   // A tenant realm's roles and groups are not mirrored: only the gateway realm's links are.
-  if (realm === null) run.linksChanged += await mirrorLinks(pass, touched, snapshotAt, added);
+  if (realm === null) run.linksChanged += await mirrorLinks(pass, touched, snapshotAt, added, pageSize, run);
 }
 
 /** The higher of `bound` and the page's highest username, bytewise: the ranges only rise. */
-function highest(bound: string | null, page: readonly MirroredUser[]): string | null {
+function highest(bound: string | null, page: readonly { username: string }[]): string | null {
   let top = bound;
   for (const { username } of page) if (top === null || Buffer.compare(Buffer.from(username), Buffer.from(top)) > 0) top = username;
   return top;
@@ -192,8 +193,19 @@ async function mirrorUpdated({ services }: Pass, user: MirroredUser, notSince: D
  * Direct role, privilege and group memberships: one listing per role and per group, not
  * one per user. Privileges too, and subgroups: Keycloak's console can map a privilege to a
  * user, or put one in a subgroup, and the token then holds what they give (effective roles).
+ * Streamed as the users are: each page of a role's holders (or a group's members) is
+ * compared with the mirror's links of those users, and the mirror's linked users in the
+ * page's username range that the page lacks are asked about once more (their links in
+ * Keycloak) before their link goes.
  */
-async function mirrorLinks({ services }: Pass, touched: () => Promise<Set<string>>, snapshotAt: Date, added: Set<string>): Promise<number> {
+async function mirrorLinks(
+  { services }: Pass,
+  touched: () => Promise<Set<string>>,
+  snapshotAt: Date,
+  added: Set<string>,
+  pageSize: number,
+  run: ReconcileRun,
+): Promise<number> {
   const users = services.queries.users;
   const keycloak = services.directories(null);
   // Each listing is compared with the writes journaled since the comparison began, read
@@ -206,40 +218,60 @@ async function mirrorLinks({ services }: Pass, touched: () => Promise<Set<string
       return new Set(userIds.filter((userId) => (settled.has(userId) || added.has(userId)) && !busy.has(userId)));
     };
   };
-  const { roles, groups } = services.queries;
+  /** Whether Keycloak still links the user to the target: a user it no longer has keeps its link until it goes. */
+  const stillLinked = async (userId: string, target: LinkTarget) => {
+    try {
+      const { roleIds, groupIds } = await keycloak.links(userId);
+      return (target.kind === 'role' ? roleIds : groupIds).includes(target.id);
+    } catch {
+      return true;
+    }
+  };
   const applyLinks = async (
-    targetId: string,
-    members: Set<string>,
-    held: () => Promise<string[]>,
+    target: LinkTarget,
+    list: (first: number, max: number) => Promise<ListedUser[]>,
     change: (changes: LinkChanges<{ id: string }>) => Promise<void>,
   ) => {
-    const eligibleAmong = await eligibleNow(targetId);
-    if (!eligibleAmong) return 0;
-    const linked = new Set(await held());
-    const differing = [...[...members].filter((id) => !linked.has(id)), ...[...linked].filter((id) => !members.has(id))];
-    const eligible = await eligibleAmong(differing);
-    const add = [...members].filter((id) => !linked.has(id) && eligible.has(id));
-    const remove = [...linked].filter((id) => !members.has(id) && eligible.has(id));
-    await mirrorLinkChanges(change, { add: add.map((id) => ({ id })), remove: remove.map((id) => ({ id })) });
-    return add.length + remove.length;
+    let changed = 0;
+    let above: string | null = null;
+    for (let first = 0; ; first += pageSize) {
+      const page = await list(first, pageSize);
+      const last = page.length < pageSize;
+      const eligibleAmong = await eligibleNow(target.id);
+      if (!eligibleAmong) return changed;
+      const members = new Set(page.map((user) => user.id));
+      const linked = await users.linkedAmong(target, [...members]);
+      const add = [...members].filter((id) => !linked.has(id));
+      const upTo: string | null = last ? null : highest(above, page);
+      const remove: string[] = [];
+      for (let after: UserRecord | null = null; ; ) {
+        const chunk: UserRecord[] = await users.realmUsersInUsernameRange(null, { above, upTo }, after, pageSize, target);
+        run.usersHeldAtMost = Math.max(run.usersHeldAtMost, page.length + chunk.length);
+        for (const user of chunk) if (!members.has(user.id) && !(await stillLinked(user.id, target))) remove.push(user.id);
+        if (chunk.length < pageSize) break;
+        after = chunk.at(-1)!;
+      }
+      const eligible = await eligibleAmong([...add, ...remove]);
+      const changes = { add: add.filter((id) => eligible.has(id)), remove: remove.filter((id) => eligible.has(id)) };
+      await mirrorLinkChanges(change, { add: changes.add.map((id) => ({ id })), remove: changes.remove.map((id) => ({ id })) });
+      changed += changes.add.length + changes.remove.length;
+      above = upTo;
+      if (last) return changed;
+    }
   };
+  const { roles, groups } = services.queries;
   let changed = 0;
-
   for (const role of [...(await roles.list('ROLE')), ...(await roles.list('PRIVILEGE'))]) {
-    const holders = await pagedIds((first, max) => keycloak.usersWithRole(role.name, first, max));
     changed += await applyLinks(
-      role.id,
-      holders,
-      () => roles.holderIdsOf(role.id),
+      { kind: 'role', id: role.id },
+      (first, max) => keycloak.usersWithRole(role.name, first, max),
       (changes) => roles.changeHolders(role.id, changes),
     );
   }
   for (const groupId of await groups.ids()) {
-    const members = await pagedIds((first, max) => keycloak.groupMembers(groupId, first, max));
     changed += await applyLinks(
-      groupId,
-      members,
-      () => groups.memberIdsOf(groupId),
+      { kind: 'group', id: groupId },
+      (first, max) => keycloak.groupMembers(groupId, first, max),
       (changes) => groups.changeMembers(groupId, changes),
     );
   }
@@ -252,15 +284,6 @@ async function mirrorLinkChanges(
   changes: LinkChanges<{ id: string }>,
 ): Promise<void> {
   if (changes.add.length > 0 || changes.remove.length > 0) await change(changes);
-}
-
-async function pagedIds(list: (first: number, max: number) => Promise<string[]>): Promise<Set<string>> {
-  const ids = new Set<string>();
-  for (let first = 0; ; first += PAGE_SIZE) {
-    const page = await list(first, PAGE_SIZE);
-    for (const id of page) ids.add(id);
-    if (page.length < PAGE_SIZE) return ids;
-  }
 }
 
 /**

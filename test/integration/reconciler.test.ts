@@ -199,12 +199,15 @@ describe('reconciler: the full comparison streams', () => {
   it('holds a few pages of users at once, not the realm, and still finds users Keycloak added, changed and deleted', async () => {
     const gone = await consoleUser();
     const renamed = await consoleUser();
+    const demoted = await consoleUser(['role_manager']);
     await reconcile();
     const fresh = [];
-    for (let i = 0; i < 8; i++) fresh.push(await consoleUser());
+    for (let i = 0; i < 8; i++) fresh.push(await consoleUser(i < 5 ? ['role_premium'] : []));
     await admin('DELETE', `/users/${gone.id}`);
     await admin('PUT', `/users/${renamed.id}`, { firstName: 'Paged' });
-    const [{ count }] = await backends.sql<{ count: number }>('select count(*)::int as count from users where realm is null');
+    const manager = (await admin<{ id: string; name: string }>('GET', '/roles/role_manager')).body;
+    await admin('DELETE', `/users/${demoted.id}/role-mappings/realm`, [manager]);
+    const count = (await admin<number>('GET', '/users/count')).body;
 
     const run = await comparison(2);
 
@@ -214,6 +217,10 @@ describe('reconciler: the full comparison streams', () => {
     expect(run).toMatchObject({ usersAdded: fresh.length, usersUpdated: 1, usersRemoved: 1 });
     for (const user of fresh) expect(await localUser(user.email, backends)).toMatchObject({ id: user.id, sync_status: 'SYNCED' });
     expect(await localUser(renamed.email, backends)).toMatchObject({ first_name: 'Paged' });
+    // Role holders are streamed the same way: five holders over three pages, and a holder gone.
+    expect(run.linksChanged).toBeGreaterThanOrEqual(6);
+    for (const [i, user] of fresh.entries()) expect((await localLinks(user.id, backends)).roles).toEqual(i < 5 ? ['role_premium'] : []);
+    expect((await localLinks(demoted.id, backends)).roles).toEqual([]);
     expect(await backends.sql('select 1 from users where id = $1', [gone.id])).toEqual([]);
 
     // The figure is real: one page as large as the realm holds all of it.

@@ -27,6 +27,16 @@ export interface UserListFilter {
   tenantId?: string | null;
 }
 
+/** A role (or privilege) or a group whose direct holders or members the reconciler compares. */
+export interface LinkTarget {
+  kind: 'role' | 'group';
+  id: string;
+}
+
+// The link tables are the roles' and groups' (user-links.ts); read here only to walk a user range.
+const LINK_TABLES = { role: 'user_roles l', group: 'user_groups l' } as const;
+const LINK_COLUMNS = { role: 'role_id', group: 'group_id' } as const;
+
 /** A user of Keycloak as the mirror keeps it. */
 export interface MirroredUser extends UserProfile {
   id: string;
@@ -187,9 +197,14 @@ export class UsersQueries implements UserServiceQueries {
     range: { above: string | null; upTo: string | null },
     after: { username: string; id: string } | null,
     limit: number,
+    linkedTo?: LinkTarget,
   ): Promise<UserRecord[]> {
     const clauses = [inRealm(realm)];
     const params: unknown[] = [...realmParams(realm)];
+    if (linkedTo) {
+      clauses.push(`exists (select 1 from ${LINK_TABLES[linkedTo.kind]} where l.user_id = u.id and l.${LINK_COLUMNS[linkedTo.kind]} = ?)`);
+      params.push(linkedTo.id);
+    }
     if (range.above !== null) {
       clauses.push('u.username collate "C" > ?');
       params.push(range.above);
@@ -208,6 +223,17 @@ export class UsersQueries implements UserServiceQueries {
       [...params, limit],
     );
     return rows.map(withDates);
+  }
+
+  /** Those of `ids` the mirror links to the role or group `target`. */
+  async linkedAmong(target: LinkTarget, ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await selectRows<{ id: string }>(
+      this.em,
+      `select l.user_id as id from ${LINK_TABLES[target.kind]} where l.${LINK_COLUMNS[target.kind]} = ? and l.user_id in (?)`,
+      [target.id, ids],
+    );
+    return new Set(rows.map((row) => row.id));
   }
 
   /** Those of `ids` that are synced accounts of the gateway's realm last written before `before`. */

@@ -263,7 +263,7 @@ async function sameLinks(
   known: { roleIds: Set<string>; groupIds: Set<string> },
 ): Promise<boolean> {
   const remote = await services.directories(realm).links(userId);
-  const same = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((id, i) => id === [...b].sort()[i]);
+  const same = (a: string[], b: string[]) => a.length === b.length && new Set([...a, ...b]).size === a.length;
   return (
     same(
       remote.roleIds.filter((id) => known.roleIds.has(id)),

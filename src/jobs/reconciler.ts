@@ -311,22 +311,22 @@ async function settleStaleEvents(pass: Pass, options: ReconcilerOptions, now: Da
 async function settlement(pass: Pass, event: StaleEvent): Promise<{ status: 'SUCCEEDED' | 'FAILED'; note: string; targetId?: string }> {
   const { services } = pass;
   const users = services.queries.users;
-  const keycloak = services.directories(null);
   const email = typeof event.details?.email === 'string' ? event.details.email.toLowerCase() : undefined;
-  // Realm tenancy: an account of a tenant realm is not the gateway realm's to compare with; left as it is.
-  const tenantRealm =
-    typeof event.details?.realm === 'string' ||
+  // Realm tenancy: an account of a tenant realm is compared with that realm.
+  const realm =
+    (typeof event.details?.realm === 'string' ? event.details.realm : null) ??
     (event.targetType === 'User' && event.targetId && UUID.test(event.targetId)
-      ? (await users.findByIds([event.targetId]))[0]?.realm
+      ? ((await users.findByIds([event.targetId]))[0]?.realm ?? null)
       : null);
-  if (tenantRealm) return { status: 'FAILED', note: 'an account of a tenant realm: only the gateway realm is reconciled' };
+  const keycloak = realm === null || event.targetType === 'User' ? reachable(() => services.directories(realm)) : undefined;
+  if (!keycloak) return { status: 'FAILED', note: 'a tenant realm the reconciler cannot compare with; left as it is' };
   if (event.targetType === 'User' && CREATE_ACTIONS.has(event.action) && email) {
     const remoteUser = await keycloak.findByEmail(email);
     if (!remoteUser) return { status: 'FAILED', note: 'the user never reached Keycloak' };
     if (await users.hasUnsyncedWithEmail(email)) {
       return { status: 'FAILED', note: 'interrupted; the sync job takes the user up again', targetId: remoteUser.id };
     }
-    await services.userMirror.mirror(remoteUser);
+    await services.userMirror.mirror(remoteUser, realm);
     return { status: 'SUCCEEDED', note: 'the user Keycloak created was mirrored', targetId: remoteUser.id };
   }
   if (event.targetType === 'User' && event.action === 'USER_SYNC') {
@@ -339,11 +339,20 @@ async function settlement(pass: Pass, event: StaleEvent): Promise<{ status: 'SUC
   }
   if (event.targetType === 'User' && event.targetId) {
     const remoteUser = await keycloak.find(event.targetId);
-    if (remoteUser) await services.userMirror.mirror(remoteUser);
+    if (remoteUser) await services.userMirror.mirror(remoteUser, realm);
     else await forgetDeleted(pass, event.targetId);
   }
   // Roles and groups were just mirrored from Keycloak; local-only writes never committed.
   return { status: 'FAILED', note: 'interrupted before the local commit; the mirror now matches Keycloak' };
+}
+
+/** The directory `directory` answers, or undefined when its realm cannot be reached (a tenant realm without realm tenancy). */
+function reachable<T>(directory: () => T): T | undefined {
+  try {
+    return directory();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Removes a user Keycloak no longer has from the mirror, as a deletion through the gateway does. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { openDatabase } from '../../src/database.js';
@@ -210,6 +211,23 @@ describe('realm tenancy: tenant realms are followed and healed too', () => {
     expect(await tenancy.sql('select realm, first_name, enabled from users where email = $1', [email])).toEqual([
       { realm, first_name: 'Healed', enabled: false },
     ]);
+  });
+
+  it('a journal entry about a tenant realm account left PENDING is settled against that realm', async () => {
+    const { userId, realm, email } = tenant;
+    await keycloakAdmin('PUT', `/users/${userId}`, { firstName: 'Settled' }, realm);
+    const entry = randomUUID();
+    await tenancy.sql(
+      `insert into audit_events (id, at, updated_at, action, target_type, target_id, actor_id, status, details)
+       values ($1, now() - interval '1 day', now() - interval '1 day', 'USER_UPDATE', 'User', $2, null, 'PENDING', $3)`,
+      [entry, userId, { email, realm }],
+    );
+
+    expect((await tenantGateway.app.jobs.reconcile())!.eventsSettled).toBeGreaterThanOrEqual(1);
+    expect(await tenancy.sql('select status, error from audit_events where id = $1', [entry])).toEqual([
+      { status: 'FAILED', error: 'settled by the reconciler: interrupted before the local commit; the mirror now matches Keycloak' },
+    ]);
+    expect(await tenancy.sql('select first_name from users where id = $1', [userId])).toEqual([{ first_name: 'Settled' }]);
   });
 
   it("a tenant realm's admin events reach the mirror", async () => {

@@ -70,6 +70,13 @@ export interface GatewayContext {
   effectiveRoles: EffectiveRoles;
   services: Services & { auth: AuthService };
   loaders: ReturnType<typeof createLoaders>;
+  /**
+   * Forgets what this context settled: the caller's admission, the loaders' reads and the
+   * permission rules' cached answers. A subscription's context lives for many events, and
+   * each event is shown to the caller as they are when it is sent, not as they were when
+   * they subscribed (src/http/subscriptions.ts).
+   */
+  renew(): void;
 }
 
 export interface ContextDependencies {
@@ -127,6 +134,13 @@ class RequestContext implements GatewayContext {
     this.rateLimiter = deps.rateLimiter;
     this.userRecords = deps.userRecords;
     this.log = deps.log;
+  }
+
+  renew(): void {
+    this.admission = undefined;
+    this.parts = undefined;
+    // graphql-shield keeps its per-request answers on the context itself (generator.js, `_shield`).
+    delete (this as { _shield?: unknown })._shield;
   }
 
   caller(): Promise<Caller> {

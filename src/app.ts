@@ -14,6 +14,7 @@ import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/token-verifier.js';
 import { listenToChannel } from './db/channel-listener.js';
+import { type OutboxRelay, startOutboxRelay } from './events/outbox.js';
 import { migrate, type Orm } from './db/orm.js';
 import { openDatabase } from './database.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './keycloak/admin-client.js';
@@ -49,6 +50,8 @@ export interface App {
   metricsServer?: Server;
   /** Background sync and reconciliation: running when `config.jobs.enabled`, else run on demand. */
   jobs: Jobs;
+  /** Numbers committed identity events in commit order (src/events/outbox.ts); every process runs it, taking turns. */
+  outbox: OutboxRelay;
   /** OpenTelemetry tracing, when configured (OTEL_EXPORTER_OTLP_ENDPOINT). */
   tracing?: Tracing;
   /** Starts listening; resolves with the GraphQL endpoint's URL. Port 0 picks a free port. */
@@ -218,6 +221,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs, metrics });
   if (config.jobs.enabled) jobs.start();
+  const outbox = startOutboxRelay({ em: orm.em, databaseUrl: config.databaseUrl, log });
 
   return {
     config,
@@ -231,6 +235,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics,
     metricsServer,
     jobs,
+    outbox,
     tracing,
     async listen(port = config.http.port) {
       if (metricsServer) await listenOn(metricsServer, config.http.metricsPort!, config.http.host);
@@ -256,6 +261,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       metrics.close();
       await apollo.stop();
       await userChanges.close();
+      await outbox.stop();
       await orm.close();
       await rateLimiter.close();
       mailer.close();

@@ -9,6 +9,7 @@ import { createContext, type GatewayContext } from './context.js';
 import { createErrorFormatter, rateLimitedStatus } from './errors.js';
 import { createHttpServer, createMetricsServer, type Ide, type Readiness } from './http.js';
 import { serveSubscriptions, type SubscriptionServer } from './http/subscriptions.js';
+import { startLiveEvents, type LiveEvents } from './events/live-events.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -46,6 +47,8 @@ export interface App {
   metrics: Metrics;
   /** GraphQL subscriptions over WebSocket on the same port and path. */
   subscriptions: SubscriptionServer;
+  /** The identity events this process streams to its subscribers. */
+  liveEvents: LiveEvents;
   /** The server of METRICS_PORT, when set. */
   metricsServer?: Server;
   /** Background sync and reconciliation: running when `config.jobs.enabled`, else run on demand. */
@@ -175,6 +178,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     invitationLimits: config.invitations,
     tenantRealms,
   };
+  const liveEvents = startLiveEvents({ em: orm.em, databaseUrl: config.databaseUrl, log });
   const requestContext = (request: Parameters<typeof createContext>[1]) =>
     createContext(
       {
@@ -188,6 +192,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         rateLimiter,
         userRecords,
         trustedProxies: config.http.trustedProxies,
+        liveEvents,
         log,
         tenantRealms,
       },
@@ -232,6 +237,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     tenantRealms,
     server: http.server,
     subscriptions: subscriptionServer,
+    liveEvents,
     metrics,
     metricsServer,
     jobs,
@@ -253,6 +259,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       log.info('no longer accepting connections');
       // Subscribers are told the gateway is going away (1001) and reconnect to another process.
       await subscriptionServer.close();
+      await liveEvents.stop();
       const cut = await http.close(timeoutSeconds * 1000);
       if (cut > 0) log.warn({ requests: cut, timeoutSeconds }, 'requests still running at the shutdown deadline were cut');
       tenantRealms?.stop();

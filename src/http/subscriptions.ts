@@ -23,6 +23,8 @@ const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Enough for a page that watches a few kinds of events; a bound so that one socket cannot hold thousands of subscriptions. */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 10;
 
+const REFUSALS = new Set(['FORBIDDEN', 'UNAUTHENTICATED']);
+
 export interface SubscriptionServerOptions {
   /** The gateway's HTTP server: subscriptions share its port and its /graphql path. */
   server: Server;
@@ -174,7 +176,16 @@ export function serveSubscriptions(options: SubscriptionServerOptions): Subscrip
           variableValues: payload.variables ?? undefined,
         };
       },
-      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: format(result.errors) } : result),
+      onNext: (ctx, _id, _payload, _args, result) => {
+        if (!result.errors) return result;
+        const errors = format(result.errors);
+        // The caller was refused this event (the rule is asked again for each): they lost the
+        // right since they subscribed. The refusal is sent, then the connection ends.
+        if (errors.some((error) => REFUSALS.has(String(error.extensions?.code)))) {
+          setImmediate(() => ctx.extra.socket.close(CloseCode.Forbidden, 'Forbidden'));
+        }
+        return { ...result, errors };
+      },
       onError: (_ctx, _id, _payload, errors) => format(errors),
       context: (ctx) => options.createContext(contextRequest(ctx.extra.admitted!)),
     },

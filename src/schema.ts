@@ -9,6 +9,7 @@ import { checkArguments } from './validation.js';
 import { AuditEventResolver } from './modules/audit/audit.resolver.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
 import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
+import { EventsResolver } from './modules/events/events.resolver.js';
 import { MeResolver } from './modules/me/me.resolver.js';
 import { NodeResolver } from './modules/node/node.resolver.js';
 import { SystemResolver } from './modules/system/system.resolver.js';
@@ -38,6 +39,7 @@ const RESOLVERS = [
   AuthResolver,
   DashboardResolver,
   AuditEventResolver,
+  EventsResolver,
 ] as const;
 
 /** The public schema, as type-graphql builds it from the decorated classes. */

@@ -12,10 +12,10 @@ import {
   type ValidationRule,
 } from 'graphql';
 import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+// Renamed: it is no React hook, though the linter's rules of hooks would read its name so.
+import { useServer as serveGraphqlWs } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { GatewayContext } from '../context.js';
-import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** A connection's messages are small documents and variables: anything bigger is refused by the socket itself. */
@@ -68,7 +68,13 @@ interface Admitted {
   expiry: NodeJS.Timeout;
 }
 
-type Extra = { socket: WebSocket; request: IncomingMessage; admitted?: Admitted };
+type Extra = {
+  socket: WebSocket;
+  request: IncomingMessage;
+  admitted?: Admitted;
+  /** The ids of this connection's subscriptions that stream (their start was allowed). */
+  streaming?: Set<string>;
+};
 
 /**
  * GraphQL subscriptions over graphql-ws (the protocol Apollo Client and GraphiQL speak) on
@@ -91,7 +97,8 @@ type Extra = { socket: WebSocket; request: IncomingMessage; admitted?: Admitted 
  */
 export function serveSubscriptions(options: SubscriptionServerOptions): SubscriptionServer {
   const { schema, limits, log, formatError } = options;
-  const refusal = (message: string) => new GraphQLError(message, { originalError: new AppError('BAD_USER_INPUT', message) });
+  // A request the gateway will not run, like a document that does not validate: BAD_USER_INPUT (src/errors.ts).
+  const refusal = (message: string) => new GraphQLError(message);
   const format = (errors: readonly GraphQLError[]) => errors.map((error) => formatError(error.toJSON(), error));
   const now = options.now ?? Date.now;
   const sockets = new WebSocketServer({ server: options.server, path: '/graphql', maxPayload: MAX_MESSAGE_BYTES });
@@ -134,7 +141,7 @@ export function serveSubscriptions(options: SubscriptionServerOptions): Subscrip
     if (!stillAdmitted) connection.socket.close(CloseCode.Forbidden, 'Forbidden');
   };
 
-  const server = useServer<Record<string, unknown> | undefined, Extra>(
+  const server = serveGraphqlWs<Record<string, unknown> | undefined, Extra>(
     {
       schema,
       onConnect: async (ctx) => {
@@ -176,12 +183,20 @@ export function serveSubscriptions(options: SubscriptionServerOptions): Subscrip
           variableValues: payload.variables ?? undefined,
         };
       },
-      onNext: (ctx, _id, _payload, _args, result) => {
+      onOperation: (ctx, id, _payload, _args, result) => {
+        // A refused start answers once (next, then complete) and streams nothing.
+        if (Symbol.asyncIterator in result) (ctx.extra.streaming ??= new Set()).add(id);
+      },
+      onComplete: (ctx, id) => {
+        ctx.extra.streaming?.delete(id);
+      },
+      onNext: (ctx, id, _payload, _args, result) => {
         if (!result.errors) return result;
         const errors = format(result.errors);
-        // The caller was refused this event (the rule is asked again for each): they lost the
-        // right since they subscribed. The refusal is sent, then the connection ends.
-        if (errors.some((error) => REFUSALS.has(String(error.extensions?.code)))) {
+        // A streaming subscription's caller was refused this event (the rule is asked again for
+        // each): they lost the right since they subscribed. The refusal is sent, then the
+        // connection ends. A refused start leaves the connection and its other subscriptions be.
+        if (ctx.extra.streaming?.has(id) && errors.some((error) => REFUSALS.has(String(error.extensions?.code)))) {
           setImmediate(() => ctx.extra.socket.close(CloseCode.Forbidden, 'Forbidden'));
         }
         return { ...result, errors };
@@ -232,4 +247,3 @@ function headerOf(request: IncomingMessage, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
-

@@ -32,7 +32,10 @@ interface Event {
 /** One subscription: what it received, how it ended, and a wait for a condition on them. */
 interface Watch {
   events: Event[];
+  /** Errors that came with an event (the rule refused that one). */
   errors: { message: string; extensions?: { code?: string } }[];
+  /** The subscription ended (the gateway completed it: a refused start ends so). */
+  completed: boolean;
   closed: { code: number; reason: string } | null;
   until<T>(found: () => T | null | undefined | false, what: string, timeoutMs?: number): Promise<T>;
   client: Client;
@@ -67,6 +70,7 @@ function watch(target: TestGateway, token: string | null, variables: Record<stri
   const state: Watch = {
     events: [],
     errors: [],
+    completed: false,
     closed: null,
     client: createClient({
       url: target.url.replace(/^http/, 'ws'),
@@ -92,7 +96,11 @@ function watch(target: TestGateway, token: string | null, variables: Record<stri
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`timed out waiting for ${what}: ${JSON.stringify({ events: state.events, errors: state.errors, closed: state.closed })}`));
+          reject(
+            new Error(
+              `timed out waiting for ${what}: ${JSON.stringify({ events: state.events, errors: state.errors, closed: state.closed })}`,
+            ),
+          );
         }, timeoutMs);
         const cleanup = () => {
           clearTimeout(timer);
@@ -112,14 +120,27 @@ function watch(target: TestGateway, token: string | null, variables: Record<stri
         if (result.errors) state.errors.push(...(result.errors as Watch['errors']));
         notify();
       },
+      // The gateway refused to run it (an `error` message): it ended too.
       error: (error) => {
         if (Array.isArray(error)) state.errors.push(...error);
+        state.completed = true;
         notify();
       },
-      complete: notify,
+      complete: () => {
+        state.completed = true;
+        notify();
+      },
     },
   );
   return state;
+}
+
+/** The errors of a start the gateway refused: answered once and completed, the connection left open. */
+async function refusedStart(subscription: Watch) {
+  const errors = await subscription.until(() => subscription.completed && subscription.errors, 'the refusal');
+  expect(subscription.events).toEqual([]);
+  expect(subscription.closed).toBeNull();
+  return errors;
 }
 
 /** A subscription the gateway's stream has taken in: from now on, every commit reaches it. */
@@ -136,11 +157,13 @@ async function asAdmin<T = Record<string, any>>(query: string, variables: Record
   return response.data!;
 }
 
-const newUser = () => ({ email: `sub-${randomUUID()}@example.com`, firstName: 'Sub', lastName: 'Scriber' });
+const newUser = () => ({ email: `sub-${randomUUID()}@example.com`, firstName: 'Sub', lastName: 'Scriber', password: `Pw-${randomUUID()}` });
 
 describe('identityEvents', () => {
   it('streams a change made through another replica to an administrator, after commit, with its origin and actor', async () => {
-    const subscriber = await subscribed(replica, () => watch(replica, admin.token, { filter: { types: ['USER_CREATED', 'USER_UPDATED'] } }));
+    const subscriber = await subscribed(replica, () =>
+      watch(replica, admin.token, { filter: { types: ['USER_CREATED', 'USER_UPDATED'] } }),
+    );
     const input = newUser();
     const { createUser } = await asAdmin(CREATE_USER, { input });
     const userId: string = createUser.user.id;
@@ -157,6 +180,14 @@ describe('identityEvents', () => {
     expect(subscriber.errors).toEqual([]);
   });
 
+  it('leaves nothing behind when the client goes: its subscriber leaves the stream', async () => {
+    const before = gateway.app.liveEvents.subscribers;
+    const subscriber = await subscribed(gateway, () => watch(gateway, admin.token));
+    await subscriber.client.dispose();
+    await vi.waitFor(() => expect(gateway.app.liveEvents.subscribers).toBe(before), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(gateway.app.subscriptions.connections).toBe(0), { timeout: 10_000, interval: 20 });
+  });
+
   it('refuses a connection without a token, or with one that does not verify (4401)', async () => {
     for (const token of [null, 'not-a-token']) {
       const refused = watch(gateway, token);
@@ -169,10 +200,9 @@ describe('identityEvents', () => {
     const person = await createKeycloakUser();
     const { access_token } = await passwordGrant(person.email, person.password);
     const refused = watch(gateway, access_token);
-    const [error] = await refused.until(() => refused.errors.length > 0 && refused.errors, 'the refusal');
+    // Refused when it subscribes, before any event: not event by event (which would close the connection).
+    const [error] = await refusedStart(refused);
     expect(error!.extensions?.code).toBe('FORBIDDEN');
-    await asAdmin(CREATE_USER, { input: newUser() });
-    expect(refused.events).toEqual([]);
   });
 
   it("streams a tenant's own events to its OWNER, and refuses them another tenant's", async () => {
@@ -183,13 +213,13 @@ describe('identityEvents', () => {
       variables: { name: `Sub ${randomUUID()}` },
     });
     const tenantId = created.data!.createTenant.tenant.id;
-    const other = (await asAdmin<{ createTenant: { tenant: { id: string } } }>(CREATE_TENANT, { name: `Other ${randomUUID()}` })).createTenant
-      .tenant.id;
+    const other = (await asAdmin<{ createTenant: { tenant: { id: string } } }>(CREATE_TENANT, { name: `Other ${randomUUID()}` }))
+      .createTenant.tenant.id;
 
     const refused = watch(gateway, ownerToken, { filter: { tenantId: other } });
     const withoutTenant = watch(gateway, ownerToken, {});
     for (const subscription of [refused, withoutTenant]) {
-      const [error] = await subscription.until(() => subscription.errors.length > 0 && subscription.errors, 'the refusal');
+      const [error] = await refusedStart(subscription);
       expect(error!.extensions?.code).toBe('FORBIDDEN');
     }
 
@@ -212,6 +242,24 @@ describe('identityEvents', () => {
     expect(closed.code).toBe(4403);
   });
 
+  it('asks the rule again for each event: an administrator who loses ROLE_ADMIN is refused the next one, and the connection ends', async () => {
+    const user = await createKeycloakUser({ realmRoles: ['role_admin'] });
+    const { access_token } = await passwordGrant(user.email, user.password);
+    const subscriber = await subscribed(gateway, () => watch(gateway, access_token, { filter: { types: ['USER_CREATED'] } }));
+    const before = await asAdmin(CREATE_USER, { input: newUser() });
+    await subscriber.until(() => subscriber.events.some((event) => event.subjectId === before.createUser.user.id), 'the first event');
+
+    const roleAdmin = (await asAdmin<{ roles: { id: string; name: string }[] }>('{ roles { id name } }', {})).roles.find(
+      (role) => role.name === 'role_admin',
+    )!;
+    await asAdmin(UPDATE_USER, { id: user.id, input: { roleIdsToRemove: [roleAdmin.id] } });
+    const after = await asAdmin(CREATE_USER, { input: newUser() });
+    const closed = await subscriber.until(() => subscriber.closed, 'the close');
+    expect(closed.code).toBe(4403);
+    expect(subscriber.errors.map((error) => error.extensions?.code)).toContain('FORBIDDEN');
+    expect(subscriber.events.some((event) => event.subjectId === after.createUser.user.id)).toBe(false);
+  });
+
   it('closes the connection when the token expires', async () => {
     const user = await createKeycloakUser({ realmRoles: ['role_admin'] });
     const { access_token } = await passwordGrant(user.email, user.password);
@@ -229,7 +277,7 @@ describe('identityEvents', () => {
 
   it('serves only subscriptions: a query or a mutation over the socket is refused', async () => {
     const query = watch(gateway, admin.token, {}, '{ me { id } }');
-    const [error] = await query.until(() => query.errors.length > 0 && query.errors, 'the refusal');
+    const [error] = await refusedStart(query);
     expect(error!.extensions?.code).toBe('BAD_USER_INPUT');
     expect(error!.message).toMatch(/over HTTP/);
   });

@@ -36,14 +36,21 @@ async function liveEvents(
   return renewedForEach(context.liveEvents.subscribe(args.filter ?? {}), context);
 }
 
-/** Each event is resolved, and its rule asked, for the caller as they are now (GatewayContext.renew). */
-async function* renewedForEach(events: AsyncIterableIterator<IdentityEventRow>, context: GatewayContext) {
-  try {
-    for await (const event of events) {
-      context.renew();
-      yield event;
-    }
-  } finally {
-    await events.return?.();
-  }
+/**
+ * Each event is resolved, and its rule asked, for the caller as they are now (GatewayContext.renew).
+ * Not an async generator: one waiting for the next event cannot be returned until an event
+ * comes, so a closed connection would leave its subscriber in the stream.
+ */
+function renewedForEach(events: AsyncIterableIterator<IdentityEventRow>, context: GatewayContext): AsyncIterableIterator<IdentityEventRow> {
+  return {
+    async next() {
+      const result = await events.next();
+      if (!result.done) context.renew();
+      return result;
+    },
+    return: () => events.return?.() ?? Promise.resolve({ done: true, value: undefined }),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }

@@ -4,6 +4,7 @@ import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { getMainDefinition, relayStylePagination } from '@apollo/client/utilities';
 import { OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
+import { useSyncExternalStore } from 'react';
 import { currentAccessToken } from './auth';
 import { settings } from './settings';
 import { currentTenantId } from './tenant';
@@ -33,6 +34,9 @@ const withToken = new SetContextLink(async ({ headers }) => {
  * with the refresh token). The subscriptions of the page are sent again on the new socket.
  * test/integration/web-app.test.ts checks this: a gateway that closes the first connection at
  * expiry, a page that keeps receiving events afterwards, on a renewed token.
+ * A token missing, invalid or expired at connect is refused with 4401, which graphql-ws does not
+ * retry: the subscription ends with an error (the session is over; sign in again). The stored
+ * token is renewed a minute before it expires (auth.ts), so a reconnection sends a live one.
  *
  * The connection is lazy: opened by the first subscription and closed when the last one ends,
  * so a page that subscribes after a tenant switch (the switch is on another page) connects
@@ -51,6 +55,26 @@ export const subscriptions = createClient({
   // Enough to outlast a gateway restart; the default (5) gives up within a minute.
   retryAttempts: 10,
 });
+
+/** Whether the subscription socket is open and admitted now, for pages that say whether they are live. */
+let socketOpen = false;
+const socketListeners = new Set<() => void>();
+const socketChanged = (open: boolean) => {
+  socketOpen = open;
+  for (const listener of socketListeners) listener();
+};
+subscriptions.on('connected', () => socketChanged(true));
+subscriptions.on('closed', () => socketChanged(false));
+
+export function useSubscriptionSocketOpen(): boolean {
+  return useSyncExternalStore(
+    (listener) => {
+      socketListeners.add(listener);
+      return () => socketListeners.delete(listener);
+    },
+    () => socketOpen,
+  );
+}
 
 const isSubscription = ({ query }: ApolloLink.Operation) => {
   const definition = getMainDefinition(query);

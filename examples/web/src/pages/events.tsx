@@ -1,6 +1,6 @@
 import { useQuery, useSubscription } from '@apollo/client/react';
 import { useEffect, useState } from 'react';
-import { subscriptions } from '../apollo';
+import { subscriptions, useSubscriptionSocketOpen } from '../apollo';
 import { type EventScope, eventScope, latestEvents, mergeEvents, scopeFilter, subjectName } from '../events';
 import { graphql } from '../gql';
 // Not a hook despite its name: it unmasks fragment data (the client preset's fragment masking).
@@ -102,7 +102,7 @@ function EventFeed({ scope }: { scope: EventScope }) {
   const filter = scopeFilter(scope);
   const [shown, setShown] = useState(SHOWN);
   const [live, setLive] = useState<IdentityEventFieldsFragment[]>([]);
-  const [connected, setConnected] = useState(false);
+  const connected = useSubscriptionSocketOpen();
 
   // `events` reads forward only, from the first event (a consumer's cursor): the newest page
   // is the last one, so the page reads on until hasNextPage is false (relayStylePagination
@@ -115,19 +115,17 @@ function EventFeed({ scope }: { scope: EventScope }) {
     if (read?.pageInfo.hasNextPage && lastCursor) void fetchMore({ variables: { after: lastCursor } });
   }, [read?.pageInfo.hasNextPage, lastCursor, fetchMore]);
 
-  // Events that commit while the socket is closed (a reconnection at token expiry, a network
-  // blip) are not replayed by the subscription: read them with the query once it is back.
-  useEffect(() => {
-    const offConnected = subscriptions.on('connected', (_socket, _payload, wasRetry) => {
-      setConnected(true);
-      if (wasRetry && lastCursor) void fetchMore({ variables: { after: lastCursor } });
-    });
-    const offClosed = subscriptions.on('closed', () => setConnected(false));
-    return () => {
-      offConnected();
-      offClosed();
-    };
-  }, [lastCursor, fetchMore]);
+  // The subscription delivers what commits while its socket is open, and nothing from before:
+  // each time the socket opens (a reconnection after the 4403 at token expiry, a network blip,
+  // or this page opened again over events cached from an earlier visit), read what committed
+  // since the last event read. The subscription may deliver some of them too: mergeEvents keeps each once.
+  useEffect(
+    () =>
+      subscriptions.on('connected', () => {
+        if (lastCursor) void fetchMore({ variables: { after: lastCursor } });
+      }),
+    [lastCursor, fetchMore],
+  );
 
   const subscription = useSubscription(IdentityEventsSubscription, {
     variables: { filter },

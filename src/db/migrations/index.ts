@@ -11,6 +11,7 @@ import { Migration20261201223841 } from './Migration20261201223841.js';
 import { Migration20261201230000 } from './Migration20261201230000.js';
 import { Migration20261204225500 } from './Migration20261204225500.js';
 import { Migration20261204232000 } from './Migration20261204232000.js';
+import { Migration20261204230000 } from './Migration20261204230000.js';
 
 /** Every migration, oldest first. `npm run migration:create` writes new ones; list them here. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -38,4 +39,6 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261204225500', class: Migration20261204225500 },
   // where the admin-events reader stopped in each realm
   { name: 'Migration20261204232000', class: Migration20261204232000 },
+  // identity events: the transactional outbox, filled by triggers on the mirror (src/events/outbox.ts)
+  { name: 'Migration20261204230000', class: Migration20261204230000 },
 ];

@@ -26,7 +26,7 @@ function percentile(samples: number[], p: number): number {
  * any writer changes it) reaches a graphql-ws subscriber of the gateway through the outbox's
  * triggers, the relay that numbers it, the process's reader and the subscription's rule.
  * - Commit to subscriber: one subscriber, changes committed one at a time; the time from the
- *   commit's return to the event's arrival. Baseline: PostgreSQL's own NOTIFY from a commit to
+ *   committing statement's start to the event's arrival. Baseline: PostgreSQL's own NOTIFY from a commit to
  *   a LISTENing connection, the floor any "after commit" delivery stands on.
  * - Fan-out: 1,000 subscribers on one gateway process, one change; the time until the last of
  *   them has it. Baseline: a bare WebSocket server sending one message to 1,000 sockets.

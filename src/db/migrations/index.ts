@@ -37,8 +37,8 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261201230000', class: Migration20261201230000 },
   // sessions ended (endUserSessions, signOutEverywhere): the user's earlier access tokens are refused
   { name: 'Migration20261204225500', class: Migration20261204225500 },
-  // where the admin-events reader stopped in each realm
-  { name: 'Migration20261204232000', class: Migration20261204232000 },
   // identity events: the transactional outbox, filled by triggers on the mirror (src/events/outbox.ts)
   { name: 'Migration20261204230000', class: Migration20261204230000 },
+  // where the admin-events reader stopped in each realm
+  { name: 'Migration20261204232000', class: Migration20261204232000 },
 ];

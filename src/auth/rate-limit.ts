@@ -46,6 +46,7 @@ const RATE_LIMITED_OPERATIONS: { [Operation in RateLimitedOperation]: Record<key
   },
   acceptInvitation: { perIp: byNetwork },
   registerUser: { perCaller: byCaller },
+  importUsers: { perCaller: byCaller },
   sendPasswordSetupEmail: { perCaller: byCaller, perRecipient: ({ args }) => field(args, 'userId') },
   // updateMyProfile changing the caller's email: each change can be a probe for a taken address.
   emailChange: {

@@ -3,9 +3,9 @@
  * one run, on the dev stack (reused when running), with the bench's own realm and database.
  * Prints one table and writes it to bench/results/<date>.md.
  *
- *   npm run bench                 all five workloads (about 12–15 minutes)
+ *   npm run bench                 every workload (about 15–20 minutes)
  *   npm run bench -- --quick      workloads 1–3 only (about 5 minutes)
- *   npm run bench -- --only=1,3   just those workloads
+ *   npm run bench -- --only=1,3   just those workloads (6: importUsers)
  *   npm run bench -- --runs=1     one run per figure instead of three (a quick look, not a result)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { KeycloakAdminRest, masterAdminToken } from './keycloak.js';
 import { LOG_DIR, startServer, type ServerProcess } from './processes.js';
 import { renderMarkdown, type Report, type Row } from './report.js';
 import { seed } from './seed.js';
+import { deleteImported, importWorkload } from './workloads/import.js';
 import { meWorkload } from './workloads/me.js';
 import { deleteSignups, signupWorkload } from './workloads/signup.js';
 import { stackStartWorkload } from './workloads/stack-start.js';
@@ -30,6 +31,7 @@ import { testSuiteWorkload } from './workloads/test-suite.js';
 import { usersWorkload } from './workloads/users.js';
 
 const REALM = 'iam-bench';
+const WORKLOADS = [1, 2, 3, 4, 5, 6];
 const DATABASE = 'iam_gateway_bench';
 
 interface Arguments {
@@ -44,9 +46,9 @@ function parseArguments(argv: string[]): Arguments {
   const runs = Number(argv.find((arg) => arg.startsWith('--runs='))?.slice('--runs='.length) ?? 3);
   const unknown = argv.filter((arg) => arg !== '--quick' && !arg.startsWith('--only=') && !arg.startsWith('--runs='));
   if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1) {
-    throw new Error(`usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5] [-- --runs=N]  (got ${argv.join(' ')})`);
+    throw new Error(`usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,6] [-- --runs=N]  (got ${argv.join(' ')})`);
   }
-  const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3] : [1, 2, 3, 4, 5]);
+  const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3] : WORKLOADS);
   return { workloads, runs, quick };
 }
 
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
     };
 
     await deleteSignups(ctx);
+    await deleteImported(ctx);
     const seeded = await seed({ config, admin: ctx.admin, progress });
     const notes = [
       await environmentNotes(ctx, masterToken),
@@ -204,10 +207,22 @@ async function main(): Promise<void> {
         }),
       );
     }
+    if (args.workloads.has(6)) {
+      add(
+        await attempt('6. `importUsers`', async () => {
+          const gateway = await start('gateway', serverEnv);
+          try {
+            return await importWorkload(ctx, gateway);
+          } finally {
+            await stop(gateway);
+          }
+        }),
+      );
+    }
     if (args.workloads.has(4)) add(await attempt('4. Dev stack', () => stackStartWorkload(ctx)));
     if (args.workloads.has(5)) add(await attempt('5. Test suite', () => testSuiteWorkload(ctx)));
 
-    const skipped = [1, 2, 3, 4, 5].filter((w) => !args.workloads.has(w));
+    const skipped = WORKLOADS.filter((w) => !args.workloads.has(w));
     const minutes = (performance.now() - started) / 60_000;
     notes.push(
       `This run took ${minutes.toFixed(1)} minutes; load average at the end ${loadavg()

@@ -113,6 +113,7 @@ export class UserImportService {
     });
 
     const invalid = checks.map((check) => check.problems());
+    // An import makes accounts of the gateway's own realm (null), where emails are unique.
     const existing = await this.deps.queries.findByEmailsInRealm(unique(emails.filter((_email, index) => !invalid[index])), null);
     const existingByEmail = new Map<string, UserRecord>();
     for (const user of existing) {
@@ -152,9 +153,6 @@ export class UserImportService {
               fieldErrors: { email: 'a user with this email already exists' },
             }),
           );
-        }
-        if (current.realm) {
-          return failed(new AppError('CONFLICT', `${current.email} is an account of a tenant realm: an import does not change it`));
         }
         const changes = await this.changesOf(current, item, itemRoles, itemGroups);
         if (!changes) return { status: ImportStatus.SKIPPED, user: current };

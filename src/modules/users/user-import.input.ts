@@ -17,7 +17,7 @@ registerEnumType(ImportConflict, {
     SKIP: { description: 'Leave the existing user as it is.' },
     UPDATE: {
       description:
-        "Write the given names, flags and attributes over the existing user's and add the given roles and groups; a password or hash is not applied to an existing user.",
+        "Write the given names and codes over the existing user's and add the given roles and groups. It disables the user when enabled is false and states the address verified when emailVerified is true, but never re-enables nor un-verifies; a password or hash is not applied to an existing user.",
     },
     FAIL: { description: 'Answer the item FAILED with CONFLICT.' },
   },

@@ -206,6 +206,17 @@ describe('importUsers planning', () => {
     expect(journal.entries).toHaveLength(writes);
   });
 
+  it('UPDATE disables when told, but never re-enables nor un-verifies through a left-out flag', async () => {
+    const original = person({ emailVerified: true });
+    await run([original]);
+    const disabled = await run([{ ...original, enabled: false }], { onConflict: ImportConflict.UPDATE });
+    expect(disabled.results[0]).toMatchObject({ status: ImportStatus.UPDATED, user: { enabled: false, emailVerified: true } });
+    const { emailVerified: _left, ...withoutFlags } = original;
+    const again = await run([withoutFlags], { onConflict: ImportConflict.UPDATE });
+    expect(again.results[0]!.status).toBe(ImportStatus.SKIPPED);
+    expect([...directory.users.values()][0]).toMatchObject({ enabled: false, emailVerified: true });
+  });
+
   it('FAIL answers CONFLICT for an existing email', async () => {
     const existing = person();
     await run([existing]);

@@ -169,9 +169,9 @@ export class UserImportService {
   }
 
   /**
-   * What UPDATE changes of an existing user: each field whose value differs, and the roles
-   * and groups it does not hold directly yet (an import adds, never takes away); undefined
-   * when nothing differs, so that a repeated import writes nothing.
+   * What UPDATE changes of an existing user: each name or code whose value differs, the flags
+   * as below, and the roles and groups it does not hold directly yet (an import adds, never
+   * takes away); undefined when nothing differs, so that a repeated import writes nothing.
    */
   private async changesOf(
     current: UserRecord,
@@ -186,8 +186,11 @@ export class UserImportService {
     const lastName = item.lastName.trim();
     if (firstName !== current.firstName) changes.firstName = firstName;
     if (lastName !== current.lastName) changes.lastName = lastName;
-    if ((item.enabled ?? true) !== current.enabled) changes.enabled = item.enabled ?? true;
-    if ((item.emailVerified ?? false) !== current.emailVerified) changes.emailVerified = item.emailVerified ?? false;
+    // The flags' defaults (enabled, not verified) cannot be told from a statement: an import
+    // disables and states an address verified when it says so, but never re-enables an account
+    // someone disabled nor un-verifies an address just because an item left the flag out.
+    if (item.enabled === false && current.enabled) changes.enabled = false;
+    if (item.emailVerified === true && !current.emailVerified) changes.emailVerified = true;
     // A code left out keeps its value, as in updateUser.
     if (given.entity_code && given.entity_code[0] !== current.attributes.entity_code?.[0]) changes.entityCode = given.entity_code[0];
     if (given.country_code && given.country_code[0] !== current.attributes.country_code?.[0]) changes.countryCode = given.country_code[0];

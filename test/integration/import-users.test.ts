@@ -49,16 +49,17 @@ afterAll(() => gateway?.close());
 const email = (prefix = 'import') => `${prefix}-${randomUUID().slice(0, 8)}@example.test`;
 const person = (extra: Record<string, unknown> = {}) => ({ email: email(), firstName: 'Grace', lastName: 'Hopper', ...extra });
 
-/** A pbkdf2-sha256 hash as another system made it, with Node's crypto. */
-function pbkdf2Sha256(password: string) {
+/** A pbkdf2 hash as another system made it, with Node's crypto (Keycloak's pbkdf2 is HMAC-SHA1). */
+function pbkdf2Hash(password: string, digest: 'sha1' | 'sha256' | 'sha512', iterations = 27500, keyLength = 32) {
   const salt = randomBytes(16);
   return {
-    algorithm: 'pbkdf2-sha256',
-    hash: pbkdf2Sync(password, salt, 27500, 32, 'sha256').toString('base64'),
+    algorithm: digest === 'sha1' ? 'pbkdf2' : `pbkdf2-${digest}`,
+    hash: pbkdf2Sync(password, salt, iterations, keyLength, digest).toString('base64'),
     salt: salt.toString('base64'),
-    iterations: 27500,
+    iterations,
   };
 }
+const pbkdf2Sha256 = (password: string) => pbkdf2Hash(password, 'sha256');
 
 async function importUsers(input: Record<string, unknown>, options: { token?: string; headers?: Record<string, string> } = {}) {
   const response = await gateway.graphql(IMPORT, {
@@ -143,6 +144,19 @@ describe('importUsers', () => {
     expect(entry!.details).toContain('"imported": true');
     expect(entry!.details).not.toContain(passwordHash.hash);
     expect(entry!.details).not.toContain(passwordHash.salt);
+  });
+
+  it("keeps the passwords of Keycloak's other pbkdf2 formats: each user signs in with the original", async () => {
+    const password = `Kept-${randomUUID()}`;
+    const users = [
+      person({ passwordHash: pbkdf2Hash(password, 'sha1', 1000, 20) }),
+      person({ passwordHash: pbkdf2Hash(password, 'sha512', 10000, 64) }),
+    ];
+    expect(statuses(await imported({ users }))).toEqual(['CREATED', 'CREATED']);
+    for (const user of users) {
+      const signedIn = await gateway.graphql(LOGIN, { variables: { input: { username: user.email, password } } });
+      expect(signedIn.errors, user.email).toBeUndefined();
+    }
   });
 
   it('fails the bad items with field errors, creates the others, and leaves nothing half-created in Keycloak', async () => {

@@ -16,6 +16,8 @@ const USERS = 1000;
 const WARMUP_USERS = 20;
 export const IMPORT_PREFIX = 'bench-import-';
 const GOAL = 1.5;
+/** A seeded role of the bench's own, not an administrator's: 2,000 new administrators a run would be a strange sight in its logs. */
+const ROLE = ROLE_NAMES.find((name) => name.startsWith('role_bench_')) ?? ROLE_NAMES[0]!;
 
 /** One pbkdf2-sha256 hash for every imported user: Keycloak stores it as given, so its cost is the same for any. */
 function hashOf(password: string) {
@@ -37,7 +39,7 @@ function hashOf(password: string) {
  */
 export async function importWorkload(ctx: BenchContext, gateway: ServerProcess): Promise<WorkloadResult> {
   const token = await benchAdminToken(ctx);
-  const role = (await ctx.admin.ok<{ id: string; name: string }>('GET', `/roles/${ROLE_NAMES[0]}`)).body;
+  const role = (await ctx.admin.ok<{ id: string; name: string }>('GET', `/roles/${ROLE}`)).body;
   const [group] = (await ctx.admin.ok<{ id: string; name: string; path: string }[]>('GET', `/groups?search=${GROUP_NAMES[0]}&exact=true`))
     .body;
   if (!group) throw new Error(`the seeded group ${GROUP_NAMES[0]} is missing`);
@@ -136,7 +138,7 @@ export async function importWorkload(ctx: BenchContext, gateway: ServerProcess):
       },
     ],
     notes: [
-      `Workload 6: ${number(USERS, 0)} users, each with a pbkdf2-sha256 hash (27,500 iterations), one role (${ROLE_NAMES[0]}) and one group (${GROUP_NAMES[0]}), ` +
+      `Workload 6: ${number(USERS, 0)} users, each with a pbkdf2-sha256 hash (27,500 iterations), one role (${ROLE}) and one group (${GROUP_NAMES[0]}), ` +
         `in one \`importUsers\` call (sendPasswordSetupEmail false) against one POST /admin/realms/${ctx.keycloak.realm}/partialImport with the same users ` +
         "(ifResourceExists FAIL, as the master admin). The gateway writes each user through its journal, Keycloak's user, role and group calls " +
         'and its mirror, a few users at once; the partial import is one Keycloak transaction with no journal, no mirror, no per-user outcome. ' +

@@ -4,6 +4,7 @@ import { refusingWrites, sql } from '../support/database.js';
 import { realmRoleIds, unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, keycloakAdmin, renewedToken } from '../support/keycloak.js';
+import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { createMailbox } from '../support/mailbox.js';
 import { keycloakLinks, keycloakUsersByEmail, localLinks } from '../support/sync.js';
 
@@ -37,8 +38,13 @@ interface Payload {
 let gateway: TestGateway;
 let adminToken: () => Promise<string>;
 let roles: Record<string, string>;
+/** The gateway's log, down to debug: no password, hash or salt may reach it. */
+let captured: CapturedLog;
+/** Every password, hash and salt this file sends. */
+const secrets = new Set<string>();
 beforeAll(async () => {
-  gateway = await startTestGateway();
+  captured = captureLog('debug');
+  gateway = await startTestGateway(undefined, { log: captured.log });
   // An administrator of this file's own (Keycloak rejects concurrent logins of one account).
   const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
   adminToken = renewedToken(admin.email, admin.password);
@@ -52,12 +58,14 @@ const person = (extra: Record<string, unknown> = {}) => ({ email: email(), first
 /** A pbkdf2 hash as another system made it, with Node's crypto (Keycloak's pbkdf2 is HMAC-SHA1). */
 function pbkdf2Hash(password: string, digest: 'sha1' | 'sha256' | 'sha512', iterations = 27500, keyLength = 32) {
   const salt = randomBytes(16);
-  return {
+  const hashed = {
     algorithm: digest === 'sha1' ? 'pbkdf2' : `pbkdf2-${digest}`,
     hash: pbkdf2Sync(password, salt, iterations, keyLength, digest).toString('base64'),
     salt: salt.toString('base64'),
     iterations,
   };
+  for (const secret of [password, hashed.hash, hashed.salt]) secrets.add(secret);
+  return hashed;
 }
 const pbkdf2Sha256 = (password: string) => pbkdf2Hash(password, 'sha256');
 
@@ -182,7 +190,7 @@ describe('importUsers', () => {
   });
 
   it('undoes in Keycloak a user whose local write fails, and writes the others', async () => {
-    const [first, broken, last] = [person(), person({ password: 'Str0ng-password' }), person()];
+    const [first, broken, last] = [person(), person({ passwordHash: pbkdf2Sha256(`Undone-${randomUUID()}`) }), person()];
     const payload = await refusingWrites('insert', 'users', 'email', broken.email, () =>
       imported({ users: [first, broken, last], sendPasswordSetupEmail: false }),
     );
@@ -318,6 +326,21 @@ describe('importUsers', () => {
     expect(await keycloakUsersByEmail(given[1]!.email)).toEqual([]);
     const [admin] = await keycloakUsersByEmail(administrator.email);
     expect(admin!.lastName).toBe('Hopper');
+  });
+
+  it('writes no password, hash or salt to the log, not even for a user whose write failed', async () => {
+    const password = `Logged-${randomUUID()}1a`;
+    secrets.add(password);
+    const [hashed, withPassword] = [person({ passwordHash: pbkdf2Sha256(`Logged-${randomUUID()}`) }), person({ password })];
+    const payload = await refusingWrites('insert', 'users', 'email', hashed.email, () =>
+      imported({ users: [hashed, withPassword], sendPasswordSetupEmail: false }),
+    );
+    expect(statuses(payload)).toEqual(['FAILED', 'CREATED']);
+    // The failed write was logged (a fault, not a refusal): the log was read.
+    expect(captured.lines.some((line) => line.level >= 50 && JSON.stringify(line).includes('local commit failed'))).toBe(true);
+    const written = JSON.stringify(captured.lines);
+    // This file's every secret, this test's and the earlier tests'.
+    for (const secret of secrets) expect(written.includes(secret)).toBe(false);
   });
 
   it('refuses 1,001 users before anything', async () => {

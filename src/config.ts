@@ -64,6 +64,8 @@ export const RATE_LIMIT_DEFAULTS = {
   // Up to 1,000 users a call, each maybe emailed: a few dozen calls an hour is a migration's pace.
   importUsers: { perCaller: perHour(30) },
   sendPasswordSetupEmail: { perCaller: perHour(50), perRecipient: perHour(5) },
+  // Counted only when it emails: each call with sendEmail sends Keycloak's execute-actions email.
+  requireUserActions: { perCaller: perHour(50), perRecipient: perHour(5) },
   // updateMyProfile changing the caller's email: each change can be a probe for a taken address.
   emailChange: { perCaller: perHour(5) },
 } satisfies Record<string, Partial<Record<CounterName, Limit>>>;

@@ -12,12 +12,14 @@ import type { Logger } from './logger.js';
 import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
 import type { KeycloakSessions } from './keycloak/sessions.js';
 import { createAuditLoaders } from './modules/audit/audit.loader.js';
+import { createCredentialLoaders } from './modules/credentials/credential.loader.js';
 import { createGroupLoaders } from './modules/groups/group.loader.js';
 import { createRoleLoaders } from './modules/roles/role.loader.js';
 import { createInvitationLoaders } from './modules/invitations/invitation.loader.js';
 import type { Mailer } from './mail/mailer.js';
 import { createTenantLoaders } from './modules/tenants/tenant.loader.js';
 import { createUserLoaders } from './modules/users/user.loader.js';
+import { createSessionLoaders } from './modules/sessions/session.loader.js';
 import type { UserRecordCache } from './modules/users/user-record-cache.js';
 import { createServices, type Services } from './services.js';
 
@@ -173,6 +175,8 @@ function createLoaders(services: Services) {
     ...createTenantLoaders(services.queries.tenants),
     ...createInvitationLoaders(services.invitations),
     ...createAuditLoaders(services.audit),
+    ...createCredentialLoaders(services.credentials),
+    ...createSessionLoaders(services.sessions),
   };
 }
 

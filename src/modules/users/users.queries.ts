@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../../db/loaders.js';
+import { holdersCondition, selectPrivilegeReach } from '../roles/roles.queries.js';
 import { keysetPage, type Page, type PageWindow } from '../../db/pagination.js';
 import { UserEntity } from './user.entity.js';
 import { UserSyncEntity } from './user-sync.entity.js';
@@ -25,6 +26,7 @@ export interface UserListFilter {
   roleId?: string | null;
   groupId?: string | null;
   tenantId?: string | null;
+  privilegeId?: string | null;
 }
 
 /** A user of Keycloak as the mirror keeps it. */
@@ -118,14 +120,18 @@ export class UsersQueries implements UserServiceQueries {
     );
   }
 
-  list(window: PageWindow, filter: UserListFilter = {}): Promise<Page<UserRecord>> {
+  async list(window: PageWindow, filter: UserListFilter = {}): Promise<Page<UserRecord>> {
+    // The privilege's reach first (one small statement), so that the page's statement names
+    // its roles and groups as constants and can be written for how common its holders are.
+    const reach = filter.privilegeId ? await selectPrivilegeReach(this.em, filter.privilegeId) : undefined;
     return keysetPage(
       this.em,
       {
         list: 'users',
         columns: USER_COLUMNS,
         from: 'users u',
-        where: filterCondition(filter),
+        where: filterCondition(filter, reach && holdersCondition(reach, reach.common ? 'walk' : 'collect')),
+        countWhere: reach?.common ? filterCondition(filter, holdersCondition(reach, 'collect')) : undefined,
         orderBy: ['u.created_at', 'u.id'],
         direction: 'asc',
         positionOf: (user: UserRecord) => ({ at: user.createdAt, id: user.id }),
@@ -336,7 +342,11 @@ function profileValues(profile: UserProfile): unknown[] {
   ];
 }
 
-function filterCondition(filter: UserListFilter): { clauses: string[]; params: unknown[] } {
+/** The filter's criteria, with the holders of its privilege as holdersCondition writes them. */
+function filterCondition(
+  filter: UserListFilter,
+  holders?: { clause: string; params: unknown[] },
+): { clauses: string[]; params: unknown[] } {
   const clauses: string[] = [];
   const params: unknown[] = [];
   const search = filter.search?.trim();
@@ -360,6 +370,10 @@ function filterCondition(filter: UserListFilter): { clauses: string[]; params: u
   if (filter.tenantId) {
     clauses.push('exists (select 1 from memberships m where m.user_id = u.id and m.tenant_id = ?)');
     params.push(filter.tenantId);
+  }
+  if (holders) {
+    clauses.push(holders.clause);
+    params.push(...holders.params);
   }
   return { clauses, params };
 }

@@ -3,9 +3,9 @@
  * one run, on the dev stack (reused when running), with the bench's own realm and database.
  * Prints one table and writes it to bench/results/<date>.md.
  *
- *   npm run bench                 every workload (about 15–18 minutes)
+ *   npm run bench                 every workload (about 18–22 minutes)
  *   npm run bench -- --quick      workloads 1–3 and 7 only (about 7 minutes)
- *   npm run bench -- --only=1,3   just those workloads
+ *   npm run bench -- --only=1,3   just those workloads (6: importUsers, 7: login)
  *   npm run bench -- --runs=1     one run per figure instead of three (a quick look, not a result)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { KeycloakAdminRest, masterAdminToken } from './keycloak.js';
 import { LOG_DIR, startServer, type ServerProcess } from './processes.js';
 import { renderMarkdown, type Report, type Row } from './report.js';
 import { seed } from './seed.js';
+import { deleteImported, importWorkload } from './workloads/import.js';
 import { meWorkload } from './workloads/me.js';
 import { eventsWorkload } from './workloads/events.js';
 import { loginWorkload } from './workloads/login.js';
@@ -32,7 +33,7 @@ import { testSuiteWorkload } from './workloads/test-suite.js';
 import { usersWorkload } from './workloads/users.js';
 
 /** Every workload's number, as `--only` names them. */
-const WORKLOADS = [1, 2, 3, 4, 5, 7, 8];
+const WORKLOADS = [1, 2, 3, 4, 5, 6, 7, 8];
 
 const REALM = 'iam-bench';
 const DATABASE = 'iam_gateway_bench';
@@ -49,7 +50,7 @@ function parseArguments(argv: string[]): Arguments {
   const runs = Number(argv.find((arg) => arg.startsWith('--runs='))?.slice('--runs='.length) ?? 3);
   const unknown = argv.filter((arg) => arg !== '--quick' && !arg.startsWith('--only=') && !arg.startsWith('--runs='));
   if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1) {
-    throw new Error(`usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,7,8] [-- --runs=N]  (got ${argv.join(' ')})`);
+    throw new Error(`usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,6,7,8] [-- --runs=N]  (got ${argv.join(' ')})`);
   }
   const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3, 7] : WORKLOADS);
   return { workloads, runs, quick };
@@ -125,6 +126,7 @@ async function main(): Promise<void> {
     };
 
     await deleteSignups(ctx);
+    await deleteImported(ctx);
     const seeded = await seed({ config, admin: ctx.admin, progress });
     const notes = [
       await environmentNotes(ctx, masterToken),
@@ -205,6 +207,18 @@ async function main(): Promise<void> {
           const gateway = await start('gateway', serverEnv);
           try {
             return await signupWorkload(ctx, gateway);
+          } finally {
+            await stop(gateway);
+          }
+        }),
+      );
+    }
+    if (args.workloads.has(6)) {
+      add(
+        await attempt('6. `importUsers`', async () => {
+          const gateway = await start('gateway', serverEnv);
+          try {
+            return await importWorkload(ctx, gateway);
           } finally {
             await stop(gateway);
           }

@@ -62,6 +62,7 @@ export interface UserServiceQueries {
   findByIds(ids: readonly string[]): Promise<UserRecord[]>;
   findByEmail(email: string): Promise<UserRecord[]>;
   findByEmailInRealm(email: string, realm: string | null): Promise<UserRecord[]>;
+  findByEmailsInRealm(emails: readonly string[], realm: string | null): Promise<UserRecord[]>;
   list(window: PageWindow, filter: UserListFilter): Promise<Page<UserRecord>>;
   /** Whether another account of the realm has this email or username. */
   isEmailTaken(email: string, realm: string | null, exceptId: string | null): Promise<boolean>;
@@ -117,6 +118,16 @@ export class UsersQueries implements UserServiceQueries {
       email.trim().toLowerCase(),
       realm,
     ]);
+  }
+
+  /** The accounts of the realm whose email or username is one of `emails` (lower-cased): one statement for a whole import. */
+  findByEmailsInRealm(emails: readonly string[], realm: string | null): Promise<UserRecord[]> {
+    if (emails.length === 0) return Promise.resolve([]);
+    return selectRows(
+      this.em,
+      `select ${USER_COLUMNS} from users u where (u.email in (?) or u.username in (?)) and u.realm is not distinct from ?`,
+      [emails, emails, realm],
+    );
   }
 
   async list(window: PageWindow, filter: UserListFilter = {}): Promise<Page<UserRecord>> {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,6 +37,45 @@ function isRunning(pid: number): boolean {
   }
 }
 
+describe('the Keycloak the stack starts', () => {
+  it('keeps its realms in PostgreSQL, as production runs it, its password out of the command line', async () => {
+    // A kc.sh that writes down how it was started, then never becomes ready.
+    const cacheDir = mkdtempSync(join(tmpdir(), 'stack-keycloak-'));
+    const bin = join(cacheDir, `keycloak-${KEYCLOAK_VERSION}`, 'bin');
+    mkdirSync(bin, { recursive: true });
+    const started = join(cacheDir, 'started');
+    writeFileSync(
+      join(bin, 'kc.sh'),
+      `#!/bin/sh\nfor arg in "$@"; do echo "$arg"; done > ${started}.tmp\necho "password=$KC_DB_PASSWORD" >> ${started}.tmp\nmv ${started}.tmp ${started}\nexec sleep 300\n`,
+    );
+    chmodSync(join(bin, 'kc.sh'), 0o755);
+    const interrupted = new AbortController();
+    try {
+      const starting = startLocalKeycloak({
+        cacheDir,
+        httpPort: await freePort(),
+        managementPort: await freePort(),
+        bootstrapAdmin: { username: 'admin', password: 'admin' },
+        databaseUrl: 'postgres://iam%40team:s3cret%2Fpw@127.0.0.1:5433/keycloak',
+        progress: silentProgress,
+        signal: interrupted.signal,
+      });
+      await expect.poll(() => existsSync(started), { timeout: 10_000 }).toBe(true);
+      const lines = readFileSync(started, 'utf8').trim().split('\n');
+      interrupted.abort();
+      await expect(starting).rejects.toThrow('Interrupted');
+
+      expect(lines).toContain('--db=postgres');
+      expect(lines).toContain('--db-url=jdbc:postgresql://127.0.0.1:5433/keycloak');
+      expect(lines).toContain('--db-username=iam@team');
+      expect(lines).not.toContain('--db=dev-file');
+      expect(lines.filter((line) => line.includes('s3cret'))).toEqual(['password=s3cret/pw']);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a Keycloak start interrupted by Ctrl-C', () => {
   it('stops the server it launched and says so, rather than leaving it running', async () => {
     // A distribution whose kc.sh never becomes ready: what matters is what happens to it.
@@ -53,6 +92,7 @@ describe('a Keycloak start interrupted by Ctrl-C', () => {
         httpPort: await freePort(),
         managementPort: await freePort(),
         bootstrapAdmin: { username: 'admin', password: 'admin' },
+        databaseUrl: 'postgres://postgres@127.0.0.1:5432/keycloak',
         progress: silentProgress,
         signal: interrupted.signal,
       });

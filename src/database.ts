@@ -7,13 +7,14 @@ import { GroupEntity, GroupRoleEntity, UserGroupEntity } from './modules/groups/
 import { RealmRoleEntity, RoleCompositeEntity, RolePrivilegeEntity, UserRoleEntity } from './modules/roles/role.entity.js';
 import { InvitationEntity } from './modules/invitations/invitation.entity.js';
 import { MembershipEntity, TenantEntity } from './modules/tenants/tenant.entity.js';
-import { DeletedUserEntity, UserEntity } from './modules/users/user.entity.js';
+import { DeletedUserEntity, UserEntity, UsersCountEntity } from './modules/users/user.entity.js';
 import { openOrm, ormOptions, type Orm } from './db/orm.js';
 
 /** Every stored shape of the gateway, each feature's entities: the one list the ORM maps. */
 export const ENTITIES = [
   UserEntity,
   DeletedUserEntity,
+  UsersCountEntity,
   RealmRoleEntity,
   RolePrivilegeEntity,
   RoleCompositeEntity,

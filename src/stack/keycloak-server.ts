@@ -229,8 +229,12 @@ function launch(home: string, javaHome: string, logFile: string, options: LocalK
   return child;
 }
 
+const START_TIMEOUT_SECONDS = 480;
+
 async function waitUntilReady(healthUrl: string, child: ChildProcess, logFile: string, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + 240_000;
+  // A first start augments the distribution and creates Keycloak's schema and master realm in
+  // PostgreSQL: about a minute on a quiet machine, over four on a loaded two-core one.
+  const deadline = Date.now() + START_TIMEOUT_SECONDS * 1000;
   let exitCode: number | null = null;
   child.once('exit', (code) => (exitCode = code ?? -1));
   while (Date.now() < deadline) {
@@ -245,7 +249,7 @@ async function waitUntilReady(healthUrl: string, child: ChildProcess, logFile: s
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   await stopProcessGroup(child);
-  throw new StackError(`Keycloak did not become ready within 240 s; see ${logFile}`);
+  throw new StackError(`Keycloak did not become ready within ${START_TIMEOUT_SECONDS} s; see ${logFile}`);
 }
 
 async function stopProcessGroup(child: ChildProcess): Promise<void> {

@@ -13,7 +13,7 @@ import { localSmtpCertificate, type SmtpCertificate } from './smtp-certificate.j
 const LOCAL_KEYCLOAK = {
   httpPort: 8180,
   managementPort: 9180,
-  /** Keycloak's own database, beside the gateway's on the same PostgreSQL server. */
+  /** Keycloak's own database, beside the gateway's on the same PostgreSQL server (KEYCLOAK_DATABASE). */
   database: 'keycloak',
   masterAdmin: { username: 'admin', password: 'admin' },
 };
@@ -81,10 +81,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const keycloakEnv: Record<string, string | undefined> = {};
     if (!env.KEYCLOAK_URL) {
       // Created through the gateway's database: a role allowed to create one may lack the `postgres` database.
-      await ensureDatabase(database.url, LOCAL_KEYCLOAK.database);
+      const keycloakDatabase = env.KEYCLOAK_DATABASE || LOCAL_KEYCLOAK.database;
+      await ensureDatabase(database.url, keycloakDatabase);
       const keycloak = await startLocalKeycloak({
         cacheDir,
-        databaseUrl: withDatabase(database.url, LOCAL_KEYCLOAK.database),
+        databaseUrl: withDatabase(database.url, keycloakDatabase),
         httpPort: LOCAL_KEYCLOAK.httpPort,
         managementPort: LOCAL_KEYCLOAK.managementPort,
         bootstrapAdmin: LOCAL_KEYCLOAK.masterAdmin,

@@ -1,10 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { findNewestJava, KEYCLOAK_VERSION, requireMaven, startLocalKeycloak } from '../../../src/stack/keycloak-server.js';
 import { silentProgress, StackError } from '../../../src/stack/progress.js';
 import { freePort } from '../../../src/stack/free-port.js';
+import { withDatabase } from '../../../src/stack/postgres.js';
+import { startStack } from '../../../src/stack/stack.js';
 
 const nowhere = { PATH: '/nonexistent' };
 
@@ -72,6 +76,33 @@ describe('the Keycloak the stack starts', () => {
       expect(lines.filter((line) => line.includes('s3cret'))).toEqual(['password=s3cret/pw']);
     } finally {
       rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the local stack', () => {
+  it('gives Keycloak a database of its own on the gateway’s PostgreSQL server, created when missing', async () => {
+    const suffix = randomBytes(4).toString('hex');
+    const keycloakDatabase = `keycloak_probe_${suffix}`;
+    // The Keycloak the tests run on answers on the stack's port: the stack reuses it, and still makes its database.
+    const stack = await startStack({
+      env: { ...process.env, KEYCLOAK_URL: undefined, DATABASE_URL: undefined, KEYCLOAK_DATABASE: keycloakDatabase },
+      database: `stack_probe_${suffix}`,
+      progress: silentProgress,
+    });
+    const server = new pg.Client({ connectionString: stack.env.DATABASE_URL });
+    await server.connect();
+    try {
+      const found = await server.query('select datname from pg_database where datname = $1', [keycloakDatabase]);
+      expect(found.rows).toEqual([{ datname: keycloakDatabase }]);
+    } finally {
+      await server.query(`drop database if exists ${keycloakDatabase} with (force)`);
+      await server.end();
+      await stack.stop();
+      const admin = new pg.Client({ connectionString: withDatabase(stack.env.DATABASE_URL!, 'postgres') });
+      await admin.connect();
+      await admin.query(`drop database if exists stack_probe_${suffix} with (force)`);
+      await admin.end();
     }
   });
 });

@@ -43,6 +43,10 @@ const SEEDS: Record<EffectiveRolesOf, { groups: string; roles: string }> = {
  * for any number of `ids`; each row carries the subject's id as `key`. `union` keeps each
  * (key, role) once, which also ends a cycle of composites. Every authorization rule about
  * what someone holds or would be given, and `User.effectivePrivileges`, go through here.
+ * The groups and their roles are looked up per group reached (LATERAL, `offset 0` keeping
+ * PostgreSQL from flattening it back into a join): it cannot estimate a recursive CTE's size
+ * and otherwise hashed every group and every group's roles, a cost that grew with the
+ * directory rather than with the users asked about (npm run bench -- --scale).
  */
 export function selectEffectiveRoles(em: EntityManager, of: EffectiveRolesOf, ids: readonly string[]): Promise<Keyed<RoleRecord>[]> {
   const { groups, roles } = SEEDS[of];
@@ -52,12 +56,14 @@ export function selectEffectiveRoles(em: EntityManager, of: EffectiveRolesOf, id
        joined(key, group_id) as (
          ${groups}
          union
-         select joined.key, g.parent_id from joined join groups g on g.id = joined.group_id where g.parent_id is not null
+         select joined.key, g.parent_id from joined
+           cross join lateral (select parent_id from groups where id = joined.group_id and parent_id is not null offset 0) g
        ),
        reached(key, role_id) as (
          ${roles}
          union
-         select joined.key, gr.role_id from joined join group_roles gr on gr.group_id = joined.group_id
+         select joined.key, gr.role_id from joined
+           cross join lateral (select role_id from group_roles where group_id = joined.group_id offset 0) gr
          union
          select reached.key, link.child_id
            from reached

@@ -12,12 +12,14 @@ import type { Progress } from '../../src/stack/progress.js';
 import { graphql, graphqlData } from '../context.js';
 import { tokenRequest } from '../keycloak.js';
 import { percentile } from '../load.js';
-import { LOG_DIR, runLoad, startServer } from '../processes.js';
-import { number, ratio } from '../stats.js';
+import { LOG_DIR, runLoad, type ServerProcess, startServer } from '../processes.js';
+import { number, ratio, summarize } from '../stats.js';
 import { SCALE_ADMIN } from './keycloak.js';
 import { prepareScale, type ScaleSetup, scaleDatabase, type SizeLabel, SCALE_REALM } from './seed.js';
 
-const MEASURE_SECONDS = 5;
+const MEASURE_SECONDS = 3;
+/** Rounds per figure: the median of each size's rounds is what the table shows. */
+const ROUNDS = 3;
 const WARMUP_SECONDS = 1;
 /** The searches' arguments: selective, common, and one role, group and privilege that exist at every size. */
 const EMAIL_FRAGMENT = '.4242@';
@@ -106,6 +108,8 @@ interface Explained {
   sql: string;
   plan: string;
   seqScans: string[];
+  /** EXPLAIN ANALYZE's execution time. */
+  executionMs: number;
 }
 interface SizeResult {
   label: SizeLabel;
@@ -113,6 +117,8 @@ interface SizeResult {
   events: number;
   latency: (Latency | 'not available')[];
   plans: Explained[][];
+  /** Each question's request body. */
+  bodies: string[];
 }
 
 export async function scaleProfile(options: {
@@ -125,7 +131,15 @@ export async function scaleProfile(options: {
   const loadAtStart = loadavg();
   const setup = await prepareScale(stackEnv, labels, progress);
   const results: SizeResult[] = [];
-  for (const label of labels) results.push(await measureSize(setup, label, progress));
+  const prepared: PreparedSize[] = [];
+  try {
+    for (const label of labels)
+      prepared.push(await progress.step(`${scaleDatabase(label)}: gateway, SQL and plans`, () => prepareSize(setup, label)));
+    await measureInterleaved(prepared, progress);
+  } finally {
+    for (const size of prepared) await size.close();
+  }
+  results.push(...prepared.map((size) => size.result));
   const keycloak = await measureKeycloak(setup, progress);
   const markdown = render(results, keycloak, setup, { started, loadAtStart });
   const directory = join(process.cwd(), 'bench', 'results');
@@ -149,10 +163,20 @@ async function adminToken(setup: ScaleSetup, label: SizeLabel): Promise<string> 
   return tokens.access_token;
 }
 
-async function measureSize(setup: ScaleSetup, label: SizeLabel, progress: Progress): Promise<SizeResult> {
+interface PreparedSize {
+  result: SizeResult;
+  gateway: ServerProcess;
+  headers: Record<string, string>;
+  close: () => Promise<void>;
+}
+
+/** The size's gateway, started and kept running; each question asked once, its SQL captured and explained. */
+async function prepareSize(setup: ScaleSetup, label: SizeLabel): Promise<PreparedSize> {
   const config = setup.configOf(label);
   const db = new pg.Client({ connectionString: config.databaseUrl });
   await db.connect();
+  // Explained as the gateway runs them: its connections turn JIT compilation off (src/db/orm.ts).
+  await db.query('set jit = off');
   const gateway = await startServer('gateway', {
     ...setup.envOf(label),
     APP_ENV: 'production',
@@ -177,11 +201,19 @@ async function measureSize(setup: ScaleSetup, label: SizeLabel, progress: Progre
     };
     const token = await adminToken(setup, label);
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
-    const result: SizeResult = { label, users: Number(counts!.users), events: Number(counts!.events), latency: [], plans: [] };
+    const result: SizeResult = {
+      label,
+      users: Number(counts!.users),
+      events: Number(counts!.events),
+      latency: [],
+      plans: [],
+      bodies: [],
+    };
     for (const workload of WORKLOADS) {
       if (workload.needs && !(await schemaHas(gateway.url, token, workload.needs))) {
         result.latency.push('not available');
         result.plans.push([]);
+        result.bodies.push('');
         continue;
       }
       const variables = workload.variables(ids);
@@ -192,25 +224,56 @@ async function measureSize(setup: ScaleSetup, label: SizeLabel, progress: Progre
       const listed = Object.values(data)[0] as { edges: unknown[] };
       if (listed.edges.length === 0) throw new Error(`${workload.name} at ${label}: the gateway listed nothing`);
       result.plans.push(await explain(db, statements));
-      const body = JSON.stringify({ query: workload.query, variables });
-      const latency = await progress.step(`${scaleDatabase(label)}: ${workload.name}`, async () => {
-        const load = await runLoad({
-          url: gateway.url,
-          body,
-          headers,
-          connections: 1,
-          durationSeconds: MEASURE_SECONDS,
-          warmupSeconds: WARMUP_SECONDS,
-        });
-        if (load.failures > 0) throw new Error(`${workload.name} at ${label}: ${load.failures} failed requests`);
-        return { p50: load.p50Ms, p99: load.p99Ms, requests: load.requests };
-      });
-      result.latency.push(latency);
+      result.bodies.push(JSON.stringify({ query: workload.query, variables }));
+      result.latency.push({ p50: Number.NaN, p99: Number.NaN, requests: 0 });
     }
-    return result;
-  } finally {
+    return {
+      result,
+      gateway,
+      headers,
+      close: async () => {
+        await gateway.stop();
+        await db.end();
+      },
+    };
+  } catch (error) {
     await gateway.stop();
     await db.end();
+    throw error;
+  }
+}
+
+/**
+ * Each question at each size, ROUNDS times, the sizes taking turns within a round: a change of
+ * the machine's load then weighs on every size alike rather than on whichever ran last.
+ * The figures are the medians of the rounds' p50 and p99.
+ */
+async function measureInterleaved(sizes: PreparedSize[], progress: Progress): Promise<void> {
+  for (const [i, workload] of WORKLOADS.entries()) {
+    const runs = new Map<PreparedSize, { p50: number[]; p99: number[] }>(sizes.map((size) => [size, { p50: [], p99: [] }]));
+    const measured = sizes.filter((size) => size.result.latency[i] !== 'not available');
+    if (measured.length === 0) continue;
+    await progress.step(`${workload.name}: ${ROUNDS} rounds over ${measured.map((size) => size.result.label).join(', ')}`, async () => {
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const size of measured) {
+          const load = await runLoad({
+            url: size.gateway.url,
+            body: size.result.bodies[i]!,
+            headers: size.headers,
+            connections: 1,
+            durationSeconds: MEASURE_SECONDS,
+            warmupSeconds: WARMUP_SECONDS,
+          });
+          if (load.failures > 0) throw new Error(`${workload.name} at ${size.result.label}: ${load.failures} failed requests`);
+          runs.get(size)!.p50.push(load.p50Ms);
+          runs.get(size)!.p99.push(load.p99Ms);
+        }
+      }
+    });
+    for (const size of measured) {
+      const { p50, p99 } = runs.get(size)!;
+      size.result.latency[i] = { p50: summarize(p50).median, p99: summarize(p99).median, requests: 0 };
+    }
   }
 }
 
@@ -232,7 +295,8 @@ async function explain(db: pg.Client, statements: string[]): Promise<Explained[]
     const { rows } = await db.query<{ 'QUERY PLAN': string }>(`explain (analyze, costs off, timing on, summary on) ${sql}`);
     const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
     const seqScans = [...plan.matchAll(/Seq Scan on (\w+)/g)].map((m) => m[1]!).filter((table) => BIG_TABLES.includes(table));
-    explained.push({ sql, plan, seqScans: [...new Set(seqScans)] });
+    const executionMs = Number(/Execution Time: ([\d.]+) ms/.exec(plan)?.[1] ?? Number.NaN);
+    explained.push({ sql, plan, seqScans: [...new Set(seqScans)], executionMs });
   }
   return explained;
 }
@@ -293,6 +357,7 @@ function render(
     'Goal ≤ 3×',
     'Keycloak at 10k: p50 / p99',
     `Gateway at ${largest.label} vs Keycloak at 10k (p50)`,
+    `In PostgreSQL, ${first.label} / ${largest.label}`,
   ];
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
   const misses: string[] = [];
@@ -320,7 +385,11 @@ function render(
       versus = big.p50 < kc.p50 ? `${ratio(kc.p50 / big.p50)} faster: met` : `**MISSED**: ${ratio(big.p50 / kc.p50)} slower`;
       if (big.p50 >= kc.p50) misses.push(`${workload.name}: the gateway at ${largest.label} is slower than Keycloak at 10k`);
     }
-    lines.push(`| ${[workload.name, ...cells, growth, verdict, kcCell, versus].map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`);
+    const inDatabase = (r: SizeResult) => (r.plans[i]!.length === 0 ? '—' : ms(r.plans[i]!.reduce((sum, p) => sum + p.executionMs, 0)));
+    const sqlCell = `${inDatabase(first)} / ${inDatabase(largest)}`;
+    lines.push(
+      `| ${[workload.name, ...cells, growth, verdict, kcCell, versus, sqlCell].map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`,
+    );
   });
 
   const seqScans = results.flatMap((r) =>
@@ -345,7 +414,8 @@ function render(
       'Generated by bench/scale/mirror.ts (30 roles, users/100 groups with subgroups, users/50 tenants, skewed first names). ' +
       (setup.work.length > 0 ? `Seeded in this run: ${setup.work.join('; ')}.` : 'Already seeded: nothing to do.'),
     `- Gateway: one process as \`npm start\` runs it (APP_ENV=production, jobs off), realm ${SCALE_REALM}, caller ${SCALE_ADMIN.email} (role_admin); ` +
-      `each figure from ${MEASURE_SECONDS} s of requests one after the other (1 connection, autocannon) after ${WARMUP_SECONDS} s of warm-up. ` +
+      `each figure the median of ${ROUNDS} rounds, the sizes taking turns in each, of ${MEASURE_SECONDS} s of requests one after the other (1 connection, autocannon) after ${WARMUP_SECONDS} s of warm-up. ` +
+      'Beside the requests, the time PostgreSQL spends on the question (EXPLAIN ANALYZE of every statement the gateway sent for it, summed): the figure the load of the machine moves least. ' +
       "Keycloak: its Admin API for the realm's 10,000 users, as the master admin, each question's requests in sequence (the list is a page and a count), " +
       `${MEASURE_SECONDS} s after 5 warm-up questions. Logs: ${LOG_DIR}.`,
     misses.length > 0 ? `- Misses: ${misses.join('; ')}.` : '- Every goal met.',

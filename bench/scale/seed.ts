@@ -3,6 +3,7 @@ import { prepareBackends } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/database.js';
 import { migrate } from '../../src/db/orm.js';
+import { frontendClient, provisionRealm } from '../../src/keycloak/provisioning.js';
 import { createLogger } from '../../src/logger.js';
 import type { Progress } from '../../src/stack/progress.js';
 import { ensureDatabase, withDatabase } from '../../src/stack/postgres.js';
@@ -66,11 +67,21 @@ export async function prepareScale(
   // groups only the mirror has.
   const realmDatabase = unseeded[0] ?? labels[0]!;
   if (unseeded.length === 0) {
-    // Only the realm: provisioning it with a seeded database would sync the directory into it.
+    // Only the realm (a Keycloak started on a new database lacks it): provisioning it through
+    // prepareBackends with a seeded database would sync the directory into that database.
     await progress.step(`Realm ${SCALE_REALM}`, async () => {
-      const response = await fetch(`${first.keycloak.url}/realms/${SCALE_REALM}`);
-      if (!response.ok)
-        throw new Error(`realm ${SCALE_REALM} is missing while its mirrors are seeded: drop ${scaleDatabase(realmDatabase)} to seed again`);
+      const { keycloak } = first;
+      await provisionRealm({
+        keycloakUrl: keycloak.url,
+        masterAdmin,
+        realm: keycloak.realm,
+        apiClient: { clientId: keycloak.apiClientId, secret: keycloak.apiClientSecret },
+        frontendClient: frontendClient(keycloak.frontendClientId, keycloak),
+        smtp: first.smtp,
+        bootstrapAdmin: first.bootstrapAdmin,
+        catalog: first.catalog,
+        log: () => {},
+      });
     });
   } else {
     await progress.step(`Realm ${SCALE_REALM} (with database ${scaleDatabase(realmDatabase)})`, () =>
@@ -100,11 +111,18 @@ export async function prepareScale(
     work.push(`${scaleDatabase(label)} seeded in ${((performance.now() - started) / 60_000).toFixed(1)} min`);
   }
   // A seeded mirror gets the migrations written since (new indexes): never the directory sync.
+  // The caller keeps its role_admin under the id Keycloak has for it now (a realm made again
+  // gives it a new one; its links follow by ON UPDATE CASCADE).
   for (const label of labels.filter((l) => !unseeded.includes(l))) {
     const orm = await openDatabase(configOf(label).databaseUrl);
     try {
       const applied = await progress.step(`Migrations of ${scaleDatabase(label)}`, () => migrate(orm));
       if (applied.length > 0) work.push(`${scaleDatabase(label)}: ${applied.join(', ')} applied`);
+      await orm.em.getConnection().execute('update users set id = ? where email = ? and id <> ?', [
+        keycloak.adminId,
+        SCALE_ADMIN.email,
+        keycloak.adminId,
+      ]);
     } finally {
       await orm.close();
     }

@@ -118,11 +118,9 @@ export async function prepareScale(
     try {
       const applied = await progress.step(`Migrations of ${scaleDatabase(label)}`, () => migrate(orm));
       if (applied.length > 0) work.push(`${scaleDatabase(label)}: ${applied.join(', ')} applied`);
-      await orm.em.getConnection().execute('update users set id = ? where email = ? and id <> ?', [
-        keycloak.adminId,
-        SCALE_ADMIN.email,
-        keycloak.adminId,
-      ]);
+      await orm.em
+        .getConnection()
+        .execute('update users set id = ? where email = ? and id <> ?', [keycloak.adminId, SCALE_ADMIN.email, keycloak.adminId]);
     } finally {
       await orm.close();
     }

@@ -16,7 +16,8 @@ const USER_COLUMNS = `u.id, u.username, u.email, u.first_name as "firstName", u.
  * features' counts at once (the dashboard's one statement).
  */
 export const USER_COUNTS = {
-  all: '(select count(*)::int from users)',
+  /** Kept by triggers (users_count, UsersCountEntity): a million users are not counted at each read. */
+  all: '(select coalesce(sum(count), 0)::int from users_count)',
   unsynced: "(select count(*)::int from users where sync_status in ('PENDING', 'FAILED'))",
 } as const;
 
@@ -145,6 +146,10 @@ export class UsersQueries implements UserServiceQueries {
         orderBy: ['u.created_at', 'u.id'],
         direction: 'asc',
         positionOf: (user: UserRecord) => ({ at: user.createdAt, id: user.id }),
+        countTotal: async () => {
+          const [total] = await selectRows<{ count: string }>(this.em, `select ${USER_COUNTS.all} as count`, []);
+          return Number(total!.count);
+        },
       },
       window,
     );

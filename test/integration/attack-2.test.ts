@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from '../support/database.js';
+import { syncDirectory } from '../../src/jobs/directory-sync.js';
+import { consoleRole, realmRoleIds } from '../support/directory.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { createKeycloakUser, keycloakAdmin, passwordGrant, renewedToken } from '../support/keycloak.js';
+
+// A second attacker-reviewer's probes of sessions, credentials and privilege grants: each
+// test is named after what it tried; those that found a hole were seen failing before the fix.
+const ME = '{ me { id user { id } } }';
+const USER_SESSIONS = 'query($userId: ID!) { userSessions(userId: $userId) { id } }';
+const END = 'mutation($userId: ID!) { endUserSessions(userId: $userId) { message } }';
+const REQUIRE = /* GraphQL */ `
+  mutation($userId: ID!, $actions: [RequiredAction!]!, $sendEmail: Boolean) {
+    requireUserActions(userId: $userId, actions: $actions, sendEmail: $sendEmail) { message }
+  }
+`;
+const UPDATE = 'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { user { id } } }';
+
+let gateway: TestGateway;
+let adminToken: () => Promise<string>;
+let roleIds: Record<string, string>;
+
+beforeAll(async () => {
+  gateway = await startTestGateway();
+  const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
+  adminToken = renewedToken(admin.email, admin.password);
+  expect((await gateway.graphql(ME, { token: await adminToken() })).errors).toBeUndefined();
+  roleIds = await realmRoleIds();
+});
+afterAll(() => gateway?.close());
+
+const codeOf = (response: { errors?: { extensions: { code: string } }[] }) => response.errors?.[0]?.extensions.code;
+
+/** A Keycloak user the gateway has seen (their first `me` mirrors them), with a fresh token. */
+async function knownUser(realmRoles: string[] = []) {
+  return knownUserFrom(await createKeycloakUser({ realmRoles }));
+}
+
+async function knownUserFrom(user: Awaited<ReturnType<typeof createKeycloakUser>>) {
+  const token = (await passwordGrant(user.email, user.password)).access_token;
+  const me = await gateway.graphql(ME, { token });
+  expect(me.errors).toBeUndefined();
+  return { ...user, token };
+}
+
+describe('sessions', () => {
+  it("ATTACK2-1: a user manager stripped of priv_user_management reads and ends no one's sessions with the token it still holds", async () => {
+    // The privilege through a group, taken away by removing the manager from it.
+    const group = await gateway.graphql('mutation($input: CreateGroupInput!) { createGroup(input: $input) { group { id } } }', {
+      token: await adminToken(),
+      variables: { input: { groupName: `managers-${randomUUID().slice(0, 8)}`, privilegeIds: [roleIds.priv_user_management] } },
+    });
+    expect(group.errors).toBeUndefined();
+    const groupId = group.data!.createGroup.group.id as string;
+    const account = await createKeycloakUser();
+    const managed = await gateway.graphql(UPDATE, {
+      token: await adminToken(),
+      variables: {
+        id: (await knownUserFrom(account)).id,
+        input: { email: account.email, firstName: account.firstName, lastName: account.lastName, groupIdsToAdd: [groupId] },
+      },
+    });
+    expect(managed.errors).toBeUndefined();
+    const manager = { ...account, token: (await passwordGrant(account.email, account.password)).access_token };
+    const victim = await knownUser();
+    expect(codeOf(await gateway.graphql(USER_SESSIONS, { token: manager.token, variables: { userId: victim.id } }))).toBeUndefined();
+
+    const stripped = await gateway.graphql(UPDATE, {
+      token: await adminToken(),
+      variables: {
+        id: manager.id,
+        input: { email: manager.email, firstName: manager.firstName, lastName: manager.lastName, groupIdsToRemove: [groupId] },
+      },
+    });
+    expect(stripped.errors).toBeUndefined();
+
+    for (const query of [USER_SESSIONS, END]) {
+      const response = await gateway.graphql(query, { token: manager.token, variables: { userId: victim.id } });
+      expect(codeOf(response), query).toBe('FORBIDDEN');
+    }
+    expect(await sql('select 1 from user_sessions_ended where user_id = $1', [victim.id])).toHaveLength(0);
+    expect(codeOf(await gateway.graphql(ME, { token: victim.token })), 'the victim still signed in').toBeUndefined();
+  });
+
+  it("ATTACK2-2: a user's old token, after signOutEverywhere, gets nothing through aliases, node(id:) nor Me.sessions", async () => {
+    const person = await knownUser();
+    const ended = await gateway.graphql('mutation { signOutEverywhere { message } }', { token: person.token });
+    expect(ended.errors).toBeUndefined();
+    const attempts = [
+      '{ a: me { id } b: me { sessions { id } } }',
+      `{ node(id: "${person.id}") { id } }`,
+      'mutation { signOutEverywhere { message } }',
+    ];
+    for (const query of attempts) expect(codeOf(await gateway.graphql(query, { token: person.token })), query).toBe('UNAUTHENTICATED');
+  });
+
+  it('ATTACK2-3: endUserSessions and userSessions for a deleted user answer NOT_FOUND to an administrator and record no end', async () => {
+    const gone = await knownUser();
+    const deleted = await gateway.graphql('mutation($id: ID!) { deleteUser(id: $id) { message } }', {
+      token: await adminToken(),
+      variables: { id: gone.id },
+    });
+    expect(deleted.errors).toBeUndefined();
+    for (const query of [USER_SESSIONS, END]) {
+      expect(codeOf(await gateway.graphql(query, { token: await adminToken(), variables: { userId: gone.id } })), query).toBe('NOT_FOUND');
+    }
+    expect(await sql('select 1 from user_sessions_ended where user_id = $1', [gone.id])).toHaveLength(0);
+  });
+});
+
+describe('credentials and required actions', () => {
+  it("ATTACK2-4: a user deleted in Keycloak's console but still mirrored: sessions, credentials and required actions answer typed errors or nothing, never INTERNAL_SERVER_ERROR", async () => {
+    const person = await knownUser();
+    expect((await keycloakAdmin('DELETE', `/users/${person.id}`)).status).toBe(204);
+    const attempts: [string, Record<string, unknown>][] = [
+      [USER_SESSIONS, { userId: person.id }],
+      [END, { userId: person.id }],
+      ['query($id: ID!) { user(id: $id) { id credentials { id } } }', { id: person.id }],
+      [REQUIRE, { userId: person.id, actions: ['UPDATE_PASSWORD'], sendEmail: true }],
+      [REQUIRE, { userId: person.id, actions: ['UPDATE_PASSWORD'], sendEmail: false }],
+      [
+        'mutation($userId: ID!, $credentialId: ID!) { removeUserCredential(userId: $userId, credentialId: $credentialId) { message } }',
+        { userId: person.id, credentialId: randomUUID() },
+      ],
+    ];
+    for (const [query, variables] of attempts) {
+      const response = await gateway.graphql(query, { token: await adminToken(), variables });
+      expect(response.status, query).toBeLessThan(500);
+      expect(codeOf(response), `${query} ${JSON.stringify(response.errors)}`).not.toBe('INTERNAL_SERVER_ERROR');
+    }
+  });
+
+  it('ATTACK2-5: requireUserActions with 101 actions is refused at the edge; 100 copies of one action are required once', async () => {
+    const person = await knownUser();
+    const tooMany = await gateway.graphql(REQUIRE, {
+      token: await adminToken(),
+      variables: { userId: person.id, actions: Array.from({ length: 101 }, () => 'UPDATE_PROFILE'), sendEmail: false },
+    });
+    expect(codeOf(tooMany)).toBe('BAD_USER_INPUT');
+    expect((await keycloakAdmin<{ requiredActions: string[] }>('GET', `/users/${person.id}`)).body.requiredActions).toEqual([]);
+    const copies = await gateway.graphql(REQUIRE, {
+      token: await adminToken(),
+      variables: { userId: person.id, actions: Array.from({ length: 100 }, () => 'UPDATE_PROFILE'), sendEmail: false },
+    });
+    expect(copies.errors).toBeUndefined();
+    expect((await keycloakAdmin<{ requiredActions: string[] }>('GET', `/users/${person.id}`)).body.requiredActions).toEqual([
+      'UPDATE_PROFILE',
+    ]);
+  });
+
+  it("ATTACK2-6: a user manager reads no administrator's credentials, sessions nor grants through node(id:), aliases or a users page", async () => {
+    const manager = await knownUser(['priv_user_management']);
+    const administrator = await knownUser(['role_admin']);
+    const viaNode = await gateway.graphql(
+      `query($id: ID!) { a: node(id: $id) { ... on User { credentials { id type } } } b: node(id: $id) { ... on User { id } } }`,
+      { token: manager.token, variables: { id: administrator.id } },
+    );
+    expect(codeOf(viaNode)).toBe('FORBIDDEN');
+    expect(JSON.stringify(viaNode.data)).not.toContain('password');
+    const viaPage = await gateway.graphql(
+      'query($roleId: ID!) { users(first: 100, filter: { roleId: $roleId }) { edges { node { id credentials { id type } } } } }',
+      { token: manager.token, variables: { roleId: roleIds.role_admin } },
+    );
+    expect(codeOf(viaPage), JSON.stringify(viaPage.errors)).toBe('FORBIDDEN');
+    expect(JSON.stringify(viaPage.data ?? null)).not.toContain('"type"');
+  });
+});
+
+describe('privilege grants', () => {
+  it('ATTACK2-7: a ladder of composite roles (two a rung, each composed of both of the next) does not make privilegeGrants walk every one of its 2^n paths', async () => {
+    const tag = randomUUID().slice(0, 8);
+    const RUNGS = 16;
+    const privilege = `priv_ladder_${tag}`;
+    await consoleRole(privilege);
+    let below = [privilege];
+    for (let rung = RUNGS; rung >= 1; rung -= 1) {
+      const names = [`role_ladder_${tag}_${rung}_a`, `role_ladder_${tag}_${rung}_b`];
+      await Promise.all(names.map((name) => consoleRole(name, below)));
+      below = names;
+    }
+    // The mirror learns the console's roles, then the user holding the top rung (their first request mirrors them).
+    await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
+    const person = await knownUser(below);
+
+    const started = Date.now();
+    const response = await gateway.graphql(
+      'query($id: ID!) { user(id: $id) { privilegeGrants { privilege { name } paths { steps { name } } } effectivePrivileges { name } } }',
+      { token: await adminToken(), variables: { id: person.id } },
+    );
+    const took = Date.now() - started;
+    expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
+    const grants = response.data!.user.privilegeGrants as { privilege: { name: string }; paths: { steps: { name: string }[] }[] }[];
+    const ladder = grants.find((grant) => grant.privilege.name === privilege)!;
+    expect(ladder, 'the privilege is still shown as held').toBeDefined();
+    expect(ladder.paths.length).toBeGreaterThan(0);
+    expect(ladder.paths.length, 'a bounded number of paths').toBeLessThanOrEqual(100);
+    // The shortest paths come first, whole.
+    expect(ladder.paths[0]!.steps.at(-1)!.name).toBe(privilege);
+    expect(took, 'answered promptly').toBeLessThan(5000);
+  }, 180_000);
+});

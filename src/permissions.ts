@@ -244,8 +244,13 @@ const invitedTenant = (args: Record<string, any>) => args.input?.tenantId;
 const invitesNoOwner = rule('invitesNoOwner', { cache: 'strict' })((_parent, args) => (args.input?.role === 'OWNER' ? forbidden() : true));
 const INVITERS = or(ROLE_ADMIN, tenantRole(['OWNER'], invitedTenant), and(tenantRole(TENANT_ADMINS, invitedTenant), invitesNoOwner));
 
+const EVENT_READERS = or(
+  ROLE_ADMIN,
+  tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
+);
+
 /**
- * Who may call what: every Query and Mutation field, in one table. Anything missing is
+ * Who may call what: every Query, Mutation and Subscription field, in one table. Anything missing is
  * denied, and a test fails when a root field has no entry here.
  */
 export const PERMISSIONS = {
@@ -278,6 +283,8 @@ export const PERMISSIONS = {
     // Under the escalation rule, as a write would be: an administrator's sessions (their
     // addresses) are not a user manager's to read.
     userSessions: userWriter((args) => args.userId),
+    // A tenant's OWNER or ADMIN names their tenant in the filter, and sees its events only.
+    events: EVENT_READERS,
   },
   Mutation: {
     login: rateLimited('login'),
@@ -317,7 +324,11 @@ export const PERMISSIONS = {
     endUserSessions: userWriter((args) => args.userId),
     signOutEverywhere: isAuthenticated,
   },
-} satisfies Record<'Query' | 'Mutation', Record<string, ShieldRule>>;
+  // Asked when a subscription starts and again for each event it delivers (src/modules/events/identity-events.subscription.ts).
+  Subscription: {
+    identityEvents: EVENT_READERS,
+  },
+} satisfies Record<'Query' | 'Mutation' | 'Subscription', Record<string, ShieldRule>>;
 
 /**
  * `node(id:)`: each type it refetches is shown under the rule of the root field that lists
@@ -334,6 +345,7 @@ export const NODE_RULES: Record<NodeTypeName, { field: keyof typeof PERMISSIONS.
   Invitation: { field: 'invitations', args: ({ tenantId }: { tenantId: string }) => ({ tenantId }) },
   // An event of no tenant is the auditors' alone, as in the list: a tenant's admins must name their tenant.
   AuditEvent: { field: 'auditEvents', args: ({ tenantId }: { tenantId: string | null }) => ({ filter: { tenantId } }) },
+  IdentityEvent: { field: 'events', args: ({ tenantId }: { tenantId: string | null }) => ({ filter: { tenantId } }) },
 };
 
 /**

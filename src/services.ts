@@ -1,6 +1,7 @@
 import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config } from './config.js';
+import type { EventOrigin } from './events/outbox.js';
 import { Journal } from './journal/journal.js';
 import { createKeycloakSessions, type KeycloakSessions } from './keycloak/sessions.js';
 import type { TenantRealms } from './keycloak/tenant-realms.js';
@@ -10,6 +11,7 @@ import { AuditService } from './modules/audit/audit.service.js';
 import { CredentialService } from './modules/credentials/credential.service.js';
 import { keycloakCredentialsDirectories } from './modules/credentials/credentials.directory.js';
 import { DashboardService } from './modules/dashboard/dashboard.service.js';
+import { EventsService } from './modules/events/events.service.js';
 import { GroupService } from './modules/groups/group.service.js';
 import { KeycloakGroupsDirectory } from './modules/groups/groups.directory.js';
 import { groupsQueries } from './modules/groups/groups.queries.js';
@@ -61,11 +63,11 @@ export function serviceDependencies(config: Config, keycloak: KeycloakAdminClien
 /**
  * The service graph over one EntityManager fork: a request's, or one unit of a job's
  * work. Requests and jobs alike build it here, so a write takes the same path whoever
- * makes it.
+ * makes it. `origin` names who makes the changes in the identity events (src/events/outbox.ts).
  */
-export function createServices(em: EntityManager, deps: ServiceDependencies, log: Logger) {
+export function createServices(em: EntityManager, deps: ServiceDependencies, log: Logger, origin: EventOrigin = 'GATEWAY') {
   const { keycloak, sessions, mailer, invitationAcceptUrl, invitationLimits, tenantRealms } = deps;
-  const journal = new Journal(em, log);
+  const journal = new Journal(em, log, origin);
   const queries = {
     users: new UsersQueries(em),
     roles: rolesQueries(em),
@@ -132,6 +134,7 @@ export function createServices(em: EntityManager, deps: ServiceDependencies, log
       journal,
     }),
     audit: new AuditService(em),
+    events: new EventsService(em),
     dashboard: new DashboardService(em),
     sessions: new SessionService({
       directories: keycloakSessionsDirectories(keycloak, tenantRealms),

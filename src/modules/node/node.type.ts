@@ -3,11 +3,11 @@ import { Field, ID, InterfaceType } from 'type-graphql';
 /**
  * The types `node(id:)` refetches, in the order it looks an id up. Every id the gateway hands
  * out is a UUID (Keycloak's for users, roles, privileges and groups; the gateway's own for
- * tenants, invitations and audit events), so the type cannot be read from the id: each type
+ * tenants, invitations, audit and identity events), so the type cannot be read from the id: each type
  * is looked up, and when one id names objects of several types (a console operator can import
  * a user with any id), the answer is the first in this order that the caller may see.
  */
-export const NODE_TYPES = ['User', 'Role', 'Privilege', 'Group', 'Tenant', 'Invitation', 'AuditEvent'] as const;
+export const NODE_TYPES = ['User', 'Role', 'Privilege', 'Group', 'Tenant', 'Invitation', 'AuditEvent', 'IdentityEvent'] as const;
 export type NodeTypeName = (typeof NODE_TYPES)[number];
 
 const NODE_TYPE = Symbol('Node type');

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { sql } from '../support/database.js';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { consoleRole, realmRoleIds } from '../support/directory.js';
@@ -200,4 +202,78 @@ describe('privilege grants', () => {
     expect(ladder.paths[0]!.steps.at(-1)!.name).toBe(privilege);
     expect(took, 'answered promptly').toBeLessThan(5000);
   }, 180_000);
+});
+
+describe('identityEvents over graphql-ws', () => {
+  const SUBSCRIBE = 'subscription($filter: EventFilter) { identityEvents(filter: $filter) { id type subjectId tenantId } }';
+
+  /** A subscription of `token`'s caller: what came, how the connection closed. */
+  function watch(token: string, variables: Record<string, unknown> = {}) {
+    const state = {
+      events: [] as { subjectId: string }[],
+      errors: [] as { extensions?: { code?: string } }[],
+      completed: false,
+      closed: null as { code: number } | null,
+    };
+    const client = createClient({
+      url: gateway.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+      lazy: false,
+      on: { closed: (event) => void (state.closed = { code: (event as { code: number }).code }) },
+    });
+    client.subscribe<{ identityEvents: { subjectId: string } }>(
+      { query: SUBSCRIBE, variables },
+      {
+        next: (result) => {
+          if (result.data?.identityEvents) state.events.push(result.data.identityEvents);
+          if (result.errors) state.errors.push(...(result.errors as never[]));
+        },
+        error: (error) => {
+          if (Array.isArray(error)) state.errors.push(...error);
+          state.completed = true;
+        },
+        complete: () => void (state.completed = true),
+      },
+    );
+    return { state, dispose: () => client.dispose() };
+  }
+
+  it("ATTACK2-8: an administrator's subscription ends (4403) as soon as their sessions are ended, and streams nothing after", async () => {
+    const subscriberAccount = await knownUser(['role_admin']);
+    const before = gateway.app.liveEvents.subscribers;
+    const { state, dispose } = watch(subscriberAccount.token, { filter: { types: ['USER_CREATED'] } });
+    try {
+      await vi.waitFor(() => expect(gateway.app.liveEvents.subscribers).toBeGreaterThan(before), { timeout: 10_000, interval: 20 });
+      const ended = await gateway.graphql(END, { token: await adminToken(), variables: { userId: subscriberAccount.id } });
+      expect(ended.errors).toBeUndefined();
+      await vi.waitFor(() => expect(state.closed?.code).toBe(4403), { timeout: 10_000, interval: 20 });
+      const later = await createKeycloakUser();
+      expect(codeOf(await gateway.graphql(ME, { token: (await passwordGrant(later.email, later.password)).access_token }))).toBeUndefined();
+      expect(state.events.some((event) => event.subjectId === later.id)).toBe(false);
+    } finally {
+      await dispose();
+    }
+  });
+
+  it('ATTACK2-9: a malformed or oversized filter over the socket is refused as BAD_USER_INPUT, never INTERNAL_SERVER_ERROR', async () => {
+    const subscriberAccount = await knownUser(['role_admin']);
+    const filters = [
+      { tenantId: 'not-a-uuid' },
+      { subjectId: "'; drop table identity_events; --" },
+      { types: Array.from({ length: 101 }, () => 'USER_CREATED') },
+      { types: ['x'.repeat(2_000)] },
+    ];
+    for (const filter of filters) {
+      const { state, dispose } = watch(subscriberAccount.token, { filter });
+      try {
+        await vi.waitFor(() => expect(state.completed || state.closed !== null).toBe(true), { timeout: 10_000, interval: 20 });
+        expect(state.errors.map((error) => error.extensions?.code), JSON.stringify(filter).slice(0, 80)).toEqual(['BAD_USER_INPUT']);
+        expect(state.events).toEqual([]);
+      } finally {
+        await dispose();
+      }
+    }
+  });
 });

@@ -11,6 +11,7 @@ import { Migration20261201223841 } from './Migration20261201223841.js';
 import { Migration20261201230000 } from './Migration20261201230000.js';
 import { Migration20261204225500 } from './Migration20261204225500.js';
 import { Migration20261204232000 } from './Migration20261204232000.js';
+import { Migration20261204233000 } from './Migration20261204233000.js';
 import { Migration20261204230000 } from './Migration20261204230000.js';
 
 /** Every migration, oldest first. `npm run migration:create` writes new ones; list them here. */
@@ -41,4 +42,6 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261204230000', class: Migration20261204230000 },
   // where the admin-events reader stopped in each realm
   { name: 'Migration20261204232000', class: Migration20261204232000 },
+  // a million users: trigram search, the users' count kept by triggers
+  { name: 'Migration20261204233000', class: Migration20261204233000 },
 ];

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { sql } from '../support/database.js';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
-import { consoleRole, realmRoleIds } from '../support/directory.js';
+import { consoleRole, createUserThroughGateway, realmRoleIds } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, renewedToken } from '../support/keycloak.js';
 
@@ -269,11 +269,109 @@ describe('identityEvents over graphql-ws', () => {
       const { state, dispose } = watch(subscriberAccount.token, { filter });
       try {
         await vi.waitFor(() => expect(state.completed || state.closed !== null).toBe(true), { timeout: 10_000, interval: 20 });
-        expect(state.errors.map((error) => error.extensions?.code), JSON.stringify(filter).slice(0, 80)).toEqual(['BAD_USER_INPUT']);
+        expect(
+          state.errors.map((error) => error.extensions?.code),
+          JSON.stringify(filter).slice(0, 80),
+        ).toEqual(['BAD_USER_INPUT']);
         expect(state.events).toEqual([]);
       } finally {
         await dispose();
       }
+    }
+  });
+});
+
+describe('importUsers', () => {
+  const IMPORT = /* GraphQL */ `
+    mutation($input: ImportUsersInput!) {
+      importUsers(input: $input) { created updated skipped failed results { index status error { code fieldErrors } user { id } } }
+    }
+  `;
+  const email = () => `attack2-${randomUUID().slice(0, 8)}@example.test`;
+  const hashOf = (password: string) => {
+    const salt = randomBytes(16);
+    return {
+      algorithm: 'pbkdf2-sha256',
+      hash: pbkdf2Sync(password, salt, 27500, 32, 'sha256').toString('base64'),
+      salt: salt.toString('base64'),
+      iterations: 27500,
+    };
+  };
+
+  it('ATTACK2-10: a user manager cannot state an address verified through an import, for a new user nor by UPDATE of one within reach; nothing is written', async () => {
+    const manager = await knownUser(['priv_user_management']);
+    // Made by an administrator through the gateway: its address not proven yet.
+    const within = await createUserThroughGateway(gateway, await adminToken());
+    expect((await keycloakAdmin<{ emailVerified: boolean }>('GET', `/users/${within.id}`)).body.emailVerified).toBe(false);
+    const fresh = email();
+    const response = await gateway.graphql(IMPORT, {
+      token: manager.token,
+      variables: {
+        input: {
+          onConflict: 'UPDATE',
+          sendPasswordSetupEmail: false,
+          users: [
+            { email: fresh, firstName: 'Eve', lastName: 'Verified', emailVerified: true, password: 'Str0ng-password-1x' },
+            { email: within.email, firstName: 'Grace', lastName: 'Hopper', emailVerified: true },
+          ],
+        },
+      },
+    });
+    expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
+    const results = response.data!.importUsers.results as { status: string; error: { code: string } | null }[];
+    expect(results.map((result) => [result.status, result.error?.code])).toEqual([
+      ['FAILED', 'FORBIDDEN'],
+      ['FAILED', 'FORBIDDEN'],
+    ]);
+    expect(await sql('select 1 from users where email = $1', [fresh])).toHaveLength(0);
+    expect((await keycloakAdmin<unknown[]>('GET', `/users?email=${encodeURIComponent(fresh)}&exact=true`)).body).toEqual([]);
+    expect((await keycloakAdmin<{ emailVerified: boolean }>('GET', `/users/${within.id}`)).body.emailVerified).toBe(false);
+  });
+
+  it('ATTACK2-11: one address twice in an import, in other case and with spaces, creates neither', async () => {
+    const address = email();
+    const response = await gateway.graphql(IMPORT, {
+      token: await adminToken(),
+      variables: {
+        input: {
+          sendPasswordSetupEmail: false,
+          users: [
+            { email: address, firstName: 'One', lastName: 'Copy', password: 'Str0ng-password-1x' },
+            { email: `  ${address.toUpperCase()} `, firstName: 'Other', lastName: 'Copy', password: 'Str0ng-password-2x' },
+          ],
+        },
+      },
+    });
+    expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
+    const results = response.data!.importUsers.results as { status: string; error: { code: string } | null }[];
+    expect(results.map((result) => [result.status, result.error?.code])).toEqual([
+      ['FAILED', 'BAD_USER_INPUT'],
+      ['FAILED', 'BAD_USER_INPUT'],
+    ]);
+    expect(await sql('select 1 from users where lower(email) = $1', [address])).toHaveLength(0);
+  });
+
+  it("ATTACK2-12: an imported hash and salt reach no table in clear: not the audit trail, the identity events nor the Idempotency-Key's stored answer", async () => {
+    const address = email();
+    const hashed = hashOf('Imported-password-9q');
+    const response = await gateway.graphql(IMPORT, {
+      token: await adminToken(),
+      variables: {
+        input: { sendPasswordSetupEmail: false, users: [{ email: address, firstName: 'Hash', lastName: 'Holder', passwordHash: hashed }] },
+      },
+      headers: { 'idempotency-key': `attack2-${randomUUID()}` },
+    });
+    expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
+    const userId = (response.data!.importUsers.results as { user: { id: string } }[])[0]!.user.id;
+    const stored = await sql<{ text: string }>(
+      `select details::text as text from audit_events where target_id = $1
+       union all select coalesce(before::text, '') || coalesce(after::text, '') from identity_events where subject_id = $1
+       union all select coalesce(response::text, '') from idempotency_keys where response::text like '%' || $1 || '%'`,
+      [userId],
+    );
+    expect(stored.length).toBeGreaterThan(1);
+    for (const { text } of stored) {
+      for (const secret of [hashed.hash, hashed.salt, 'Imported-password-9q']) expect(text).not.toContain(secret);
     }
   });
 });

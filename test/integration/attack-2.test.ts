@@ -1,6 +1,6 @@
 import { pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
 import { createClient } from 'graphql-ws';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { sql } from '../support/database.js';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
@@ -373,5 +373,50 @@ describe('importUsers', () => {
     for (const { text } of stored) {
       for (const secret of [hashed.hash, hashed.salt, 'Imported-password-9q']) expect(text).not.toContain(secret);
     }
+  });
+
+  it('ATTACK2-13: an imported argon2 hash cannot make every sign-in attempt of its user cost Keycloak tens of seconds and hundreds of MiB', async () => {
+    const { url, realm, apiClientId, apiClientSecret } = inject('config').keycloak;
+    const argon2 = (memory: number, iterations: number, parallelism: number) => ({
+      algorithm: 'argon2',
+      hash: randomBytes(32).toString('base64'),
+      salt: randomBytes(16).toString('base64'),
+      iterations,
+      parameters: { memory, parallelism, type: 'id', version: '1.3' },
+    });
+    const users = [argon2(262_144, 100, 16), argon2(65_536, 100, 1), argon2(262_144, 1, 1), argon2(65_536, 4, 4)].map((passwordHash) => ({
+      email: email(),
+      firstName: 'Heavy',
+      lastName: 'Hash',
+      passwordHash,
+    }));
+    const response = await gateway.graphql(IMPORT, {
+      token: await adminToken(),
+      variables: { input: { sendPasswordSetupEmail: false, users } },
+    });
+    expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
+    const results = response.data!.importUsers.results as {
+      status: string;
+      error: { code: string; fieldErrors: Record<string, string> } | null;
+    }[];
+    expect(results.map((result) => result.status)).toEqual(['FAILED', 'FAILED', 'FAILED', 'CREATED']);
+    for (const result of results.slice(0, 3)) expect(Object.keys(result.error!.fieldErrors)).toEqual(['passwordHash.parameters']);
+
+    // The heaviest hash still taken: a wrong password's sign-in attempt is answered promptly.
+    const started = Date.now();
+    const attempt = await fetch(`${url}/realms/${realm}/protocol/openid-connect/token`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: apiClientId,
+        client_secret: apiClientSecret,
+        username: users[3]!.email,
+        password: 'Wrong-password-1x',
+      }),
+    });
+    // invalid_grant: the password was checked against the hash, and refused.
+    expect(attempt.status).toBe(400);
+    expect(((await attempt.json()) as { error: string }).error).toBe('invalid_grant');
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

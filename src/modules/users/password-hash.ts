@@ -31,7 +31,17 @@ export interface HashedCredential {
  */
 const PBKDF2_ITERATIONS = { min: 1, max: 2_000_000 };
 const ARGON2_ITERATIONS = { min: 1, max: 100 };
-const ARGON2_MEMORY_KIB = { min: 8, max: 262_144 };
+/*
+ * Argon2's cost is its memory times its passes, paid by Keycloak at every sign-in attempt of
+ * the user, a wrong password's included, by anyone who knows the address (Keycloak's own
+ * token endpoint has no gateway limit in front of it). At the earlier bounds (256 MiB, 100
+ * passes) one failed sign-in took Keycloak 38 seconds and 256 MiB (ATTACK2-13,
+ * test/integration/attack-2.test.ts): a user manager's import could take Keycloak down.
+ * 64 MiB is above OWASP's largest recommended setting (46 MiB), and the product bound is
+ * about 7 times Keycloak's default (7,168 KiB × 5 passes), a few hundred milliseconds.
+ */
+const ARGON2_MEMORY_KIB = { min: 8, max: 65_536 };
+const ARGON2_MAX_MEMORY_PASSES = 262_144;
 const ARGON2_PARALLELISM = { min: 1, max: 16 };
 const ARGON2_TYPES = ['id', 'i', 'd'];
 const ARGON2_VERSIONS = ['1.0', '1.3'];
@@ -88,6 +98,8 @@ export function checkPasswordHash(check: InputCheck, field: string, hash: Passwo
   if (unknown.length > 0) check.fail(`${field}.parameters`, `argon2 takes only ${known.join(', ')}`);
   else if (intIn(parameters.memory, ARGON2_MEMORY_KIB) === undefined) {
     check.fail(`${field}.parameters`, `memory (KiB) must be from ${ARGON2_MEMORY_KIB.min} to ${ARGON2_MEMORY_KIB.max}`);
+  } else if (Number(parameters.memory) * Number(hash.iterations) > ARGON2_MAX_MEMORY_PASSES) {
+    check.fail(`${field}.parameters`, `memory (KiB) times iterations must be at most ${ARGON2_MAX_MEMORY_PASSES}`);
   } else if (intIn(parameters.parallelism, ARGON2_PARALLELISM) === undefined) {
     check.fail(`${field}.parameters`, `parallelism must be from ${ARGON2_PARALLELISM.min} to ${ARGON2_PARALLELISM.max}`);
   } else if (parameters.type !== undefined && !ARGON2_TYPES.includes(String(parameters.type))) {

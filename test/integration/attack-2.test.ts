@@ -419,4 +419,27 @@ describe('importUsers', () => {
     expect(((await attempt.json()) as { error: string }).error).toBe('invalid_grant');
     expect(Date.now() - started).toBeLessThan(5_000);
   });
+
+  it("ATTACK2-14: an imported pbkdf2 hash's length does not multiply the iterations Keycloak runs at each sign-in attempt", async () => {
+    const pbkdf2 = (hashBytes: number, iterations: number) => ({
+      algorithm: 'pbkdf2',
+      hash: randomBytes(hashBytes).toString('base64'),
+      salt: randomBytes(16).toString('base64'),
+      iterations,
+    });
+    const users = [pbkdf2(512, 2_000_000), pbkdf2(64, 1_000_000), pbkdf2(20, 2_000_000), pbkdf2(64, 500_000)].map((passwordHash) => ({
+      email: email(),
+      firstName: 'Long',
+      lastName: 'Hash',
+      passwordHash,
+    }));
+    const response = await gateway.graphql(IMPORT, {
+      token: await adminToken(),
+      variables: { input: { dryRun: true, sendPasswordSetupEmail: false, users } },
+    });
+    expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
+    const results = response.data!.importUsers.results as { status: string; error: { fieldErrors: Record<string, string> } | null }[];
+    expect(results.map((result) => result.status)).toEqual(['FAILED', 'FAILED', 'CREATED', 'CREATED']);
+    for (const result of results.slice(0, 2)) expect(Object.keys(result.error!.fieldErrors)).toEqual(['passwordHash.iterations']);
+  });
 });

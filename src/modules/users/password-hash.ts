@@ -30,6 +30,14 @@ export interface HashedCredential {
  * defaults (pbkdf2-sha512: 210,000 iterations; argon2: 5 iterations, 7,168 KiB) are well within.
  */
 const PBKDF2_ITERATIONS = { min: 1, max: 2_000_000 };
+/*
+ * Keycloak's pbkdf2 derives as many bytes as the stored hash has, one run of the iterations
+ * per block of the digest's size: a 512-byte pbkdf2 (SHA-1) hash at 2,000,000 iterations is
+ * 26 runs, and a 64-byte one took Keycloak 4.2 seconds a sign-in attempt, a wrong password's
+ * included (ATTACK2-14, test/integration/attack-2.test.ts). The iterations bound is for all
+ * the blocks together: one block keeps the 2,000,000 that legacy imports need.
+ */
+const PBKDF2_BLOCK_BYTES: Record<Exclude<HashAlgorithm, 'argon2'>, number> = { pbkdf2: 20, 'pbkdf2-sha256': 32, 'pbkdf2-sha512': 64 };
 const ARGON2_ITERATIONS = { min: 1, max: 100 };
 /*
  * Argon2's cost is its memory times its passes, paid by Keycloak at every sign-in attempt of
@@ -89,6 +97,15 @@ export function checkPasswordHash(check: InputCheck, field: string, hash: Passwo
     check.fail(`${field}.iterations`, `must be a whole number from ${iterations.min} to ${iterations.max} for ${algorithm}`);
   }
   const parameters = hash.parameters ?? {};
+  if (algorithm !== 'argon2' && bytes && intIn(hash.iterations, iterations) !== undefined) {
+    const runs = Math.ceil(bytes.length / PBKDF2_BLOCK_BYTES[algorithm]) * Number(hash.iterations);
+    if (runs > PBKDF2_ITERATIONS.max) {
+      check.fail(
+        `${field}.iterations`,
+        `times the hash's blocks of ${PBKDF2_BLOCK_BYTES[algorithm]} bytes must be at most ${PBKDF2_ITERATIONS.max} for ${algorithm}`,
+      );
+    }
+  }
   if (algorithm !== 'argon2') {
     if (Object.keys(parameters).length > 0) check.fail(`${field}.parameters`, `${algorithm} takes no parameters beyond iterations`);
     return;

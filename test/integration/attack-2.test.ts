@@ -7,6 +7,7 @@ import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { consoleRole, createUserThroughGateway, realmRoleIds } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, renewedToken } from '../support/keycloak.js';
+import { useTenancy } from '../support/tenancy.js';
 
 // A second attacker-reviewer's probes of sessions, credentials and privilege grants: each
 // test is named after what it tried; those that found a hole were seen failing before the fix.
@@ -441,5 +442,32 @@ describe('importUsers', () => {
     const results = response.data!.importUsers.results as { status: string; error: { fieldErrors: Record<string, string> } | null }[];
     expect(results.map((result) => result.status)).toEqual(['FAILED', 'FAILED', 'CREATED', 'CREATED']);
     for (const result of results.slice(0, 2)) expect(Object.keys(result.error!.fieldErrors)).toEqual(['passwordHash.iterations']);
+  });
+});
+
+describe('identity events in realm tenancy', () => {
+  const tenancy = useTenancy('realm');
+
+  it("ATTACK2-15: a tenant's OWNER reads in events no account of the tenant's realm beyond what the API shows them: no user's attributes, enabled or emailVerified", async () => {
+    const owner = await tenancy.tenantOwner();
+    const other = await tenancy.signedIn(owner.realm);
+    const response = await tenancy.gateway.graphql(
+      'query($t: ID!) { events(first: 200, filter: { tenantId: $t }) { edges { node { type subjectType subjectId after } } } }',
+      { token: owner.token, variables: { t: owner.tenant.id } },
+    );
+    expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
+    const events = (response.data!.events.edges as { node: { type: string; subjectType: string; subjectId: string } }[]).map(
+      (edge) => edge.node,
+    );
+    // The tenant's own events are still theirs.
+    expect(events.map((event) => event.type)).toEqual(expect.arrayContaining(['TENANT_CREATED', 'MEMBERSHIP_CREATED']));
+    expect(events.filter((event) => event.subjectType === 'User')).toEqual([]);
+    expect(JSON.stringify(events)).not.toContain(other.email);
+    // As the API: the other account is no member, and its record is not the owner's to read.
+    const user = await tenancy.gateway.graphql('query($id: ID!) { user(id: $id) { id } }', {
+      token: owner.token,
+      variables: { id: other.id },
+    });
+    expect(codeOf(user)).toBe('FORBIDDEN');
   });
 });

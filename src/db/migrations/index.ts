@@ -13,6 +13,7 @@ import { Migration20261204225500 } from './Migration20261204225500.js';
 import { Migration20261204232000 } from './Migration20261204232000.js';
 import { Migration20261204233000 } from './Migration20261204233000.js';
 import { Migration20261204230000 } from './Migration20261204230000.js';
+import { Migration20261205002500 } from './Migration20261205002500.js';
 
 /** Every migration, oldest first. `npm run migration:create` writes new ones; list them here. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -44,4 +45,6 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261204232000', class: Migration20261204232000 },
   // a million users: trigram search, the users' count kept by triggers
   { name: 'Migration20261204233000', class: Migration20261204233000 },
+  // a user's identity events belong to no tenant (ATTACK2-15)
+  { name: 'Migration20261205002500', class: Migration20261205002500 },
 ];

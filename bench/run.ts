@@ -3,10 +3,12 @@
  * one run, on the dev stack (reused when running), with the bench's own realm and database.
  * Prints one table and writes it to bench/results/<date>.md.
  *
- *   npm run bench                 all five workloads (about 12–15 minutes)
- *   npm run bench -- --quick      workloads 1–3 only (about 5 minutes)
- *   npm run bench -- --only=1,3   just those workloads
+ *   npm run bench                 every workload (about 18–22 minutes)
+ *   npm run bench -- --quick      workloads 1–3 and 7 only (about 7 minutes)
+ *   npm run bench -- --only=1,3   just those workloads (6: importUsers, 7: login)
  *   npm run bench -- --runs=1     one run per figure instead of three (a quick look, not a result)
+ *   npm run bench -- --scale      the scale profile instead (bench/scale/profile.ts): mirrors of 10k,
+ *                                 100k and 1M users; seeding takes minutes, once; -- --sizes=10k,100k picks
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -22,12 +24,21 @@ import type { BenchContext, WorkloadResult } from './context.js';
 import { KeycloakAdminRest, masterAdminToken } from './keycloak.js';
 import { LOG_DIR, startServer, type ServerProcess } from './processes.js';
 import { renderMarkdown, type Report, type Row } from './report.js';
+import { scaleProfile } from './scale/profile.js';
+import { scaleDatabase, SIZES, type SizeLabel } from './scale/seed.js';
 import { seed } from './seed.js';
+import { deleteImported, importWorkload } from './workloads/import.js';
 import { meWorkload } from './workloads/me.js';
+import { eventsWorkload } from './workloads/events.js';
+import { loginWorkload } from './workloads/login.js';
+import { reconcilerWorkload } from './workloads/reconciler.js';
 import { deleteSignups, signupWorkload } from './workloads/signup.js';
 import { stackStartWorkload } from './workloads/stack-start.js';
 import { testSuiteWorkload } from './workloads/test-suite.js';
 import { usersWorkload } from './workloads/users.js';
+
+/** Every workload's number, as `--only` names them. */
+const WORKLOADS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 const REALM = 'iam-bench';
 const DATABASE = 'iam_gateway_bench';
@@ -36,18 +47,42 @@ interface Arguments {
   workloads: Set<number>;
   runs: number;
   quick: boolean;
+  /** The scale profile's sizes, when --scale. */
+  scale?: SizeLabel[];
 }
 
 function parseArguments(argv: string[]): Arguments {
   const quick = argv.includes('--quick');
   const only = argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
   const runs = Number(argv.find((arg) => arg.startsWith('--runs='))?.slice('--runs='.length) ?? 3);
-  const unknown = argv.filter((arg) => arg !== '--quick' && !arg.startsWith('--only=') && !arg.startsWith('--runs='));
-  if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1) {
-    throw new Error(`usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5] [-- --runs=N]  (got ${argv.join(' ')})`);
+  const sizes = argv.find((arg) => arg.startsWith('--sizes='))?.slice('--sizes='.length);
+  const scale = argv.includes('--scale') ? ((sizes ?? Object.keys(SIZES).join(',')).split(',') as SizeLabel[]) : undefined;
+  const unknown = argv.filter(
+    (arg) =>
+      arg !== '--quick' && arg !== '--scale' && !arg.startsWith('--only=') && !arg.startsWith('--runs=') && !arg.startsWith('--sizes='),
+  );
+  if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1 || (scale && !scale.every((label) => label in SIZES))) {
+    throw new Error(
+      `usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,6,7,8,9] [-- --runs=N] | npm run bench -- --scale [--sizes=10k,100k,1m]  (got ${argv.join(' ')})`,
+    );
   }
-  const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3] : [1, 2, 3, 4, 5]);
-  return { workloads, runs, quick };
+  const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3, 7] : WORKLOADS);
+  return { workloads, runs, quick, scale };
+}
+
+/** The scale profile: its own realm and databases, on the same stack. */
+async function scaleMain(labels: SizeLabel[]): Promise<void> {
+  const progress = terminalProgress();
+  const stack = await startStack({
+    env: { ...process.env, LOG_LEVEL: 'warn', PORT: '0' },
+    database: scaleDatabase(labels[0]!),
+    progress,
+  });
+  try {
+    await scaleProfile({ stackEnv: stack.env, labels, progress });
+  } finally {
+    await stack.stop();
+  }
 }
 
 /** A workload that fails says so in the table; the others still run. */
@@ -94,6 +129,7 @@ async function environmentNotes(ctx: BenchContext, masterToken: () => Promise<st
 
 async function main(): Promise<void> {
   const args = parseArguments(process.argv.slice(2));
+  if (args.scale) return scaleMain(args.scale);
   const started = performance.now();
   const progress = terminalProgress();
   const stack = await startStack({
@@ -120,6 +156,7 @@ async function main(): Promise<void> {
     };
 
     await deleteSignups(ctx);
+    await deleteImported(ctx);
     const seeded = await seed({ config, admin: ctx.admin, progress });
     const notes = [
       await environmentNotes(ctx, masterToken),
@@ -146,6 +183,8 @@ async function main(): Promise<void> {
       JOBS_ENABLED: 'false',
       RATE_LIMIT_SIGNUP_PER_IP: '1000000/1h',
       RATE_LIMIT_SIGNUP_PER_ACCOUNT_IP: '1000000/1h',
+      RATE_LIMIT_LOGIN_PER_IP: '1000000/1h',
+      RATE_LIMIT_LOGIN_PER_ACCOUNT_IP: '1000000/1h',
     };
     const start = async (...spec: Parameters<typeof startServer>) => {
       const server = await startServer(...spec);
@@ -163,7 +202,7 @@ async function main(): Promise<void> {
         const gateway = await start('gateway', { ...serverEnv, KEYCLOAK_URL: proxy.url, KEYCLOAK_PUBLIC_URL: config.keycloak.publicUrl });
         if (args.workloads.has(1)) {
           add(
-            await attempt('1. Authenticated `me`', async () => {
+            await attempt('1. Authenticated `me` (revocation check included)', async () => {
               const bare = await start('bare-apollo', serverEnv);
               try {
                 return await meWorkload(ctx, gateway, bare, proxy);
@@ -204,10 +243,61 @@ async function main(): Promise<void> {
         }),
       );
     }
+    if (args.workloads.has(6)) {
+      add(
+        await attempt('6. `importUsers`', async () => {
+          const gateway = await start('gateway', serverEnv);
+          try {
+            return await importWorkload(ctx, gateway);
+          } finally {
+            await stop(gateway);
+          }
+        }),
+      );
+    }
+    if (args.workloads.has(7)) {
+      add(
+        await attempt('7. `login`', async () => {
+          const gateway = await start('gateway', serverEnv);
+          try {
+            return await loginWorkload(ctx, gateway);
+          } finally {
+            await stop(gateway);
+          }
+        }),
+      );
+    }
+    if (args.workloads.has(8)) {
+      add(
+        await attempt('8. Identity events', async () => {
+          const gateway = await start('gateway', serverEnv);
+          const bareSockets = await start('bare-websocket', serverEnv);
+          try {
+            return await eventsWorkload(ctx, gateway, bareSockets);
+          } finally {
+            await stop(gateway);
+            await stop(bareSockets);
+          }
+        }),
+      );
+    }
+    if (args.workloads.has(9)) {
+      add(
+        await attempt('9. Reconciler', async () => {
+          // Jobs on, reading admin events at their default interval; the full comparison an hour away.
+          const gateway = await start('gateway', { ...serverEnv, JOBS_ENABLED: 'true', RECONCILE_INTERVAL_SECONDS: '3600' });
+          try {
+            return await reconcilerWorkload(ctx);
+          } finally {
+            await stop(gateway);
+          }
+        }),
+      );
+    }
     if (args.workloads.has(4)) add(await attempt('4. Dev stack', () => stackStartWorkload(ctx)));
     if (args.workloads.has(5)) add(await attempt('5. Test suite', () => testSuiteWorkload(ctx)));
 
-    const skipped = [1, 2, 3, 4, 5].filter((w) => !args.workloads.has(w));
+    const skipped = WORKLOADS.filter((w) => !args.workloads.has(w));
     const minutes = (performance.now() - started) / 60_000;
     notes.push(
       `This run took ${minutes.toFixed(1)} minutes; load average at the end ${loadavg()

@@ -105,33 +105,64 @@ const GRANTED_GROUPS = ['groupIds', 'groupIdsToAdd', 'groupIdsToRemove'];
  */
 function withinReach(targetOf: (args: Record<string, any>) => unknown = () => undefined): ShieldRule {
   return rule({ cache: 'strict' })(async (_parent, args, context: GatewayContext) => {
-    const { loaders, principal } = context;
     const input = (args.input ?? {}) as Record<string, unknown>;
     const idsIn = (fields: string[]) =>
       fields.flatMap((field) => (Array.isArray(input[field]) ? input[field] : [])).filter((id): id is string => typeof id === 'string');
-    const [roleIds, groupIds] = [idsIn(GRANTED_ROLES), idsIn(GRANTED_GROUPS)];
-    // Saying that an address is proven is an administrator's statement: a user manager who
-    // could make it would hand out trust in addresses nobody followed a link to (its own included).
-    if (input.emailVerified === true) return forbidden();
-    const targetId = targetOf(args);
-    if (targetId !== undefined && targetId === principal?.userId && roleIds.length + groupIds.length > 0) return forbidden();
-    if (targetId !== undefined && (typeof targetId !== 'string' || !UUID.test(targetId) || !(await loaders.userById.load(targetId)))) {
-      return forbidden();
-    }
-
-    const [held, targetHolds, roles, groups] = await Promise.all([
-      heldByCaller(context),
-      typeof targetId === 'string' ? loaders.effectiveRolesByUserId.load(targetId) : [],
-      loaders.effectiveRolesByRoleId.loadMany(roleIds),
-      loaders.effectiveRolesByGroupId.loadMany(groupIds),
-    ]);
-    const reached = [targetHolds, ...roles, ...groups];
-    if (reached.some((found) => found instanceof Error)) return forbidden();
-    if (!(reached as { name: string }[][]).every((found) => found.every((role) => held.has(role.name)))) return forbidden();
-    return (await withinReachInKeycloak(context, typeof targetId === 'string' ? targetId : undefined, roleIds, groupIds))
-      ? true
-      : forbidden();
+    return userWriteWithinReach(context, {
+      targetId: targetOf(args),
+      roleIds: idsIn(GRANTED_ROLES),
+      groupIds: idsIn(GRANTED_GROUPS),
+      emailVerified: input.emailVerified === true,
+    });
   });
+}
+
+/** One write on a user as the escalation rule weighs it. */
+interface UserWrite {
+  /** The user written, if any (undefined: a new user); anything but a known user's id is refused. */
+  targetId?: unknown;
+  roleIds: readonly string[];
+  groupIds: readonly string[];
+  emailVerified: boolean;
+}
+
+/** The escalation rule (withinReach) for one write of a signed-in user manager: true, or FORBIDDEN. */
+async function userWriteWithinReach(context: GatewayContext, write: UserWrite): Promise<true | Error> {
+  const { loaders, principal } = context;
+  const { targetId, roleIds, groupIds } = write;
+  // Saying that an address is proven is an administrator's statement: a user manager who
+  // could make it would hand out trust in addresses nobody followed a link to (its own included).
+  if (write.emailVerified) return forbidden();
+  if (targetId !== undefined && targetId === principal?.userId && roleIds.length + groupIds.length > 0) return forbidden();
+  if (targetId !== undefined && (typeof targetId !== 'string' || !UUID.test(targetId) || !(await loaders.userById.load(targetId)))) {
+    return forbidden();
+  }
+
+  const [held, targetHolds, roles, groups] = await Promise.all([
+    heldByCaller(context),
+    typeof targetId === 'string' ? loaders.effectiveRolesByUserId.load(targetId) : [],
+    loaders.effectiveRolesByRoleId.loadMany(roleIds),
+    loaders.effectiveRolesByGroupId.loadMany(groupIds),
+  ]);
+  const reached = [targetHolds, ...roles, ...groups];
+  if (reached.some((found) => found instanceof Error)) return forbidden();
+  if (!(reached as { name: string }[][]).every((found) => found.every((role) => held.has(role.name)))) return forbidden();
+  return (await withinReachInKeycloak(context, typeof targetId === 'string' ? targetId : undefined, roleIds, groupIds))
+    ? true
+    : forbidden();
+}
+
+/**
+ * importUsers' permission per item (src/modules/users/user-import.service.ts): the caller
+ * passed `USER_MANAGERS` for the whole call, and each user it writes is then weighed as
+ * createUser or updateUser would weigh it, so that one user beyond the caller's reach is
+ * FAILED with FORBIDDEN while the others are written. ROLE_ADMIN reaches every user.
+ */
+export function importPermission(context: GatewayContext): (write: UserWrite) => Promise<true | Error> {
+  return async (write) => {
+    const { principal } = await context.caller();
+    return holds(principal, ADMIN_ROLE) ? true : userWriteWithinReach(context, write);
+  };
 }
 
 /**
@@ -244,8 +275,13 @@ const invitedTenant = (args: Record<string, any>) => args.input?.tenantId;
 const invitesNoOwner = rule('invitesNoOwner', { cache: 'strict' })((_parent, args) => (args.input?.role === 'OWNER' ? forbidden() : true));
 const INVITERS = or(ROLE_ADMIN, tenantRole(['OWNER'], invitedTenant), and(tenantRole(TENANT_ADMINS, invitedTenant), invitesNoOwner));
 
+const EVENT_READERS = or(
+  ROLE_ADMIN,
+  tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
+);
+
 /**
- * Who may call what: every Query and Mutation field, in one table. Anything missing is
+ * Who may call what: every Query, Mutation and Subscription field, in one table. Anything missing is
  * denied, and a test fails when a root field has no entry here.
  */
 export const PERMISSIONS = {
@@ -279,10 +315,7 @@ export const PERMISSIONS = {
     // addresses) are not a user manager's to read.
     userSessions: userWriter((args) => args.userId),
     // A tenant's OWNER or ADMIN names their tenant in the filter, and sees its events only.
-    events: or(
-      ROLE_ADMIN,
-      tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
-    ),
+    events: EVENT_READERS,
   },
   Mutation: {
     login: rateLimited('login'),
@@ -302,6 +335,8 @@ export const PERMISSIONS = {
     signup: rateLimited('signup'),
     resetPassword: rateLimited('resetPassword'),
     registerUser: limited(userWriter(), 'registerUser'),
+    // Each user is then weighed by the escalation rule on its own (importPermission).
+    importUsers: limited(USER_MANAGERS, 'importUsers'),
     sendPasswordSetupEmail: limited(
       userWriter((args) => args.userId),
       'sendPasswordSetupEmail',
@@ -322,7 +357,11 @@ export const PERMISSIONS = {
     endUserSessions: userWriter((args) => args.userId),
     signOutEverywhere: isAuthenticated,
   },
-} satisfies Record<'Query' | 'Mutation', Record<string, ShieldRule>>;
+  // Asked when a subscription starts and again for each event it delivers (src/modules/events/identity-events.subscription.ts).
+  Subscription: {
+    identityEvents: EVENT_READERS,
+  },
+} satisfies Record<'Query' | 'Mutation' | 'Subscription', Record<string, ShieldRule>>;
 
 /**
  * `node(id:)`: each type it refetches is shown under the rule of the root field that lists

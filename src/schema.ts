@@ -7,6 +7,7 @@ import type { GatewayContext } from './context.js';
 import { DateTimeScalar } from './scalars.js';
 import { checkArguments } from './validation.js';
 import { AuditEventResolver } from './modules/audit/audit.resolver.js';
+import { IdentityEventsSubscriptionResolver } from './modules/events/identity-events.subscription.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
 import { CredentialResolver, UserCredentialsResolver } from './modules/credentials/credential.resolver.js';
 import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
@@ -16,6 +17,7 @@ import { MeSessionsResolver, SessionResolver } from './modules/sessions/session.
 import { NodeResolver } from './modules/node/node.resolver.js';
 import { SystemResolver } from './modules/system/system.resolver.js';
 import { UserConnectionResolver, UserResolver } from './modules/users/user.resolver.js';
+import { UserImportResolver } from './modules/users/user-import.resolver.js';
 import { PrivilegeResolver, RoleResolver } from './modules/roles/role.resolver.js';
 import { GroupResolver } from './modules/groups/group.resolver.js';
 import { OnboardingResolver } from './modules/onboarding/onboarding.resolver.js';
@@ -28,6 +30,7 @@ const RESOLVERS = [
   MeResolver,
   UserResolver,
   UserConnectionResolver,
+  UserImportResolver,
   RoleResolver,
   PrivilegeResolver,
   GroupResolver,
@@ -46,7 +49,22 @@ const RESOLVERS = [
   SessionResolver,
   MeSessionsResolver,
   EventsResolver,
+  IdentityEventsSubscriptionResolver,
 ] as const;
+
+/**
+ * type-graphql requires a PubSub once a schema has subscriptions, even when every one of them
+ * brings its own `subscribe`, as identityEvents does (its events come from the outbox, through
+ * the process's LiveEvents): this one says so should anything ever use it.
+ */
+const NO_PUBSUB = {
+  publish: () => {
+    throw new Error('subscriptions read the identity events stream (src/events/live-events.ts), not a PubSub');
+  },
+  subscribe: () => {
+    throw new Error('subscriptions read the identity events stream (src/events/live-events.ts), not a PubSub');
+  },
+};
 
 /** The public schema, as type-graphql builds it from the decorated classes. */
 export async function buildPublicSchema(): Promise<GraphQLSchema> {
@@ -55,6 +73,7 @@ export async function buildPublicSchema(): Promise<GraphQLSchema> {
     resolvers: RESOLVERS,
     // The contract names its date scalar DateTime (type-graphql's default is DateTimeISO).
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
+    pubSub: NO_PUBSUB,
     // Input rules live in the services, which report every field at once.
     validate: false,
     // Resolvers are stateless: one instance each for the process.
@@ -64,6 +83,7 @@ export async function buildPublicSchema(): Promise<GraphQLSchema> {
   for (const [type, description] of [
     [schema.getQueryType(), ROOT_DESCRIPTIONS.Query],
     [schema.getMutationType(), ROOT_DESCRIPTIONS.Mutation],
+    [schema.getSubscriptionType(), ROOT_DESCRIPTIONS.Subscription],
   ] as const) {
     if (type) type.description = description;
   }
@@ -74,6 +94,8 @@ const ROOT_DESCRIPTIONS = {
   Query: 'Reads. Each field says who may call it; a caller without the right gets FORBIDDEN (UNAUTHENTICATED without a valid token).',
   Mutation:
     'Writes. Each reaches Keycloak first and then the local record, journalled in the audit trail; each field says who may call it.',
+  Subscription:
+    "Live streams over graphql-ws on the GraphQL path. The access token goes in connection_init's payload as {authorization: 'Bearer ...'}; the connection closes when it expires or its user loses access.",
 };
 
 /** The schema with the permission table applied: what the server executes. */

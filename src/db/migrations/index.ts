@@ -10,7 +10,11 @@ import { Migration20261201222425 } from './Migration20261201222425.js';
 import { Migration20261201223841 } from './Migration20261201223841.js';
 import { Migration20261201230000 } from './Migration20261201230000.js';
 import { Migration20261204225500 } from './Migration20261204225500.js';
+import { Migration20261204232000 } from './Migration20261204232000.js';
+import { Migration20261204233000 } from './Migration20261204233000.js';
 import { Migration20261204230000 } from './Migration20261204230000.js';
+import { Migration20261205002500 } from './Migration20261205002500.js';
+import { Migration20261205004000 } from './Migration20261205004000.js';
 
 /** Every migration, oldest first. `npm run migration:create` writes new ones; list them here. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -38,4 +42,12 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261204225500', class: Migration20261204225500 },
   // identity events: the transactional outbox, filled by triggers on the mirror (src/events/outbox.ts)
   { name: 'Migration20261204230000', class: Migration20261204230000 },
+  // where the admin-events reader stopped in each realm
+  { name: 'Migration20261204232000', class: Migration20261204232000 },
+  // a million users: trigram search, the users' count kept by triggers
+  { name: 'Migration20261204233000', class: Migration20261204233000 },
+  // a user's identity events belong to no tenant (ATTACK2-15)
+  { name: 'Migration20261205002500', class: Migration20261205002500 },
+  // identity events: a role or group that goes changes its holders' lists too
+  { name: 'Migration20261205004000', class: Migration20261205004000 },
 ];

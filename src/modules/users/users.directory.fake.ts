@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { UndoLog } from '../../journal/journal.js';
 import type { EmailAction } from '../../keycloak/actions-email.js';
 import type { LinkChanges } from '../roles/links.js';
+import type { HashedCredential } from './password-hash.js';
 import type { UserAttributes } from './user.entity.js';
 import type { ProfileChanges, UserProfile } from './user.type.js';
-import { irreversible, type Linked, type NewDirectoryUser, type UsersDirectory } from './users.directory.js';
+import { irreversible, type Linked, type ListedUser, type NewDirectoryUser, type UsersDirectory } from './users.directory.js';
 import type { MirroredUser } from './users.queries.js';
 
 /** A user as the fake directory holds it. */
@@ -12,6 +13,8 @@ export interface FakeDirectoryUser extends UserProfile {
   id: string;
   createdAt: Date;
   password?: string;
+  /** An imported hash, as Keycloak would keep it. */
+  hashedCredential?: HashedCredential;
   temporaryPassword?: boolean;
   requiredActions: string[];
   roleIds: Set<string>;
@@ -69,7 +72,7 @@ export class FakeUsersDirectory implements UsersDirectory {
     adoptCreatedSince?: Date,
   ): Promise<string> {
     this.maybeFail('create');
-    const { password, ...profile } = user;
+    const { password, hashedCredential, ...profile } = user;
     const taken = [...this.users.values()].find((other) => other.email === user.email || other.username === user.username);
     if (taken) {
       if (adoptCreatedSince && taken.createdAt >= adoptCreatedSince) return this.linkAll(taken.id, roles, groups, undo, user.email);
@@ -81,7 +84,8 @@ export class FakeUsersDirectory implements UsersDirectory {
       id,
       createdAt: new Date(),
       password,
-      requiredActions: password ? [] : ['UPDATE_PASSWORD'],
+      hashedCredential,
+      requiredActions: password || hashedCredential ? [] : ['UPDATE_PASSWORD'],
       roleIds: new Set(),
       groupIds: new Set(),
     });
@@ -122,21 +126,21 @@ export class FakeUsersDirectory implements UsersDirectory {
     return { roleIds: [...user.roleIds], groupIds: [...user.groupIds] };
   }
 
-  async usersWithRole(roleName: string, first: number, max: number): Promise<string[]> {
+  async usersWithRole(roleName: string, first: number, max: number): Promise<ListedUser[]> {
     this.maybeFail('usersWithRole');
     const holds = (user: FakeDirectoryUser) => [...user.roleIds].some((id) => this.roleNames.get(id) === roleName);
     return [...this.users.values()]
       .filter(holds)
       .slice(first, first + max)
-      .map((user) => user.id);
+      .map((user) => ({ id: user.id, username: user.username }));
   }
 
-  async groupMembers(groupId: string, first: number, max: number): Promise<string[]> {
+  async groupMembers(groupId: string, first: number, max: number): Promise<ListedUser[]> {
     this.maybeFail('groupMembers');
     return [...this.users.values()]
       .filter((user) => user.groupIds.has(groupId))
       .slice(first, first + max)
-      .map((user) => user.id);
+      .map((user) => ({ id: user.id, username: user.username }));
   }
 
   async updateProfile(

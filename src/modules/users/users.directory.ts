@@ -4,14 +4,23 @@ import { endSessions, type UndoLog } from '../../journal/journal.js';
 import { sendActionsEmail, type EmailAction } from '../../keycloak/actions-email.js';
 import { isKeycloakNotFound } from '../../keycloak/keycloak-errors.js';
 import type { LinkChanges } from '../roles/links.js';
+import type { HashedCredential } from './password-hash.js';
 import { applyLinkChanges, toMapping } from '../roles/roles.directory.js';
 import type { UserAttributes } from './user.entity.js';
 import type { ProfileChanges, UserProfile } from './user.type.js';
 import type { MirroredUser } from './users.queries.js';
 
-/** A user to create in Keycloak. Absent password: Keycloak asks for one (UPDATE_PASSWORD). */
+/** A user to create in Keycloak. Neither password nor hashed credential: Keycloak asks for one (UPDATE_PASSWORD). */
 export interface NewDirectoryUser extends UserProfile {
   password?: string;
+  /** A password hash from another system, kept by Keycloak as it is (an import). */
+  hashedCredential?: HashedCredential;
+}
+
+/** A user as a listing names it. */
+export interface ListedUser {
+  id: string;
+  username: string;
 }
 
 /** A role or group as the directory links it: its id, and a name for Keycloak and for undo messages. */
@@ -46,10 +55,10 @@ export interface UsersDirectory {
   list(first: number, max: number): Promise<MirroredUser[]>;
   /** The user's direct realm roles (and privileges) and groups. */
   links(id: string): Promise<{ roleIds: string[]; groupIds: string[] }>;
-  /** One page of the ids of the users mapped directly to the realm role `roleName`. */
-  usersWithRole(roleName: string, first: number, max: number): Promise<string[]>;
-  /** One page of the ids of the group's direct members. */
-  groupMembers(groupId: string, first: number, max: number): Promise<string[]>;
+  /** One page of the users mapped directly to the realm role `roleName` (Keycloak lists them by username). */
+  usersWithRole(roleName: string, first: number, max: number): Promise<ListedUser[]>;
+  /** One page of the group's direct members (Keycloak lists them by username). */
+  groupMembers(groupId: string, first: number, max: number): Promise<ListedUser[]>;
   /**
    * Changes the profile; the attributes are `attributesOf` Keycloak's current ones, which may
    * hold attributes the mirror lacks. The undo restores Keycloak's copy as it was. Answers
@@ -90,14 +99,16 @@ export class KeycloakUsersDirectory implements UsersDirectory {
     undo: UndoLog,
     adoptCreatedSince?: Date,
   ): Promise<string> {
-    const { password, ...profile } = user;
+    const { password, hashedCredential, ...profile } = user;
     let id: string;
     try {
       ({ id } = await this.keycloak.users.create({
         ...profile,
         ...(password
           ? { credentials: [{ type: 'password', value: password, temporary: false }] }
-          : { requiredActions: ['UPDATE_PASSWORD'] }),
+          : hashedCredential
+            ? { credentials: [hashedCredential] }
+            : { requiredActions: ['UPDATE_PASSWORD'] }),
       }));
     } catch (error) {
       const conflict = (error as { response?: { status?: number } }).response?.status === 409;
@@ -140,12 +151,12 @@ export class KeycloakUsersDirectory implements UsersDirectory {
     return { roleIds: roles.map((role) => role.id!), groupIds: groups.map((group) => group.id!) };
   }
 
-  async usersWithRole(roleName: string, first: number, max: number): Promise<string[]> {
-    return idsOf(await this.keycloak.roles.findUsersWithRole({ name: roleName, first, max, briefRepresentation: true }));
+  async usersWithRole(roleName: string, first: number, max: number): Promise<ListedUser[]> {
+    return listed(await this.keycloak.roles.findUsersWithRole({ name: roleName, first, max, briefRepresentation: true }));
   }
 
-  async groupMembers(groupId: string, first: number, max: number): Promise<string[]> {
-    return idsOf(await this.keycloak.groups.listMembers({ id: groupId, first, max, briefRepresentation: true }));
+  async groupMembers(groupId: string, first: number, max: number): Promise<ListedUser[]> {
+    return listed(await this.keycloak.groups.listMembers({ id: groupId, first, max, briefRepresentation: true }));
   }
 
   async updateProfile(
@@ -261,6 +272,6 @@ function mirrored(user: UserRepresentation): MirroredUser {
   };
 }
 
-function idsOf(users: { id?: string }[]): string[] {
-  return users.flatMap(({ id }) => (id ? [id] : []));
+function listed(users: { id?: string; username?: string }[]): ListedUser[] {
+  return users.flatMap(({ id, username }) => (id && username ? [{ id, username }] : []));
 }

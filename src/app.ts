@@ -30,6 +30,8 @@ import { UserRecordCache } from './modules/users/user-record-cache.js';
 import { buildExecutableSchema } from './schema.js';
 import type { ServiceDependencies } from './services.js';
 import { TenantsQueries } from './modules/tenants/tenants.queries.js';
+import { createWebhookDispatcher, type WebhookDispatcher } from './modules/webhooks/webhook.dispatcher.js';
+import { webhookSettings } from './modules/webhooks/webhook.settings.js';
 
 export interface App {
   config: Config;
@@ -48,6 +50,8 @@ export interface App {
   jobs: Jobs;
   /** OpenTelemetry tracing, when configured (OTEL_EXPORTER_OTLP_ENDPOINT). */
   tracing?: Tracing;
+  /** Webhook delivery: running with the jobs (`config.jobs.enabled`), else started or run on demand. */
+  webhooks: WebhookDispatcher;
   /** Starts listening; resolves with the GraphQL endpoint's URL. Port 0 picks a free port. */
   listen(port?: number): Promise<string>;
   /**
@@ -64,6 +68,8 @@ export interface AppOptions {
   ide?: Ide;
   /** The clock token expiry is judged by (tests move it). */
   now?: () => number;
+  /** The clock webhook deliveries are scheduled by (tests move it past retries' waits). */
+  webhookClock?: () => Date;
 }
 
 /**
@@ -153,6 +159,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   await apollo.start();
 
+  const webhooks = webhookSettings(config.webhooks, options.webhookClock);
   const serviceDependencies: ServiceDependencies = {
     keycloak: keycloak.client,
     sessions,
@@ -160,6 +167,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     invitationAcceptUrl: config.invitationAcceptUrl,
     invitationLimits: config.invitations,
     tenantRealms,
+    webhooks,
   };
   const http = createHttpServer({
     // Traced, each operation runs inside its span, so that its SQL and Keycloak calls are its children.
@@ -181,6 +189,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           trustedProxies: config.http.trustedProxies,
           log,
           tenantRealms,
+          webhooks,
         },
         request,
       ),
@@ -196,6 +205,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs, metrics });
   if (config.jobs.enabled) jobs.start();
+  const webhookDispatcher = createWebhookDispatcher({
+    databaseUrl: config.databaseUrl,
+    em: orm.em,
+    feed: webhooks.feed,
+    box: webhooks.box,
+    config: config.webhooks,
+    now: webhooks.now,
+    log,
+  });
+  if (config.jobs.enabled) webhookDispatcher.start();
 
   return {
     config,
@@ -209,6 +228,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metricsServer,
     jobs,
     tracing,
+    webhooks: webhookDispatcher,
     async listen(port = config.http.port) {
       if (metricsServer) await listenOn(metricsServer, config.http.metricsPort!, config.http.host);
       return `http://localhost:${await listenOn(http.server, port, config.http.host)}/graphql`;
@@ -227,6 +247,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (cut > 0) log.warn({ requests: cut, timeoutSeconds }, 'requests still running at the shutdown deadline were cut');
       tenantRealms?.stop();
       await jobsStopped;
+      await webhookDispatcher.stop();
       if (metricsServer?.listening) await closeServer(metricsServer);
       metrics.close();
       await apollo.stop();

@@ -20,6 +20,8 @@ import { createTenantLoaders } from './modules/tenants/tenant.loader.js';
 import { createUserLoaders } from './modules/users/user.loader.js';
 import type { UserRecordCache } from './modules/users/user-record-cache.js';
 import { createServices, type Services } from './services.js';
+import type { WebhookSettings } from './modules/webhooks/webhook.service.js';
+import { createWebhookLoaders } from './modules/webhooks/webhook.loader.js';
 
 /** Who the fields below the root are read for: what the field rules need of a principal. */
 export type Viewer = Pick<Principal, 'userId' | 'roles' | 'privileges'>;
@@ -86,6 +88,7 @@ export interface ContextDependencies {
   log: Logger;
   /** Present in realm tenancy (TENANCY_MODE=realm) only. */
   tenantRealms?: TenantRealms;
+  webhooks: WebhookSettings;
 }
 
 export async function createContext(
@@ -173,6 +176,7 @@ function createLoaders(services: Services) {
     ...createTenantLoaders(services.queries.tenants),
     ...createInvitationLoaders(services.invitations),
     ...createAuditLoaders(services.audit),
+    ...createWebhookLoaders(services.webhooks),
   };
 }
 

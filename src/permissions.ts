@@ -259,6 +259,7 @@ export const PERMISSIONS = {
       AUDITORS,
       tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
     ),
+    webhookEndpoints: ROLE_ADMIN,
   },
   Mutation: {
     login: rateLimited('login'),
@@ -289,6 +290,11 @@ export const PERMISSIONS = {
     updateGroupUsers: ROLE_ADMIN,
     updateGroupRolesPrivileges: ROLE_ADMIN,
     deleteGroup: ROLE_ADMIN,
+    createWebhookEndpoint: ROLE_ADMIN,
+    updateWebhookEndpoint: ROLE_ADMIN,
+    deleteWebhookEndpoint: ROLE_ADMIN,
+    rotateWebhookSecret: ROLE_ADMIN,
+    redeliverWebhook: ROLE_ADMIN,
   },
 } satisfies Record<'Query' | 'Mutation', Record<string, ShieldRule>>;
 
@@ -307,6 +313,8 @@ export const NODE_RULES: Record<NodeTypeName, { field: keyof typeof PERMISSIONS.
   Invitation: { field: 'invitations', args: ({ tenantId }: { tenantId: string }) => ({ tenantId }) },
   // An event of no tenant is the auditors' alone, as in the list: a tenant's admins must name their tenant.
   AuditEvent: { field: 'auditEvents', args: ({ tenantId }: { tenantId: string | null }) => ({ filter: { tenantId } }) },
+  WebhookEndpoint: { field: 'webhookEndpoints', args: () => ({}) },
+  WebhookDelivery: { field: 'webhookEndpoints', args: () => ({}) },
 };
 
 /**

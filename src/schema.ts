@@ -17,6 +17,7 @@ import { PrivilegeResolver, RoleResolver } from './modules/roles/role.resolver.j
 import { GroupResolver } from './modules/groups/group.resolver.js';
 import { OnboardingResolver } from './modules/onboarding/onboarding.resolver.js';
 import { InvitationResolver, TenantInvitationsResolver } from './modules/invitations/invitation.resolver.js';
+import { WebhookEndpointResolver } from './modules/webhooks/webhook.resolver.js';
 import { MeTenantsResolver, TenantMembershipResolver, TenantResolver, UserTenantsResolver } from './modules/tenants/tenant.resolver.js';
 
 const RESOLVERS = [
@@ -38,6 +39,7 @@ const RESOLVERS = [
   AuthResolver,
   DashboardResolver,
   AuditEventResolver,
+  WebhookEndpointResolver,
 ] as const;
 
 /** The public schema, as type-graphql builds it from the decorated classes. */

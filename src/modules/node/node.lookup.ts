@@ -2,7 +2,10 @@ import type { GatewayContext } from '../../context.js';
 import type { RealmRoleKind } from '../roles/role.entity.js';
 import { asNode, NODE_TYPES, type NodeRecord, type NodeTypeName } from './node.type.js';
 
-type Loaders = Pick<GatewayContext['loaders'], 'userById' | 'roleById' | 'groupById' | 'tenantById' | 'invitationById' | 'auditEventById'>;
+type Loaders = Pick<
+  GatewayContext['loaders'],
+  'userById' | 'roleById' | 'groupById' | 'tenantById' | 'invitationById' | 'auditEventById' | 'webhookEndpointById' | 'webhookDeliveryById'
+>;
 
 /** Roles and privileges share the mirror's roles table: one row, one kind, never both. */
 async function roleOfKind(loaders: Loaders, id: string, kind: RealmRoleKind) {
@@ -19,6 +22,8 @@ const FINDERS: Record<NodeTypeName, (loaders: Loaders, id: string) => Promise<{ 
   Tenant: (loaders, id) => loaders.tenantById.load(id),
   Invitation: (loaders, id) => loaders.invitationById.load(id),
   AuditEvent: (loaders, id) => loaders.auditEventById.load(id),
+  WebhookEndpoint: (loaders, id) => loaders.webhookEndpointById.load(id),
+  WebhookDelivery: (loaders, id) => loaders.webhookDeliveryById.load(id),
 };
 
 /**

@@ -13,6 +13,7 @@ import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/token-verifier.js';
 import { listenToChannel } from './db/channel-listener.js';
+import { type OutboxRelay, startOutboxRelay } from './events/outbox.js';
 import { migrate, type Orm } from './db/orm.js';
 import { openDatabase } from './database.js';
 import { createKeycloakAdmin, type KeycloakAdmin } from './keycloak/admin-client.js';
@@ -48,6 +49,8 @@ export interface App {
   metricsServer?: Server;
   /** Background sync and reconciliation: running when `config.jobs.enabled`, else run on demand. */
   jobs: Jobs;
+  /** Numbers committed identity events in commit order (src/events/outbox.ts); every process runs it, taking turns. */
+  outbox: OutboxRelay;
   /** OpenTelemetry tracing, when configured (OTEL_EXPORTER_OTLP_ENDPOINT). */
   tracing?: Tracing;
   /** Webhook delivery: running with the jobs (`config.jobs.enabled`), else started or run on demand. */
@@ -205,6 +208,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs, metrics });
   if (config.jobs.enabled) jobs.start();
+  const outbox = startOutboxRelay({ em: orm.em, databaseUrl: config.databaseUrl, log });
   const webhookDispatcher = createWebhookDispatcher({
     databaseUrl: config.databaseUrl,
     em: orm.em,
@@ -227,6 +231,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics,
     metricsServer,
     jobs,
+    outbox,
     tracing,
     webhooks: webhookDispatcher,
     async listen(port = config.http.port) {
@@ -252,6 +257,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       metrics.close();
       await apollo.stop();
       await userChanges.close();
+      await outbox.stop();
       await orm.close();
       await rateLimiter.close();
       mailer.close();

@@ -1,6 +1,7 @@
 import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config } from './config.js';
+import type { EventOrigin } from './events/outbox.js';
 import { Journal } from './journal/journal.js';
 import { createKeycloakSessions, type KeycloakSessions } from './keycloak/sessions.js';
 import type { TenantRealms } from './keycloak/tenant-realms.js';
@@ -66,11 +67,11 @@ export function serviceDependencies(
 /**
  * The service graph over one EntityManager fork: a request's, or one unit of a job's
  * work. Requests and jobs alike build it here, so a write takes the same path whoever
- * makes it.
+ * makes it. `origin` names who makes the changes in the identity events (src/events/outbox.ts).
  */
-export function createServices(em: EntityManager, deps: ServiceDependencies, log: Logger) {
+export function createServices(em: EntityManager, deps: ServiceDependencies, log: Logger, origin: EventOrigin = 'GATEWAY') {
   const { keycloak, sessions, mailer, invitationAcceptUrl, invitationLimits, tenantRealms, webhooks } = deps;
-  const journal = new Journal(em, log);
+  const journal = new Journal(em, log, origin);
   const queries = {
     users: new UsersQueries(em),
     roles: rolesQueries(em),

@@ -45,7 +45,9 @@ export function createJobs(deps: {
   const { em, config } = deps;
   const { keycloak } = deps.services;
   const log = deps.log.child({ component: 'jobs' });
-  const services = (fork: EntityManager) => createServices(fork, deps.services, log);
+  // The identity events of their writes: the sync job's are SYNC; the reconciler's apply Keycloak's changes.
+  const syncServices = (fork: EntityManager) => createServices(fork, deps.services, log, 'SYNC');
+  const services = (fork: EntityManager) => createServices(fork, deps.services, log, 'KEYCLOAK');
   const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const timers = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<unknown>>();
@@ -53,7 +55,7 @@ export function createJobs(deps: {
 
   const syncOnce = async (now = new Date()) => {
     const run = await syncPendingUsers(
-      { em, services, log },
+      { em, services: syncServices, log },
       {
         batchSize: config.syncBatchSize,
         leaseSeconds: config.syncLeaseSeconds,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AppError } from '../errors.js';
+import { type EventOrigin, setEventOrigin } from '../events/outbox.js';
 import { fromKeycloakError, isKeycloakNotFound } from '../keycloak/keycloak-errors.js';
 import type { Logger } from '../logger.js';
 import { AuditEventEntity, type AuditStatus } from './audit-event.entity.js';
@@ -113,11 +114,16 @@ export function isKeycloakUnreachable(error: unknown): boolean {
  * - Keycloak fails: its completed steps are undone, nothing local changes, FAILED.
  * - The local transaction fails: the Keycloak steps are undone, COMPENSATED.
  * - Undoing fails too: the event stays PENDING for the reconciler to finish.
+ *
+ * The local transaction names its origin and the entry's actor for the identity events the
+ * mirror's triggers write in it (src/events/outbox.ts): GATEWAY for requests, SYNC for the
+ * sync job's journal.
  */
 export class Journal {
   constructor(
     private readonly em: EntityManager,
     private readonly log: Logger,
+    private readonly origin: EventOrigin = 'GATEWAY',
   ) {}
 
   async write<K, R>(write: Write<K, R>): Promise<R> {
@@ -131,7 +137,7 @@ export class Journal {
       const failure = fromKeycloakError(error);
       const undone = await this.tryUndo(undo, eventId);
       if (undone && write.whenUnreachable && isKeycloakUnreachable(error)) {
-        return this.defer(eventId, write.whenUnreachable, failure);
+        return this.defer(write.entry, eventId, write.whenUnreachable, failure);
       }
       await this.settle(eventId, undone ? 'FAILED' : 'PENDING', { error: failure.message });
       throw failure;
@@ -140,6 +146,7 @@ export class Journal {
     const targetId = write.targetIdOf?.(keycloakResult);
     try {
       return await this.em.fork().transactional(async (em) => {
+        await setEventOrigin(em, this.origin, write.entry.actorId);
         const result = await write.local(em, keycloakResult);
         await em.nativeUpdate(
           AuditEventEntity,
@@ -174,12 +181,14 @@ export class Journal {
 
   /** Keycloak is away and holds nothing of this write: keep it locally for a background job. */
   private async defer<R>(
+    entry: JournalEntry,
     eventId: string,
     whenUnreachable: (em: EntityManager) => Promise<{ result: R; targetId?: string }>,
     failure: AppError,
   ): Promise<R> {
     try {
       return await this.em.fork().transactional(async (em) => {
+        await setEventOrigin(em, this.origin, entry.actorId);
         const { result, targetId } = await whenUnreachable(em);
         await em.execute(
           `update audit_events set status = 'SUCCEEDED', target_id = coalesce(?, target_id), error = ?,

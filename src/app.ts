@@ -252,7 +252,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (cut > 0) log.warn({ requests: cut, timeoutSeconds }, 'requests still running at the shutdown deadline were cut');
       tenantRealms?.stop();
       await jobsStopped;
-      await webhookDispatcher.stop();
+      await webhookDispatcher.close();
       if (metricsServer?.listening) await closeServer(metricsServer);
       metrics.close();
       await apollo.stop();

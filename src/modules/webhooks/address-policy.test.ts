@@ -37,9 +37,12 @@ describe('the webhook address classifier', () => {
     expect(nonPublicRange(address)).toBe(range);
   });
 
-  it.each(['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8', '172.32.0.1', '11.0.0.1'])('accepts the public %s', (address) => {
-    expect(nonPublicRange(address)).toBeUndefined();
-  });
+  it.each(['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8', '172.32.0.1', '11.0.0.1'])(
+    'accepts the public %s',
+    (address) => {
+      expect(nonPublicRange(address)).toBeUndefined();
+    },
+  );
 
   it.each([
     ['http://2130706433/', '127.0.0.1'],

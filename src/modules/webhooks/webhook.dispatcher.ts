@@ -40,7 +40,10 @@ export interface WebhookDispatcher {
   runOnce(): Promise<DispatchRun>;
   /** Listens for new events and redeliveries, and polls for retries, until stop. */
   start(): void;
+  /** Stops listening and polling; waits for the run under way. */
   stop(): Promise<void>;
+  /** Stops, and closes the delivery connections. */
+  close(): Promise<void>;
 }
 
 export interface DispatcherDependencies {
@@ -168,7 +171,10 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
           resolve: deps.resolve,
         });
         if (!result.ok) {
-          log.info({ endpointId: endpoint.id, origin: originOf(endpoint.url), deliveryId: delivery.id, error: result.error }, 'webhook attempt failed');
+          log.info(
+            { endpointId: endpoint.id, origin: originOf(endpoint.url), deliveryId: delivery.id, error: result.error },
+            'webhook attempt failed',
+          );
         }
       }
     }
@@ -205,7 +211,10 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
       },
       (em) => new WebhooksQueries(em).disable(delivery.endpointId, reason, outcome.now),
     );
-    log.warn({ endpointId: delivery.endpointId, origin: endpoint && originOf(endpoint.url) }, 'webhook endpoint disabled after sustained failure');
+    log.warn(
+      { endpointId: delivery.endpointId, origin: endpoint && originOf(endpoint.url) },
+      'webhook endpoint disabled after sustained failure',
+    );
   };
 
   const runOnce = async (): Promise<DispatchRun> => {
@@ -261,6 +270,14 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
     }
   };
 
+  const stop = async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await Promise.all(listeners.map((listener) => listener.close()));
+    listeners = [];
+    await running;
+  };
+
   return {
     runOnce,
     start() {
@@ -278,12 +295,9 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
       );
       wake();
     },
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await Promise.all(listeners.map((listener) => listener.close()));
-      listeners = [];
-      await running;
+    stop,
+    async close() {
+      await stop();
       await pool.end();
     },
   };

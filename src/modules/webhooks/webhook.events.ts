@@ -39,17 +39,23 @@ export const outboxFeed: EventFeed = {
   },
   async byIds(em, ids) {
     if (ids.length === 0) return [];
-    const rows = await em.getConnection().execute<Record<string, any>[]>(
+    const rows = await em.getConnection().execute<(Omit<IdentityEventRow, 'occurredAt'> & { occurredAt: string | Date })[]>(
       `select id, position::text as position, type, occurred_at as "occurredAt", origin, actor_id as "actorId",
               subject_type as "subjectType", subject_id as "subjectId", tenant_id as "tenantId", before, after
          from identity_events where id in (?) and position is not null`,
       [ids],
     );
-    return rows.map((row) => asFeedEvent({ ...row, occurredAt: new Date(row.occurredAt) } as unknown as IdentityEventRow));
+    return rows.map((row) => asFeedEvent({ ...row, occurredAt: new Date(row.occurredAt) }));
   },
 };
 
 function asFeedEvent(row: IdentityEventRow): FeedEvent {
   const { position, ...data } = row;
-  return { id: row.id, position: String(position), type: row.type, occurredAt: row.occurredAt, data: { ...data, occurredAt: row.occurredAt.toISOString() } };
+  return {
+    id: row.id,
+    position: String(position),
+    type: row.type,
+    occurredAt: row.occurredAt,
+    data: { ...data, occurredAt: row.occurredAt.toISOString() },
+  };
 }

@@ -41,7 +41,9 @@ export class WebhookEndpointResolver {
     return { ...message('Webhook endpoint created: keep its secret, it is not shown again'), endpoint, secret };
   }
 
-  @Mutation(() => WebhookEndpointPayloadType, { description: 'ROLE_ADMIN. Changes an endpoint; turning it on again resumes its deliveries, in order.' })
+  @Mutation(() => WebhookEndpointPayloadType, {
+    description: 'ROLE_ADMIN. Changes an endpoint; turning it on again resumes its deliveries, in order.',
+  })
   async updateWebhookEndpoint(
     @Arg('id', () => ID, { description: 'The endpoint to change.' }) id: string,
     @Arg('input', () => UpdateWebhookEndpointInput, { description: 'What changes.' }) input: UpdateWebhookEndpointInput,
@@ -60,7 +62,10 @@ export class WebhookEndpointResolver {
   @Mutation(() => WebhookEndpointPayloadType, {
     description: 'A new signing secret, returned once; deliveries are signed with both the new and the previous secret for 24 hours.',
   })
-  async rotateWebhookSecret(@Arg('id', () => ID, { description: 'The endpoint whose secret is replaced.' }) id: string, @Ctx() context: GatewayContext) {
+  async rotateWebhookSecret(
+    @Arg('id', () => ID, { description: 'The endpoint whose secret is replaced.' }) id: string,
+    @Ctx() context: GatewayContext,
+  ) {
     const { endpoint, secret } = await context.services.webhooks.rotate(id, principalOf(context).userId);
     return {
       ...message('New signing secret: deliveries carry signatures by it and by the previous one for 24 hours'),

@@ -6,7 +6,12 @@ import { InputCheck, UUID } from '../../validation.js';
 import { checkedAddresses, type AddressPolicy, type Resolver, RefusedAddressError, urlProblem } from './address-policy.js';
 import type { EventFeed } from './webhook.events.js';
 import { newSigningSecret, type SecretBox } from './webhook-secrets.js';
-import type { CreateWebhookEndpointInput, UpdateWebhookEndpointInput, WebhookDeliveryRecord, WebhookEndpointRecord } from './webhook.type.js';
+import type {
+  CreateWebhookEndpointInput,
+  UpdateWebhookEndpointInput,
+  WebhookDeliveryRecord,
+  WebhookEndpointRecord,
+} from './webhook.type.js';
 import type { EndpointChange, WebhooksQueries } from './webhooks.queries.js';
 
 /** How long deliveries are signed with the previous secret too, after a rotation. */
@@ -131,7 +136,13 @@ export class WebhookService {
   async delete(id: string, actorId: string): Promise<WebhookEndpointRecord> {
     const endpoint = await this.existing(id);
     await this.deps.journal.writeLocal(
-      { action: 'WEBHOOK_ENDPOINT_DELETE', targetType: 'WebhookEndpoint', targetId: id, actorId, details: { origin: originOf(endpoint.url) } },
+      {
+        action: 'WEBHOOK_ENDPOINT_DELETE',
+        targetType: 'WebhookEndpoint',
+        targetId: id,
+        actorId,
+        details: { origin: originOf(endpoint.url) },
+      },
       (em) => this.deps.queries.within(em).delete(id),
     );
     return endpoint;

@@ -4,6 +4,12 @@ import { selectRows, statementsOn } from '../../db/loaders.js';
 import { keysetPage, type Page, type PageWindow } from '../../db/pagination.js';
 import type { WebhookDeliveryRecord, WebhookEndpointRecord } from './webhook.type.js';
 
+/**
+ * A text[] parameter, sent as a JSON array: the entity manager's `?` expands a JavaScript
+ * array into a list of values, which is not one array value.
+ */
+const TEXT_ARRAY = `array(select jsonb_array_elements_text(?::jsonb))`;
+
 /** The channel the delivery workers listen on besides the outbox's. */
 export const DELIVERIES_CHANNEL = 'webhook_deliveries';
 
@@ -59,8 +65,18 @@ export class WebhooksQueries {
   async insert(row: NewEndpoint): Promise<void> {
     await statementsOn(this.em).run(
       `insert into webhook_endpoints (id, url, description, event_types, sealed_secret, event_position, created_by, created_at, updated_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [row.id, row.url, row.description, row.eventTypes, row.sealedSecret, row.eventPosition, row.createdBy, row.now, row.now],
+       values (?, ?, ?, ${TEXT_ARRAY}, ?, ?, ?, ?, ?)`,
+      [
+        row.id,
+        row.url,
+        row.description,
+        JSON.stringify(row.eventTypes),
+        row.sealedSecret,
+        row.eventPosition,
+        row.createdBy,
+        row.now,
+        row.now,
+      ],
     );
   }
 
@@ -73,16 +89,16 @@ export class WebhooksQueries {
       ['enabled', change.enabled],
     ];
     const given = columns.filter(([, value]) => value !== undefined);
-    const sets = ['updated_at = ?', ...given.map(([column]) => `${column} = ?`)];
-    const params = [now, ...given.map(([, value]) => value)];
+    const sets = ['updated_at = ?', ...given.map(([column]) => `${column} = ${column === 'event_types' ? TEXT_ARRAY : '?'}`)];
+    const params = [now, ...given.map(([column, value]) => (column === 'event_types' ? JSON.stringify(value) : value))];
     if (change.enabled !== undefined) sets.push('consecutive_failures = 0', 'disabled_reason = null');
     const run = statementsOn(this.em).run;
     await run(`update webhook_endpoints set ${sets.join(', ')} where id = ?`, [...params, id]);
     if (change.enabled === true) {
-      await run(
-        `update webhook_deliveries set next_attempt_at = ?, first_attempt_at = null where endpoint_id = ? and status = 'PENDING'`,
-        [now, id],
-      );
+      await run(`update webhook_deliveries set next_attempt_at = ?, first_attempt_at = null where endpoint_id = ? and status = 'PENDING'`, [
+        now,
+        id,
+      ]);
     }
   }
 

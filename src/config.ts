@@ -408,7 +408,7 @@ export function loadConfig(env: Env = process.env): Config {
     idempotency: { ttlSeconds: read.positive('IDEMPOTENCY_TTL_SECONDS', 86_400) },
     tracing: readTracing(read),
     webhooks: {
-      secretKey: read.optional('WEBHOOK_SECRET_KEY') ?? read.optional('KEYCLOAK_API_CLIENT_SECRET') ?? '',
+      secretKey: read.secretKey('WEBHOOK_SECRET_KEY') ?? read.optional('KEYCLOAK_API_CLIENT_SECRET') ?? '',
       allowPrivateAddresses: read.flag('WEBHOOK_ALLOW_PRIVATE_ADDRESSES') ?? environment === 'development',
       timeoutSeconds: read.positive('WEBHOOK_TIMEOUT_SECONDS', 10),
       retryHours: read.positive('WEBHOOK_RETRY_HOURS', 72),
@@ -722,6 +722,13 @@ class EnvReader {
       return fallback;
     }
     return limit;
+  }
+
+  /** A key to derive others from: at least 32 characters of random text, never echoed in a problem. */
+  secretKey(name: string): string | undefined {
+    const value = this.optional(name);
+    if (value !== undefined && value.length < 32) this.problems.push(`${name} must be at least 32 characters of random text`);
+    return value;
   }
 
   /** true or false; undefined when unset, so that a default can depend on other variables. */

@@ -12,6 +12,7 @@ import type { Logger } from './logger.js';
 import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
 import type { KeycloakSessions } from './keycloak/sessions.js';
 import { createAuditLoaders } from './modules/audit/audit.loader.js';
+import { createEventsLoaders } from './modules/events/events.loader.js';
 import { createGroupLoaders } from './modules/groups/group.loader.js';
 import { createRoleLoaders } from './modules/roles/role.loader.js';
 import { createInvitationLoaders } from './modules/invitations/invitation.loader.js';
@@ -176,6 +177,7 @@ function createLoaders(services: Services) {
     ...createTenantLoaders(services.queries.tenants),
     ...createInvitationLoaders(services.invitations),
     ...createAuditLoaders(services.audit),
+    ...createEventsLoaders(services.events),
     ...createWebhookLoaders(services.webhooks),
   };
 }

@@ -34,6 +34,10 @@ const ADMINS_GROUP_ID = '60000000-0000-4000-8000-000000000001';
 const PRIV_USER_MANAGEMENT_ID = '40000000-0000-4000-8000-000000000003';
 const TENANT_EVENT = 'ae000000-0000-4000-8000-000000000001';
 const SYSTEM_EVENT = 'ae000000-0000-4000-8000-000000000002';
+const TENANT_IDENTITY_EVENT = 'be000000-0000-4000-8000-000000000001';
+const REALM_IDENTITY_EVENT = 'be000000-0000-4000-8000-000000000002';
+const WEBHOOK_ENDPOINT = 'ce000000-0000-4000-8000-000000000001';
+const WEBHOOK_DELIVERY = 'ce000000-0000-4000-8000-000000000002';
 /** The id of a user and of a tenant both: ids come from Keycloak and from the gateway, and nothing keeps them apart. */
 const NAMESAKE = '0c000000-0000-4000-8000-000000000001';
 
@@ -181,6 +185,11 @@ function contextFor(who: Who, options: { tenantId?: string; limiter?: FakeRateLi
     groupById: loader((id) => (id === ADMINS_GROUP_ID ? { id, name: 'admins' } : null)),
     tenantById: loader((id) => ([TENANT, OTHER_TENANT, NAMESAKE].includes(id) ? { id, name: 'Tenant', createdAt: new Date(0) } : null)),
     auditEventById: loader((id) => EVENTS[id] ?? null),
+    identityEventById: loader((id) =>
+      id === TENANT_IDENTITY_EVENT ? { id, tenantId: TENANT } : id === REALM_IDENTITY_EVENT ? { id, tenantId: null } : null,
+    ),
+    webhookEndpointById: loader((id) => (id === WEBHOOK_ENDPOINT ? { id } : null)),
+    webhookDeliveryById: loader((id) => (id === WEBHOOK_DELIVERY ? { id, endpointId: WEBHOOK_ENDPOINT } : null)),
   };
   // Any other loader (roleById, tenantById, ...) finds nothing: only the rules' loaders matter here.
   const otherLoaders = new Map<string | symbol, DataLoader<string, null>>();
@@ -354,6 +363,27 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
         { who: 'userManager' },
       ],
     },
+    webhookEndpoints: {
+      ...ADMIN_ONLY,
+      denied: [...ADMIN_ONLY.denied, { who: 'auditor' }, { who: 'owner' }, { who: 'anonymous', code: 'UNAUTHENTICATED' }],
+    },
+    events: {
+      allowed: [
+        { who: 'admin' },
+        { who: 'tenantAdmin', args: { filter: { tenantId: TENANT } } },
+        { who: 'owner', args: { filter: { tenantId: TENANT } } },
+      ],
+      denied: [
+        // A tenant's admins name their tenant: without it, they would read every tenant's events.
+        { who: 'tenantAdmin' },
+        { who: 'member', args: { filter: { tenantId: TENANT } } },
+        { who: 'otherTenantAdmin', args: { filter: { tenantId: TENANT } } },
+        // The audit trail's readers and user managers are not the events' readers.
+        { who: 'auditor' },
+        { who: 'userManager' },
+        { who: 'anonymous', code: 'UNAUTHENTICATED' },
+      ],
+    },
   },
   Mutation: {
     login: PUBLIC_LIMITED,
@@ -427,6 +457,11 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
     updateGroupUsers: ADMIN_ONLY,
     updateGroupRolesPrivileges: ADMIN_ONLY,
     deleteGroup: ADMIN_ONLY,
+    createWebhookEndpoint: ADMIN_ONLY,
+    updateWebhookEndpoint: ADMIN_ONLY,
+    deleteWebhookEndpoint: ADMIN_ONLY,
+    rotateWebhookSecret: ADMIN_ONLY,
+    redeliverWebhook: ADMIN_ONLY,
   },
 };
 
@@ -599,6 +634,34 @@ describe('node(id:): each type under the rule of the query that lists it', () =>
       id: SYSTEM_EVENT,
       shown: ['admin', 'auditor'],
       hidden: ['owner', 'tenantAdmin', 'userManager'],
+    },
+    {
+      type: 'IdentityEvent',
+      about: "events, for a tenant's event",
+      id: TENANT_IDENTITY_EVENT,
+      shown: ['admin', 'owner', 'tenantAdmin'],
+      hidden: ['member', 'otherTenantAdmin', 'userManager', 'auditor', 'plain'],
+    },
+    {
+      type: 'IdentityEvent',
+      about: 'events, for an event of no tenant',
+      id: REALM_IDENTITY_EVENT,
+      shown: ['admin'],
+      hidden: ['owner', 'tenantAdmin', 'auditor', 'userManager'],
+    },
+    {
+      type: 'WebhookEndpoint',
+      about: 'webhookEndpoints',
+      id: WEBHOOK_ENDPOINT,
+      shown: ['admin'],
+      hidden: ['auditor', 'userManager', 'owner', 'plain'],
+    },
+    {
+      type: 'WebhookDelivery',
+      about: "webhookEndpoints, for an endpoint's delivery",
+      id: WEBHOOK_DELIVERY,
+      shown: ['admin'],
+      hidden: ['auditor', 'userManager', 'owner', 'plain'],
     },
   ];
 

@@ -259,6 +259,11 @@ export const PERMISSIONS = {
       AUDITORS,
       tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
     ),
+    // A tenant's OWNER or ADMIN names their tenant in the filter, and sees its events only.
+    events: or(
+      ROLE_ADMIN,
+      tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
+    ),
     webhookEndpoints: ROLE_ADMIN,
   },
   Mutation: {
@@ -313,6 +318,7 @@ export const NODE_RULES: Record<NodeTypeName, { field: keyof typeof PERMISSIONS.
   Invitation: { field: 'invitations', args: ({ tenantId }: { tenantId: string }) => ({ tenantId }) },
   // An event of no tenant is the auditors' alone, as in the list: a tenant's admins must name their tenant.
   AuditEvent: { field: 'auditEvents', args: ({ tenantId }: { tenantId: string | null }) => ({ filter: { tenantId } }) },
+  IdentityEvent: { field: 'events', args: ({ tenantId }: { tenantId: string | null }) => ({ filter: { tenantId } }) },
   WebhookEndpoint: { field: 'webhookEndpoints', args: () => ({}) },
   WebhookDelivery: { field: 'webhookEndpoints', args: () => ({}) },
 };

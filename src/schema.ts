@@ -9,6 +9,7 @@ import { checkArguments } from './validation.js';
 import { AuditEventResolver } from './modules/audit/audit.resolver.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
 import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
+import { EventsResolver } from './modules/events/events.resolver.js';
 import { MeResolver } from './modules/me/me.resolver.js';
 import { NodeResolver } from './modules/node/node.resolver.js';
 import { SystemResolver } from './modules/system/system.resolver.js';
@@ -17,7 +18,7 @@ import { PrivilegeResolver, RoleResolver } from './modules/roles/role.resolver.j
 import { GroupResolver } from './modules/groups/group.resolver.js';
 import { OnboardingResolver } from './modules/onboarding/onboarding.resolver.js';
 import { InvitationResolver, TenantInvitationsResolver } from './modules/invitations/invitation.resolver.js';
-import { WebhookEndpointResolver } from './modules/webhooks/webhook.resolver.js';
+import { WebhookDeliveryResolver, WebhookEndpointResolver } from './modules/webhooks/webhook.resolver.js';
 import { MeTenantsResolver, TenantMembershipResolver, TenantResolver, UserTenantsResolver } from './modules/tenants/tenant.resolver.js';
 
 const RESOLVERS = [
@@ -39,7 +40,9 @@ const RESOLVERS = [
   AuthResolver,
   DashboardResolver,
   AuditEventResolver,
+  EventsResolver,
   WebhookEndpointResolver,
+  WebhookDeliveryResolver,
 ] as const;
 
 /** The public schema, as type-graphql builds it from the decorated classes. */

@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { AuditService } from './modules/audit/audit.service.js';
 import { DashboardService } from './modules/dashboard/dashboard.service.js';
+import { EventsService } from './modules/events/events.service.js';
 import { GroupService } from './modules/groups/group.service.js';
 import { KeycloakGroupsDirectory } from './modules/groups/groups.directory.js';
 import { groupsQueries } from './modules/groups/groups.queries.js';
@@ -133,6 +134,7 @@ export function createServices(em: EntityManager, deps: ServiceDependencies, log
       log,
     }),
     audit: new AuditService(em),
+    events: new EventsService(em),
     webhooks: new WebhookService({ ...webhooks, queries: new WebhooksQueries(em), journal }),
     dashboard: new DashboardService(em),
   };

@@ -204,31 +204,45 @@ export async function eventsAfter(
   limit: number,
   filter: EventFilter = {},
 ): Promise<IdentityEventRow[]> {
-  const clauses = ['position > ?'];
-  const params: unknown[] = [position];
-  if (filter.types && filter.types.length > 0) {
-    clauses.push('type in (?)');
-    params.push([...filter.types]);
-  }
-  if (filter.subjectId) {
-    clauses.push('subject_id = ?');
-    params.push(filter.subjectId);
-  }
-  if (filter.tenantId) {
-    clauses.push('tenant_id = ?');
-    params.push(filter.tenantId);
-  }
-  if (filter.origin) {
-    clauses.push('origin = ?');
-    params.push(filter.origin);
-  }
+  const where = filterClauses(filter, ['position > ?'], [position]);
   const records = await em
     .getConnection()
-    .execute<EventRecord[]>(`select ${EVENT_COLUMNS} from identity_events where ${clauses.join(' and ')} order by position limit ?`, [
-      ...params,
+    .execute<EventRecord[]>(`select ${EVENT_COLUMNS} from identity_events where ${where.sql} order by position limit ?`, [
+      ...where.params,
       limit,
     ]);
   return records.map(toRow);
+}
+
+/** Whether any numbered event matching `filter` lies at or before `position` (a page's hasPreviousPage). */
+export async function eventsAtOrBefore(em: EntityManager, position: number, filter: EventFilter = {}): Promise<boolean> {
+  const where = filterClauses(filter, ['position <= ?'], [position]);
+  const rows = await em.getConnection().execute(`select 1 from identity_events where ${where.sql} limit 1`, where.params);
+  return rows.length > 0;
+}
+
+/** Numbered events by id (node lookups); an event waiting for its number is not visible yet. */
+export async function eventsByIds(em: EntityManager, ids: readonly string[]): Promise<IdentityEventRow[]> {
+  if (ids.length === 0) return [];
+  const records = await em
+    .getConnection()
+    .execute<EventRecord[]>(`select ${EVENT_COLUMNS} from identity_events where id in (?) and position is not null`, [[...ids]]);
+  return records.map(toRow);
+}
+
+function filterClauses(filter: EventFilter, clauses: string[], params: unknown[]): { sql: string; params: unknown[] } {
+  const conditions: [string, unknown][] = [
+    ['subject_id = ?', filter.subjectId],
+    ['tenant_id = ?', filter.tenantId],
+    ['origin = ?', filter.origin],
+  ];
+  if (filter.types && filter.types.length > 0) conditions.push(['type in (?)', [...filter.types]]);
+  for (const [clause, value] of conditions) {
+    if (value == null || value === '') continue;
+    clauses.push(clause);
+    params.push(value);
+  }
+  return { sql: clauses.join(' and '), params };
 }
 
 /** The last position given so far (0 when none): where a consumer that wants only new events starts. */

@@ -85,6 +85,9 @@ describe('webhooks', () => {
     // The log of deliveries agrees: newest first, each SUCCEEDED with the receiver's status.
     const deliveries = await deliveriesOf(endpointId);
     expect(deliveries.map((delivery) => delivery.id).toReversed()).toEqual(accepted.map((entry) => entry.id));
+    expect(deliveries.map((delivery) => delivery.event).toReversed()).toEqual(
+      accepted.map(({ body }) => ({ id: body.data.id, type: body.type, subjectId: body.data.subjectId })),
+    );
     expect(deliveries.every((d) => d.status === 'SUCCEEDED' && d.responseStatus === 204 && d.attempts === 1)).toBe(true);
   });
 

@@ -19,7 +19,19 @@ export async function sql<T = Record<string, unknown>>(text: string, params: unk
  * is this call's own, so that test files refusing writes at once do not replace or drop
  * each other's, and it touches no other row.
  */
-export async function refusingWrites<T>(
+export function refusingWrites<T>(
+  operation: 'insert' | 'delete',
+  table: string,
+  column: string,
+  value: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  return refusingWritesIn(sql, operation, table, column, value, run);
+}
+
+/** refusingWrites in the database `on` reaches (an isolated one, test/support/isolated.ts). */
+export async function refusingWritesIn<T>(
+  on: (text: string, params?: unknown[]) => Promise<unknown>,
   operation: 'insert' | 'delete',
   table: string,
   column: string,
@@ -28,13 +40,13 @@ export async function refusingWrites<T>(
 ): Promise<T> {
   const trigger = `refuse_${operation}_${randomUUID().replaceAll('-', '')}`;
   const row = operation === 'insert' ? 'new' : 'old';
-  await sql(`create function ${trigger}() returns trigger language plpgsql as $$
+  await on(`create function ${trigger}() returns trigger language plpgsql as $$
     begin if ${row}.${column} = '${value.replaceAll("'", "''")}' then raise exception 'injected failure'; end if; return ${row}; end $$`);
-  await sql(`create trigger ${trigger} before ${operation} on ${table} for each row execute function ${trigger}()`);
+  await on(`create trigger ${trigger} before ${operation} on ${table} for each row execute function ${trigger}()`);
   try {
     return await run();
   } finally {
-    await sql(`drop trigger if exists ${trigger} on ${table}`);
-    await sql(`drop function if exists ${trigger}()`);
+    await on(`drop trigger if exists ${trigger} on ${table}`);
+    await on(`drop function if exists ${trigger}()`);
   }
 }

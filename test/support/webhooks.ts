@@ -21,7 +21,7 @@ export const ENDPOINTS = /* GraphQL */ `
     webhookEndpoints {
       id url enabled eventTypes
       deliveries(first: $first, after: $after) {
-        edges { cursor node { id status attempts lastAttemptAt nextAttemptAt responseStatus } }
+        edges { cursor node { id status attempts lastAttemptAt nextAttemptAt responseStatus event { id type subjectId } } }
         pageInfo { hasNextPage endCursor }
       }
     }
@@ -36,6 +36,7 @@ export interface Delivery {
   lastAttemptAt: string | null;
   nextAttemptAt: string | null;
   responseStatus: number | null;
+  event: { id: string; type: string; subjectId: string };
 }
 
 export const HOUR = 3600_000;

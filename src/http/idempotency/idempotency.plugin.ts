@@ -23,7 +23,8 @@ const IN_PROGRESS_WAIT_MS = 10_000;
  *   not go to whoever repeats the key.
  * - logout: its input is a refresh token, and ending an ended session already answers the same.
  * - createWebhookEndpoint, rotateWebhookSecret: the answer holds a webhook signing secret
- *   (PostgreSQL keeps it only encrypted).
+ *   (PostgreSQL keeps it only encrypted); updateWebhookEndpoint answers the same payload type
+ *   (its secret always null), and setting the same fields twice changes nothing anyway.
  * A test walks the schema: a mutation whose answer can reach a token fails it unless listed.
  */
 export const NOT_REPLAYABLE: ReadonlySet<string> = new Set([
@@ -34,6 +35,7 @@ export const NOT_REPLAYABLE: ReadonlySet<string> = new Set([
   'acceptInvitation',
   'logout',
   'createWebhookEndpoint',
+  'updateWebhookEndpoint',
   'rotateWebhookSecret',
 ]);
 const IN_PROGRESS_POLL_MS = 100;

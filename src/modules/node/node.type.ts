@@ -3,7 +3,7 @@ import { Field, ID, InterfaceType } from 'type-graphql';
 /**
  * The types `node(id:)` refetches, in the order it looks an id up. Every id the gateway hands
  * out is a UUID (Keycloak's for users, roles, privileges and groups; the gateway's own for
- * tenants, invitations and audit events), so the type cannot be read from the id: each type
+ * tenants, invitations, audit and identity events), so the type cannot be read from the id: each type
  * is looked up, and when one id names objects of several types (a console operator can import
  * a user with any id), the answer is the first in this order that the caller may see.
  */
@@ -15,6 +15,7 @@ export const NODE_TYPES = [
   'Tenant',
   'Invitation',
   'AuditEvent',
+  'IdentityEvent',
   'WebhookEndpoint',
   'WebhookDelivery',
 ] as const;

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { eventsAfter, IDENTITY_EVENTS_CHANNEL, lastEventPosition, type IdentityEventRow } from '../../events/outbox.js';
+import { eventsAfter, eventsByIds, IDENTITY_EVENTS_CHANNEL, lastEventPosition, type IdentityEventRow } from '../../events/outbox.js';
 
 /** One identity event, as webhooks deliver it. */
 export interface FeedEvent {
@@ -38,14 +38,7 @@ export const outboxFeed: EventFeed = {
     return (await eventsAfter(em, Number(position), limit)).map(asFeedEvent);
   },
   async byIds(em, ids) {
-    if (ids.length === 0) return [];
-    const rows = await em.getConnection().execute<(Omit<IdentityEventRow, 'occurredAt'> & { occurredAt: string | Date })[]>(
-      `select id, position::text as position, type, occurred_at as "occurredAt", origin, actor_id as "actorId",
-              subject_type as "subjectType", subject_id as "subjectId", tenant_id as "tenantId", before, after
-         from identity_events where id in (?) and position is not null`,
-      [ids],
-    );
-    return rows.map((row) => asFeedEvent({ ...row, occurredAt: new Date(row.occurredAt) }));
+    return (await eventsByIds(em, ids)).map(asFeedEvent);
   },
 };
 

@@ -1,10 +1,13 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { principalOf, type GatewayContext } from '../../context.js';
+import { IdentityEventType } from '../events/events.type.js';
 import { message, MessagePayloadType } from '../system/message.type.js';
 import {
   CreateWebhookEndpointInput,
   UpdateWebhookEndpointInput,
   WebhookDeliveryConnectionType,
+  WebhookDeliveryType,
+  type WebhookDeliveryRecord,
   WebhookDeliveryPayloadType,
   WebhookEndpointPayloadType,
   WebhookEndpointType,
@@ -81,5 +84,13 @@ export class WebhookEndpointResolver {
   ) {
     const delivery = await context.services.webhooks.redeliver(deliveryId, principalOf(context).userId);
     return { ...message('Delivery queued: it is made again now, after any delivery its endpoint is still waiting to make'), delivery };
+  }
+}
+
+@Resolver(() => WebhookDeliveryType)
+export class WebhookDeliveryResolver {
+  @FieldResolver(() => IdentityEventType, { description: 'The event delivered.' })
+  event(@Root() delivery: WebhookDeliveryRecord, @Ctx() { loaders }: GatewayContext) {
+    return loaders.identityEventById.load(delivery.eventId);
   }
 }

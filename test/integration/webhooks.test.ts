@@ -245,9 +245,14 @@ describe('webhooks in production (no private addresses)', () => {
     expect(await sql('select id from webhook_endpoints where url = $1', [new URL(url).href])).toEqual([]);
   });
 
-  it('refuses at delivery an endpoint whose address is not public, checked on the connection itself', async () => {
+  it.each([
+    ['an IP address', '127.0.0.1'],
+    // The production gateway's connection resolves the name, and refuses what it resolves to.
+    ['a name', 'localhost'],
+  ])('refuses at delivery an endpoint at %s that is not public, checked on the connection itself', async (_form, host) => {
     // Saved where private addresses are allowed (a development gateway), delivered by a production one.
     const { receiver, endpointId } = await receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
+    await admin(UPDATE_ENDPOINT, { id: endpointId, input: { url: receiver.url.replace('127.0.0.1', host) } });
     await createUser();
     await expect
       .poll(

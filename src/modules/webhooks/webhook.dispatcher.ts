@@ -217,11 +217,27 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
     );
   };
 
+  // Set by a wake-up: events may have been committed since the last queueing.
+  let fresh = false;
+
   const runOnce = async (): Promise<DispatchRun> => {
+    fresh = false;
     const run: DispatchRun = { queued: await fanOut(), attempted: 0, succeeded: 0 };
+    let refill: Promise<void> | undefined;
+    // Each worker takes the next due delivery until none is left. Events committed meanwhile
+    // are queued by the first worker to run out (the others wait for it), so that an endpoint
+    // slow to answer holds up its own deliveries only, not the run's other workers.
     const worker = async () => {
-      while (await attemptOne(run)) {
-        // Each worker takes the next due delivery until none is left.
+      for (;;) {
+        if (await attemptOne(run)) continue;
+        if (!fresh) return;
+        refill ??= (async () => {
+          fresh = false;
+          run.queued += await fanOut();
+        })().finally(() => {
+          refill = undefined;
+        });
+        await refill;
       }
     };
     await Promise.all(Array.from({ length: config.concurrency }, worker));
@@ -241,6 +257,7 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
   };
   const wake = () => {
     if (stopped) return;
+    fresh = true;
     if (running) {
       again = true;
       return;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { AppError } from '../../errors.js';
 import type { Journal } from '../../journal/journal.js';
 import type { Page, PageWindow } from '../../db/pagination.js';
@@ -31,8 +32,27 @@ export interface WebhookSettings {
   now: () => Date;
 }
 
+/** The statements the service makes (WebhooksQueries; an in-memory fake in unit tests). */
+export interface WebhookStatements
+  extends Pick<
+    WebhooksQueries,
+    | 'findByIds'
+    | 'list'
+    | 'insert'
+    | 'update'
+    | 'delete'
+    | 'rotate'
+    | 'sealedSecrets'
+    | 'deliveriesOf'
+    | 'findDeliveriesByIds'
+    | 'requeue'
+    | 'announce'
+  > {
+  within(em: EntityManager): WebhookStatements;
+}
+
 export interface WebhookDependencies extends WebhookSettings {
-  queries: WebhooksQueries;
+  queries: WebhookStatements;
   journal: Pick<Journal, 'writeLocal'>;
 }
 

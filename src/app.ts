@@ -243,6 +243,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       http.drain();
       // No new run starts from now on; one under way gets the drain and the timeout to finish.
       const jobsStopped = jobs.stop();
+      // An attempt under way finishes (WEBHOOK_TIMEOUT_SECONDS at most) during the drain and the
+      // requests' timeout; one cut by the process's end is rolled back and retried by another.
+      const webhooksClosed = webhookDispatcher.close();
       if (drainSeconds > 0) {
         log.info({ drainSeconds }, 'draining: /readyz answers 503, requests are still served');
         await delay(drainSeconds * 1000);
@@ -252,7 +255,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (cut > 0) log.warn({ requests: cut, timeoutSeconds }, 'requests still running at the shutdown deadline were cut');
       tenantRealms?.stop();
       await jobsStopped;
-      await webhookDispatcher.close();
+      await webhooksClosed;
       if (metricsServer?.listening) await closeServer(metricsServer);
       metrics.close();
       await apollo.stop();

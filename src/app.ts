@@ -217,6 +217,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     config: config.webhooks,
     now: webhooks.now,
     log,
+    onAttempt: (attempt) => metrics.webhookAttempt(attempt),
   });
   if (config.jobs.enabled) webhookDispatcher.start();
 

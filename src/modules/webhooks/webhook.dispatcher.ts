@@ -57,6 +57,8 @@ export interface DispatcherDependencies {
   /** Resolves endpoint hosts at delivery (the system's DNS unless a test gives another). */
   resolve?: Resolver;
   log: Logger;
+  /** Told of each attempt (the metrics); for a delivered one, how long after its event. */
+  onAttempt?: (attempt: { delivered: boolean; lagSeconds?: number }) => void;
 }
 
 /**
@@ -179,6 +181,7 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
       }
     }
     const at = now();
+    deps.onAttempt?.({ delivered: result.ok, lagSeconds: event && (Date.now() - event.occurredAt.getTime()) / 1000 });
     if (result.ok) return { status: 'SUCCEEDED', now: at, nextAttemptAt: null, responseStatus: result.status ?? null, error: null };
     const firstAttemptAt = delivery.firstAttemptAt ?? at;
     const exhausted = at.getTime() - firstAttemptAt.getTime() >= config.retryHours * 3600_000;

@@ -4,7 +4,7 @@ import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
 import { renewedToken } from '../support/keycloak.js';
 import type { WebhookReceiver } from '../support/webhook-receiver.js';
-import { FakeClock, HOUR, REDELIVER, typesFor, UPDATE_ENDPOINT, WebhookAdmin } from '../support/webhooks.js';
+import { type Delivery, FakeClock, HOUR, REDELIVER, typesFor, UPDATE_ENDPOINT, WebhookAdmin } from '../support/webhooks.js';
 
 // Webhook delivery under faults, on a realm and a database of its own: nothing but these
 // tests' endpoints and events, and no other test's gateway process delivering them. The
@@ -55,9 +55,19 @@ describe('chaos: webhook delivery', () => {
     const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
     receiver.behaviour = 500;
     const users = [await hooks.createUser(), await hooks.createUser(), await hooks.createUser()];
-    // The first event is attempted and fails; the others wait behind it.
+    // The first event is attempted and fails; the others, queued as the outbox numbers them, wait behind it.
+    let deliveries: Delivery[] = [];
     await hooks.deliverUntil(() => receiver.received.length === 1);
-    let deliveries = await hooks.deliveriesOf(endpointId);
+    await expect
+      .poll(
+        async () => {
+          await gateway.app.webhooks.runOnce();
+          deliveries = await hooks.deliveriesOf(endpointId);
+          return deliveries.length;
+        },
+        { timeout: 20_000, interval: 50 },
+      )
+      .toBe(3);
     expect(deliveries.map((d) => [d.status, d.attempts, d.responseStatus])).toEqual([
       ['PENDING', 0, null],
       ['PENDING', 0, null],

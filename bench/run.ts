@@ -3,8 +3,8 @@
  * one run, on the dev stack (reused when running), with the bench's own realm and database.
  * Prints one table and writes it to bench/results/<date>.md.
  *
- *   npm run bench                 all five workloads (about 12–15 minutes)
- *   npm run bench -- --quick      workloads 1–3 only (about 5 minutes)
+ *   npm run bench                 every workload (about 15–18 minutes)
+ *   npm run bench -- --quick      workloads 1–3 and 7 only (about 7 minutes)
  *   npm run bench -- --only=1,3   just those workloads
  *   npm run bench -- --runs=1     one run per figure instead of three (a quick look, not a result)
  */
@@ -24,10 +24,14 @@ import { LOG_DIR, startServer, type ServerProcess } from './processes.js';
 import { renderMarkdown, type Report, type Row } from './report.js';
 import { seed } from './seed.js';
 import { meWorkload } from './workloads/me.js';
+import { loginWorkload } from './workloads/login.js';
 import { deleteSignups, signupWorkload } from './workloads/signup.js';
 import { stackStartWorkload } from './workloads/stack-start.js';
 import { testSuiteWorkload } from './workloads/test-suite.js';
 import { usersWorkload } from './workloads/users.js';
+
+/** Every workload's number, as `--only` names them. */
+const WORKLOADS = [1, 2, 3, 4, 5, 7];
 
 const REALM = 'iam-bench';
 const DATABASE = 'iam_gateway_bench';
@@ -44,9 +48,9 @@ function parseArguments(argv: string[]): Arguments {
   const runs = Number(argv.find((arg) => arg.startsWith('--runs='))?.slice('--runs='.length) ?? 3);
   const unknown = argv.filter((arg) => arg !== '--quick' && !arg.startsWith('--only=') && !arg.startsWith('--runs='));
   if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1) {
-    throw new Error(`usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5] [-- --runs=N]  (got ${argv.join(' ')})`);
+    throw new Error(`usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,7] [-- --runs=N]  (got ${argv.join(' ')})`);
   }
-  const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3] : [1, 2, 3, 4, 5]);
+  const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3, 7] : WORKLOADS);
   return { workloads, runs, quick };
 }
 
@@ -146,6 +150,8 @@ async function main(): Promise<void> {
       JOBS_ENABLED: 'false',
       RATE_LIMIT_SIGNUP_PER_IP: '1000000/1h',
       RATE_LIMIT_SIGNUP_PER_ACCOUNT_IP: '1000000/1h',
+      RATE_LIMIT_LOGIN_PER_IP: '1000000/1h',
+      RATE_LIMIT_LOGIN_PER_ACCOUNT_IP: '1000000/1h',
     };
     const start = async (...spec: Parameters<typeof startServer>) => {
       const server = await startServer(...spec);
@@ -163,7 +169,7 @@ async function main(): Promise<void> {
         const gateway = await start('gateway', { ...serverEnv, KEYCLOAK_URL: proxy.url, KEYCLOAK_PUBLIC_URL: config.keycloak.publicUrl });
         if (args.workloads.has(1)) {
           add(
-            await attempt('1. Authenticated `me`', async () => {
+            await attempt('1. Authenticated `me` (revocation check included)', async () => {
               const bare = await start('bare-apollo', serverEnv);
               try {
                 return await meWorkload(ctx, gateway, bare, proxy);
@@ -204,10 +210,22 @@ async function main(): Promise<void> {
         }),
       );
     }
+    if (args.workloads.has(7)) {
+      add(
+        await attempt('7. `login`', async () => {
+          const gateway = await start('gateway', serverEnv);
+          try {
+            return await loginWorkload(ctx, gateway);
+          } finally {
+            await stop(gateway);
+          }
+        }),
+      );
+    }
     if (args.workloads.has(4)) add(await attempt('4. Dev stack', () => stackStartWorkload(ctx)));
     if (args.workloads.has(5)) add(await attempt('5. Test suite', () => testSuiteWorkload(ctx)));
 
-    const skipped = [1, 2, 3, 4, 5].filter((w) => !args.workloads.has(w));
+    const skipped = WORKLOADS.filter((w) => !args.workloads.has(w));
     const minutes = (performance.now() - started) / 60_000;
     notes.push(
       `This run took ${minutes.toFixed(1)} minutes; load average at the end ${loadavg()

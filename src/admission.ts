@@ -2,6 +2,8 @@ import type DataLoader from 'dataloader';
 import { AppError, unauthenticated } from './errors.js';
 import { fromKeycloakError } from './keycloak/keycloak-errors.js';
 import type { CallerRecord, UserRecordCache } from './modules/users/user-record-cache.js';
+import type { SessionService } from './modules/sessions/session.service.js';
+import type { SessionsEnd } from './modules/sessions/sessions-end.js';
 import type { UserMirror } from './modules/users/user-mirror.js';
 import type { UserRecord } from './modules/users/user.type.js';
 import { shouldMirrorClaims } from './auth/claims.js';
@@ -21,8 +23,12 @@ export interface AdmissionContext {
   loaders: {
     userById: DataLoader<string, UserRecord | null>;
     effectiveRolesByUserId: DataLoader<string, { name: string }[]>;
+    sessionsEndByUserId: DataLoader<string, SessionsEnd | null>;
   };
-  services: { userMirror: Pick<UserMirror, 'wasDeleted' | 'mirrorFromKeycloak' | 'mirrorClaims'> };
+  services: {
+    userMirror: Pick<UserMirror, 'wasDeleted' | 'mirrorFromKeycloak' | 'mirrorClaims'>;
+    sessions: Pick<SessionService, 'survivesEnd'>;
+  };
 }
 
 /**
@@ -34,6 +40,9 @@ export interface AdmissionContext {
  * - the roles and privileges that count are those both the token and the mirror grant: a
  *   role removed through the gateway stops working at once, and one granted since the
  *   token was issued waits for the next token, as Keycloak would have it;
+ * - a token issued before the user's sessions were all ended (endUserSessions,
+ *   signOutEverywhere) is refused (UNAUTHENTICATED), a token of a sign-in since is not
+ *   (src/modules/sessions/sessions-end.ts);
  * - a person the mirror has never seen (made in Keycloak's console, say) is looked up in
  *   Keycloak once and mirrored with their roles and groups; a token alone never creates a record;
  * - a client's service account acts for a program, not a person: it is admitted nowhere.
@@ -46,16 +55,23 @@ export async function admit(principal: Principal, context: AdmissionContext): Pr
   const known =
     (await context.userRecords.get(principal.userId, (id) => readCaller(id, context))) ?? (await firstSight(principal, context));
   if (!known?.user.enabled) throw unauthenticated();
+  if (known.sessionsEnd && !(await context.services.sessions.survivesEnd(known.user, principal, known.sessionsEnd))) {
+    throw unauthenticated();
+  }
   const user = shouldMirrorClaims(known.user, principal) ? await mirrorClaims(principal, context) : known.user;
   const held = new Set(known.effectiveRoles);
   const granted = (names: string[]) => names.filter((name) => held.has(name));
   return { user, principal: { ...principal, roles: granted(principal.roles), privileges: granted(principal.privileges) } };
 }
 
-/** The caller's record and effective role names, from the mirror (two statements, run together). */
+/** The caller's record, effective role names and last end of sessions, from the mirror (three statements, run together). */
 async function readCaller(id: string, { loaders }: AdmissionContext): Promise<CallerRecord | null> {
-  const [user, roles] = await Promise.all([loaders.userById.load(id), loaders.effectiveRolesByUserId.load(id)]);
-  return user && { user, effectiveRoles: roles.map((role) => role.name) };
+  const [user, roles, sessionsEnd] = await Promise.all([
+    loaders.userById.load(id),
+    loaders.effectiveRolesByUserId.load(id),
+    loaders.sessionsEndByUserId.load(id),
+  ]);
+  return user && { user, effectiveRoles: roles.map((role) => role.name), sessionsEnd };
 }
 
 /** A person the mirror lacks: unless the gateway saw them deleted, Keycloak says whether they exist. */

@@ -62,6 +62,8 @@ export const RATE_LIMIT_DEFAULTS = {
   // Each sends Keycloak's password-setup email.
   registerUser: { perCaller: perHour(100) },
   sendPasswordSetupEmail: { perCaller: perHour(50), perRecipient: perHour(5) },
+  // Counted only when it emails: each call with sendEmail sends Keycloak's execute-actions email.
+  requireUserActions: { perCaller: perHour(50), perRecipient: perHour(5) },
   // updateMyProfile changing the caller's email: each change can be a probe for a taken address.
   emailChange: { perCaller: perHour(5) },
 } satisfies Record<string, Partial<Record<CounterName, Limit>>>;
@@ -269,8 +271,10 @@ export interface JobsConfig {
   syncLeaseSeconds: number;
   /** The longest wait between two attempts for one user (the backoff doubles up to this). */
   syncMaxBackoffSeconds: number;
-  /** How often changes made outside the gateway are brought into the mirror. */
+  /** How often the mirror is compared with Keycloak in full (the safety net for changes made outside the gateway). */
   reconcileIntervalSeconds: number;
+  /** How often Keycloak's admin events are read, so that changes made outside the gateway reach the mirror within seconds. */
+  adminEventsIntervalSeconds: number;
   /** A journal entry still PENDING after this long is finished or settled by the reconciler. */
   pendingTimeoutSeconds: number;
 }
@@ -403,6 +407,7 @@ export function loadConfig(env: Env = process.env): Config {
       syncLeaseSeconds: read.positive('SYNC_LEASE_SECONDS', 120),
       syncMaxBackoffSeconds: read.positive('SYNC_MAX_BACKOFF_SECONDS', 3600),
       reconcileIntervalSeconds: read.positive('RECONCILE_INTERVAL_SECONDS', 60),
+      adminEventsIntervalSeconds: read.positive('ADMIN_EVENTS_INTERVAL_SECONDS', 2),
       pendingTimeoutSeconds: read.positive('PENDING_TIMEOUT_SECONDS', 300),
     },
     idempotency: { ttlSeconds: read.positive('IDEMPOTENCY_TTL_SECONDS', 86_400) },

@@ -12,6 +12,7 @@ import type { Logger } from './logger.js';
 import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
 import type { KeycloakSessions } from './keycloak/sessions.js';
 import { createAuditLoaders } from './modules/audit/audit.loader.js';
+import { createCredentialLoaders } from './modules/credentials/credential.loader.js';
 import { createEventsLoaders } from './modules/events/events.loader.js';
 import { createGroupLoaders } from './modules/groups/group.loader.js';
 import { createRoleLoaders } from './modules/roles/role.loader.js';
@@ -19,6 +20,7 @@ import { createInvitationLoaders } from './modules/invitations/invitation.loader
 import type { Mailer } from './mail/mailer.js';
 import { createTenantLoaders } from './modules/tenants/tenant.loader.js';
 import { createUserLoaders } from './modules/users/user.loader.js';
+import { createSessionLoaders } from './modules/sessions/session.loader.js';
 import type { UserRecordCache } from './modules/users/user-record-cache.js';
 import { createServices, type Services } from './services.js';
 import type { WebhookSettings } from './modules/webhooks/webhook.service.js';
@@ -177,6 +179,8 @@ function createLoaders(services: Services) {
     ...createTenantLoaders(services.queries.tenants),
     ...createInvitationLoaders(services.invitations),
     ...createAuditLoaders(services.audit),
+    ...createCredentialLoaders(services.credentials),
+    ...createSessionLoaders(services.sessions),
     ...createEventsLoaders(services.events),
     ...createWebhookLoaders(services.webhooks),
   };

@@ -8,6 +8,7 @@ import { RealmRoleEntity, RoleCompositeEntity, RolePrivilegeEntity, UserRoleEnti
 import { InvitationEntity } from './modules/invitations/invitation.entity.js';
 import { MembershipEntity, TenantEntity } from './modules/tenants/tenant.entity.js';
 import { DeletedUserEntity, UserEntity } from './modules/users/user.entity.js';
+import { SessionsEndEntity } from './modules/sessions/sessions-end.entity.js';
 import { openOrm, ormOptions, type Orm } from './db/orm.js';
 
 /** Every stored shape of the gateway, each feature's entities: the one list the ORM maps. */
@@ -28,6 +29,7 @@ export const ENTITIES = [
   UserSyncEntity,
   JobLeaseEntity,
   IdempotencyKeyEntity,
+  SessionsEndEntity,
 ];
 
 /** The gateway's database through MikroORM, with every entity. */

@@ -363,6 +363,8 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
         { who: 'userManager' },
       ],
     },
+    // Sessions carry addresses: a user manager reads only those of users within its reach.
+    userSessions: onUser('userId'),
     webhookEndpoints: {
       ...ADMIN_ONLY,
       denied: [...ADMIN_ONLY.denied, { who: 'auditor' }, { who: 'owner' }, { who: 'anonymous', code: 'UNAUTHENTICATED' }],
@@ -404,6 +406,11 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
     },
     deleteUser: onUser('id'),
     setUserPassword: onUser('userId'),
+    removeUserCredential: onUser('userId'),
+    requireUserActions: {
+      allowed: onUser('userId').allowed,
+      denied: [...onUser('userId').denied, { who: 'admin', args: { userId: PEOPLE.colleague.id }, limited: true, code: 'RATE_LIMITED' }],
+    },
     createTenant: {
       allowed: [{ who: 'plain' }],
       denied: [{ who: 'anonymous', code: 'UNAUTHENTICATED' }, { who: 'client' }, { who: 'plain', limited: true, code: 'RATE_LIMITED' }],
@@ -457,6 +464,8 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
     updateGroupUsers: ADMIN_ONLY,
     updateGroupRolesPrivileges: ADMIN_ONLY,
     deleteGroup: ADMIN_ONLY,
+    endUserSessions: onUser('userId'),
+    signOutEverywhere: SIGNED_IN,
     createWebhookEndpoint: ADMIN_ONLY,
     updateWebhookEndpoint: ADMIN_ONLY,
     deleteWebhookEndpoint: ADMIN_ONLY,
@@ -738,6 +747,7 @@ describe('the field rules below the root', () => {
   /** Every field rule, with a viewer it shows the field to and one it refuses. */
   const FIELD_CASES: { type: string; field: string; parent: unknown; shown: Who[]; refused: Who[]; tenantId?: string }[] = [
     { type: 'Me', field: 'currentTenant', parent: {}, tenantId: TENANT, shown: ['member', 'owner'], refused: ['admin', 'plain'] },
+    { type: 'Me', field: 'sessions', parent: { id: PEOPLE.plain.id }, shown: ['plain'], refused: ['admin', 'userManager'] },
     {
       type: 'User',
       field: 'roles',
@@ -746,6 +756,16 @@ describe('the field rules below the root', () => {
       refused: ['plain', 'auditor', 'demotedAdmin'],
     },
     { type: 'User', field: 'attributes', parent: someone, shown: ['colleague', 'userManager'], refused: ['member', 'anonymous'] },
+    // Not the user themself: credentials are for the user's managers.
+    {
+      type: 'User',
+      field: 'credentials',
+      parent: someone,
+      shown: ['admin', 'userManager'],
+      refused: ['colleague', 'plain', 'auditor', 'demotedAdmin'],
+    },
+    // As effectivePrivileges: the user's gateway-wide record.
+    { type: 'User', field: 'privilegeGrants', parent: someone, shown: ['colleague', 'admin', 'userManager'], refused: ['plain', 'member'] },
     { type: 'Group', field: 'users', parent: { id: ADMINS_GROUP_ID }, shown: ['admin', 'userManager'], refused: ['plain', 'member'] },
     { type: 'Tenant', field: 'members', parent: tenant, shown: ['member', 'admin'], refused: ['plain', 'otherTenantAdmin', 'userManager'] },
     {
@@ -795,6 +815,20 @@ describe('the field rules below the root', () => {
     expect(await decision('User', 'roles', someone, 'anonymous', { ownAccount: principalOf(PEOPLE.colleague) })).toBe('shown');
     expect(await decision('User', 'roles', someone, 'anonymous', { newAccountId: someone.id })).toBe('shown');
     expect(await decision('User', 'roles', someone, 'anonymous', { ownAccount: principalOf(PEOPLE.plain) })).toBe('FORBIDDEN');
+  });
+
+  it('User.credentials of a user holding more than a user manager answers FORBIDDEN to that user manager (the escalation rule), but shows to an administrator', async () => {
+    const boss = recordOf(PEOPLE.boss);
+    expect(await decision('User', 'credentials', boss, 'userManager')).toBe('FORBIDDEN');
+    expect(await decision('User', 'credentials', boss, 'admin')).toBe('shown');
+    // A user manager's own credentials are within its reach.
+    expect(await decision('User', 'credentials', recordOf(PEOPLE.userManager), 'userManager')).toBe('shown');
+  });
+
+  it('User.credentials shows to an account this request proved only when it is an administrator', async () => {
+    expect(await decision('User', 'credentials', someone, 'anonymous', { ownAccount: principalOf(PEOPLE.admin) })).toBe('shown');
+    expect(await decision('User', 'credentials', someone, 'anonymous', { ownAccount: principalOf(PEOPLE.userManager) })).toBe('FORBIDDEN');
+    expect(await decision('User', 'credentials', someone, 'anonymous', { newAccountId: someone.id })).toBe('FORBIDDEN');
   });
 
   it('AcceptInvitationPayload.tenant shows to whoever held the invitation', async () => {

@@ -183,6 +183,22 @@ async function withinReachInKeycloak(
 }
 
 /**
+ * The escalation rule for one existing user, for a caller holding PRIV_USER_MANAGEMENT
+ * without ROLE_ADMIN: the caller holds every effective role and privilege of the user, in
+ * the mirror first, then in Keycloak (withinReachInKeycloak). For the fields below the root
+ * that show what only a user's manager may see (User.credentials); any doubt refuses.
+ */
+async function userWithinReach(context: GatewayContext, targetId: string): Promise<boolean> {
+  try {
+    const [held, targetHolds] = await Promise.all([heldByCaller(context), context.loaders.effectiveRolesByUserId.load(targetId)]);
+    if (!targetHolds.every((role) => held.has(role.name))) return false;
+  } catch {
+    return false;
+  }
+  return withinReachInKeycloak(context, targetId, [], []);
+}
+
+/**
  * ROLE_ADMIN, or PRIV_USER_MANAGEMENT within the escalation rule, for an operation on the
  * user `targetOf` names (if any). In turn, not at once: an administrator's call skips the
  * rule's queries, and the rule only ever sees a signed-in user manager.
@@ -259,6 +275,9 @@ export const PERMISSIONS = {
       AUDITORS,
       tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
     ),
+    // Under the escalation rule, as a write would be: an administrator's sessions (their
+    // addresses) are not a user manager's to read.
+    userSessions: userWriter((args) => args.userId),
     // A tenant's OWNER or ADMIN names their tenant in the filter, and sees its events only.
     events: or(
       ROLE_ADMIN,
@@ -274,6 +293,12 @@ export const PERMISSIONS = {
     updateUser: userWriter((args) => args.id),
     deleteUser: userWriter((args) => args.id),
     setUserPassword: userWriter((args) => args.userId),
+    removeUserCredential: userWriter((args) => args.userId),
+    // Counted only when it emails (src/auth/rate-limit.ts).
+    requireUserActions: limited(
+      userWriter((args) => args.userId),
+      'requireUserActions',
+    ),
     createTenant: limited(isAuthenticated, 'createTenant'),
     signup: rateLimited('signup'),
     resetPassword: rateLimited('resetPassword'),
@@ -295,6 +320,8 @@ export const PERMISSIONS = {
     updateGroupUsers: ROLE_ADMIN,
     updateGroupRolesPrivileges: ROLE_ADMIN,
     deleteGroup: ROLE_ADMIN,
+    endUserSessions: userWriter((args) => args.userId),
+    signOutEverywhere: isAuthenticated,
     createWebhookEndpoint: ROLE_ADMIN,
     updateWebhookEndpoint: ROLE_ADMIN,
     deleteWebhookEndpoint: ROLE_ADMIN,
@@ -465,6 +492,23 @@ const selfOrUserManager: FieldRule = {
 };
 
 /**
+ * A user's credentials: ROLE_ADMIN, or PRIV_USER_MANAGEMENT for a user within the escalation
+ * rule, as for a write on that user (userWriter): a user manager sees no administrator's
+ * second factors, and the user themself does not list them here either. The user-manager
+ * path is the token's caller's only; an account proven during the request (ownAccount)
+ * counts as an administrator or not at all.
+ */
+const credentialsReader: FieldRule = {
+  decide: (user: UserRecord, context: GatewayContext) =>
+    withViewers(context, async (viewers) => {
+      if (viewers.some(isAdmin)) return true;
+      const caller = viewers.find((viewer) => viewer.userId === context.principal?.userId);
+      if (!caller || !holds(caller, USER_MANAGEMENT_PRIVILEGE)) return forbidden();
+      return verdict(await userWithinReach(context, user.id));
+    }),
+};
+
+/**
  * Fields below the root that need more than their root field's rule. `'*'` is the rule of
  * every field of the type not named, a field added later included; `allow` leaves a field
  * unchecked (and unwrapped). Every field that leads to a Tenant, TenantMembership or
@@ -479,6 +523,8 @@ export const FIELD_PERMISSIONS: Record<string, Record<string, FieldRule | typeof
       ANY_TENANT_ROLE,
       () => false,
     ),
+    // Only ever the viewer's own: `me` is built for the caller (or the account login signed in).
+    sessions: viewerRule<{ id: string }>((viewer, me) => viewer.userId === me.id),
   },
   User: {
     '*': selfOrUserManager,
@@ -490,6 +536,7 @@ export const FIELD_PERMISSIONS: Record<string, Record<string, FieldRule | typeof
     lastName: allow,
     // Filtered, not refused: FIELD_FILTERS.
     tenants: allow,
+    credentials: credentialsReader,
   },
   Group: {
     // A group's roster is directory data, as `users` is: a member of the group does not list it.

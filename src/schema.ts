@@ -8,9 +8,11 @@ import { DateTimeScalar } from './scalars.js';
 import { checkArguments } from './validation.js';
 import { AuditEventResolver } from './modules/audit/audit.resolver.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
+import { CredentialResolver, UserCredentialsResolver } from './modules/credentials/credential.resolver.js';
 import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
 import { EventsResolver } from './modules/events/events.resolver.js';
 import { MeResolver } from './modules/me/me.resolver.js';
+import { MeSessionsResolver, SessionResolver } from './modules/sessions/session.resolver.js';
 import { NodeResolver } from './modules/node/node.resolver.js';
 import { SystemResolver } from './modules/system/system.resolver.js';
 import { UserConnectionResolver, UserResolver } from './modules/users/user.resolver.js';
@@ -40,6 +42,10 @@ const RESOLVERS = [
   AuthResolver,
   DashboardResolver,
   AuditEventResolver,
+  UserCredentialsResolver,
+  CredentialResolver,
+  SessionResolver,
+  MeSessionsResolver,
   EventsResolver,
   WebhookEndpointResolver,
   WebhookDeliveryResolver,

@@ -8,6 +8,8 @@ import type { TenantRealms } from './keycloak/tenant-realms.js';
 import type { Logger } from './logger.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { AuditService } from './modules/audit/audit.service.js';
+import { CredentialService } from './modules/credentials/credential.service.js';
+import { keycloakCredentialsDirectories } from './modules/credentials/credentials.directory.js';
 import { DashboardService } from './modules/dashboard/dashboard.service.js';
 import { EventsService } from './modules/events/events.service.js';
 import { GroupService } from './modules/groups/group.service.js';
@@ -17,6 +19,9 @@ import { InvitationService } from './modules/invitations/invitation.service.js';
 import { InvitationsQueries } from './modules/invitations/invitations.queries.js';
 import { OnboardingService } from './modules/onboarding/onboarding.service.js';
 import { RoleService } from './modules/roles/role.service.js';
+import { SessionService } from './modules/sessions/session.service.js';
+import { keycloakSessionsDirectories } from './modules/sessions/sessions.directory.js';
+import { PostgresSessionsQueries } from './modules/sessions/sessions.queries.js';
 import { KeycloakRolesDirectory } from './modules/roles/roles.directory.js';
 import { rolesQueries } from './modules/roles/roles.queries.js';
 import { TenantService } from './modules/tenants/tenant.service.js';
@@ -25,7 +30,7 @@ import { TenantsQueries } from './modules/tenants/tenants.queries.js';
 import { userLinks } from './modules/users/user-links.js';
 import { UserMirror } from './modules/users/user-mirror.js';
 import { UserService } from './modules/users/user.service.js';
-import { keycloakUsersDirectories } from './modules/users/users.realms.js';
+import { keycloakUsersDirectories, realmAdminClients } from './modules/users/users.realms.js';
 import { UsersQueries } from './modules/users/users.queries.js';
 import { WebhookService, type WebhookSettings } from './modules/webhooks/webhook.service.js';
 import { webhookSettings } from './modules/webhooks/webhook.settings.js';
@@ -133,9 +138,20 @@ export function createServices(em: EntityManager, deps: ServiceDependencies, log
       maxPendingPerTenant: invitationLimits.maxPendingPerTenant,
       log,
     }),
+    credentials: new CredentialService({
+      users,
+      directories: keycloakCredentialsDirectories(realmAdminClients(keycloak, tenantRealms)),
+      journal,
+    }),
     audit: new AuditService(em),
     events: new EventsService(em),
     webhooks: new WebhookService({ ...webhooks, queries: new WebhooksQueries(em), journal }),
     dashboard: new DashboardService(em),
+    sessions: new SessionService({
+      directories: keycloakSessionsDirectories(keycloak, tenantRealms),
+      queries: new PostgresSessionsQueries(em),
+      users: queries.users,
+      journal,
+    }),
   };
 }

@@ -25,7 +25,12 @@ export async function benchAdminToken(ctx: BenchContext): Promise<string> {
   return tokens.access_token;
 }
 
-/** Workload 1: authenticated `me` at 10 connections for 10 s, beside a bare Apollo Server 5. */
+/**
+ * Workload 1: authenticated `me` at 10 connections for 10 s, beside a bare Apollo Server 5.
+ * Every request makes the revocation check (src/admission.ts: the caller's mirror record and
+ * effective roles, from the process's cache that PostgreSQL's announcements keep fresh), as
+ * `me` and every rule ask for the admitted caller: so this is `me` with the check.
+ */
 export async function meWorkload(
   ctx: BenchContext,
   gateway: ServerProcess,
@@ -77,7 +82,7 @@ export async function meWorkload(
   const calls = summarize(keycloakCalls);
   const failures = [...gatewayRuns, ...bareRuns].reduce((sum, r) => sum + r.failures, 0);
   const throughput = rps.median / bareRps.median;
-  const workload = '1. Authenticated `me`';
+  const workload = '1. Authenticated `me` (revocation check included)';
   return {
     rows: [
       {
@@ -129,6 +134,8 @@ export async function meWorkload(
     notes: [
       `Workload 1: \`${ME}\` with the bench admin's access token, against \`{ hello }\` on Apollo Server 5's standalone server with a constant resolver; ` +
         `${WARMUP_SECONDS} s of warm-up before each ${DURATION_SECONDS} s run; ${failures} failed requests in all runs. ` +
+        "Each request includes the revocation check (src/admission.ts): the caller's mirror record and effective roles, answered from the " +
+        "process's cache (filled by the first request, emptied by PostgreSQL's announcements of a change), as in production. " +
         `Keycloak calls are counted by a proxy the gateway is pointed at (test/support/keycloak-proxy.ts); over the whole workload, ` +
         `warm-ups included, it saw ${proxy.requests.length - callsBefore} (the first token's key-set fetch happened before, at the sanity check).`,
     ],

@@ -100,6 +100,29 @@ describe('RateLimiter, per caller and per tenant', () => {
     expect(outcomes).toEqual(['OK', 'OK', 'OK', 'RATE_LIMITED', 'OK', 'OK', 'RATE_LIMITED']);
   });
 
+  it('counts a requireUserActions only when it emails, per caller and per user emailed', async () => {
+    const limiter = new RateLimiter(
+      new MemoryRateLimitStore(),
+      {
+        ...defaultRateLimits(),
+        requireUserActions: { perCaller: { max: 100, windowSeconds: 60 }, perRecipient: { max: 1, windowSeconds: 60 } },
+      },
+      log,
+    );
+    const requireActions = (userId: string, sendEmail?: boolean) =>
+      limiter.consume('requireUserActions', '198.51.100.1', { userId, actions: ['CONFIGURE_TOTP'], sendEmail }, caller('ann')).then(
+        () => 'OK',
+        (error: AppError) => error.code,
+      );
+    expect([
+      await requireActions('u1', false),
+      await requireActions('u1', false),
+      await requireActions('u1', true),
+      await requireActions('u2'),
+      await requireActions('u1'),
+    ]).toEqual(['OK', 'OK', 'OK', 'OK', 'RATE_LIMITED']);
+  });
+
   it('M4: counts an updateMyProfile only when it changes the caller’s email', async () => {
     const limiter = new RateLimiter(
       new MemoryRateLimitStore(),

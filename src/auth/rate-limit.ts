@@ -47,6 +47,11 @@ const RATE_LIMITED_OPERATIONS: { [Operation in RateLimitedOperation]: Record<key
   acceptInvitation: { perIp: byNetwork },
   registerUser: { perCaller: byCaller },
   sendPasswordSetupEmail: { perCaller: byCaller, perRecipient: ({ args }) => field(args, 'userId') },
+  // Only the calls that email (sendEmail defaults to true): adding required actions alone sends nothing.
+  requireUserActions: {
+    perCaller: (call) => (call.args.sendEmail === false ? undefined : byCaller(call)),
+    perRecipient: ({ args }) => (args.sendEmail === false ? undefined : field(args, 'userId')),
+  },
   // updateMyProfile changing the caller's email: each change can be a probe for a taken address.
   emailChange: {
     perCaller: ({ args, caller }) => {

@@ -87,6 +87,7 @@ describe('token verification', () => {
       email_verified: true,
       given_name: 'Ann',
       family_name: 'Lee',
+      sid: 'session-1',
       realm_access: { roles: ['priv_view_reports', 'role_user', 'offline_access', 'default-roles-unit', 42] },
     });
     await expect(verifier().verify(token)).resolves.toEqual({
@@ -104,6 +105,7 @@ describe('token verification', () => {
       privileges: ['priv_view_reports'],
       issuedAt: decodeToken(token).payload.iat,
       expiresAt: decodeToken(token).payload.exp,
+      sessionId: 'session-1',
     });
   });
 

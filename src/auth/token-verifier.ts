@@ -29,6 +29,8 @@ export interface Principal {
   issuedAt: number;
   /** Seconds since the epoch. */
   expiresAt: number;
+  /** Keycloak's session the token belongs to (`sid`), if it names one: to tell tokens of ended sessions apart (src/modules/sessions/sessions-end.ts). */
+  sessionId?: string | null;
 }
 
 export interface TokenVerifierOptions {
@@ -205,6 +207,7 @@ function principalFrom(payload: JWTPayload, realm: string, home: boolean): Princ
     privileges: realmRoles.filter((role) => role.startsWith(PRIVILEGE_PREFIX)).sort(),
     issuedAt: payload.iat ?? 0,
     expiresAt: payload.exp!,
+    sessionId: text('sid') || null,
   };
 }
 

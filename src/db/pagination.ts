@@ -81,6 +81,8 @@ export interface KeysetQuery<T> {
   columns: string;
   from: string;
   where: { clauses: string[]; params: unknown[] };
+  /** The same condition written for counting every match, when `where` is written for finding a page's first ones. */
+  countWhere?: { clauses: string[]; params: unknown[] };
   /** The timestamp and id columns that order the list, e.g. ['u.created_at', 'u.id']. */
   orderBy: [string, string];
   direction: 'asc' | 'desc';
@@ -145,8 +147,8 @@ export async function keysetPage<T>(em: EntityManager, query: KeysetQuery<T>, wi
     countTotal: async () => {
       const [total] = await selectRows<{ count: string }>(
         em,
-        `select count(*) from ${query.from} ${whereSql(query.where.clauses)}`,
-        query.where.params,
+        `select count(*) from ${query.from} ${whereSql((query.countWhere ?? query.where).clauses)}`,
+        (query.countWhere ?? query.where).params,
       );
       return Number(total!.count);
     },

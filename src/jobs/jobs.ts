@@ -4,7 +4,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { JobsConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { keycloakAdminEvents } from '../keycloak/admin-events.js';
 import { createServices, type ServiceDependencies } from '../services.js';
+import { followAdminEvents, type AdminEventsRun, type FollowedRealm } from './admin-events.js';
 import { reconcile, type ReconcileRun } from './reconciler.js';
 import { syncPendingUsers, type UserSyncRun } from './user-sync.js';
 
@@ -15,22 +17,25 @@ export interface Jobs {
   syncPendingUsers(now?: Date): Promise<UserSyncRun>;
   /** One run of the reconciler now, if no other process holds its lease; null when one does. */
   reconcile(now?: Date): Promise<ReconcileRun | null>;
-  /** Runs both on their intervals, and purges expired idempotency keys. */
+  /** One read of Keycloak's admin events now, if no other process holds its lease; null when one does. */
+  followAdminEvents(now?: Date): Promise<AdminEventsRun | null>;
+  /** Runs them on their intervals, and purges expired idempotency keys. */
   start(): void;
   /** Stops the timers and waits for the runs under way. */
   stop(): Promise<void>;
 }
 
 /**
- * The reconciler's lease is short and renewed while a run goes on: a process that dies
- * mid-run (SIGKILL, a lost host) holds the job back for this long at most.
+ * The singleton jobs' lease (the reconciler's, the admin-events reader's) is short and renewed
+ * while a run goes on: a process that dies mid-run (SIGKILL, a lost host) holds the job back
+ * for this long at most.
  */
 const RECONCILER_LEASE_SECONDS = 30;
 const LEASE_RENEWAL_MS = (RECONCILER_LEASE_SECONDS * 1000) / 3;
 
 /**
  * The gateway's background work. Every process may run it: the user sync claims users
- * row by row, and the reconciler runs under a lease in `job_leases`, so processes
+ * row by row, and the reconciler and the admin-events reader each run under a lease in `job_leases`, so processes
  * coordinate through PostgreSQL alone.
  */
 export function createJobs(deps: {
@@ -40,10 +45,10 @@ export function createJobs(deps: {
   log: Logger;
   config: JobsConfig;
   /** Told what each run did; absent, nothing is counted. */
-  metrics?: Pick<Metrics, 'userSyncRun' | 'reconcilerRun'>;
+  metrics?: Pick<Metrics, 'userSyncRun' | 'reconcilerRun' | 'adminEventsRun'>;
 }): Jobs {
   const { em, config } = deps;
-  const { keycloak } = deps.services;
+  const { keycloak, tenantRealms } = deps.services;
   const log = deps.log.child({ component: 'jobs' });
   // The identity events of their writes: the sync job's are SYNC; the reconciler's apply Keycloak's changes.
   const syncServices = (fork: EntityManager) => createServices(fork, deps.services, log, 'SYNC');
@@ -68,33 +73,68 @@ export function createJobs(deps: {
     return run;
   };
 
-  const reconcileOnce = async (now = new Date()): Promise<ReconcileRun | null> => {
-    if (!(await claimLease(em.fork(), 'reconciler', holder, RECONCILER_LEASE_SECONDS, now))) return null;
+  /** Runs `work` if this process gets the singleton job `name`'s lease; null when another holds it. */
+  const underLease = async <T>(name: string, intervalSeconds: number, now: Date, work: () => Promise<T>): Promise<T | null> => {
+    if (!(await claimLease(em.fork(), name, holder, RECONCILER_LEASE_SECONDS, now))) return null;
     const renewal = setInterval(() => {
-      claimLease(em.fork(), 'reconciler', holder, RECONCILER_LEASE_SECONDS).catch((error: unknown) =>
-        log.warn({ err: error }, 'could not renew the reconciler lease; another process may take over after it expires'),
+      claimLease(em.fork(), name, holder, RECONCILER_LEASE_SECONDS).catch((error: unknown) =>
+        log.warn({ err: error, job: name }, 'could not renew a job lease; another process may take over after it expires'),
       );
     }, LEASE_RENEWAL_MS);
     try {
-      const run = await reconcile({ em, keycloak, services, log }, { pendingTimeoutSeconds: config.pendingTimeoutSeconds }, now);
-      deps.metrics?.reconcilerRun({ ...run });
-      await em.fork().execute('delete from idempotency_keys where expires_at < ?', [now]);
-      return run;
+      return await work();
     } finally {
       clearInterval(renewal);
       // The lease is kept until this process's next run is due: the others' timers, whatever
-      // their phase, find it taken, so the fleet reconciles once per interval, not once per
+      // their phase, find it taken, so the fleet runs the job once per interval, not once per
       // process. Should this process die, it expires then and another takes over.
       const finished = new Date(Math.max(Date.now(), now.getTime()));
       await em
         .fork()
-        .execute(`update job_leases set lease_until = ?, last_run_at = ? where name = 'reconciler' and holder = ?`, [
-          new Date(finished.getTime() + config.reconcileIntervalSeconds * 1000),
+        .execute(`update job_leases set lease_until = ?, last_run_at = ? where name = ? and holder = ?`, [
+          new Date(finished.getTime() + intervalSeconds * 1000),
           finished,
+          name,
           holder,
         ]);
     }
   };
+
+  /** The tenant realms recorded in PostgreSQL by any process (realm tenancy); none otherwise. */
+  const knownTenantRealms = async (): Promise<readonly string[]> => {
+    if (!tenantRealms) return [];
+    await tenantRealms.refresh();
+    return tenantRealms.trusted();
+  };
+
+  const reconcileOnce = (now = new Date()): Promise<ReconcileRun | null> =>
+    underLease('reconciler', config.reconcileIntervalSeconds, now, async () => {
+      const run = await reconcile(
+        { em, keycloak, services, log, tenantRealms: knownTenantRealms },
+        { pendingTimeoutSeconds: config.pendingTimeoutSeconds },
+        now,
+      );
+      const { usersHeldAtMost: _held, ...healed } = run;
+      deps.metrics?.reconcilerRun(healed);
+      await em.fork().execute('delete from idempotency_keys where expires_at < ?', [now]);
+      return run;
+    });
+
+  // Its own lease: a long full comparison does not hold back the events, nor the reverse.
+  const followAdminEventsOnce = (now = new Date()): Promise<AdminEventsRun | null> =>
+    underLease('admin-events', config.adminEventsIntervalSeconds, now, async () => {
+      const realms = async (): Promise<FollowedRealm[]> => [
+        { realm: null, events: keycloakAdminEvents(keycloak) },
+        ...(await knownTenantRealms()).map((realm) => ({ realm, events: keycloakAdminEvents(tenantRealms!.adminFor(realm).client) })),
+      ];
+      const run = await followAdminEvents(
+        { em, keycloak, services, log, realms },
+        { pendingTimeoutSeconds: config.pendingTimeoutSeconds },
+        now,
+      );
+      deps.metrics?.adminEventsRun(run);
+      return run;
+    });
 
   /** Runs `task` every `seconds`, never two at once, from `firstDelayMs` on. */
   const every = (name: string, seconds: number, firstDelayMs: number, task: () => Promise<unknown>) => {
@@ -119,11 +159,13 @@ export function createJobs(deps: {
     holder,
     syncPendingUsers: syncOnce,
     reconcile: reconcileOnce,
+    followAdminEvents: followAdminEventsOnce,
     start() {
       if (!stopped) return;
       stopped = false;
       every('user-sync', config.syncIntervalSeconds, 1000, () => syncOnce());
       every('reconciler', config.reconcileIntervalSeconds, config.reconcileIntervalSeconds * 1000, () => reconcileOnce());
+      every('admin-events', config.adminEventsIntervalSeconds, config.adminEventsIntervalSeconds * 1000, () => followAdminEventsOnce());
       log.info({ holder }, 'background jobs started');
     },
     async stop() {

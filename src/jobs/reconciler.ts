@@ -5,13 +5,16 @@ import type { Logger } from '../logger.js';
 import { AuditQueries, type StaleEvent } from '../modules/audit/audit.queries.js';
 import type { LinkChanges } from '../modules/roles/links.js';
 import type { UserRecord } from '../modules/users/user.type.js';
-import type { MirroredUser } from '../modules/users/users.queries.js';
+import type { ListedUser } from '../modules/users/users.directory.js';
+import type { LinkTarget, MirroredUser } from '../modules/users/users.queries.js';
 import type { Services } from '../services.js';
 import { syncDirectory } from './directory-sync.js';
 
 export interface ReconcilerOptions {
   /** A journal entry PENDING for longer than this was interrupted: it is settled. */
   pendingTimeoutSeconds: number;
+  /** Keycloak users read, and mirror rows compared with them, at a time (500 unless told). */
+  pageSize?: number;
 }
 
 export interface ReconcileRun {
@@ -20,6 +23,11 @@ export interface ReconcileRun {
   usersRemoved: number;
   linksChanged: number;
   eventsSettled: number;
+  /**
+   * The most users (Keycloak's and the mirror's together) the comparison held at once: it
+   * follows the page size, not the realm's size. Not a healing: kept out of the metrics.
+   */
+  usersHeldAtMost: number;
 }
 
 interface Deps {
@@ -29,6 +37,8 @@ interface Deps {
   /** The service graph over an EntityManager (src/services.ts). */
   services: (em: EntityManager) => Services;
   log: Logger;
+  /** The tenant realms to heal too (realm tenancy); none otherwise. */
+  tenantRealms?: () => Promise<readonly string[]>;
 }
 
 /** One pass's view: the services over one fork, and the journal's entries. */
@@ -45,16 +55,18 @@ const CREATE_ACTIONS = new Set(['USER_CREATE', 'USER_SIGNUP', 'USER_REGISTER', '
 const DELETE_ACTIONS = new Set(['USER_DELETE', 'ACCOUNT_DELETE']);
 
 /**
- * Keeps the mirror of the gateway's own realm (users with no `realm`) equal to Keycloak whatever happened outside the gateway or half-way
- * through one of its writes. Keycloak is the source of truth for identities, so every
+ * Keeps the mirror equal to Keycloak whatever happened outside the gateway or half-way
+ * through one of its writes: the gateway's own realm (users with no `realm`), and in realm
+ * tenancy the users of every tenant realm. Keycloak is the source of truth for identities, so every
  * rule here moves PostgreSQL towards Keycloak and never the reverse:
  *
  * 1. Roles, privileges and groups: syncDirectory.
  * 2. Users and their direct role and group links: a paged comparison of Keycloak with the
- *    mirror (rather than admin events, which miss changes users make themselves, expire,
- *    and can be turned off; a comparison heals any drift, whatever caused it). Writes the
- *    gateway has in flight (a young PENDING journal entry) are left alone; a user that
- *    looks deleted is checked once more before it goes.
+ *    mirror. Keycloak's admin events (src/jobs/admin-events.ts) bring most outside changes
+ *    within seconds; this comparison is the safety net, as events miss changes users make
+ *    themselves, expire, and can be turned off, while a comparison heals any drift, whatever
+ *    caused it. Writes the gateway has in flight (a young PENDING journal entry) are left
+ *    alone; a user that looks deleted is checked once more before it goes.
  * 3. Journal entries PENDING past the timeout (a crash or a failed undo between the
  *    Keycloak call and the local commit): a created user Keycloak has is mirrored, not
  *    deleted, as it may already be in use; a deletion Keycloak did is finished locally.
@@ -64,136 +76,214 @@ const DELETE_ACTIONS = new Set(['USER_DELETE', 'ACCOUNT_DELETE']);
 export async function reconcile(deps: Deps, options: ReconcilerOptions, now: Date = new Date()): Promise<ReconcileRun> {
   const unsynced = await syncDirectory(deps.keycloak, deps.em.fork());
   if (unsynced.length > 0) deps.log.warn({ unsynced }, 'directory sync left roles or groups for its next run');
-  const run: ReconcileRun = { usersAdded: 0, usersUpdated: 0, usersRemoved: 0, linksChanged: 0, eventsSettled: 0 };
-  await mirrorUsers(pass(deps), options, now, run);
+  const run: ReconcileRun = { usersAdded: 0, usersUpdated: 0, usersRemoved: 0, linksChanged: 0, eventsSettled: 0, usersHeldAtMost: 0 };
+  await mirrorUsers(pass(deps), options, now, run, null);
+  for (const realm of (await deps.tenantRealms?.()) ?? []) {
+    try {
+      await mirrorUsers(pass(deps), options, now, run, realm);
+    } catch (error) {
+      // A realm deleted meanwhile, or unreachable: the others are healed all the same.
+      deps.log.warn({ err: error, realm }, 'reconciler: could not compare a tenant realm; its next run tries again');
+    }
+  }
   await settleStaleEvents(pass(deps), options, now, run);
   return run;
 }
 
-function pass(deps: Deps): Pass {
+/** One pass's view over a fresh fork of `deps.em`. */
+export function pass(deps: Pick<Deps, 'em' | 'services' | 'log'>): Pass {
   const em = deps.em.fork();
   return { em, services: deps.services(em), audit: new AuditQueries(em), log: deps.log };
 }
 
-async function mirrorUsers(pass: Pass, options: ReconcilerOptions, now: Date, run: ReconcileRun): Promise<void> {
+/**
+ * The comparison of one realm's users (null: the gateway's own), streamed: Keycloak lists
+ * its users page by page in username order, and each page is compared with the mirror rows
+ * of its ids (additions, changes). Users the mirror has and Keycloak lacks are found without
+ * remembering every id seen: each page covers a range of usernames, (the previous page's
+ * last, this page's last], and the mirror's rows in that range are walked in chunks; one
+ * not on the page is a deletion candidate, which Keycloak is asked about once more before it
+ * goes. A set of every id seen would grow with the realm (a million uuids is a hundred
+ * megabytes), and marking each row as seen would rewrite every row at every run. Keycloak's
+ * ordering need not match PostgreSQL's byte order: the ranges are kept rising, so that they
+ * cover every username once, and a user met in another range than expected only costs one
+ * more lookup. Users Keycloak lists twice or skips while it changes are seen at the next run.
+ */
+async function mirrorUsers(pass: Pass, options: ReconcilerOptions, now: Date, run: ReconcileRun, realm: string | null): Promise<void> {
   const { services, log } = pass;
   const users = services.queries.users;
-  const keycloak = services.directories(null);
+  const keycloak = services.directories(realm);
+  const pageSize = options.pageSize ?? PAGE_SIZE;
   // Rows written after this instant are newer than what the comparison reads from Keycloak.
   const snapshotAt = new Date();
-  const remote = new Map<string, MirroredUser>();
-  for (let first = 0; ; first += PAGE_SIZE) {
-    const page = await keycloak.list(first, PAGE_SIZE);
-    for (const user of page) remote.set(user.id, user);
-    if (page.length < PAGE_SIZE) break;
-  }
-  // Read after the listing: covers every write that was under way while Keycloak was read.
   const touched = () => touchedTargets(pass, options, now, snapshotAt);
-  const inFlight = await touched();
-  const local = new Map((await users.homeRealmUsers()).map((user) => [user.id, user]));
-
-  // Deletions first, so that a user re-created under the same email can take its place.
-  for (const user of local.values()) {
-    if (user.syncStatus !== 'SYNCED' || remote.has(user.id) || user.createdAt >= snapshotAt || inFlight.has(user.id)) continue;
-    if (await keycloak.find(user.id)) continue;
-    await forgetDeleted(pass, user.id);
-    local.delete(user.id);
-    run.usersRemoved++;
-    // The id only: the info log holds no personal data, and the id finds the user in the journal.
-    log.info({ userId: user.id }, 'reconciler: user deleted outside the gateway removed from the mirror');
-  }
-
   const added = new Set<string>();
-  const pendingEmails = new Set([...local.values()].filter((user) => user.syncStatus !== 'SYNCED').map((user) => user.email));
-  for (const remoteUser of remote.values()) {
-    const mine = local.get(remoteUser.id);
-    try {
-      if (!mine) {
-        // A pending local user of this email is the sync job's to adopt; an in-flight creation is the gateway's.
-        if (pendingEmails.has(remoteUser.email) || inFlight.has(remoteUser.email)) continue;
-        await users.insertFromKeycloak(remoteUser);
-        added.add(remoteUser.id);
-        run.usersAdded++;
-      } else if (mine.syncStatus === 'SYNCED' && mine.updatedAt < snapshotAt && !inFlight.has(mine.id) && differs(mine, remoteUser)) {
-        await users.updateFromKeycloak(mine.id, remoteUser, snapshotAt);
-        run.usersUpdated++;
+  let above: string | null = null;
+  for (let first = 0; ; first += pageSize) {
+    const page = await keycloak.list(first, pageSize);
+    const last = page.length < pageSize;
+    // Read after the listing: covers every write that was under way while Keycloak was read.
+    const inFlight = await touched();
+    const remote = new Map(page.map((user) => [user.id, user]));
+    const upTo: string | null = last ? null : highest(above, page);
+    const local = new Map((await users.realmUsersByIds(realm, [...remote.keys()])).map((user) => [user.id, user]));
+    const held = remote.size + local.size;
+    run.usersHeldAtMost = Math.max(run.usersHeldAtMost, held);
+
+    // Deletions first, so that a user re-created under the same email can take its place.
+    for (let after: UserRecord | null = null; ; ) {
+      const chunk: UserRecord[] = await users.realmUsersInUsernameRange(realm, { above, upTo }, after, pageSize);
+      run.usersHeldAtMost = Math.max(run.usersHeldAtMost, held + chunk.length);
+      for (const user of chunk) {
+        if (user.syncStatus !== 'SYNCED' || remote.has(user.id) || user.createdAt >= snapshotAt || inFlight.has(user.id)) continue;
+        if (await keycloak.find(user.id)) continue;
+        await forgetDeleted(pass, user.id);
+        run.usersRemoved++;
+        // The id only: the info log holds no personal data, and the id finds the user in the journal.
+        log.info({ userId: user.id, realm: realm ?? undefined }, 'reconciler: user deleted outside the gateway removed from the mirror');
       }
-    } catch (error) {
-      // For example an email still held by another row: the next run sees the situation anew.
-      log.warn({ err: error, userId: remoteUser.id }, 'reconciler: could not mirror a Keycloak user');
+      if (chunk.length < pageSize) break;
+      after = chunk.at(-1)!;
     }
+
+    for (const remoteUser of remote.values()) {
+      const mine = local.get(remoteUser.id);
+      try {
+        if (!mine) {
+          // A pending local user of this email is the sync job's to adopt; an in-flight creation is the gateway's.
+          if (inFlight.has(remoteUser.email) || (await users.hasUnsyncedWithEmail(remoteUser.email))) continue;
+          await mirrorAdded(pass, remoteUser, realm);
+          added.add(remoteUser.id);
+          run.usersAdded++;
+        } else if (mine.syncStatus === 'SYNCED' && mine.updatedAt < snapshotAt && !inFlight.has(mine.id) && differs(mine, remoteUser)) {
+          await mirrorUpdated(pass, remoteUser, snapshotAt);
+          run.usersUpdated++;
+        }
+      } catch (error) {
+        // For example an email still held by another row: the next run sees the situation anew.
+        log.warn({ err: error, userId: remoteUser.id }, 'reconciler: could not mirror a Keycloak user');
+      }
+    }
+    above = upTo;
+    if (last) break;
   }
 
-  run.linksChanged += await mirrorLinks(pass, remote, touched, snapshotAt, added);
+  // A tenant realm's roles and groups are not mirrored: only the gateway realm's links are.
+  if (realm === null) run.linksChanged += await mirrorLinks(pass, touched, snapshotAt, added, pageSize, run);
+}
+
+/** The higher of `bound` and the page's highest username, bytewise: the ranges only rise. */
+function highest(bound: string | null, page: readonly { username: string }[]): string | null {
+  let top = bound;
+  for (const { username } of page) if (top === null || Buffer.compare(Buffer.from(username), Buffer.from(top)) > 0) top = username;
+  return top;
+}
+
+/** A Keycloak user the mirror lacked, written into it (its links follow in mirrorLinks). */
+async function mirrorAdded({ services }: Pass, user: MirroredUser, realm: string | null): Promise<void> {
+  await services.queries.users.insertFromKeycloak(user, realm);
+}
+
+/** Keycloak's profile of a mirrored user, written over the mirror's unless the row changed since `notSince`. */
+async function mirrorUpdated({ services }: Pass, user: MirroredUser, notSince: Date): Promise<void> {
+  await services.queries.users.updateFromKeycloak(user.id, user, notSince);
 }
 
 /**
  * Direct role, privilege and group memberships: one listing per role and per group, not
  * one per user. Privileges too, and subgroups: Keycloak's console can map a privilege to a
  * user, or put one in a subgroup, and the token then holds what they give (effective roles).
+ * Streamed as the users are: each page of a role's holders (or a group's members) is
+ * compared with the mirror's links of those users, and the mirror's linked users in the
+ * page's username range that the page lacks are asked about once more (their links in
+ * Keycloak) before their link goes.
  */
 async function mirrorLinks(
   { services }: Pass,
-  remote: Map<string, MirroredUser>,
   touched: () => Promise<Set<string>>,
   snapshotAt: Date,
   added: Set<string>,
+  pageSize: number,
+  run: ReconcileRun,
 ): Promise<number> {
   const users = services.queries.users;
   const keycloak = services.directories(null);
-  const settled = await users.settledHomeRealmIds(snapshotAt);
   // Each listing is compared with the writes journaled since the comparison began, read
   // after the listing: a user, role or group the gateway wrote meanwhile waits for the next run.
   const eligibleNow = async (targetId: string) => {
     const busy = await touched();
     if (busy.has(targetId)) return undefined;
-    return (userId: string) => (settled.has(userId) || added.has(userId)) && remote.has(userId) && !busy.has(userId);
+    return async (userIds: string[]) => {
+      const settled = await users.settledHomeRealmIds(userIds, snapshotAt);
+      return new Set(userIds.filter((userId) => (settled.has(userId) || added.has(userId)) && !busy.has(userId)));
+    };
   };
-  const { roles, groups } = services.queries;
+  /** Whether Keycloak still links the user to the target: a user it no longer has keeps its link until it goes. */
+  const stillLinked = async (userId: string, target: LinkTarget) => {
+    try {
+      const { roleIds, groupIds } = await keycloak.links(userId);
+      return (target.kind === 'role' ? roleIds : groupIds).includes(target.id);
+    } catch {
+      return true;
+    }
+  };
   const applyLinks = async (
-    targetId: string,
-    members: Set<string>,
-    held: () => Promise<string[]>,
+    target: LinkTarget,
+    list: (first: number, max: number) => Promise<ListedUser[]>,
     change: (changes: LinkChanges<{ id: string }>) => Promise<void>,
   ) => {
-    const eligible = await eligibleNow(targetId);
-    if (!eligible) return 0;
-    const linked = new Set(await held());
-    const add = [...members].filter((id) => !linked.has(id) && eligible(id));
-    const remove = [...linked].filter((id) => !members.has(id) && eligible(id));
-    await change({ add: add.map((id) => ({ id })), remove: remove.map((id) => ({ id })) });
-    return add.length + remove.length;
+    let changed = 0;
+    let above: string | null = null;
+    for (let first = 0; ; first += pageSize) {
+      const page = await list(first, pageSize);
+      const last = page.length < pageSize;
+      const eligibleAmong = await eligibleNow(target.id);
+      if (!eligibleAmong) return changed;
+      const members = new Set(page.map((user) => user.id));
+      const linked = await users.linkedAmong(target, [...members]);
+      const add = [...members].filter((id) => !linked.has(id));
+      const upTo: string | null = last ? null : highest(above, page);
+      const remove: string[] = [];
+      for (let after: UserRecord | null = null; ; ) {
+        const chunk: UserRecord[] = await users.realmUsersInUsernameRange(null, { above, upTo }, after, pageSize, target);
+        run.usersHeldAtMost = Math.max(run.usersHeldAtMost, page.length + chunk.length);
+        for (const user of chunk) if (!members.has(user.id) && !(await stillLinked(user.id, target))) remove.push(user.id);
+        if (chunk.length < pageSize) break;
+        after = chunk.at(-1)!;
+      }
+      const eligible = await eligibleAmong([...add, ...remove]);
+      const changes = { add: add.filter((id) => eligible.has(id)), remove: remove.filter((id) => eligible.has(id)) };
+      await mirrorLinkChanges(change, { add: changes.add.map((id) => ({ id })), remove: changes.remove.map((id) => ({ id })) });
+      changed += changes.add.length + changes.remove.length;
+      above = upTo;
+      if (last) return changed;
+    }
   };
+  const { roles, groups } = services.queries;
   let changed = 0;
-
   for (const role of [...(await roles.list('ROLE')), ...(await roles.list('PRIVILEGE'))]) {
-    const holders = await pagedIds((first, max) => keycloak.usersWithRole(role.name, first, max));
     changed += await applyLinks(
-      role.id,
-      holders,
-      () => roles.holderIdsOf(role.id),
+      { kind: 'role', id: role.id },
+      (first, max) => keycloak.usersWithRole(role.name, first, max),
       (changes) => roles.changeHolders(role.id, changes),
     );
   }
   for (const groupId of await groups.ids()) {
-    const members = await pagedIds((first, max) => keycloak.groupMembers(groupId, first, max));
     changed += await applyLinks(
-      groupId,
-      members,
-      () => groups.memberIdsOf(groupId),
+      { kind: 'group', id: groupId },
+      (first, max) => keycloak.groupMembers(groupId, first, max),
       (changes) => groups.changeMembers(groupId, changes),
     );
   }
   return changed;
 }
 
-async function pagedIds(list: (first: number, max: number) => Promise<string[]>): Promise<Set<string>> {
-  const ids = new Set<string>();
-  for (let first = 0; ; first += PAGE_SIZE) {
-    const page = await list(first, PAGE_SIZE);
-    for (const id of page) ids.add(id);
-    if (page.length < PAGE_SIZE) return ids;
-  }
+/** Links of one role or group changed in the mirror to Keycloak's: the one place the full comparison writes them. */
+async function mirrorLinkChanges(
+  change: (changes: LinkChanges<{ id: string }>) => Promise<void>,
+  changes: LinkChanges<{ id: string }>,
+): Promise<void> {
+  if (changes.add.length > 0 || changes.remove.length > 0) await change(changes);
 }
 
 /**
@@ -221,22 +311,22 @@ async function settleStaleEvents(pass: Pass, options: ReconcilerOptions, now: Da
 async function settlement(pass: Pass, event: StaleEvent): Promise<{ status: 'SUCCEEDED' | 'FAILED'; note: string; targetId?: string }> {
   const { services } = pass;
   const users = services.queries.users;
-  const keycloak = services.directories(null);
   const email = typeof event.details?.email === 'string' ? event.details.email.toLowerCase() : undefined;
-  // Realm tenancy: an account of a tenant realm is not the gateway realm's to compare with; left as it is.
-  const tenantRealm =
-    typeof event.details?.realm === 'string' ||
+  // Realm tenancy: an account of a tenant realm is compared with that realm.
+  const realm =
+    (typeof event.details?.realm === 'string' ? event.details.realm : null) ??
     (event.targetType === 'User' && event.targetId && UUID.test(event.targetId)
-      ? (await users.findByIds([event.targetId]))[0]?.realm
+      ? ((await users.findByIds([event.targetId]))[0]?.realm ?? null)
       : null);
-  if (tenantRealm) return { status: 'FAILED', note: 'an account of a tenant realm: only the gateway realm is reconciled' };
+  const keycloak = realm === null || event.targetType === 'User' ? reachable(() => services.directories(realm)) : undefined;
+  if (!keycloak) return { status: 'FAILED', note: 'a tenant realm the reconciler cannot compare with; left as it is' };
   if (event.targetType === 'User' && CREATE_ACTIONS.has(event.action) && email) {
     const remoteUser = await keycloak.findByEmail(email);
     if (!remoteUser) return { status: 'FAILED', note: 'the user never reached Keycloak' };
     if (await users.hasUnsyncedWithEmail(email)) {
       return { status: 'FAILED', note: 'interrupted; the sync job takes the user up again', targetId: remoteUser.id };
     }
-    await services.userMirror.mirror(remoteUser);
+    await services.userMirror.mirror(remoteUser, realm);
     return { status: 'SUCCEEDED', note: 'the user Keycloak created was mirrored', targetId: remoteUser.id };
   }
   if (event.targetType === 'User' && event.action === 'USER_SYNC') {
@@ -249,19 +339,28 @@ async function settlement(pass: Pass, event: StaleEvent): Promise<{ status: 'SUC
   }
   if (event.targetType === 'User' && event.targetId) {
     const remoteUser = await keycloak.find(event.targetId);
-    if (remoteUser) await services.userMirror.mirror(remoteUser);
+    if (remoteUser) await services.userMirror.mirror(remoteUser, realm);
     else await forgetDeleted(pass, event.targetId);
   }
   // Roles and groups were just mirrored from Keycloak; local-only writes never committed.
   return { status: 'FAILED', note: 'interrupted before the local commit; the mirror now matches Keycloak' };
 }
 
+/** The directory `directory` answers, or undefined when its realm cannot be reached (a tenant realm without realm tenancy). */
+function reachable<T>(directory: () => T): T | undefined {
+  try {
+    return directory();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Removes a user Keycloak no longer has from the mirror, as a deletion through the gateway does. */
-function forgetDeleted({ em, services }: Pass, id: string): Promise<void> {
+export function forgetDeleted({ em, services }: Pass, id: string): Promise<void> {
   return em.transactional((tx) => services.users.forgetDeleted(tx, id));
 }
 
-function differs(mine: UserRecord, remote: MirroredUser): boolean {
+export function differs(mine: UserRecord, remote: MirroredUser): boolean {
   return (
     mine.username !== remote.username ||
     mine.email !== remote.email ||

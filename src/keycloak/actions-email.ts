@@ -1,8 +1,8 @@
 import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import { AppError } from '../errors.js';
 
-/** The actions a Keycloak email link can carry out, as Keycloak names them. */
-export type EmailAction = 'UPDATE_PASSWORD' | 'VERIFY_EMAIL';
+/** The actions a Keycloak email link can carry out, as Keycloak names them (required-action aliases). */
+export type EmailAction = 'UPDATE_PASSWORD' | 'VERIFY_EMAIL' | 'CONFIGURE_TOTP' | 'UPDATE_PROFILE' | 'webauthn-register';
 
 /**
  * Has Keycloak email the user one link (execute-actions-email) that performs `actions`,
@@ -30,3 +30,6 @@ export const SETUP_LINK_LIFESPAN_SECONDS = 72 * 3600;
 
 /** How long the link that verifies a changed email stays valid. */
 export const VERIFY_LINK_LIFESPAN_SECONDS = 24 * 3600;
+
+/** How long the link of requireUserActions stays valid: the actions themselves wait for the next sign-in regardless. */
+export const REQUIRED_ACTIONS_LINK_LIFESPAN_SECONDS = 24 * 3600;

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import type { KeycloakAdmin } from './admin-client.js';
+import { tokenSubject } from './admin-events.js';
 
 /**
  * Keycloak's own answer to what a user holds, or what granting a group or a role gives:
@@ -83,7 +84,7 @@ export function keycloakEffectiveRoles(admin: KeycloakAdmin, timeoutMs = DEFAULT
     async whyRolesDoNotTell() {
       const [realm, own] = await Promise.all([
         get<{ adminPermissionsEnabled?: boolean }>(''),
-        read('users', serviceAccountUserId(await admin.getAccessToken())),
+        read('users', tokenSubject(await admin.getAccessToken())),
       ]);
       if (realm.adminPermissionsEnabled) return 'the realm grants administrative power through admin permissions, which no role shows';
       const missing = NEEDED_TO_SEE_EVERY_ROLE.filter((role) => !own.has(role));
@@ -97,11 +98,4 @@ function roleKey(role: EffectiveRole): string {
     throw new Error(`Keycloak answered an effective role without a name or client: ${JSON.stringify(role)}`);
   }
   return role.clientRole ? `client:${role.client}:${role.name}` : `realm:${role.name}`;
-}
-
-/** The service account's user id: the `sub` of its own access token (issued to us by Keycloak). */
-function serviceAccountUserId(token: string): string {
-  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown };
-  if (typeof payload.sub !== 'string') throw new Error("the service account's token names no subject");
-  return payload.sub;
 }

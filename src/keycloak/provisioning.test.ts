@@ -1,6 +1,6 @@
 import { createHmac, scryptSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { smtpPasswordDigest } from './provisioning.js';
+import { isActive, OTP_FORM, smtpPasswordDigest } from './provisioning.js';
 
 describe('the SMTP password digest kept in a realm', () => {
   const credentials = { user: 'mailer', password: 'smtp-secret' };
@@ -21,5 +21,37 @@ describe('the SMTP password digest kept in a realm', () => {
     expect(digest).toBe(
       scryptSync('master-secret', subject, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }).toString('base64url'),
     );
+  });
+});
+
+describe('whether a browser flow asks for an OTP code', () => {
+  // Keycloak 26.7's default browser flow, as its executions endpoint lists it (depth first).
+  const defaultFlow = (changes: Record<string, string> = {}) =>
+    [
+      { displayName: 'Cookie', level: 0, requirement: 'ALTERNATIVE' },
+      { displayName: 'Organization', level: 0, requirement: 'ALTERNATIVE' },
+      { displayName: 'Browser - Conditional Organization', level: 1, requirement: 'CONDITIONAL' },
+      { displayName: 'Organization Identity-First Login', level: 2, requirement: 'ALTERNATIVE' },
+      { displayName: 'forms', level: 0, requirement: 'ALTERNATIVE' },
+      { displayName: 'Username Password Form', level: 1, requirement: 'REQUIRED' },
+      { displayName: 'Browser - Conditional 2FA', level: 1, requirement: 'CONDITIONAL' },
+      { displayName: 'Condition - user configured', level: 2, requirement: 'REQUIRED' },
+      { displayName: 'OTP Form', providerId: OTP_FORM, level: 2, requirement: 'ALTERNATIVE' },
+      { displayName: 'WebAuthn Authenticator', level: 2, requirement: 'DISABLED' },
+    ].map((execution) => ({ ...execution, requirement: changes[execution.displayName] ?? execution.requirement }));
+  const otpAt = 8;
+
+  it("asks in Keycloak's default flow", () => {
+    expect(isActive(defaultFlow(), otpAt)).toBe(true);
+  });
+
+  it('asks not when the OTP form, or any sub-flow it sits in, is disabled', () => {
+    expect(isActive(defaultFlow({ 'OTP Form': 'DISABLED' }), otpAt)).toBe(false);
+    expect(isActive(defaultFlow({ 'Browser - Conditional 2FA': 'DISABLED' }), otpAt)).toBe(false);
+    expect(isActive(defaultFlow({ forms: 'DISABLED' }), otpAt)).toBe(false);
+  });
+
+  it('is not swayed by a disabled execution beside its sub-flows', () => {
+    expect(isActive(defaultFlow({ Organization: 'DISABLED', 'WebAuthn Authenticator': 'DISABLED', Cookie: 'DISABLED' }), otpAt)).toBe(true);
   });
 });

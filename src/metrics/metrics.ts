@@ -3,6 +3,7 @@ import type { ApolloServerPlugin, GraphQLRequestContext } from '@apollo/server';
 import { type DocumentNode, Kind, type SelectionSetNode } from 'graphql';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { answeredErrors, codeOf } from '../errors.js';
+import type { AdminEventsRun } from '../jobs/admin-events.js';
 
 /**
  * The gateway's Prometheus metrics (prom-client), one registry per gateway: tests run several
@@ -28,6 +29,8 @@ export interface Metrics {
   userSyncRun(run: { synced: number; pending: number; failed: number }): void;
   /** What a reconciler pass healed, by kind (users added, updated, removed, links, journal entries). */
   reconcilerRun(run: Record<string, number>): void;
+  /** What a read of Keycloak's admin events did: events by outcome, and the mirror's changes they caused. */
+  adminEventsRun(run: AdminEventsRun): void;
   /** One webhook delivery attempt; for a delivered one, how long after its event it arrived. */
   webhookAttempt(attempt: { delivered: boolean; lagSeconds?: number }): void;
   /** The Prometheus text of every metric. */
@@ -105,6 +108,18 @@ export function createMetrics(sources: MetricsSources): Metrics {
   const reconcilerHealed = new Counter({
     name: 'iam_reconciler_drift_healed_total',
     help: 'Differences between Keycloak and the mirror the reconciler found and healed, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const adminEvents = new Counter({
+    name: 'iam_admin_events_total',
+    help: "Keycloak's admin events read, by outcome: applied (an outside change, compared with the mirror), echo (the gateway's own write), deferred (read again later)",
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const adminEventsHealed = new Counter({
+    name: 'iam_admin_events_healed_total',
+    help: "Changes to the mirror that Keycloak's admin events brought, by kind",
     labelNames: ['kind'] as const,
     registers: [registry],
   });
@@ -209,6 +224,14 @@ export function createMetrics(sources: MetricsSources): Metrics {
     },
     reconcilerRun(run) {
       for (const [kind, count] of Object.entries(run)) reconcilerHealed.inc({ kind }, count);
+    },
+    adminEventsRun(run) {
+      adminEvents.inc({ outcome: 'applied' }, run.eventsApplied);
+      adminEvents.inc({ outcome: 'echo' }, run.echoesSkipped);
+      adminEvents.inc({ outcome: 'deferred' }, run.eventsDeferred);
+      for (const kind of ['usersAdded', 'usersUpdated', 'usersRemoved', 'directorySyncs'] as const) {
+        adminEventsHealed.inc({ kind }, run[kind]);
+      }
     },
     webhookAttempt({ delivered, lagSeconds }) {
       webhookAttempts.inc({ result: delivered ? 'delivered' : 'failed' });

@@ -25,7 +25,7 @@ import { createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser } from 
  * the fingerprint is taken again after each call, and only refused calls must leave it
  * alone. Mutations that name ids draw them from decoys and from what earlier calls made,
  * never from the fuzzer's own callers (an admin deleting itself would end the run's meaning);
- * deleteMyAccount is sent anonymously only.
+ * deleteMyAccount and signOutEverywhere are sent anonymously only.
  *
  * FUZZ_SEED and FUZZ_RUNS reproduce a run: operation i is drawn from seed + i alone
  * (FUZZ_FROM starts at another index than 0, on a realm and database named after it).

@@ -6,8 +6,10 @@ import { createKeycloakAdmin } from '../../src/keycloak/admin-client.js';
 import { loadConfig } from '../../src/config.js';
 import {
   BUILT_IN_CLIENTS,
+  ENROLMENT_ACTIONS,
   frontendClient,
   EVENTS_RETENTION_SECONDS,
+  OTP_FORM,
   PASSWORD_POLICY,
   provisionRealm,
   type RealmProvisioningOptions,
@@ -591,5 +593,61 @@ describe('provisionRealm run twice at once on a new realm', () => {
     expect(await audienceMappers(options.realm, options.apiClient.clientId)).toHaveLength(1);
     expect(await audienceMappers(options.realm, options.frontendClient.clientId)).toHaveLength(1);
     expect((await provision(options)).lines).toEqual([]);
+  });
+});
+
+describe('provisionRealm and second factors', () => {
+  const options = probeOptions();
+  const { realm } = options;
+  const requiredAction = (alias: string) => master.authenticationManagement.getRequiredActionForAlias({ realm, alias });
+  let first: ProvisioningRun;
+
+  beforeAll(async () => {
+    first = await provision(options);
+  });
+
+  it('registers and enables the required actions that enrol an OTP device or a passkey', async () => {
+    for (const alias of ENROLMENT_ACTIONS) {
+      expect(await requiredAction(alias), alias).toMatchObject({ alias, enabled: true });
+    }
+  });
+
+  it("keeps Keycloak's browser flow, which asks a user with an OTP device for a code, and reports nothing about it", async () => {
+    const settings = await master.realms.findOne({ realm });
+    const executions = await master.authenticationManagement.getExecutions({ realm, flow: settings!.browserFlow! });
+    const otp = executions.findIndex((execution) => execution.providerId === OTP_FORM);
+    expect(otp, 'an OTP form in the browser flow').toBeGreaterThan(0);
+    expect(executions[otp]!.requirement).not.toBe('DISABLED');
+    // Its sub-flow runs when the user has configured a second factor.
+    const subFlow = executions.slice(0, otp).findLast((execution) => execution.level === executions[otp]!.level! - 1)!;
+    expect(subFlow).toMatchObject({ authenticationFlow: true, requirement: 'CONDITIONAL' });
+    expect(executions.slice(0, otp).some((execution) => execution.providerId === 'conditional-user-configured')).toBe(true);
+    expect(first.lines.filter((line) => line.includes('OTP'))).toEqual([]);
+  });
+
+  it('puts back an enrolment action an operator disabled or deleted, and a further run changes nothing', async () => {
+    const totp = await requiredAction('CONFIGURE_TOTP');
+    await master.authenticationManagement.updateRequiredAction({ realm, alias: 'CONFIGURE_TOTP' }, { ...totp, enabled: false });
+    await master.authenticationManagement.deleteRequiredAction({ realm, alias: 'webauthn-register' });
+
+    const repair = await provision(options);
+
+    expect(repair.lines).toEqual(['enabled the required action CONFIGURE_TOTP', 'registered the required action webauthn-register']);
+    for (const alias of ENROLMENT_ACTIONS) {
+      expect(await requiredAction(alias), alias).toMatchObject({ alias, enabled: true });
+    }
+    expect((await provision(options)).lines).toEqual([]);
+  });
+
+  it('reports a browser flow that asks for no OTP code, and leaves the flow to the operator', async () => {
+    const executions = await master.authenticationManagement.getExecutions({ realm, flow: 'browser' });
+    const otp = executions.find((execution) => execution.providerId === OTP_FORM)!;
+    await master.authenticationManagement.updateExecution({ realm, flow: 'browser' }, { ...otp, requirement: 'DISABLED' });
+
+    expect((await provision(options)).lines).toEqual([
+      'the browser flow browser asks for no OTP code: OTP devices users enrol are not asked for at sign-in',
+    ]);
+    const after = await master.authenticationManagement.getExecutions({ realm, flow: 'browser' });
+    expect(after.find((execution) => execution.providerId === OTP_FORM)).toMatchObject({ requirement: 'DISABLED' });
   });
 });

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reconcile as reconcileWith } from '../../src/jobs/reconciler.js';
+import { createServices, serviceDependencies } from '../../src/services.js';
 import { createUserThroughGateway, unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
@@ -180,5 +182,48 @@ describe('reconciler: journal entries left PENDING', () => {
         backends.config.jobs.pendingTimeoutSeconds,
       ]),
     ).toEqual([]);
+  });
+});
+
+describe('reconciler: the full comparison streams', () => {
+  /** One run of the full comparison reading `pageSize` Keycloak users at a time. */
+  const comparison = (pageSize: number) => {
+    const { app } = gateway;
+    const dependencies = serviceDependencies(backends.config, app.keycloak.client);
+    return reconcileWith(
+      { em: app.orm.em, keycloak: app.keycloak.client, services: (em) => createServices(em, dependencies, app.log), log: app.log },
+      { pendingTimeoutSeconds: backends.config.jobs.pendingTimeoutSeconds, pageSize },
+    );
+  };
+
+  it('holds a few pages of users at once, not the realm, and still finds users Keycloak added, changed and deleted', async () => {
+    const gone = await consoleUser();
+    const renamed = await consoleUser();
+    const demoted = await consoleUser(['role_manager']);
+    await reconcile();
+    const fresh = [];
+    for (let i = 0; i < 8; i++) fresh.push(await consoleUser(i < 5 ? ['role_premium'] : []));
+    await admin('DELETE', `/users/${gone.id}`);
+    await admin('PUT', `/users/${renamed.id}`, { firstName: 'Paged' });
+    const manager = (await admin<{ id: string; name: string }>('GET', '/roles/role_manager')).body;
+    await admin('DELETE', `/users/${demoted.id}/role-mappings/realm`, [manager]);
+    const count = (await admin<number>('GET', '/users/count')).body;
+
+    const run = await comparison(2);
+
+    // Two Keycloak users, their two mirror rows, and a chunk of two rows of the range.
+    expect(run.usersHeldAtMost).toBeLessThanOrEqual(6);
+    expect(count).toBeGreaterThan(6);
+    expect(run).toMatchObject({ usersAdded: fresh.length, usersUpdated: 1, usersRemoved: 1 });
+    for (const user of fresh) expect(await localUser(user.email, backends)).toMatchObject({ id: user.id, sync_status: 'SYNCED' });
+    expect(await localUser(renamed.email, backends)).toMatchObject({ first_name: 'Paged' });
+    // Role holders are streamed the same way: five holders over three pages, and a holder gone.
+    expect(run.linksChanged).toBeGreaterThanOrEqual(6);
+    for (const [i, user] of fresh.entries()) expect((await localLinks(user.id, backends)).roles).toEqual(i < 5 ? ['role_premium'] : []);
+    expect((await localLinks(demoted.id, backends)).roles).toEqual([]);
+    expect(await backends.sql('select 1 from users where id = $1', [gone.id])).toEqual([]);
+
+    // The figure is real: one page as large as the realm holds all of it.
+    expect((await comparison(500)).usersHeldAtMost).toBeGreaterThanOrEqual(count);
   });
 });

@@ -9,7 +9,12 @@ import { createKeycloakUser, keycloakAdmin, passwordGrant } from '../support/key
 const USERS = /* GraphQL */ `
   query Users($first: Int, $filter: UserFilter) {
     users(first: $first, filter: $filter) {
-      edges { node { id roles { privileges { id name } } groups { roles { id name } } effectivePrivileges { id name } } }
+      edges {
+        node {
+          id roles { privileges { id name } } groups { roles { id name } } effectivePrivileges { id name }
+          privilegeGrants { privilege { id name } paths { steps { kind id name } } }
+        }
+      }
     }
   }
 `;
@@ -101,13 +106,19 @@ describe('reading a page of users with roles, groups and privileges', () => {
       expect(node.roles.flatMap((role: any) => role.privileges)).toHaveLength(3); // role_admin's
       expect(node.groups.map((group: any) => group.roles.map((role: any) => role.name))).toEqual([['role_premium'], ['role_premium']]);
       expect(node.effectivePrivileges).toHaveLength(3);
+      // priv_code_review three ways: role_admin's, and each group's own mapping.
+      expect(node.privilegeGrants.map((grant: any) => [grant.privilege.name, grant.paths.length])).toEqual([
+        ['priv_code_review', 3],
+        ['priv_user_management', 1],
+        ['priv_view_reports', 1],
+      ]);
     }
 
     // One per kind of entity per level: users, their roles, the roles' privileges, groups,
-    // the groups' roles, effective privileges.
+    // the groups' roles, effective privileges, the paths of privilege grants.
     expect(hundred.statements, hundred.statements.join('\n')).toHaveLength(ten.statements.length);
     expect(hundred.statements.length).toBeGreaterThan(0);
-    expect(hundred.statements.length).toBeLessThanOrEqual(6);
+    expect(hundred.statements.length).toBeLessThanOrEqual(7);
     expect([...ten.keycloakCalls, ...hundred.keycloakCalls]).toEqual([]);
   });
 });

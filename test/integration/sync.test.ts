@@ -187,7 +187,8 @@ describe('jobs in the gateway process', () => {
     const withJobs = await startTestGateway((base) => ({
       ...base,
       keycloak: { ...base.keycloak, url: proxy.url },
-      jobs: { ...base.jobs, enabled: true, syncIntervalSeconds: 1, reconcileIntervalSeconds: 3600 },
+      // Neither the full comparison nor the admin events: they would rewrite what other files arrange in the shared realm.
+      jobs: { ...base.jobs, enabled: true, syncIntervalSeconds: 1, reconcileIntervalSeconds: 3600, adminEventsIntervalSeconds: 3600 },
     }));
     try {
       expect((await withJobs.graphql('{ me { user { id } } }', { token })).errors).toBeUndefined();

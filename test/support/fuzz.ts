@@ -301,6 +301,9 @@ function selectionFor(type: GraphQLOutputType, depth: number): fc.Arbitrary<Sele
     .map(([picked, nested]) => [{ name: '__typename', args: [], selection: [] }, ...always, ...picked, ...nested]);
 }
 
+/** Operations that end the caller's own account or sessions: sent anonymously only. */
+const SELF_ENDING = new Set(['deleteMyAccount', 'signOutEverywhere']);
+
 /** Every operation: any root field, any caller, any tenant header, adversarial arguments. */
 export function operations(schema: GraphQLSchema): fc.Arbitrary<GeneratedOperation> {
   const roots = [
@@ -324,8 +327,8 @@ export function operations(schema: GraphQLSchema): fc.Arbitrary<GeneratedOperati
           kind,
           field: field.name,
           ...parts,
-          // Signed in, it would delete a fixture the rest of the run needs; it takes no argument to fuzz.
-          caller: field.name === 'deleteMyAccount' ? 'anonymous' : parts.caller,
+          // Signed in, they would delete a fixture the rest of the run needs, or end its sessions; they take no argument to fuzz.
+          caller: SELF_ENDING.has(field.name) ? 'anonymous' : parts.caller,
         }),
       ),
   );

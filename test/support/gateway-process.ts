@@ -106,6 +106,7 @@ export function environmentOf(config: Config): Record<string, string> {
     SYNC_LEASE_SECONDS: String(jobs.syncLeaseSeconds),
     SYNC_MAX_BACKOFF_SECONDS: String(jobs.syncMaxBackoffSeconds),
     RECONCILE_INTERVAL_SECONDS: String(jobs.reconcileIntervalSeconds),
+    ADMIN_EVENTS_INTERVAL_SECONDS: String(jobs.adminEventsIntervalSeconds),
     PENDING_TIMEOUT_SECONDS: String(jobs.pendingTimeoutSeconds),
     SHUTDOWN_DRAIN_SECONDS: String(config.shutdown.drainSeconds),
     SHUTDOWN_TIMEOUT_SECONDS: String(config.shutdown.timeoutSeconds),

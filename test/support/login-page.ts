@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { BrowserContext } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { inject } from 'vitest';
 import { authorizationUrl, exchangeCode, type TokenSet } from './keycloak.js';
 
@@ -16,10 +16,15 @@ export type LoginPageOutcome = { signedIn: true; tokens: TokenSet } | { signedIn
  * The frontend's callback page (the first configured redirect URI) is answered by the
  * browser itself, as no frontend runs beside the tests; the code it receives is exchanged
  * with the verifier at the token endpoint.
+ *
+ * `afterPassword` goes through the pages Keycloak shows after the password (a one-time
+ * code, a required action) up to submitting the last of them; the sign-in must then reach
+ * the callback, within the page's timeout.
  */
 export async function signInAtLoginPage(
   context: BrowserContext,
   credentials: { email: string; password: string },
+  { afterPassword }: { afterPassword?: (page: Page) => Promise<void> } = {},
 ): Promise<LoginPageOutcome> {
   const { frontendClientId, frontendRedirectUris } = inject('config').keycloak;
   const [redirectUri] = frontendRedirectUris;
@@ -39,6 +44,10 @@ export async function signInAtLoginPage(
     await page.getByLabel('Email', { exact: true }).fill(credentials.email);
     await page.getByLabel('Password', { exact: true }).fill(credentials.password);
     await page.getByRole('button', { name: 'Sign In' }).click();
+    if (afterPassword) {
+      await afterPassword(page);
+      await page.waitForURL(isCallback);
+    }
     // Keycloak answers the form with a redirect to the callback, or with its login page again.
     await page.waitForURL((url) => isCallback(url) || url.pathname.includes('/login-actions/'));
     const landed = new URL(page.url());

@@ -9,7 +9,9 @@ import { Migration20261122062000 } from './Migration20261122062000.js';
 import { Migration20261201222425 } from './Migration20261201222425.js';
 import { Migration20261201223841 } from './Migration20261201223841.js';
 import { Migration20261201230000 } from './Migration20261201230000.js';
+import { Migration20261204225500 } from './Migration20261204225500.js';
 import { Migration20261204230000 } from './Migration20261204230000.js';
+import { Migration20261204232000 } from './Migration20261204232000.js';
 import { Migration20261205000000 } from './Migration20261205000000.js';
 
 /** Every migration, oldest first. `npm run migration:create` writes new ones; list them here. */
@@ -34,8 +36,12 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261201223841', class: Migration20261201223841 },
   // revocation: whom the gateway saw deleted; changes of effective roles announced too (NOTIFY users_changed)
   { name: 'Migration20261201230000', class: Migration20261201230000 },
+  // sessions ended (endUserSessions, signOutEverywhere): the user's earlier access tokens are refused
+  { name: 'Migration20261204225500', class: Migration20261204225500 },
   // identity events: the transactional outbox, filled by triggers on the mirror (src/events/outbox.ts)
   { name: 'Migration20261204230000', class: Migration20261204230000 },
+  // where the admin-events reader stopped in each realm
+  { name: 'Migration20261204232000', class: Migration20261204232000 },
   // webhooks: endpoints (signing secrets sealed) and their deliveries
   { name: 'Migration20261205000000', class: Migration20261205000000 },
 ];

@@ -36,37 +36,211 @@ const SEEDS: Record<EffectiveRolesOf, { groups: string; roles: string }> = {
 };
 
 /**
- * Effective realm roles (role_* and priv_* alike), computed the one way Keycloak computes
- * the realm roles of a token: the roles held directly, the roles of every group held and
- * of each of that group's ancestors, then the closure of composite links: role →
- * privilege (role_privileges) and every other composite (role_composites). One statement
- * for any number of `ids`; each row carries the subject's id as `key`. `union` keeps each
- * (key, role) once, which also ends a cycle of composites. Every authorization rule about
- * what someone holds or would be given, and `User.effectivePrivileges`, go through here.
+ * The links of the role graph, as Keycloak follows them for a token: role → privilege
+ * (role_privileges) and every other composite (role_composites), as rows (role_id, child_id).
+ */
+const ROLE_LINKS = `(select role_id, privilege_id as child_id from role_privileges
+                     union all select role_id, child_id from role_composites)`;
+
+/**
+ * How a walk of the graph keeps what it reached: as a set (each (key, role) once, `union`
+ * ending a cycle), or as every path that reaches it (each row carrying the ids walked,
+ * a step never taken twice on one path, which ends a cycle).
+ */
+type Walk = 'set' | 'paths';
+
+interface WalkSql {
+  union: string;
+  /** The CTE columns past (key, id). */
+  columns: string;
+  /** The values of those columns for a seed row (the subject's group or role `to`). */
+  seed: (to: string) => string;
+  /** Their values for a row reached from the row `from` by going to `to`. */
+  step: (from: string, to: string) => string;
+  /** A further condition on going from `from` to `to`. */
+  fresh: (from: string, to: string) => string;
+}
+
+const WALKS: Record<Walk, WalkSql> = {
+  set: { union: 'union', columns: '', seed: () => '', step: () => '', fresh: () => '' },
+  paths: {
+    union: 'union all',
+    columns: ', path',
+    seed: (to) => `, array[${to}]`,
+    step: (from, to) => `, ${from}.path || ${to}`,
+    fresh: (from, to) => ` and ${to} <> all(${from}.path)`,
+  },
+};
+
+/**
+ * The walk of effective realm roles, computed the one way Keycloak computes the realm roles
+ * of a token: the roles held directly, the roles of every group held and of each of that
+ * group's ancestors, then the closure of composite links (ROLE_LINKS). Its CTE `reached`
+ * has (key, role_id) rows, and with the `paths` walk each row's `path`: the ids from the
+ * subject outwards, groups first (the group held, then its parent, its parent's parent...),
+ * then the role mapped to the last of them, then each composite down to `role_id`.
+ */
+function effectiveRolesWalk(of: EffectiveRolesOf, ids: readonly string[], walk: Walk): { ctes: string; params: unknown[] } {
+  const { groups, roles } = SEEDS[of];
+  const { union, columns, seed, step, fresh } = WALKS[walk];
+  const params = [groups, roles].filter((seed) => seed !== NOTHING).map(() => ids);
+  return {
+    ctes: `with recursive
+       joined(key, group_id${columns}) as (
+         select seed.key, seed.id${seed('seed.id')} from (${groups}) seed(key, id)
+         ${union}
+         select joined.key, g.parent_id${step('joined', 'g.parent_id')}
+           from joined join groups g on g.id = joined.group_id
+          where g.parent_id is not null${fresh('joined', 'g.parent_id')}
+       ),
+       reached(key, role_id${columns}) as (
+         select seed.key, seed.id${seed('seed.id')} from (${roles}) seed(key, id)
+         ${union}
+         select joined.key, gr.role_id${step('joined', 'gr.role_id')} from joined join group_roles gr on gr.group_id = joined.group_id
+         ${union}
+         select reached.key, link.child_id${step('reached', 'link.child_id')}
+           from reached join ${ROLE_LINKS} link on link.role_id = reached.role_id
+          where true${fresh('reached', 'link.child_id')}
+       )`,
+    params,
+  };
+}
+
+/**
+ * Effective realm roles (role_* and priv_* alike): effectiveRolesWalk's set. One statement
+ * for any number of `ids`; each row carries the subject's id as `key`. Every authorization
+ * rule about what someone holds or would be given, and `User.effectivePrivileges`, go
+ * through here.
  */
 export function selectEffectiveRoles(em: EntityManager, of: EffectiveRolesOf, ids: readonly string[]): Promise<Keyed<RoleRecord>[]> {
-  const { groups, roles } = SEEDS[of];
-  const params = [groups, roles].filter((seed) => seed !== NOTHING).map(() => ids);
+  const { ctes, params } = effectiveRolesWalk(of, ids, 'set');
   return em.execute(
-    `with recursive
-       joined(key, group_id) as (
-         ${groups}
-         union
-         select joined.key, g.parent_id from joined join groups g on g.id = joined.group_id where g.parent_id is not null
-       ),
-       reached(key, role_id) as (
-         ${roles}
-         union
-         select joined.key, gr.role_id from joined join group_roles gr on gr.group_id = joined.group_id
-         union
-         select reached.key, link.child_id
-           from reached
-           join (select role_id, privilege_id as child_id from role_privileges
-                 union all select role_id, child_id from role_composites) link on link.role_id = reached.role_id
-       )
+    `${ctes}
      select reached.key, ${ROLE_COLUMNS} from reached join realm_roles r on r.id = reached.role_id order by r.name`,
     params,
   ) as Promise<Keyed<RoleRecord>[]>;
+}
+
+/** One step of a path that grants a privilege, from the user outwards. */
+export interface GrantStepRecord {
+  kind: 'GROUP' | RealmRoleKind;
+  id: string;
+  name: string;
+}
+
+/** A privilege a user holds and one path that grants it (selectGrantPaths). */
+export type GrantPathRow = Keyed<RoleRecord & { steps: GrantStepRecord[] }>;
+
+/**
+ * Every path by which each user of `userIds` holds each privilege: effectiveRolesWalk's
+ * paths ending on a privilege, their steps named. The same walk as selectEffectiveRoles,
+ * so the privileges here are exactly the effective ones. One statement for any number of
+ * users.
+ */
+export function selectGrantPaths(em: EntityManager, userIds: readonly string[]): Promise<GrantPathRow[]> {
+  const { ctes, params } = effectiveRolesWalk('user', userIds, 'paths');
+  return em.execute(
+    `${ctes}
+     select reached.key, ${ROLE_COLUMNS},
+            (select json_agg(json_build_object('kind', coalesce(sr.kind, 'GROUP'), 'id', step.id, 'name', coalesce(sr.name, sg.name))
+                             order by step.at)
+               from unnest(reached.path) with ordinality step(id, at)
+               left join realm_roles sr on sr.id = step.id
+               left join groups sg on sg.id = step.id) as steps
+       from reached join realm_roles r on r.id = reached.role_id
+      where r.kind = 'PRIVILEGE'
+      order by r.name`,
+    params,
+  ) as Promise<GrantPathRow[]>;
+}
+
+/** What reaches a privilege, for finding its holders (selectPrivilegeReach). */
+export interface PrivilegeReach {
+  /** The privilege and every role or privilege composed of it, at any depth. */
+  roleIds: string[];
+  /** Every group mapped one of those, and every subgroup below such a group. */
+  groupIds: string[];
+  /**
+   * Whether its holders are common enough that a page of users is found faster by walking
+   * the users in order and checking each (a few index probes a user, stopping once the page
+   * is full) than by collecting every holder and sorting them: when the holders H reach
+   * sqrt(TYPICAL_PAGE × users), as the walk reads about TYPICAL_PAGE × users / H users.
+   */
+  common: boolean;
+}
+
+/** The page size the choice in PrivilegeReach.common assumes. */
+const TYPICAL_PAGE = 50;
+
+/**
+ * effectiveRolesWalk walked the other way, from the privilege `privilegeId` to whoever
+ * holds it: the roles and privileges that reach it (ROLE_LINKS backwards), the groups those
+ * are mapped to and every subgroup below them (a member of a subgroup holds its ancestors'
+ * roles). Users are not walked here; the caller finds them through user_roles.role_id and
+ * user_groups.group_id with these ids as constants, so the planner sees how many hold them.
+ * Holders are counted only up to the threshold of `common` (an index scan). Anything but a
+ * privilege's id reaches nothing.
+ */
+export async function selectPrivilegeReach(em: EntityManager, privilegeId: string): Promise<PrivilegeReach> {
+  const [found] = (await em.execute(
+    `with recursive
+       granting(role_id) as (
+         select r.id from realm_roles r where r.id = ? and r.kind = 'PRIVILEGE'
+         union
+         select link.role_id from granting join ${ROLE_LINKS} link on link.child_id = granting.role_id
+       ),
+       granting_groups(group_id) as (
+         select gr.group_id from group_roles gr join granting on granting.role_id = gr.role_id
+         union
+         select g.id from granting_groups join groups g on g.parent_id = granting_groups.group_id
+       )
+     select array(select role_id::text from granting) as "roleIds", array(select group_id::text from granting_groups) as "groupIds",
+            (select ceil(sqrt(${TYPICAL_PAGE} * greatest(c.reltuples, 1)))::int from pg_class c where c.oid = 'users'::regclass) as enough`,
+    [privilegeId],
+  )) as (Omit<PrivilegeReach, 'common'> & { enough: number })[];
+  const { enough, ...reach } = found!;
+  const holders = holderIds(reach);
+  if (!holders) return { ...reach, common: false };
+  // A statement of its own: with the ids as constants, the planner knows from its statistics
+  // whether they are rare (an index scan) or common (a scan that stops at `enough`).
+  const [held] = (await em.execute(`select count(*)::int as count from (${holders.sql} limit ?) held`, [...holders.params, enough])) as {
+    count: number;
+  }[];
+  return { ...reach, common: held!.count >= enough };
+}
+
+/** Where the holders of what `reach` names are linked: user_roles and user_groups, each when it has ids. */
+function holderSources(reach: Omit<PrivilegeReach, 'common'>) {
+  return [
+    { from: 'user_roles ur', link: 'ur.role_id', user: 'ur.user_id', ids: reach.roleIds },
+    { from: 'user_groups ug', link: 'ug.group_id', user: 'ug.user_id', ids: reach.groupIds },
+  ].filter((source) => source.ids.length > 0);
+}
+
+/** The ids of the holders of what `reach` names (a user once per link that grants it), or null when nothing does. */
+function holderIds(reach: Omit<PrivilegeReach, 'common'>): { sql: string; params: unknown[] } | null {
+  const sources = holderSources(reach);
+  if (sources.length === 0) return null;
+  return {
+    sql: sources.map(({ from, link, user }) => `select ${user} from ${from} where ${link} in (?)`).join(' union all '),
+    params: sources.map((source) => source.ids),
+  };
+}
+
+/**
+ * A condition on users `u`, and its parameters, for the holders of what `reach` names:
+ * `walk` as EXISTS per user (for a page of common holders), or `collect` as a semi-join on
+ * the holders (for rare ones, and for counting).
+ */
+export function holdersCondition(reach: PrivilegeReach, how: 'walk' | 'collect'): { clause: string; params: unknown[] } {
+  const holders = holderIds(reach);
+  if (!holders) return { clause: 'false', params: [] };
+  if (how === 'collect') return { clause: `u.id in (${holders.sql})`, params: holders.params };
+  const sources = holderSources(reach);
+  return {
+    clause: `exists (${sources.map(({ from, link, user }) => `select 1 from ${from} where ${user} = u.id and ${link} in (?)`).join(' union all ')})`,
+    params: holders.params,
+  };
 }
 
 export interface RolesQueries {
@@ -88,6 +262,8 @@ export interface RolesQueries {
   userCountsByRoleIds(roleIds: readonly string[]): Promise<{ key: string; count: string | number }[]>;
   /** selectEffectiveRoles. */
   effectiveRoles(of: EffectiveRolesOf, ids: readonly string[]): Promise<Keyed<RoleRecord>[]>;
+  /** selectGrantPaths. */
+  grantPaths(userIds: readonly string[]): Promise<GrantPathRow[]>;
 
   /** Every mirrored role with its links, for the directory sync to compare with Keycloak. */
   states(): Promise<RoleState[]>;
@@ -155,6 +331,7 @@ export function rolesQueries(em: EntityManager): RolesQueries {
     userCountsByRoleIds: (roleIds) =>
       rows('select role_id as key, count(*) from user_roles where role_id in (?) group by role_id', [roleIds]),
     effectiveRoles: (of, subjectIds) => selectEffectiveRoles(em, of, subjectIds),
+    grantPaths: (userIds) => selectGrantPaths(em, userIds),
 
     states: () =>
       rows(

@@ -1,3 +1,4 @@
+import type { SessionsEnd } from '../sessions/sessions-end.js';
 import type { UserRecord } from './user.type.js';
 
 /** What each request checks about its caller (src/admission.ts): their record and effective roles. */
@@ -5,6 +6,8 @@ export interface CallerRecord {
   user: UserRecord;
   /** Names of the realm roles and privileges the mirror says the user holds, however reached. */
   effectiveRoles: readonly string[];
+  /** The last end of all the user's sessions: the access tokens it refuses (src/modules/sessions/sessions-end.ts). */
+  sessionsEnd?: SessionsEnd | null;
 }
 
 const MAX_ENTRIES = 10_000;

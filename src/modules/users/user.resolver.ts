@@ -5,6 +5,7 @@ import { MessagePayloadType, message } from '../system/message.type.js';
 import { CreateUserInput, UpdateUserInput } from './user.input.js';
 import { GroupType } from '../groups/group.type.js';
 import { PrivilegeType, RoleType } from '../roles/role.type.js';
+import { grantsOf, PrivilegeGrantType } from '../roles/grant.type.js';
 import type { UserPage } from './user.service.js';
 import {
   ConnectionArgs,
@@ -108,6 +109,14 @@ export class UserResolver {
   })
   async effectivePrivileges(@Root() user: UserRecord, @Ctx() { loaders }: GatewayContext) {
     return (await loaders.effectiveRolesByUserId.load(user.id)).filter((role) => role.kind === 'PRIVILEGE');
+  }
+
+  @FieldResolver(() => [PrivilegeGrantType], {
+    description:
+      'Every privilege the user holds (those of effectivePrivileges), each with every path that grants it: directly, a role, a composite role chain, a group, a parent group.',
+  })
+  async privilegeGrants(@Root() user: UserRecord, @Ctx() { loaders }: GatewayContext) {
+    return grantsOf(await loaders.grantPathsByUserId.load(user.id));
   }
 
   @FieldResolver(() => String, { nullable: true, description: 'Shortcut for the entity_code attribute.' })

@@ -177,6 +177,12 @@ export class UserFilterInput {
 
   @Field(() => ID, { nullable: true, description: 'Only members of this tenant.' })
   tenantId?: string | null;
+
+  @Field(() => ID, {
+    nullable: true,
+    description: 'Users who hold this privilege, by any path (as privilegeGrants shows them). An id that is no privilege matches no one.',
+  })
+  privilegeId?: string | null;
 }
 
 @ObjectType('UserPayload', { description: 'The answer of a write to a user.' })

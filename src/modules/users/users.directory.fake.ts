@@ -4,7 +4,7 @@ import type { EmailAction } from '../../keycloak/actions-email.js';
 import type { LinkChanges } from '../roles/links.js';
 import type { UserAttributes } from './user.entity.js';
 import type { ProfileChanges, UserProfile } from './user.type.js';
-import { irreversible, type Linked, type NewDirectoryUser, type UsersDirectory } from './users.directory.js';
+import { irreversible, type Linked, type ListedUser, type NewDirectoryUser, type UsersDirectory } from './users.directory.js';
 import type { MirroredUser } from './users.queries.js';
 
 /** A user as the fake directory holds it. */
@@ -122,21 +122,21 @@ export class FakeUsersDirectory implements UsersDirectory {
     return { roleIds: [...user.roleIds], groupIds: [...user.groupIds] };
   }
 
-  async usersWithRole(roleName: string, first: number, max: number): Promise<string[]> {
+  async usersWithRole(roleName: string, first: number, max: number): Promise<ListedUser[]> {
     this.maybeFail('usersWithRole');
     const holds = (user: FakeDirectoryUser) => [...user.roleIds].some((id) => this.roleNames.get(id) === roleName);
     return [...this.users.values()]
       .filter(holds)
       .slice(first, first + max)
-      .map((user) => user.id);
+      .map((user) => ({ id: user.id, username: user.username }));
   }
 
-  async groupMembers(groupId: string, first: number, max: number): Promise<string[]> {
+  async groupMembers(groupId: string, first: number, max: number): Promise<ListedUser[]> {
     this.maybeFail('groupMembers');
     return [...this.users.values()]
       .filter((user) => user.groupIds.has(groupId))
       .slice(first, first + max)
-      .map((user) => user.id);
+      .map((user) => ({ id: user.id, username: user.username }));
   }
 
   async updateProfile(

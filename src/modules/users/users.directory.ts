@@ -14,6 +14,12 @@ export interface NewDirectoryUser extends UserProfile {
   password?: string;
 }
 
+/** A user as a listing names it. */
+export interface ListedUser {
+  id: string;
+  username: string;
+}
+
 /** A role or group as the directory links it: its id, and a name for Keycloak and for undo messages. */
 export interface Linked {
   id: string;
@@ -46,10 +52,10 @@ export interface UsersDirectory {
   list(first: number, max: number): Promise<MirroredUser[]>;
   /** The user's direct realm roles (and privileges) and groups. */
   links(id: string): Promise<{ roleIds: string[]; groupIds: string[] }>;
-  /** One page of the ids of the users mapped directly to the realm role `roleName`. */
-  usersWithRole(roleName: string, first: number, max: number): Promise<string[]>;
-  /** One page of the ids of the group's direct members. */
-  groupMembers(groupId: string, first: number, max: number): Promise<string[]>;
+  /** One page of the users mapped directly to the realm role `roleName` (Keycloak lists them by username). */
+  usersWithRole(roleName: string, first: number, max: number): Promise<ListedUser[]>;
+  /** One page of the group's direct members (Keycloak lists them by username). */
+  groupMembers(groupId: string, first: number, max: number): Promise<ListedUser[]>;
   /**
    * Changes the profile; the attributes are `attributesOf` Keycloak's current ones, which may
    * hold attributes the mirror lacks. The undo restores Keycloak's copy as it was. Answers
@@ -140,12 +146,12 @@ export class KeycloakUsersDirectory implements UsersDirectory {
     return { roleIds: roles.map((role) => role.id!), groupIds: groups.map((group) => group.id!) };
   }
 
-  async usersWithRole(roleName: string, first: number, max: number): Promise<string[]> {
-    return idsOf(await this.keycloak.roles.findUsersWithRole({ name: roleName, first, max, briefRepresentation: true }));
+  async usersWithRole(roleName: string, first: number, max: number): Promise<ListedUser[]> {
+    return listed(await this.keycloak.roles.findUsersWithRole({ name: roleName, first, max, briefRepresentation: true }));
   }
 
-  async groupMembers(groupId: string, first: number, max: number): Promise<string[]> {
-    return idsOf(await this.keycloak.groups.listMembers({ id: groupId, first, max, briefRepresentation: true }));
+  async groupMembers(groupId: string, first: number, max: number): Promise<ListedUser[]> {
+    return listed(await this.keycloak.groups.listMembers({ id: groupId, first, max, briefRepresentation: true }));
   }
 
   async updateProfile(
@@ -261,6 +267,6 @@ function mirrored(user: UserRepresentation): MirroredUser {
   };
 }
 
-function idsOf(users: { id?: string }[]): string[] {
-  return users.flatMap(({ id }) => (id ? [id] : []));
+function listed(users: { id?: string; username?: string }[]): ListedUser[] {
+  return users.flatMap(({ id, username }) => (id && username ? [{ id, username }] : []));
 }

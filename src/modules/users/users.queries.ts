@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../../db/loaders.js';
+import { holdersCondition, selectPrivilegeReach } from '../roles/roles.queries.js';
 import { keysetPage, type Page, type PageWindow } from '../../db/pagination.js';
 import { UserEntity } from './user.entity.js';
 import { UserSyncEntity } from './user-sync.entity.js';
@@ -25,7 +26,18 @@ export interface UserListFilter {
   roleId?: string | null;
   groupId?: string | null;
   tenantId?: string | null;
+  privilegeId?: string | null;
 }
+
+/** A role (or privilege) or a group whose direct holders or members the reconciler compares. */
+export interface LinkTarget {
+  kind: 'role' | 'group';
+  id: string;
+}
+
+// The link tables are the roles' and groups' (user-links.ts); read here only to walk a user range.
+const LINK_TABLES = { role: 'user_roles l', group: 'user_groups l' } as const;
+const LINK_COLUMNS = { role: 'role_id', group: 'group_id' } as const;
 
 /** A user of Keycloak as the mirror keeps it. */
 export interface MirroredUser extends UserProfile {
@@ -107,14 +119,18 @@ export class UsersQueries implements UserServiceQueries {
     ]);
   }
 
-  list(window: PageWindow, filter: UserListFilter = {}): Promise<Page<UserRecord>> {
+  async list(window: PageWindow, filter: UserListFilter = {}): Promise<Page<UserRecord>> {
+    // The privilege's reach first (one small statement), so that the page's statement names
+    // its roles and groups as constants and can be written for how common its holders are.
+    const reach = filter.privilegeId ? await selectPrivilegeReach(this.em, filter.privilegeId) : undefined;
     return keysetPage(
       this.em,
       {
         list: 'users',
         columns: USER_COLUMNS,
         from: 'users u',
-        where: filterCondition(filter),
+        where: filterCondition(filter, reach && holdersCondition(reach, reach.common ? 'walk' : 'collect')),
+        countWhere: reach?.common ? filterCondition(filter, holdersCondition(reach, 'collect')) : undefined,
         orderBy: ['u.created_at', 'u.id'],
         direction: 'asc',
         positionOf: (user: UserRecord) => ({ at: user.createdAt, id: user.id }),
@@ -167,18 +183,72 @@ export class UsersQueries implements UserServiceQueries {
     return user;
   }
 
-  /** Every account of the gateway's own realm, timestamps as dates. */
-  async homeRealmUsers(): Promise<UserRecord[]> {
-    const rows = await selectRows<UserRecord>(this.em, `select ${USER_COLUMNS} from users u where u.realm is null`, []);
-    return rows.map((user) => ({ ...user, createdAt: new Date(user.createdAt), updatedAt: new Date(user.updatedAt) }));
+  /** The accounts of `realm` (null: the gateway's own) among `ids`, timestamps as dates. */
+  async realmUsersByIds(realm: string | null, ids: readonly string[]): Promise<UserRecord[]> {
+    if (ids.length === 0) return [];
+    const rows = await selectRows<UserRecord>(this.em, `select ${USER_COLUMNS} from users u where u.id in (?) and ${inRealm(realm)}`, [
+      ids,
+      ...realmParams(realm),
+    ]);
+    return rows.map(withDates);
   }
 
-  /** The synced accounts of the gateway's realm last written before `before`. */
-  async settledHomeRealmIds(before: Date): Promise<Set<string>> {
+  /**
+   * Up to `limit` accounts of `realm` whose username lies in (`above`, `upTo`] (null: no
+   * bound), after the account `after` (username and id), in bytewise order (`collate "C"`,
+   * indexed): the reconciler walks the mirror in ranges, never holding all of it.
+   */
+  async realmUsersInUsernameRange(
+    realm: string | null,
+    range: { above: string | null; upTo: string | null },
+    after: { username: string; id: string } | null,
+    limit: number,
+    linkedTo?: LinkTarget,
+  ): Promise<UserRecord[]> {
+    const clauses = [inRealm(realm)];
+    const params: unknown[] = [...realmParams(realm)];
+    if (linkedTo) {
+      clauses.push(`exists (select 1 from ${LINK_TABLES[linkedTo.kind]} where l.user_id = u.id and l.${LINK_COLUMNS[linkedTo.kind]} = ?)`);
+      params.push(linkedTo.id);
+    }
+    if (range.above !== null) {
+      clauses.push('u.username collate "C" > ?');
+      params.push(range.above);
+    }
+    if (range.upTo !== null) {
+      clauses.push('u.username collate "C" <= ?');
+      params.push(range.upTo);
+    }
+    if (after) {
+      clauses.push('(u.username collate "C", u.id) > (? collate "C", ?)');
+      params.push(after.username, after.id);
+    }
+    const rows = await selectRows<UserRecord>(
+      this.em,
+      `select ${USER_COLUMNS} from users u where ${clauses.join(' and ')} order by u.username collate "C", u.id limit ?`,
+      [...params, limit],
+    );
+    return rows.map(withDates);
+  }
+
+  /** Those of `ids` the mirror links to the role or group `target`. */
+  async linkedAmong(target: LinkTarget, ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
     const rows = await selectRows<{ id: string }>(
       this.em,
-      `select id from users where sync_status = 'SYNCED' and realm is null and updated_at < ?`,
-      [before],
+      `select l.user_id as id from ${LINK_TABLES[target.kind]} where l.${LINK_COLUMNS[target.kind]} = ? and l.user_id in (?)`,
+      [target.id, ids],
+    );
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /** Those of `ids` that are synced accounts of the gateway's realm last written before `before`. */
+  async settledHomeRealmIds(ids: readonly string[], before: Date): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await selectRows<{ id: string }>(
+      this.em,
+      `select id from users where id in (?) and sync_status = 'SYNCED' and realm is null and updated_at < ?`,
+      [ids, before],
     );
     return new Set(rows.map((row) => row.id));
   }
@@ -260,12 +330,12 @@ export class UsersQueries implements UserServiceQueries {
     return written.length > 0;
   }
 
-  /** A Keycloak user of the gateway's realm the mirror lacks; one already there stays as it is. */
-  async insertFromKeycloak(user: MirroredUser): Promise<void> {
+  /** A Keycloak user of `realm` (null: the gateway's) the mirror lacks; one already there stays as it is. */
+  async insertFromKeycloak(user: MirroredUser, realm: string | null = null): Promise<void> {
     await this.em.execute(
-      `insert into users (id, username, email, first_name, last_name, enabled, email_verified, attributes, sync_status, created_at, updated_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, 'SYNCED', ?, ?) on conflict (id) do nothing`,
-      [user.id, ...profileValues(user), user.createdAt, new Date()],
+      `insert into users (id, realm, username, email, first_name, last_name, enabled, email_verified, attributes, sync_status, created_at, updated_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'SYNCED', ?, ?) on conflict (id) do nothing`,
+      [user.id, realm, ...profileValues(user), user.createdAt, new Date()],
     );
   }
 
@@ -313,6 +383,19 @@ export class UsersQueries implements UserServiceQueries {
   }
 }
 
+function inRealm(realm: string | null): string {
+  return realm === null ? 'u.realm is null' : 'u.realm = ?';
+}
+
+function realmParams(realm: string | null): unknown[] {
+  return realm === null ? [] : [realm];
+}
+
+/** Raw rows carry timestamps as text. */
+function withDates(user: UserRecord): UserRecord {
+  return { ...user, createdAt: new Date(user.createdAt), updatedAt: new Date(user.updatedAt) };
+}
+
 function profileValues(profile: UserProfile): unknown[] {
   return [
     profile.username,
@@ -325,7 +408,11 @@ function profileValues(profile: UserProfile): unknown[] {
   ];
 }
 
-function filterCondition(filter: UserListFilter): { clauses: string[]; params: unknown[] } {
+/** The filter's criteria, with the holders of its privilege as holdersCondition writes them. */
+function filterCondition(
+  filter: UserListFilter,
+  holders?: { clause: string; params: unknown[] },
+): { clauses: string[]; params: unknown[] } {
   const clauses: string[] = [];
   const params: unknown[] = [];
   const search = filter.search?.trim();
@@ -349,6 +436,10 @@ function filterCondition(filter: UserListFilter): { clauses: string[]; params: u
   if (filter.tenantId) {
     clauses.push('exists (select 1 from memberships m where m.user_id = u.id and m.tenant_id = ?)');
     params.push(filter.tenantId);
+  }
+  if (holders) {
+    clauses.push(holders.clause);
+    params.push(...holders.params);
   }
   return { clauses, params };
 }

@@ -74,6 +74,8 @@ export type UserFilter = {
   enabled?: boolean | null | undefined;
   /** Only direct members of this group. */
   groupId?: string | number | null | undefined;
+  /** Users who hold this privilege, by any path (as privilegeGrants shows them). An id that is no privilege matches no one. */
+  privilegeId?: string | number | null | undefined;
   /** Only users assigned this role directly. */
   roleId?: string | number | null | undefined;
   /** Matches email, username, first or last name (case-insensitive, partial). */

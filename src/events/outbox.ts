@@ -137,12 +137,20 @@ const RELAY_BATCH = 1000;
  * processes take turns under an advisory lock held to their commit, so a position once
  * visible is never followed by a smaller one. Answers the last position given, or null when
  * there was nothing to number. Notifies IDENTITY_EVENTS_CHANNEL when it numbered some.
+ * `waitForTurn: false` returns at once while another relay runs: that one was woken by the
+ * same notifications and runs again after what it has under way.
  */
-export async function relayEvents(em: EntityManager, batchSize = RELAY_BATCH): Promise<number | null> {
+export async function relayEvents(em: EntityManager, options: { batchSize?: number; waitForTurn?: boolean } = {}): Promise<number | null> {
+  const { batchSize = RELAY_BATCH, waitForTurn = true } = options;
   let last: number | null = null;
   for (;;) {
     const numbered = await em.fork().transactional(async (tx) => {
-      await tx.execute('select pg_advisory_xact_lock(hashtext(?))', [RELAY_LOCK]);
+      if (waitForTurn) {
+        await tx.execute('select pg_advisory_xact_lock(hashtext(?))', [RELAY_LOCK]);
+      } else {
+        const [turn] = await tx.execute<{ taken: boolean }[]>('select pg_try_advisory_xact_lock(hashtext(?)) as taken', [RELAY_LOCK]);
+        if (!turn?.taken) return { count: 0, last: null };
+      }
       const [row] = await tx.execute<{ last: string | null; count: string }[]>(
         `with top as (select coalesce(max(position), 0) as p from identity_events),
               batch as (
@@ -297,7 +305,8 @@ export function startOutboxRelay(deps: { em: EntityManager; databaseUrl: string;
       again = true;
       return running;
     }
-    running = relayEvents(deps.em)
+    // Background runs skip their turn while another process relays: every process hears each commit.
+    running = relayEvents(deps.em, { waitForTurn: false })
       .catch((error: unknown) => {
         log.warn({ err: error }, 'outbox relay run failed; the next wake or sweep tries again');
         return null;

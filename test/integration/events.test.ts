@@ -130,6 +130,77 @@ describe('identity events of changes made through the gateway', () => {
     expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 
+  it('a role and a group created, a member added, both deleted: GATEWAY events, and reconciliation reports none of them again', async () => {
+    const role = await gateway.graphql('mutation($input: CreateRoleInput!) { createRole(input: $input) { role { id name } } }', {
+      token: adminToken,
+      variables: { input: { roleName: `events_${randomUUID().slice(0, 6).replace(/-/g, '')}`, description: 'for the events test' } },
+    });
+    expect(role.errors).toBeUndefined();
+    const { id: roleId, name: roleName } = role.data!.createRole.role;
+    const group = await gateway.graphql('mutation($input: CreateGroupInput!) { createGroup(input: $input) { group { id } } }', {
+      token: adminToken,
+      variables: { input: { groupName: `events-${randomUUID().slice(0, 6)}`, roleIds: [roleId] } },
+    });
+    expect(group.errors).toBeUndefined();
+    const groupId: string = group.data!.createGroup.group.id;
+    const user = await createUser();
+    const added = await gateway.graphql(
+      'mutation($id: ID!, $input: UpdateGroupUsersInput!) { updateGroupUsers(id: $id, input: $input) { message } }',
+      {
+        token: adminToken,
+        variables: { id: groupId, input: { userIdsToAdd: [user.id] } },
+      },
+    );
+    expect(added.errors).toBeUndefined();
+    await reconcile();
+    await reconcile();
+
+    const roleEvents = await allEvents({ subjectId: roleId });
+    expect(roleEvents.map(({ type, origin, actorId }) => ({ type, origin, actorId }))).toEqual([
+      { type: 'ROLE_CREATED', origin: 'GATEWAY', actorId: adminId },
+    ]);
+    expect(roleEvents[0]!.after).toMatchObject({ id: roleId, name: roleName, kind: 'ROLE', description: 'for the events test' });
+    const groupEvents = await allEvents({ subjectId: groupId });
+    expect(groupEvents.map(({ type, origin }) => ({ type, origin }))).toEqual([
+      { type: 'GROUP_CREATED', origin: 'GATEWAY' },
+      { type: 'GROUP_MEMBERS_CHANGED', origin: 'GATEWAY' },
+    ]);
+    expect(groupEvents[0]!.after).toMatchObject({ id: groupId, roleIds: [roleId] });
+    expect([groupEvents[1]!.before, groupEvents[1]!.after]).toEqual([{ memberIds: [] }, { memberIds: [user.id] }]);
+    const userEvents = await allEvents({ subjectId: user.id, types: ['USER_GROUPS_CHANGED'] });
+    expect(userEvents.map((event) => event.after)).toEqual([{ groups: [{ id: groupId, name: expect.any(String) }] }]);
+
+    for (const [mutation, id] of [
+      ['deleteGroup', groupId],
+      ['deleteRole', roleId],
+    ] as const) {
+      const deleted = await gateway.graphql(`mutation($id: ID!) { ${mutation}(id: $id) { message } }`, {
+        token: adminToken,
+        variables: { id },
+      });
+      expect(deleted.errors).toBeUndefined();
+    }
+    expect(typesOf(await allEvents({ subjectId: groupId }))).toEqual(['GROUP_CREATED', 'GROUP_MEMBERS_CHANGED', 'GROUP_DELETED']);
+    expect(typesOf(await allEvents({ subjectId: roleId }))).toEqual(['ROLE_CREATED', 'ROLE_DELETED']);
+    // Leaving the deleted group changed the user's groups too.
+    expect(typesOf(await allEvents({ subjectId: user.id, types: ['USER_GROUPS_CHANGED'] }))).toEqual([
+      'USER_GROUPS_CHANGED',
+      'USER_GROUPS_CHANGED',
+    ]);
+  });
+
+  it("ending a user's sessions: USER_SESSIONS_ENDED, origin GATEWAY, with the actor", async () => {
+    const user = await createUser();
+    const ended = await gateway.graphql('mutation($userId: ID!) { endUserSessions(userId: $userId) { message } }', {
+      token: adminToken,
+      variables: { userId: user.id },
+    });
+    expect(ended.errors).toBeUndefined();
+    const events = await allEvents({ subjectId: user.id, types: ['USER_SESSIONS_ENDED'] });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ origin: 'GATEWAY', actorId: adminId, subjectType: 'User', before: null, after: { id: user.id } });
+  });
+
   it('a failing local write leaves neither the mirror change nor its event', async () => {
     const email = newEmail('atomic');
     const response = await refusingWritesIn(backends.sql, 'insert', 'users', 'email', email, () =>
@@ -287,13 +358,24 @@ describe('who reads identity events', () => {
     return invited.data!.createInvitation as { token: string; invitation: { id: string } };
   }
 
-  it("a tenant's ADMIN sees its tenant's events only, and is refused another's; a MEMBER is refused", async () => {
-    const [owner, tenantAdmin, member, otherOwner] = [await signedIn(), await signedIn(), await signedIn(), await signedIn()];
-    const tenantId = await tenantOf(owner);
-    const otherTenantId = await tenantOf(otherOwner);
-    const adminInvitation = await join(owner, tenantId, tenantAdmin, 'ADMIN');
+  // Two tenants: the first with an OWNER, an ADMIN and a MEMBER who joined by invitation.
+  type SignedIn = Awaited<ReturnType<typeof signedIn>>;
+  let owner: SignedIn;
+  let tenantAdmin: SignedIn;
+  let member: SignedIn;
+  let otherOwner: SignedIn;
+  let tenantId: string;
+  let otherTenantId: string;
+  let adminInvitation: { token: string; invitation: { id: string } };
+  beforeAll(async () => {
+    [owner, tenantAdmin, member, otherOwner] = [await signedIn(), await signedIn(), await signedIn(), await signedIn()];
+    tenantId = await tenantOf(owner);
+    otherTenantId = await tenantOf(otherOwner);
+    adminInvitation = await join(owner, tenantId, tenantAdmin, 'ADMIN');
     await join(owner, tenantId, member, 'MEMBER');
+  });
 
+  it("a tenant's ADMIN sees its tenant's events, in order, with no invitation token or hash", async () => {
     const seen = await allEvents({ tenantId }, tenantAdmin.token);
     expect(seen.every((event) => event.tenantId === tenantId)).toBe(true);
     expect(typesOf(seen)).toEqual([
@@ -322,7 +404,9 @@ describe('who reads identity events', () => {
         ['acceptedAt', 'createdAt', 'email', 'expiresAt', 'id', 'invitedBy', 'role', 'status', 'tenantId'].sort(),
       );
     }
+  });
 
+  it("a tenant's ADMIN is refused another tenant's events and every tenant's at once; a MEMBER is refused", async () => {
     for (const [token, filter] of [
       [tenantAdmin.token, { tenantId: otherTenantId }],
       [tenantAdmin.token, {}],

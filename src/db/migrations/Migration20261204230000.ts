@@ -143,12 +143,21 @@ end $$;`);
       memberships: `perform identity_touch('membership', r.tenant_id || ':' || r.user_id, 'Membership', r.user_id::text, r.tenant_id);`,
       invitations: `perform identity_touch('invitation', r.id::text, 'Invitation', r.id::text, r.tenant_id);`,
     };
+    // A role or group that goes (or changes its id) takes itself from its holders' lists, by
+    // cascade once its row is gone: their lists are touched first, while it is still there.
+    const leaving: Record<string, string> = {
+      realm_roles: `perform identity_touch('user_roles', ur.user_id::text, 'User', ur.user_id::text, null) from user_roles ur where ur.role_id = old.id;`,
+      groups: `perform identity_touch('user_groups', ug.user_id::text, 'User', ug.user_id::text, null) from user_groups ug where ug.group_id = old.id;`,
+    };
     for (const [table, touch] of Object.entries(touches)) {
+      const leaves = leaving[table]
+        ? `if tg_op = 'DELETE' then ${leaving[table]} elsif old.id is distinct from new.id then ${leaving[table]} end if;`
+        : '';
       this.addSql(`create function "${table}_identity_touch"() returns trigger language plpgsql as $$
 declare
   r record;
 begin
-  if tg_op <> 'INSERT' then r := old; ${touch} end if;
+  if tg_op <> 'INSERT' then r := old; ${touch} ${leaves} end if;
   if tg_op <> 'DELETE' then r := new; ${touch} end if;
   if tg_op = 'DELETE' then return old; end if;
   return new;

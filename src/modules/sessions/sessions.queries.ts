@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { selectRows } from '../../db/loaders.js';
+import { recordEvent } from '../../events/outbox.js';
 import type { SessionsEnd } from './sessions-end.js';
 
 /** What the session service reads and writes, so that its unit tests run against an in-memory fake. */
@@ -12,7 +13,7 @@ export interface SessionsQueries {
   recordEnd(userId: string, end: SessionsEnd, endedAt: Date): Promise<void>;
 }
 
-/** Every statement on `user_sessions_ended`. */
+/** Every statement on `user_sessions_ended`, and the identity event of each end. */
 export class PostgresSessionsQueries implements SessionsQueries {
   constructor(private readonly em: EntityManager) {}
 
@@ -36,6 +37,8 @@ export class PostgresSessionsQueries implements SessionsQueries {
   }
 
   async recordEnd(userId: string, end: SessionsEnd, endedAt: Date): Promise<void> {
+    // The identity event of the end, in its transaction: the mirror holds no sessions for a trigger to see.
+    await recordEvent(this.em, { type: 'USER_SESSIONS_ENDED', subjectType: 'User', subjectId: userId, after: { id: userId, endedAt } });
     await this.em.execute(
       `insert into user_sessions_ended (user_id, refused_before, checked_until, ended_at) values (?, ?, ?, ?)
        on conflict (user_id) do update set refused_before = excluded.refused_before, checked_until = excluded.checked_until,

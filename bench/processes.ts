@@ -20,7 +20,7 @@ const entry = (relative: string) => fileURLToPath(new URL(relative, import.meta.
 
 /** Forks one of bench/servers/*, on the same Node as the bench, and waits until it listens. */
 export async function startServer(
-  name: 'gateway' | 'bare-apollo' | 'pg-dataloader' | 'keycloak-admin',
+  name: 'gateway' | 'bare-apollo' | 'pg-dataloader' | 'keycloak-admin' | 'bare-websocket',
   env: Record<string, string | undefined>,
 ): Promise<ServerProcess> {
   mkdirSync(LOG_DIR, { recursive: true });

@@ -24,6 +24,7 @@ import { LOG_DIR, startServer, type ServerProcess } from './processes.js';
 import { renderMarkdown, type Report, type Row } from './report.js';
 import { seed } from './seed.js';
 import { meWorkload } from './workloads/me.js';
+import { eventsWorkload } from './workloads/events.js';
 import { loginWorkload } from './workloads/login.js';
 import { deleteSignups, signupWorkload } from './workloads/signup.js';
 import { stackStartWorkload } from './workloads/stack-start.js';
@@ -31,7 +32,7 @@ import { testSuiteWorkload } from './workloads/test-suite.js';
 import { usersWorkload } from './workloads/users.js';
 
 /** Every workload's number, as `--only` names them. */
-const WORKLOADS = [1, 2, 3, 4, 5, 7];
+const WORKLOADS = [1, 2, 3, 4, 5, 7, 8];
 
 const REALM = 'iam-bench';
 const DATABASE = 'iam_gateway_bench';
@@ -48,7 +49,7 @@ function parseArguments(argv: string[]): Arguments {
   const runs = Number(argv.find((arg) => arg.startsWith('--runs='))?.slice('--runs='.length) ?? 3);
   const unknown = argv.filter((arg) => arg !== '--quick' && !arg.startsWith('--only=') && !arg.startsWith('--runs='));
   if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1) {
-    throw new Error(`usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,7] [-- --runs=N]  (got ${argv.join(' ')})`);
+    throw new Error(`usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,7,8] [-- --runs=N]  (got ${argv.join(' ')})`);
   }
   const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3, 7] : WORKLOADS);
   return { workloads, runs, quick };
@@ -218,6 +219,20 @@ async function main(): Promise<void> {
             return await loginWorkload(ctx, gateway);
           } finally {
             await stop(gateway);
+          }
+        }),
+      );
+    }
+    if (args.workloads.has(8)) {
+      add(
+        await attempt('8. Identity events', async () => {
+          const gateway = await start('gateway', serverEnv);
+          const bareSockets = await start('bare-websocket', serverEnv);
+          try {
+            return await eventsWorkload(ctx, gateway, bareSockets);
+          } finally {
+            await stop(gateway);
+            await stop(bareSockets);
           }
         }),
       );

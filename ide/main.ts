@@ -3,6 +3,8 @@ import 'graphiql/setup-workers/vite';
 import 'graphiql/style.css';
 import './ide.css';
 import { GraphiQL } from 'graphiql';
+import { getOperationAST, parse } from 'graphql';
+import { createClient } from 'graphql-ws';
 import { type ComponentProps, createElement } from 'react';
 import { createRoot } from 'react-dom/client';
 import { type IdeSettings, Session, type SessionState, TokenStore } from './session.js';
@@ -16,6 +18,11 @@ const EXAMPLE_QUERY = `# Public: no token needed.
 # an Authorization header of your own under Headers takes its place.
 # query Me {
 #   me { id user { email firstName lastName } roles privileges }
+# }
+
+# ROLE_ADMIN: identity events, live, as they commit (results appear as they come).
+# subscription Events {
+#   identityEvents { type origin subjectType subjectId occurredAt }
 # }
 `;
 
@@ -46,8 +53,33 @@ remember.addEventListener('change', () => session.tokens.remember(remember.check
 signIn.addEventListener('click', () => void session.signIn());
 signOut.addEventListener('click', () => void session.signOut());
 
+/**
+ * Subscriptions travel over graphql-ws on the same path, the access token in connection_init.
+ * The gateway closes a connection when its token expires (4403); the client then reconnects,
+ * asking for the token again, which the session has renewed by then.
+ */
+const subscriptions = createClient({
+  url: `${window.location.origin.replace(/^http/, 'ws')}/graphql`,
+  connectionParams: async () => {
+    const token = await session.accessToken();
+    return token ? { authorization: `Bearer ${token}` } : {};
+  },
+});
+
+function isSubscription(query: string, operationName?: string | null): boolean {
+  try {
+    return getOperationAST(parse(query), operationName)?.operation === 'subscription';
+  } catch {
+    // The gateway reports the syntax error.
+    return false;
+  }
+}
+
 /** Adds the signed-in user's access token; a header typed under Headers wins over it. */
 const fetcher: ComponentProps<typeof GraphiQL>['fetcher'] = async (params, options) => {
+  if (isSubscription(params.query, params.operationName)) {
+    return subscriptions.iterate({ query: params.query, operationName: params.operationName, variables: params.variables ?? undefined });
+  }
   const headers = new Headers({ 'content-type': 'application/json' });
   const token = await session.accessToken();
   if (token) headers.set('authorization', `Bearer ${token}`);

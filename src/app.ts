@@ -8,6 +8,8 @@ import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
 import { createErrorFormatter, rateLimitedStatus } from './errors.js';
 import { createHttpServer, createMetricsServer, type Ide, type Readiness } from './http.js';
+import { serveSubscriptions, type SubscriptionServer } from './http/subscriptions.js';
+import { startLiveEvents, type LiveEvents } from './events/live-events.js';
 import { createLogger, type Logger } from './logger.js';
 import { queryLimits } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -45,6 +47,10 @@ export interface App {
   server: Server;
   /** The Prometheus metrics, served at /metrics (or on METRICS_PORT). */
   metrics: Metrics;
+  /** GraphQL subscriptions over WebSocket on the same port and path. */
+  subscriptions: SubscriptionServer;
+  /** The identity events this process streams to its subscribers. */
+  liveEvents: LiveEvents;
   /** The server of METRICS_PORT, when set. */
   metricsServer?: Server;
   /** Background sync and reconciliation: running when `config.jobs.enabled`, else run on demand. */
@@ -98,10 +104,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     backlog: () => jobBacklog(orm),
   });
   const userRecords = new UserRecordCache((hit) => metrics.cacheLookup('caller', hit));
+  // Set once the HTTP server exists; announcements that arrive before find no connection to check.
+  let subscriptions: SubscriptionServer | undefined;
   const userChanges = listenToChannel({
     databaseUrl: config.databaseUrl,
     channel: 'users_changed',
-    onMessage: (payload) => userRecords.announced(payload),
+    onMessage: (payload) => {
+      userRecords.announced(payload);
+      subscriptions?.userChanged(payload);
+    },
     onListening: (listening) => userRecords.setListening(listening),
     log,
   });
@@ -129,8 +140,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     clientSecret: config.keycloak.apiClientSecret,
   });
 
+  const schema = await buildExecutableSchema();
+  const limits = queryLimits();
+  const formatError = createErrorFormatter({
+    exposeStack: development,
+    logUnexpected: (error) => log.error({ err: error }, 'unexpected error in a GraphQL operation'),
+  });
   const apollo = new ApolloServer<GatewayContext>({
-    schema: await buildExecutableSchema(),
+    schema,
     introspection: development,
     hideSchemaDetailsFromClientErrors: !development,
     includeStacktraceInErrorResponses: development,
@@ -139,11 +156,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // would re-raise the signal once Apollo stopped, killing the process half-way.
     stopOnTerminationSignals: false,
     // Depth, cost, aliases, directives and tokens, refused before anything runs.
-    ...queryLimits(),
-    formatError: createErrorFormatter({
-      exposeStack: development,
-      logUnexpected: (error) => log.error({ err: error }, 'unexpected error in a GraphQL operation'),
-    }),
+    ...limits,
+    formatError,
     // The HTTP layer serves its own IDE (src/ide.ts): Apollo's loads from a CDN.
     plugins: [
       ApolloServerPluginLandingPageDisabled(),
@@ -172,30 +186,33 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     tenantRealms,
     webhooks,
   };
+  const liveEvents = startLiveEvents({ em: orm.em, databaseUrl: config.databaseUrl, log });
+  const requestContext = (request: Parameters<typeof createContext>[1]) =>
+    createContext(
+      {
+        em: orm.em,
+        verifier,
+        keycloak,
+        sessions,
+        mailer,
+        invitationAcceptUrl: config.invitationAcceptUrl,
+        invitationLimits: config.invitations,
+        rateLimiter,
+        userRecords,
+        trustedProxies: config.http.trustedProxies,
+        liveEvents,
+        log,
+        tenantRealms,
+        webhooks,
+      },
+      request,
+    );
   const http = createHttpServer({
     // Traced, each operation runs inside its span, so that its SQL and Keycloak calls are its children.
     apollo: tracing
       ? { executeHTTPGraphQLRequest: (request) => tracing.operation(() => apollo.executeHTTPGraphQLRequest(request)) }
       : apollo,
-    createContext: (request) =>
-      createContext(
-        {
-          em: orm.em,
-          verifier,
-          keycloak,
-          sessions,
-          mailer,
-          invitationAcceptUrl: config.invitationAcceptUrl,
-          invitationLimits: config.invitations,
-          rateLimiter,
-          userRecords,
-          trustedProxies: config.http.trustedProxies,
-          log,
-          tenantRealms,
-          webhooks,
-        },
-        request,
-      ),
+    createContext: requestContext,
     readiness: () => readiness(config, orm),
     corsOrigins: config.http.corsOrigins,
     // With a port of its own, /metrics is not on the public listener at all.
@@ -204,6 +221,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     tracing,
     log,
   });
+  const subscriptionServer = serveSubscriptions({
+    server: http.server,
+    schema,
+    limits,
+    createContext: requestContext,
+    formatError,
+    log,
+    now: options.now,
+  });
+  subscriptions = subscriptionServer;
   const metricsServer = config.http.metricsPort === undefined ? undefined : createMetricsServer(metrics, log);
 
   const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs, metrics });
@@ -229,6 +256,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     keycloak,
     tenantRealms,
     server: http.server,
+    subscriptions: subscriptionServer,
+    liveEvents,
     metrics,
     metricsServer,
     jobs,
@@ -252,6 +281,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         await delay(drainSeconds * 1000);
       }
       log.info('no longer accepting connections');
+      // Subscribers are told the gateway is going away (1001) and reconnect to another process.
+      await subscriptionServer.close();
+      await liveEvents.stop();
       const cut = await http.close(timeoutSeconds * 1000);
       if (cut > 0) log.warn({ requests: cut, timeoutSeconds }, 'requests still running at the shutdown deadline were cut');
       tenantRealms?.stop();

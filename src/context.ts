@@ -8,6 +8,7 @@ import { AppError, unauthenticated } from './errors.js';
 import type { KeycloakAdmin } from './keycloak/admin-client.js';
 import { keycloakEffectiveRoles, type EffectiveRoles } from './keycloak/effective-roles.js';
 import type { TenantRealms } from './keycloak/tenant-realms.js';
+import type { LiveEvents } from './events/live-events.js';
 import type { Logger } from './logger.js';
 import { AuthService, type TenantSessions } from './modules/auth/auth.service.js';
 import type { KeycloakSessions } from './keycloak/sessions.js';
@@ -75,6 +76,15 @@ export interface GatewayContext {
   effectiveRoles: EffectiveRoles;
   services: Services & { auth: AuthService };
   loaders: ReturnType<typeof createLoaders>;
+  /** The process's stream of identity events as they commit, for subscriptions. */
+  liveEvents: LiveEvents;
+  /**
+   * Forgets what this context settled: the caller's admission, the loaders' reads and the
+   * permission rules' cached answers. A subscription's context lives for many events, and
+   * each event is shown to the caller as they are when it is sent, not as they were when
+   * they subscribed (src/http/subscriptions.ts).
+   */
+  renew(): void;
 }
 
 export interface ContextDependencies {
@@ -88,6 +98,7 @@ export interface ContextDependencies {
   rateLimiter: RateLimiter;
   userRecords: UserRecordCache;
   trustedProxies: number;
+  liveEvents: LiveEvents;
   log: Logger;
   /** Present in realm tenancy (TENANCY_MODE=realm) only. */
   tenantRealms?: TenantRealms;
@@ -117,6 +128,7 @@ class RequestContext implements GatewayContext {
   readonly rateLimiter: RateLimiter;
   readonly userRecords: UserRecordCache;
   readonly log: Logger;
+  readonly liveEvents: LiveEvents;
   ownAccount: Viewer | null = null;
   newAccountId: string | null = null;
   private parts?: Pick<GatewayContext, 'services' | 'loaders'>;
@@ -133,6 +145,14 @@ class RequestContext implements GatewayContext {
     this.rateLimiter = deps.rateLimiter;
     this.userRecords = deps.userRecords;
     this.log = deps.log;
+    this.liveEvents = deps.liveEvents;
+  }
+
+  renew(): void {
+    this.admission = undefined;
+    this.parts = undefined;
+    // graphql-shield keeps its per-request answers on the context itself (generator.js, `_shield`).
+    delete (this as { _shield?: unknown })._shield;
   }
 
   caller(): Promise<Caller> {

@@ -244,8 +244,13 @@ const invitedTenant = (args: Record<string, any>) => args.input?.tenantId;
 const invitesNoOwner = rule('invitesNoOwner', { cache: 'strict' })((_parent, args) => (args.input?.role === 'OWNER' ? forbidden() : true));
 const INVITERS = or(ROLE_ADMIN, tenantRole(['OWNER'], invitedTenant), and(tenantRole(TENANT_ADMINS, invitedTenant), invitesNoOwner));
 
+const EVENT_READERS = or(
+  ROLE_ADMIN,
+  tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
+);
+
 /**
- * Who may call what: every Query and Mutation field, in one table. Anything missing is
+ * Who may call what: every Query, Mutation and Subscription field, in one table. Anything missing is
  * denied, and a test fails when a root field has no entry here.
  */
 export const PERMISSIONS = {
@@ -279,10 +284,7 @@ export const PERMISSIONS = {
     // addresses) are not a user manager's to read.
     userSessions: userWriter((args) => args.userId),
     // A tenant's OWNER or ADMIN names their tenant in the filter, and sees its events only.
-    events: or(
-      ROLE_ADMIN,
-      tenantRole(TENANT_ADMINS, (args) => args.filter?.tenantId),
-    ),
+    events: EVENT_READERS,
     webhookEndpoints: ROLE_ADMIN,
   },
   Mutation: {
@@ -328,7 +330,11 @@ export const PERMISSIONS = {
     rotateWebhookSecret: ROLE_ADMIN,
     redeliverWebhook: ROLE_ADMIN,
   },
-} satisfies Record<'Query' | 'Mutation', Record<string, ShieldRule>>;
+  // Asked when a subscription starts and again for each event it delivers (src/modules/events/identity-events.subscription.ts).
+  Subscription: {
+    identityEvents: EVENT_READERS,
+  },
+} satisfies Record<'Query' | 'Mutation' | 'Subscription', Record<string, ShieldRule>>;
 
 /**
  * `node(id:)`: each type it refetches is shown under the rule of the root field that lists

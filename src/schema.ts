@@ -7,6 +7,7 @@ import type { GatewayContext } from './context.js';
 import { DateTimeScalar } from './scalars.js';
 import { checkArguments } from './validation.js';
 import { AuditEventResolver } from './modules/audit/audit.resolver.js';
+import { IdentityEventsSubscriptionResolver } from './modules/events/identity-events.subscription.js';
 import { AuthResolver } from './modules/auth/auth.resolver.js';
 import { CredentialResolver, UserCredentialsResolver } from './modules/credentials/credential.resolver.js';
 import { DashboardResolver } from './modules/dashboard/dashboard.resolver.js';
@@ -49,7 +50,22 @@ const RESOLVERS = [
   EventsResolver,
   WebhookEndpointResolver,
   WebhookDeliveryResolver,
+  IdentityEventsSubscriptionResolver,
 ] as const;
+
+/**
+ * type-graphql requires a PubSub once a schema has subscriptions, even when every one of them
+ * brings its own `subscribe`, as identityEvents does (its events come from the outbox, through
+ * the process's LiveEvents): this one says so should anything ever use it.
+ */
+const NO_PUBSUB = {
+  publish: () => {
+    throw new Error('subscriptions read the identity events stream (src/events/live-events.ts), not a PubSub');
+  },
+  subscribe: () => {
+    throw new Error('subscriptions read the identity events stream (src/events/live-events.ts), not a PubSub');
+  },
+};
 
 /** The public schema, as type-graphql builds it from the decorated classes. */
 export async function buildPublicSchema(): Promise<GraphQLSchema> {
@@ -58,6 +74,7 @@ export async function buildPublicSchema(): Promise<GraphQLSchema> {
     resolvers: RESOLVERS,
     // The contract names its date scalar DateTime (type-graphql's default is DateTimeISO).
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
+    pubSub: NO_PUBSUB,
     // Input rules live in the services, which report every field at once.
     validate: false,
     // Resolvers are stateless: one instance each for the process.
@@ -67,6 +84,7 @@ export async function buildPublicSchema(): Promise<GraphQLSchema> {
   for (const [type, description] of [
     [schema.getQueryType(), ROOT_DESCRIPTIONS.Query],
     [schema.getMutationType(), ROOT_DESCRIPTIONS.Mutation],
+    [schema.getSubscriptionType(), ROOT_DESCRIPTIONS.Subscription],
   ] as const) {
     if (type) type.description = description;
   }
@@ -77,6 +95,8 @@ const ROOT_DESCRIPTIONS = {
   Query: 'Reads. Each field says who may call it; a caller without the right gets FORBIDDEN (UNAUTHENTICATED without a valid token).',
   Mutation:
     'Writes. Each reaches Keycloak first and then the local record, journalled in the audit trail; each field says who may call it.',
+  Subscription:
+    "Live streams over graphql-ws on the GraphQL path. The access token goes in connection_init's payload as {authorization: 'Bearer ...'}; the connection closes when it expires or its user loses access.",
 };
 
 /** The schema with the permission table applied: what the server executes. */

@@ -6,7 +6,7 @@ import { audienceMapper, frontendClient, frontendClientRepresentation } from '..
 import { freePort } from '../../src/stack/free-port.js';
 import { launchBrowser, privateWindow } from '../support/browser.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createKeycloakUser, keycloakAdmin, type TestUser } from '../support/keycloak.js';
+import { createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser } from '../support/keycloak.js';
 import { decodeToken } from '../support/tokens.js';
 
 /**
@@ -156,6 +156,38 @@ describe('the IDE in a browser: sign-in with Keycloak', { timeout: 120_000 }, ()
     expect(policyViolations).toEqual([]);
     // Not remembered: nothing of the sign-in is in the browser's storage.
     expect(await rememberedKeys(page)).toEqual([]);
+  });
+
+  it('runs a subscription over WebSocket with the signed-in token and shows identity events as they commit', async () => {
+    const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
+    const { page, policyViolations } = await openIde();
+    await signInWithPassword(page, admin);
+    const sockets: string[] = [];
+    page.on('websocket', (socket) => sockets.push(socket.url()));
+
+    const subscription = 'subscription { identityEvents(filter: { types: ["USER_CREATED"] }) { type subjectId } }';
+    await page.bringToFront();
+    await page.evaluate((text) => (globalThis as any).navigator.clipboard.writeText(text), subscription);
+    await page.locator('.graphiql-query-editor').click();
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.press('ControlOrMeta+V');
+    await page.getByRole('button', { name: /execute query/i }).click();
+    await expect.poll(() => gateway.app.liveEvents.subscribers, { timeout: 30_000 }).toBeGreaterThan(0);
+
+    const email = `ide-live-${randomUUID()}@example.com`;
+    const created = await gateway.graphql<{ createUser: { user: { id: string } } }>(
+      'mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }',
+      {
+        token: (await passwordGrant(admin.email, admin.password)).access_token,
+        variables: { input: { email, firstName: 'Live', lastName: 'Event', password: `Pw-${randomUUID()}` } },
+      },
+    );
+    expect(created.errors).toBeUndefined();
+    await page.locator('.result-window', { hasText: created.data!.createUser.user.id }).waitFor();
+    // The result pane is an editor that draws only the lines in view: the event is short enough to show whole.
+    await page.locator('.result-window', { hasText: 'USER_CREATED' }).waitFor();
+    expect(sockets).toEqual([`${origin.replace(/^http/, 'ws')}/graphql`]);
+    expect(policyViolations).toEqual([]);
   });
 
   it('a reload signs out unless "Remember me on this device" is ticked; ticked, the sign-in survives the reload', async () => {

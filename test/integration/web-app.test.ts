@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchBrowser, privateWindow } from '../support/browser.js';
 import { unique } from '../support/directory.js';
@@ -24,9 +24,11 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
   let gateway: TestGateway;
   let app: WebApp;
   let browser: Browser;
+  /** How far ahead of the real clock the gateway judges token expiry: moved by the test of reconnection at expiry. */
+  let gatewayAhead = 0;
 
   beforeAll(async () => {
-    gateway = await startTestGateway();
+    gateway = await startTestGateway(undefined, { now: () => Date.now() + gatewayAhead });
     [app, browser] = await Promise.all([
       startWebApp({
         url: inject('webAppUrl'),
@@ -179,6 +181,103 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
       await expect.poll(shown, WAIT).toBe(10);
       expect(await page.getByRole('row').allTextContents()).toEqual(firstPage);
     });
+
+    async function createUserThroughApi(email: string): Promise<string> {
+      const { createUser } = await call(adminToken, 'mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }', {
+        input: { email, firstName: 'Eve', lastName: 'Vent', password: 'Str0ng-password-1' },
+      });
+      return createUser.user.id;
+    }
+
+    /** The Events page's row of the event of this type about this subject, as its cells read. */
+    const eventRow = (page: Page, type: string, subjectId: string) =>
+      page
+        .getByRole('row')
+        .filter({ hasText: subjectId })
+        .filter({ has: page.getByRole('cell', { name: type, exact: true }) });
+
+    /**
+     * Waits for the row to be shown. The page shows the newest events, and the administrator
+     * sees everyone's: other test files' events may push it further back, where "Show older
+     * events" reveals it.
+     */
+    async function waitForRow(page: Page, row: Locator): Promise<void> {
+      const older = page.getByRole('button', { name: 'Show older events' });
+      await expect
+        .poll(async () => {
+          if ((await row.count()) === 0 && (await older.isEnabled())) await older.click();
+          return row.count();
+        }, WAIT)
+        .toBe(1);
+    }
+
+    it('shows the latest identity events from the query, then a user created through the API live, without a reload', async () => {
+      const { me } = await call<{ me: { id: string } }>(adminToken, '{ me { id } }', {});
+      const earlierEmail = `${unique('earlier-')}@example.test`;
+      const earlierId = await createUserThroughApi(earlierEmail);
+
+      const page = await signIn(admin);
+      await page.getByRole('link', { name: 'Events' }).click();
+      await page.getByRole('status').getByText('Live: new events appear as they happen.').waitFor(WAIT);
+      // Read with the query: it committed before the page opened.
+      const earlier = eventRow(page, 'USER_CREATED', earlierId);
+      await waitForRow(page, earlier);
+      expect((await earlier.getByRole('cell').allTextContents()).slice(0, 4)).toEqual([
+        'USER_CREATED',
+        'GATEWAY',
+        `User ${earlierEmail} ${earlierId}`,
+        me.id,
+      ]);
+
+      const laterEmail = `${unique('later-')}@example.test`;
+      const navigations: string[] = [];
+      page.on('framenavigated', (frame) => navigations.push(frame.url()));
+      const laterId = await createUserThroughApi(laterEmail);
+      const later = eventRow(page, 'USER_CREATED', laterId);
+      await waitForRow(page, later);
+      expect((await later.getByRole('cell').allTextContents()).slice(0, 4)).toEqual([
+        'USER_CREATED',
+        'GATEWAY',
+        `User ${laterEmail} ${laterId}`,
+        me.id,
+      ]);
+      expect(navigations).toEqual([]);
+      // Newest last: the live event below the one read before.
+      const rows = await page.getByRole('row').allTextContents();
+      expect(rows.findIndex((row) => row.includes(laterId))).toBeGreaterThan(rows.findIndex((row) => row.includes(earlierId)));
+    });
+
+    it('keeps receiving events after the gateway closes the socket at token expiry: it reconnects with a renewed token', async () => {
+      const page = await signIn(admin);
+      const first = await storedTokens(page);
+      const expiresAt = (decodeToken(first.access_token).payload as { exp: number }).exp * 1000;
+      // The gateway's clock runs to fifteen seconds before the page's token expires: it admits
+      // the socket, closes it (4403) when the token expires, and would refuse that token after.
+      gatewayAhead = expiresAt - 15_000 - Date.now();
+      try {
+        await page.getByRole('link', { name: 'Events' }).click();
+        await page.getByRole('status').getByText('Live: new events appear as they happen.').waitFor(WAIT);
+        // The page's clock says so too: the next connection_init asks for the token and gets a renewed one.
+        await page.evaluate(() => {
+          const key = Object.keys(sessionStorage).find((name) => name.startsWith('oidc.user:'))!;
+          sessionStorage.setItem(
+            key,
+            JSON.stringify({ ...JSON.parse(sessionStorage.getItem(key)!), expires_at: Math.floor(Date.now() / 1000) - 1 }),
+          );
+        });
+        await page.getByRole('status').getByText('Connecting for live events…').waitFor(WAIT);
+        await expect.poll(async () => (await storedTokens(page)).access_token, WAIT).not.toBe(first.access_token);
+        // Admitted by a gateway for which the first token has expired (it would close with 4401,
+        // which graphql-ws does not retry): the new connection_init carried the renewed token.
+        await page.getByRole('status').getByText('Live: new events appear as they happen.').waitFor(WAIT);
+      } finally {
+        gatewayAhead = 0;
+      }
+
+      const email = `${unique('after-expiry-')}@example.test`;
+      const id = await createUserThroughApi(email);
+      await waitForRow(page, eventRow(page, 'USER_CREATED', id));
+    });
   });
 
   it('signs out at Keycloak: the refresh token the app held no longer works', async () => {
@@ -251,6 +350,53 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
     }
     await page.getByLabel('Work in tenant').selectOption({ label: 'No tenant' });
     await page.getByRole('status').getByText('Working in no tenant').waitFor();
+  });
+
+  it("shows a tenant's owner the Events page only while working in that tenant, with that tenant's events only", async () => {
+    const owner = await createKeycloakUser();
+    const ownerToken = (await passwordGrant(owner.email, owner.password)).access_token;
+    const tenantName = `Events ${randomUUID().slice(0, 6)}`;
+    const { createTenant } = await call(
+      ownerToken,
+      'mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }',
+      {
+        input: { name: tenantName },
+      },
+    );
+    const tenantId: string = createTenant.tenant.id;
+    const otherOwner = await createKeycloakUser();
+    const otherToken = (await passwordGrant(otherOwner.email, otherOwner.password)).access_token;
+    const other = await call(otherToken, 'mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }', {
+      input: { name: `Other ${randomUUID().slice(0, 6)}` },
+    });
+
+    const page = await signIn(owner);
+    await page.getByRole('status').getByText('Working in no tenant').waitFor();
+    expect(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Events' }).count()).toBe(0);
+    await page.goto(`${app.url}/events`);
+    await page
+      .getByRole('alert')
+      .getByText(/Identity events are shown to administrators/)
+      .waitFor(WAIT);
+
+    await page.getByRole('link', { name: 'Home' }).click();
+    await page.getByLabel('Work in tenant').selectOption({ label: tenantName });
+    await page.getByRole('status').getByText(`Working in ${tenantName}`).waitFor();
+    await page.getByRole('link', { name: 'Events' }).click();
+    await page.getByRole('status').getByText('Live: new events appear as they happen.').waitFor(WAIT);
+    await page.getByRole('row').filter({ hasText: tenantId }).filter({ hasText: 'TENANT_CREATED' }).waitFor(WAIT);
+
+    const invitee = `${unique('events-invitee-')}@example.test`;
+    await call(otherToken, 'mutation($input: CreateInvitationInput!) { createInvitation(input: $input) { token } }', {
+      input: { tenantId: other.createTenant.tenant.id, email: `${unique('elsewhere-')}@example.test`, role: 'MEMBER' },
+    });
+    await call(ownerToken, 'mutation($input: CreateInvitationInput!) { createInvitation(input: $input) { token } }', {
+      input: { tenantId, email: invitee, role: 'MEMBER' },
+    });
+    await page.getByRole('row').filter({ hasText: 'INVITATION_CREATED' }).waitFor(WAIT);
+    const rows = await page.getByRole('row').allTextContents();
+    expect(rows.some((row) => row.includes(other.createTenant.tenant.id))).toBe(false);
+    expect(rows.filter((row) => row.includes('INVITATION_CREATED'))).toHaveLength(1);
   });
 
   it('accepts an invitation from its email: the link opens the app, the invitee joins, signs in and sees the tenant', async () => {

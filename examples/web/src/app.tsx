@@ -2,6 +2,7 @@ import { signIn, signOut, useOidcUser } from './auth';
 import { Link, useLocation } from './navigation';
 import { AcceptInvitationPage } from './pages/accept-invitation';
 import { CallbackPage } from './pages/callback';
+import { EventsPage, useEventScope } from './pages/events';
 import { MePage } from './pages/me';
 import { SignupPage } from './pages/signup';
 import { UsersPage } from './pages/users';
@@ -9,12 +10,15 @@ import { UsersPage } from './pages/users';
 export function App() {
   const { path, search } = useLocation();
   const user = useOidcUser();
+  // Events only for those who may read them: role_admin, or an OWNER or ADMIN of the current tenant.
+  const eventScope = useEventScope(Boolean(user));
   if (path === '/callback') return <CallbackPage />;
   return (
     <>
       <header>
         <nav aria-label="Main">
-          <Link to="/">Home</Link> {user && <Link to="/users">Users</Link>} {user === null && <Link to="/signup">Sign up</Link>}{' '}
+          <Link to="/">Home</Link> {user && <Link to="/users">Users</Link>} {user && eventScope && <Link to="/events">Events</Link>}{' '}
+          {user === null && <Link to="/signup">Sign up</Link>}{' '}
           {user === null && (
             <button type="button" onClick={() => void signIn()}>
               Sign in
@@ -40,5 +44,6 @@ function Page({ path, search, signedIn }: { path: string; search: URLSearchParam
   if (signedIn === undefined) return null;
   if (!signedIn) return <p>Sign in to see your account, or sign up for one.</p>;
   if (path === '/users') return <UsersPage />;
+  if (path === '/events') return <EventsPage />;
   return <MePage />;
 }

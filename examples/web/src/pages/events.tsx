@@ -1,0 +1,192 @@
+import { useQuery, useSubscription } from '@apollo/client/react';
+import { useEffect, useState } from 'react';
+import { subscriptions, useSubscriptionSocketOpen } from '../apollo';
+import { type EventScope, eventScope, latestEvents, mergeEvents, scopeFilter, subjectName } from '../events';
+import { graphql } from '../gql';
+// Not a hook despite its name: it unmasks fragment data (the client preset's fragment masking).
+import { useFragment as unmask } from '../gql/fragment-masking';
+import type { IdentityEventFieldsFragment } from '../gql/graphql';
+
+/** How many events the page shows at first, and how many more each "Show older events" adds. */
+const SHOWN = 20;
+/** The largest page `events` answers: the page reads forward to the newest events in as few requests as it can. */
+const READ_PAGE = 200;
+
+// A subset of the home page's `me`: the same Me:<id> object in the cache, so a tenant switch
+// there (which asks `me` again) updates the navigation here.
+const EventAccessQuery = graphql(`
+  query EventAccess {
+    me {
+      id
+      roles
+      currentTenant {
+        id
+      }
+      tenants {
+        role
+        tenant {
+          id
+        }
+      }
+    }
+  }
+`);
+
+const IdentityEventFields = graphql(`
+  fragment IdentityEventFields on IdentityEvent {
+    id
+    type
+    origin
+    occurredAt
+    actorId
+    subjectType
+    subjectId
+    tenantId
+    before
+    after
+  }
+`);
+
+const EventsQuery = graphql(`
+  query Events($filter: EventFilter, $first: Int, $after: String) {
+    events(filter: $filter, first: $first, after: $after) {
+      edges {
+        cursor
+        node {
+          ...IdentityEventFields
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+const IdentityEventsSubscription = graphql(`
+  subscription IdentityEvents($filter: EventFilter) {
+    identityEvents(filter: $filter) {
+      ...IdentityEventFields
+    }
+  }
+`);
+
+/** Whether the signed-in person may read events, and which (undefined while `me` loads). */
+export function useEventScope(signedIn: boolean): EventScope | null | undefined {
+  const { data } = useQuery(EventAccessQuery, { skip: !signedIn });
+  if (!signedIn) return null;
+  return data ? eventScope(data.me) : undefined;
+}
+
+/** Identity events: the newest read with `events`, then each new one as it commits (`identityEvents`). */
+export function EventsPage() {
+  const scope = useEventScope(true);
+  if (scope === undefined) return <p>Loading…</p>;
+  if (scope === null) {
+    return (
+      <section aria-labelledby="events-heading">
+        <h1 id="events-heading">Events</h1>
+        <p role="alert">
+          Identity events are shown to administrators, and to a tenant's owners and admins while they work in that tenant (choose it on the
+          home page).
+        </p>
+      </section>
+    );
+  }
+  // Another tenant is another list: start again rather than mix two tenants' events.
+  return <EventFeed key={'tenantId' in scope ? scope.tenantId : '*'} scope={scope} />;
+}
+
+function EventFeed({ scope }: { scope: EventScope }) {
+  const filter = scopeFilter(scope);
+  const [shown, setShown] = useState(SHOWN);
+  const [live, setLive] = useState<IdentityEventFieldsFragment[]>([]);
+  const connected = useSubscriptionSocketOpen();
+
+  // `events` reads forward only, from the first event (a consumer's cursor): the newest page
+  // is the last one, so the page reads on until hasNextPage is false (relayStylePagination
+  // merges the pages under one cache entry per filter).
+  const { data, error, fetchMore } = useQuery(EventsQuery, { variables: { filter, first: READ_PAGE } });
+  const read = data?.events;
+  const lastCursor = read?.edges.at(-1)?.cursor;
+  const complete = read !== undefined && !read.pageInfo.hasNextPage;
+  useEffect(() => {
+    if (read?.pageInfo.hasNextPage && lastCursor) void fetchMore({ variables: { after: lastCursor } });
+  }, [read?.pageInfo.hasNextPage, lastCursor, fetchMore]);
+
+  // The subscription delivers what commits while its socket is open, and nothing from before:
+  // each time the socket opens (a reconnection after the 4403 at token expiry, a network blip,
+  // or this page opened again over events cached from an earlier visit), read what committed
+  // since the last event read. The subscription may deliver some of them too: mergeEvents keeps each once.
+  useEffect(
+    () =>
+      subscriptions.on('connected', () => {
+        if (lastCursor) void fetchMore({ variables: { after: lastCursor } });
+      }),
+    [lastCursor, fetchMore],
+  );
+
+  const subscription = useSubscription(IdentityEventsSubscription, {
+    variables: { filter },
+    onData: ({ data: { data: next } }) => {
+      if (next) setLive((events) => [...events, unmask(IdentityEventFields, next.identityEvents)]);
+    },
+  });
+
+  const all = mergeEvents(read?.edges.map((edge) => unmask(IdentityEventFields, edge.node)) ?? [], live);
+  const { shown: events, older } = latestEvents(all, shown);
+
+  return (
+    <section aria-labelledby="events-heading">
+      <h1 id="events-heading">Events</h1>
+      <p role="status">
+        {subscription.error
+          ? `Live events stopped: ${subscription.error.message}`
+          : connected
+            ? 'Live: new events appear as they happen.'
+            : 'Connecting for live events…'}
+      </p>
+      {error && <p role="alert">{error.message}</p>}
+      {!complete && !error && <p>Loading events…</p>}
+      {complete && (
+        <>
+          <button type="button" onClick={() => setShown((count) => count + SHOWN)} disabled={older === 0}>
+            Show older events
+          </button>
+          <table>
+            <caption>
+              {'tenantId' in scope ? "This tenant's events" : 'All events'}, newest last
+              {older > 0 && ` (${older} older not shown)`}
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Type</th>
+                <th scope="col">Origin</th>
+                <th scope="col">Subject</th>
+                <th scope="col">Actor</th>
+                <th scope="col">Time</th>
+              </tr>
+            </thead>
+            <tbody>
+              {events.map((event) => (
+                <tr key={event.id}>
+                  <td>{event.type}</td>
+                  <td>{event.origin}</td>
+                  <td>
+                    {event.subjectType} {subjectName(event) ?? ''} <code>{event.subjectId}</code>
+                  </td>
+                  <td>{event.actorId ? <code>{event.actorId}</code> : '—'}</td>
+                  <td>
+                    <time dateTime={event.occurredAt}>{new Date(event.occurredAt).toLocaleString()}</time>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {events.length === 0 && <p>No events yet.</p>}
+        </>
+      )}
+    </section>
+  );
+}

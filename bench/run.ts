@@ -3,10 +3,12 @@
  * one run, on the dev stack (reused when running), with the bench's own realm and database.
  * Prints one table and writes it to bench/results/<date>.md.
  *
- *   npm run bench                 every workload (about 15–18 minutes)
+ *   npm run bench                 every workload (about 18–22 minutes)
  *   npm run bench -- --quick      workloads 1–3 and 7 only (about 7 minutes)
- *   npm run bench -- --only=1,3   just those workloads
+ *   npm run bench -- --only=1,3   just those workloads (6: importUsers, 7: login)
  *   npm run bench -- --runs=1     one run per figure instead of three (a quick look, not a result)
+ *   npm run bench -- --scale      the scale profile instead (bench/scale/profile.ts): mirrors of 10k,
+ *                                 100k and 1M users; seeding takes minutes, once; -- --sizes=10k,100k picks
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -22,7 +24,10 @@ import type { BenchContext, WorkloadResult } from './context.js';
 import { KeycloakAdminRest, masterAdminToken } from './keycloak.js';
 import { LOG_DIR, startServer, type ServerProcess } from './processes.js';
 import { renderMarkdown, type Report, type Row } from './report.js';
+import { scaleProfile } from './scale/profile.js';
+import { scaleDatabase, SIZES, type SizeLabel } from './scale/seed.js';
 import { seed } from './seed.js';
+import { deleteImported, importWorkload } from './workloads/import.js';
 import { meWorkload } from './workloads/me.js';
 import { eventsWorkload } from './workloads/events.js';
 import { loginWorkload } from './workloads/login.js';
@@ -32,7 +37,7 @@ import { testSuiteWorkload } from './workloads/test-suite.js';
 import { usersWorkload } from './workloads/users.js';
 
 /** Every workload's number, as `--only` names them. */
-const WORKLOADS = [1, 2, 3, 4, 5, 7, 8];
+const WORKLOADS = [1, 2, 3, 4, 5, 6, 7, 8];
 
 const REALM = 'iam-bench';
 const DATABASE = 'iam_gateway_bench';
@@ -41,18 +46,42 @@ interface Arguments {
   workloads: Set<number>;
   runs: number;
   quick: boolean;
+  /** The scale profile's sizes, when --scale. */
+  scale?: SizeLabel[];
 }
 
 function parseArguments(argv: string[]): Arguments {
   const quick = argv.includes('--quick');
   const only = argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
   const runs = Number(argv.find((arg) => arg.startsWith('--runs='))?.slice('--runs='.length) ?? 3);
-  const unknown = argv.filter((arg) => arg !== '--quick' && !arg.startsWith('--only=') && !arg.startsWith('--runs='));
-  if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1) {
-    throw new Error(`usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,7,8] [-- --runs=N]  (got ${argv.join(' ')})`);
+  const sizes = argv.find((arg) => arg.startsWith('--sizes='))?.slice('--sizes='.length);
+  const scale = argv.includes('--scale') ? ((sizes ?? Object.keys(SIZES).join(',')).split(',') as SizeLabel[]) : undefined;
+  const unknown = argv.filter(
+    (arg) =>
+      arg !== '--quick' && arg !== '--scale' && !arg.startsWith('--only=') && !arg.startsWith('--runs=') && !arg.startsWith('--sizes='),
+  );
+  if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1 || (scale && !scale.every((label) => label in SIZES))) {
+    throw new Error(
+      `usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,6,7,8] [-- --runs=N] | npm run bench -- --scale [--sizes=10k,100k,1m]  (got ${argv.join(' ')})`,
+    );
   }
   const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3, 7] : WORKLOADS);
-  return { workloads, runs, quick };
+  return { workloads, runs, quick, scale };
+}
+
+/** The scale profile: its own realm and databases, on the same stack. */
+async function scaleMain(labels: SizeLabel[]): Promise<void> {
+  const progress = terminalProgress();
+  const stack = await startStack({
+    env: { ...process.env, LOG_LEVEL: 'warn', PORT: '0' },
+    database: scaleDatabase(labels[0]!),
+    progress,
+  });
+  try {
+    await scaleProfile({ stackEnv: stack.env, labels, progress });
+  } finally {
+    await stack.stop();
+  }
 }
 
 /** A workload that fails says so in the table; the others still run. */
@@ -99,6 +128,7 @@ async function environmentNotes(ctx: BenchContext, masterToken: () => Promise<st
 
 async function main(): Promise<void> {
   const args = parseArguments(process.argv.slice(2));
+  if (args.scale) return scaleMain(args.scale);
   const started = performance.now();
   const progress = terminalProgress();
   const stack = await startStack({
@@ -125,6 +155,7 @@ async function main(): Promise<void> {
     };
 
     await deleteSignups(ctx);
+    await deleteImported(ctx);
     const seeded = await seed({ config, admin: ctx.admin, progress });
     const notes = [
       await environmentNotes(ctx, masterToken),
@@ -205,6 +236,18 @@ async function main(): Promise<void> {
           const gateway = await start('gateway', serverEnv);
           try {
             return await signupWorkload(ctx, gateway);
+          } finally {
+            await stop(gateway);
+          }
+        }),
+      );
+    }
+    if (args.workloads.has(6)) {
+      add(
+        await attempt('6. `importUsers`', async () => {
+          const gateway = await start('gateway', serverEnv);
+          try {
+            return await importWorkload(ctx, gateway);
           } finally {
             await stop(gateway);
           }

@@ -61,6 +61,8 @@ export const RATE_LIMIT_DEFAULTS = {
   acceptInvitation: { perIp: perHour(60) },
   // Each sends Keycloak's password-setup email.
   registerUser: { perCaller: perHour(100) },
+  // Up to 1,000 users a call, each maybe emailed: a few dozen calls an hour is a migration's pace.
+  importUsers: { perCaller: perHour(30) },
   sendPasswordSetupEmail: { perCaller: perHour(50), perRecipient: perHour(5) },
   // Counted only when it emails: each call with sendEmail sends Keycloak's execute-actions email.
   requireUserActions: { perCaller: perHour(50), perRecipient: perHour(5) },

@@ -7,7 +7,7 @@ import { GroupEntity, GroupRoleEntity, UserGroupEntity } from './modules/groups/
 import { RealmRoleEntity, RoleCompositeEntity, RolePrivilegeEntity, UserRoleEntity } from './modules/roles/role.entity.js';
 import { InvitationEntity } from './modules/invitations/invitation.entity.js';
 import { MembershipEntity, TenantEntity } from './modules/tenants/tenant.entity.js';
-import { DeletedUserEntity, UserEntity } from './modules/users/user.entity.js';
+import { DeletedUserEntity, UserEntity, UsersCountEntity } from './modules/users/user.entity.js';
 import { SessionsEndEntity } from './modules/sessions/sessions-end.entity.js';
 import { openOrm, ormOptions, type Orm } from './db/orm.js';
 
@@ -15,6 +15,7 @@ import { openOrm, ormOptions, type Orm } from './db/orm.js';
 export const ENTITIES = [
   UserEntity,
   DeletedUserEntity,
+  UsersCountEntity,
   RealmRoleEntity,
   RolePrivilegeEntity,
   RoleCompositeEntity,

@@ -15,7 +15,7 @@ import { UserRecordCache } from './modules/users/user-record-cache.js';
 import type { UserRecord } from './modules/users/user.type.js';
 import { buildExecutableSchema, buildPublicSchema } from './schema.js';
 import { admit } from './admission.js';
-import { FIELD_PERMISSIONS, fieldRuleOf, PERMISSIONS, permissionsFor } from './permissions.js';
+import { FIELD_PERMISSIONS, fieldRuleOf, importPermission, PERMISSIONS, permissionsFor } from './permissions.js';
 import type { Principal } from './auth/token-verifier.js';
 
 // The permission table through Apollo's executeOperation: the real schema with the real
@@ -421,6 +421,15 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
       allowed: createsUser.allowed,
       denied: [...createsUser.denied, { who: 'userManager', args: roles(ROLE_USER_ID), limited: true, code: 'RATE_LIMITED' }],
     },
+    // Each imported user is weighed by importPermission (below).
+    importUsers: {
+      allowed: [{ who: 'admin' }, { who: 'userManager' }],
+      denied: [
+        { who: 'plain' },
+        { who: 'anonymous', code: 'UNAUTHENTICATED' },
+        { who: 'userManager', limited: true, code: 'RATE_LIMITED' },
+      ],
+    },
     sendPasswordSetupEmail: {
       allowed: onUser('userId').allowed,
       denied: [...onUser('userId').denied, { who: 'admin', args: { userId: PEOPLE.colleague.id }, limited: true, code: 'RATE_LIMITED' }],
@@ -533,6 +542,29 @@ async function call(rootType: 'Query' | 'Mutation', field: string, { who, args, 
 
 const describeCall = ({ who, args, tenantId, limited }: Call) =>
   [who, args && JSON.stringify(args), tenantId && 'with X-Tenant-ID', limited && 'over its rate limit'].filter(Boolean).join(' ');
+
+describe("importUsers' permission per user", () => {
+  const weigh = (who: Who, write: Parameters<ReturnType<typeof importPermission>>[0]) => importPermission(contextFor(who))(write);
+  const nothing = { roleIds: [], groupIds: [], emailVerified: false };
+
+  it('lets an administrator write any user', async () => {
+    expect(await weigh('admin', { ...nothing, roleIds: [ROLE_ADMIN_ID], emailVerified: true })).toBe(true);
+    expect(await weigh('admin', { ...nothing, targetId: PEOPLE.boss.id })).toBe(true);
+  });
+
+  it('holds a user manager to the escalation rule, user by user', async () => {
+    expect(await weigh('userManager', { ...nothing, roleIds: [ROLE_USER_ID] })).toBe(true);
+    expect(await weigh('userManager', { ...nothing, targetId: PEOPLE.colleague.id })).toBe(true);
+    for (const refused of [
+      { ...nothing, roleIds: [ROLE_ADMIN_ID] },
+      { ...nothing, groupIds: [ADMINS_GROUP_ID] },
+      { ...nothing, emailVerified: true },
+      { ...nothing, targetId: PEOPLE.boss.id },
+    ]) {
+      expect(await weigh('userManager', refused), JSON.stringify(refused)).toMatchObject({ code: 'FORBIDDEN' });
+    }
+  });
+});
 
 describe('the permission table', () => {
   it('has allowed and refused callers here for every rule it holds, and no case for a field it lacks', () => {

@@ -105,33 +105,64 @@ const GRANTED_GROUPS = ['groupIds', 'groupIdsToAdd', 'groupIdsToRemove'];
  */
 function withinReach(targetOf: (args: Record<string, any>) => unknown = () => undefined): ShieldRule {
   return rule({ cache: 'strict' })(async (_parent, args, context: GatewayContext) => {
-    const { loaders, principal } = context;
     const input = (args.input ?? {}) as Record<string, unknown>;
     const idsIn = (fields: string[]) =>
       fields.flatMap((field) => (Array.isArray(input[field]) ? input[field] : [])).filter((id): id is string => typeof id === 'string');
-    const [roleIds, groupIds] = [idsIn(GRANTED_ROLES), idsIn(GRANTED_GROUPS)];
-    // Saying that an address is proven is an administrator's statement: a user manager who
-    // could make it would hand out trust in addresses nobody followed a link to (its own included).
-    if (input.emailVerified === true) return forbidden();
-    const targetId = targetOf(args);
-    if (targetId !== undefined && targetId === principal?.userId && roleIds.length + groupIds.length > 0) return forbidden();
-    if (targetId !== undefined && (typeof targetId !== 'string' || !UUID.test(targetId) || !(await loaders.userById.load(targetId)))) {
-      return forbidden();
-    }
-
-    const [held, targetHolds, roles, groups] = await Promise.all([
-      heldByCaller(context),
-      typeof targetId === 'string' ? loaders.effectiveRolesByUserId.load(targetId) : [],
-      loaders.effectiveRolesByRoleId.loadMany(roleIds),
-      loaders.effectiveRolesByGroupId.loadMany(groupIds),
-    ]);
-    const reached = [targetHolds, ...roles, ...groups];
-    if (reached.some((found) => found instanceof Error)) return forbidden();
-    if (!(reached as { name: string }[][]).every((found) => found.every((role) => held.has(role.name)))) return forbidden();
-    return (await withinReachInKeycloak(context, typeof targetId === 'string' ? targetId : undefined, roleIds, groupIds))
-      ? true
-      : forbidden();
+    return userWriteWithinReach(context, {
+      targetId: targetOf(args),
+      roleIds: idsIn(GRANTED_ROLES),
+      groupIds: idsIn(GRANTED_GROUPS),
+      emailVerified: input.emailVerified === true,
+    });
   });
+}
+
+/** One write on a user as the escalation rule weighs it. */
+interface UserWrite {
+  /** The user written, if any (undefined: a new user); anything but a known user's id is refused. */
+  targetId?: unknown;
+  roleIds: readonly string[];
+  groupIds: readonly string[];
+  emailVerified: boolean;
+}
+
+/** The escalation rule (withinReach) for one write of a signed-in user manager: true, or FORBIDDEN. */
+async function userWriteWithinReach(context: GatewayContext, write: UserWrite): Promise<true | Error> {
+  const { loaders, principal } = context;
+  const { targetId, roleIds, groupIds } = write;
+  // Saying that an address is proven is an administrator's statement: a user manager who
+  // could make it would hand out trust in addresses nobody followed a link to (its own included).
+  if (write.emailVerified) return forbidden();
+  if (targetId !== undefined && targetId === principal?.userId && roleIds.length + groupIds.length > 0) return forbidden();
+  if (targetId !== undefined && (typeof targetId !== 'string' || !UUID.test(targetId) || !(await loaders.userById.load(targetId)))) {
+    return forbidden();
+  }
+
+  const [held, targetHolds, roles, groups] = await Promise.all([
+    heldByCaller(context),
+    typeof targetId === 'string' ? loaders.effectiveRolesByUserId.load(targetId) : [],
+    loaders.effectiveRolesByRoleId.loadMany(roleIds),
+    loaders.effectiveRolesByGroupId.loadMany(groupIds),
+  ]);
+  const reached = [targetHolds, ...roles, ...groups];
+  if (reached.some((found) => found instanceof Error)) return forbidden();
+  if (!(reached as { name: string }[][]).every((found) => found.every((role) => held.has(role.name)))) return forbidden();
+  return (await withinReachInKeycloak(context, typeof targetId === 'string' ? targetId : undefined, roleIds, groupIds))
+    ? true
+    : forbidden();
+}
+
+/**
+ * importUsers' permission per item (src/modules/users/user-import.service.ts): the caller
+ * passed `USER_MANAGERS` for the whole call, and each user it writes is then weighed as
+ * createUser or updateUser would weigh it, so that one user beyond the caller's reach is
+ * FAILED with FORBIDDEN while the others are written. ROLE_ADMIN reaches every user.
+ */
+export function importPermission(context: GatewayContext): (write: UserWrite) => Promise<true | Error> {
+  return async (write) => {
+    const { principal } = await context.caller();
+    return holds(principal, ADMIN_ROLE) ? true : userWriteWithinReach(context, write);
+  };
 }
 
 /**
@@ -305,6 +336,8 @@ export const PERMISSIONS = {
     signup: rateLimited('signup'),
     resetPassword: rateLimited('resetPassword'),
     registerUser: limited(userWriter(), 'registerUser'),
+    // Each user is then weighed by the escalation rule on its own (importPermission).
+    importUsers: limited(USER_MANAGERS, 'importUsers'),
     sendPasswordSetupEmail: limited(
       userWriter((args) => args.userId),
       'sendPasswordSetupEmail',

@@ -17,6 +17,7 @@ import { MeSessionsResolver, SessionResolver } from './modules/sessions/session.
 import { NodeResolver } from './modules/node/node.resolver.js';
 import { SystemResolver } from './modules/system/system.resolver.js';
 import { UserConnectionResolver, UserResolver } from './modules/users/user.resolver.js';
+import { UserImportResolver } from './modules/users/user-import.resolver.js';
 import { PrivilegeResolver, RoleResolver } from './modules/roles/role.resolver.js';
 import { GroupResolver } from './modules/groups/group.resolver.js';
 import { OnboardingResolver } from './modules/onboarding/onboarding.resolver.js';
@@ -30,6 +31,7 @@ const RESOLVERS = [
   MeResolver,
   UserResolver,
   UserConnectionResolver,
+  UserImportResolver,
   RoleResolver,
   PrivilegeResolver,
   GroupResolver,

@@ -30,6 +30,7 @@ import { TenantsQueries } from './modules/tenants/tenants.queries.js';
 import { userLinks } from './modules/users/user-links.js';
 import { UserMirror } from './modules/users/user-mirror.js';
 import { UserService } from './modules/users/user.service.js';
+import { UserImportService } from './modules/users/user-import.service.js';
 import { keycloakUsersDirectories, realmAdminClients } from './modules/users/users.realms.js';
 import { UsersQueries } from './modules/users/users.queries.js';
 import { WebhookService, type WebhookSettings } from './modules/webhooks/webhook.service.js';
@@ -112,6 +113,7 @@ export function createServices(em: EntityManager, deps: ServiceDependencies, log
     /** Realm routing: the Keycloak users of the realm an account lives in. */
     directories,
     users,
+    userImport: new UserImportService({ users, queries: queries.users, links, roles, groups }),
     userMirror: new UserMirror({ queries: queries.users, links, directories, transactional: (work) => em.transactional(work) }),
     roles,
     groups,

@@ -44,6 +44,11 @@ export class InputCheck {
     return this;
   }
 
+  /** The problems found so far by field, or undefined when there is none. */
+  problems(): FieldErrors | undefined {
+    return Object.keys(this.errors).length > 0 ? { ...this.errors } : undefined;
+  }
+
   throwIfAny(): void {
     const fields = Object.keys(this.errors);
     if (fields.length > 0) {
@@ -112,6 +117,11 @@ const STRING_LIMITS: Record<string, number> = {
   refreshToken: 16 * 1024,
 };
 
+/** Lists that are longer by nature, by argument or input-field name: importUsers' users (MAX_IMPORTED_USERS). */
+const LIST_LIMITS: Record<string, number> = {
+  users: 1000,
+};
+
 /** Fields where a line break is text; everywhere else CR and LF could only split a header or a log line. */
 const MULTILINE_FIELDS = new Set(['description']);
 
@@ -149,7 +159,8 @@ function checkValue(check: InputCheck, type: GraphQLInputType, name: string, val
   if (isListType(type)) {
     // GraphQL coerces a single value to a list of one.
     const items = Array.isArray(value) ? value : [value];
-    if (items.length > INPUT_LIMITS.list) check.fail(name, `must list at most ${INPUT_LIMITS.list} items`);
+    const max = LIST_LIMITS[name] ?? INPUT_LIMITS.list;
+    if (items.length > max) check.fail(name, `must list at most ${max} items`);
     else for (const item of items) checkValue(check, type.ofType, name, item);
     return;
   }

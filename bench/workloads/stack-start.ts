@@ -14,6 +14,8 @@ import { figure, ratio, summarize } from '../stats.js';
 import { freePort } from '../../src/stack/free-port.js';
 
 const COLD_DATABASE = 'iam_gateway_bench_cold';
+/** The cold Keycloak's own database: created empty for each run, as on a first start. */
+const COLD_KEYCLOAK_DATABASE = 'iam_gateway_bench_cold_keycloak';
 const COLD_LIMIT_SECONDS = 60;
 const WARM_LIMIT_SECONDS = 15;
 
@@ -107,11 +109,17 @@ export async function stackStartWorkload(ctx: BenchContext): Promise<WorkloadRes
         }
         await onServer(ctx.config.databaseUrl, `drop database if exists ${COLD_DATABASE} with (force)`);
         await onServer(ctx.config.databaseUrl, `create database ${COLD_DATABASE}`);
+        await onServer(ctx.config.databaseUrl, `drop database if exists ${COLD_KEYCLOAK_DATABASE} with (force)`);
         const result = await ctx.progress.step(`Dev stack cold start, run ${run}/${ctx.runs} (own network namespace)`, () =>
           runDevStart(
             {
               cwd,
-              env: { ...shellEnv(), IAM_GATEWAY_CACHE_DIR: coldCache, DATABASE_URL: coldUrl.toString() },
+              env: {
+                ...shellEnv(),
+                IAM_GATEWAY_CACHE_DIR: coldCache,
+                DATABASE_URL: coldUrl.toString(),
+                KEYCLOAK_DATABASE: COLD_KEYCLOAK_DATABASE,
+              },
               port: 4000,
               logFile: join(LOG_DIR, `dev-cold-${run}.log`),
               timeoutMs: 300_000,
@@ -130,6 +138,7 @@ export async function stackStartWorkload(ctx: BenchContext): Promise<WorkloadRes
       socket.close();
       rmSync(coldCache, { recursive: true, force: true });
       await onServer(ctx.config.databaseUrl, `drop database if exists ${COLD_DATABASE} with (force)`).catch(() => undefined);
+      await onServer(ctx.config.databaseUrl, `drop database if exists ${COLD_KEYCLOAK_DATABASE} with (force)`).catch(() => undefined);
     }
   }
 

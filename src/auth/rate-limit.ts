@@ -46,6 +46,7 @@ const RATE_LIMITED_OPERATIONS: { [Operation in RateLimitedOperation]: Record<key
   },
   acceptInvitation: { perIp: byNetwork },
   registerUser: { perCaller: byCaller },
+  importUsers: { perCaller: byCaller },
   sendPasswordSetupEmail: { perCaller: byCaller, perRecipient: ({ args }) => field(args, 'userId') },
   // Only the calls that email (sendEmail defaults to true): adding required actions alone sends nothing.
   requireUserActions: {

@@ -27,6 +27,10 @@ export function ormOptions(databaseUrl: string, entities: Entities, overrides: P
       snapshot: false,
     },
     pool: { min: 0, max: 10 },
+    // No JIT compilation: the gateway's statements are short, but PostgreSQL estimates a
+    // recursive CTE (effective roles) at over a million rows once the mirror is large, and
+    // then spent 30-70 ms compiling it on every request (npm run bench -- --scale, 1M users).
+    driverOptions: { options: '-c jit=off' },
     ...overrides,
   });
 }

@@ -87,6 +87,8 @@ export interface KeysetQuery<T> {
   orderBy: [string, string];
   direction: 'asc' | 'desc';
   positionOf: (row: T) => Position;
+  /** The list's total read another way than `count(*)` (a count kept by triggers); only for an unfiltered list. */
+  countTotal?: () => Promise<number>;
 }
 
 /**
@@ -145,6 +147,7 @@ export async function keysetPage<T>(em: EntityManager, query: KeysetQuery<T>, wi
     edges,
     pageInfo,
     countTotal: async () => {
+      if (query.countTotal && query.where.clauses.length === 0) return query.countTotal();
       const [total] = await selectRows<{ count: string }>(
         em,
         `select count(*) from ${query.from} ${whereSql((query.countWhere ?? query.where).clauses)}`,

@@ -15,6 +15,13 @@ export interface LocalKeycloakOptions {
   managementPort: number;
   /** Master-realm bootstrap admin, used only when the server creates its database. */
   bootstrapAdmin: { username: string; password: string };
+  /**
+   * Where Keycloak keeps its realms, as production runs it: a PostgreSQL database
+   * (postgres://user:password@host:port/name) that exists.
+   */
+  databaseUrl: string;
+  /** Where the server's output goes; default keycloak.log in cacheDir. */
+  logFile?: string;
   /** PEM files of certificates Keycloak trusts besides Java's, for the mail servers it sends through. */
   truststorePaths?: string[];
   progress: Progress;
@@ -46,7 +53,7 @@ export async function startLocalKeycloak(options: LocalKeycloakOptions): Promise
   const home = await options.progress.step(`Keycloak ${KEYCLOAK_VERSION} distribution`, () =>
     ensureDistribution(options.cacheDir, options.progress),
   );
-  const logFile = join(options.cacheDir, 'keycloak.log');
+  const logFile = options.logFile ?? join(options.cacheDir, 'keycloak.log');
   const child = await options.progress.step(`Keycloak on ${url} (Java at ${javaHome}, log in ${logFile})`, async () => {
     const started = launch(home, javaHome, logFile, options);
     await waitUntilReady(healthUrl, started, logFile, options.signal);
@@ -158,44 +165,76 @@ function run(command: string, args: string[]): Promise<void> {
   });
 }
 
+/** Keycloak's JDBC settings for a PostgreSQL URL: `--db-url` carries no credentials, they go apart. */
+export function keycloakDatabaseOptions(databaseUrl: string): { url: string; username: string; password: string } {
+  const url = new URL(databaseUrl);
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new StackError(`Keycloak's database must be a PostgreSQL URL (postgres://...), not ${url.protocol}`);
+  }
+  const host = url.hostname.includes(':') ? `[${url.hostname}]` : url.hostname;
+  return {
+    url: `jdbc:postgresql://${host}:${url.port || '5432'}${url.pathname}`,
+    username: decodeURIComponent(url.username) || 'postgres',
+    password: decodeURIComponent(url.password),
+  };
+}
+
+/**
+ * `kc.sh` and its arguments: start-dev (no TLS, no build step to run first, theme caches
+ * off) on PostgreSQL, as production runs it, rather than dev-file's embedded H2. The
+ * password goes through the environment (launch), not the command line `ps` shows.
+ */
+export function keycloakArguments(
+  options: Pick<LocalKeycloakOptions, 'httpPort' | 'managementPort' | 'databaseUrl' | 'truststorePaths'>,
+): string[] {
+  const database = keycloakDatabaseOptions(options.databaseUrl);
+  return [
+    'start-dev',
+    `--http-port=${options.httpPort}`,
+    `--http-management-port=${options.managementPort}`,
+    // Pinned so the token issuer does not follow whatever host a request used.
+    `--hostname=http://localhost:${options.httpPort}`,
+    '--health-enabled=true',
+    // Realms and users live in PostgreSQL between runs, in a database of Keycloak's own.
+    '--db=postgres',
+    `--db-url=${database.url}`,
+    `--db-username=${database.username}`,
+    // PostgreSQL's default limit is 100 connections, which the tests' gateways share with it.
+    '--db-pool-max-size=20',
+    // With brute-force detection on, Keycloak otherwise refuses a user's concurrent
+    // logins (two browser tabs, parallel clients): keycloak/keycloak#48272.
+    '--spi-brute-force-protector--default-brute-force-detector--allow-concurrent-requests=true',
+    // Read at start only: a Keycloak started before a certificate was added does not trust it.
+    ...(options.truststorePaths?.length ? [`--truststore-paths=${options.truststorePaths.join(',')}`] : []),
+  ];
+}
+
 function launch(home: string, javaHome: string, logFile: string, options: LocalKeycloakOptions): ChildProcess {
   const log = openSync(logFile, 'a');
-  const child = spawn(
-    join(home, 'bin', 'kc.sh'),
-    [
-      'start-dev',
-      `--http-port=${options.httpPort}`,
-      `--http-management-port=${options.managementPort}`,
-      // Pinned so the token issuer does not follow whatever host a request used.
-      `--hostname=http://localhost:${options.httpPort}`,
-      '--health-enabled=true',
-      // dev-file keeps realms and users between runs, so a restart is fast.
-      '--db=dev-file',
-      // With brute-force detection on, Keycloak otherwise refuses a user's concurrent
-      // logins (two browser tabs, parallel clients): keycloak/keycloak#48272.
-      '--spi-brute-force-protector--default-brute-force-detector--allow-concurrent-requests=true',
-      // Read at start only: a Keycloak started before a certificate was added does not trust it.
-      ...(options.truststorePaths?.length ? [`--truststore-paths=${options.truststorePaths.join(',')}`] : []),
-    ],
-    {
-      cwd: home,
-      // Its own process group, so stopping it also stops the JVM that kc.sh starts.
-      detached: true,
-      stdio: ['ignore', log, log],
-      env: {
-        ...process.env,
-        JAVA_HOME: javaHome,
-        PATH: `${join(javaHome, 'bin')}:${process.env.PATH ?? ''}`,
-        KC_BOOTSTRAP_ADMIN_USERNAME: options.bootstrapAdmin.username,
-        KC_BOOTSTRAP_ADMIN_PASSWORD: options.bootstrapAdmin.password,
-      },
+  const { password } = keycloakDatabaseOptions(options.databaseUrl);
+  const child = spawn(join(home, 'bin', 'kc.sh'), keycloakArguments(options), {
+    cwd: home,
+    // Its own process group, so stopping it also stops the JVM that kc.sh starts.
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: {
+      ...process.env,
+      JAVA_HOME: javaHome,
+      PATH: `${join(javaHome, 'bin')}:${process.env.PATH ?? ''}`,
+      KC_BOOTSTRAP_ADMIN_USERNAME: options.bootstrapAdmin.username,
+      KC_BOOTSTRAP_ADMIN_PASSWORD: options.bootstrapAdmin.password,
+      ...(password && { KC_DB_PASSWORD: password }),
     },
-  );
+  });
   return child;
 }
 
+const START_TIMEOUT_SECONDS = 480;
+
 async function waitUntilReady(healthUrl: string, child: ChildProcess, logFile: string, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + 240_000;
+  // A first start augments the distribution and creates Keycloak's schema and master realm in
+  // PostgreSQL: about a minute on a quiet machine, over four on a loaded two-core one.
+  const deadline = Date.now() + START_TIMEOUT_SECONDS * 1000;
   let exitCode: number | null = null;
   child.once('exit', (code) => (exitCode = code ?? -1));
   while (Date.now() < deadline) {
@@ -210,7 +249,7 @@ async function waitUntilReady(healthUrl: string, child: ChildProcess, logFile: s
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   await stopProcessGroup(child);
-  throw new StackError(`Keycloak did not become ready within 240 s; see ${logFile}`);
+  throw new StackError(`Keycloak did not become ready within ${START_TIMEOUT_SECONDS} s; see ${logFile}`);
 }
 
 async function stopProcessGroup(child: ChildProcess): Promise<void> {

@@ -65,6 +65,13 @@ export async function resolveDatabase(options: ResolveDatabaseOptions): Promise<
   return resolveEmbedded(options);
 }
 
+/** The URL of another database on the server `url` points at. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
 /** Creates the database `name` on the server `adminUrl` points at, unless it exists. */
 export async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalKeycloak } from './keycloak-server.js';
-import { resolveDatabase } from './postgres.js';
+import { ensureDatabase, resolveDatabase, withDatabase } from './postgres.js';
 import { StackError, type Progress } from './progress.js';
 import { startSmtpCatcher } from './smtp-catcher.js';
 import { localSmtpCertificate, type SmtpCertificate } from './smtp-certificate.js';
@@ -13,6 +13,8 @@ import { localSmtpCertificate, type SmtpCertificate } from './smtp-certificate.j
 const LOCAL_KEYCLOAK = {
   httpPort: 8180,
   managementPort: 9180,
+  /** Keycloak's own database, beside the gateway's on the same PostgreSQL server (KEYCLOAK_DATABASE). */
+  database: 'keycloak',
   masterAdmin: { username: 'admin', password: 'admin' },
 };
 const LOCAL_DEFAULTS = {
@@ -78,8 +80,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const smtpCertificate = await localSmtpCertificate(cacheDir);
     const keycloakEnv: Record<string, string | undefined> = {};
     if (!env.KEYCLOAK_URL) {
+      // Created through the gateway's database: a role allowed to create one may lack the `postgres` database.
+      const keycloakDatabase = env.KEYCLOAK_DATABASE || LOCAL_KEYCLOAK.database;
+      await ensureDatabase(database.url, keycloakDatabase);
       const keycloak = await startLocalKeycloak({
         cacheDir,
+        databaseUrl: withDatabase(database.url, keycloakDatabase),
         httpPort: LOCAL_KEYCLOAK.httpPort,
         managementPort: LOCAL_KEYCLOAK.managementPort,
         bootstrapAdmin: LOCAL_KEYCLOAK.masterAdmin,

@@ -203,13 +203,18 @@ describe('tenant isolation on every path (H3, I6)', () => {
 
   it('leaves every user their own record, user managers everyone’s, and ROLE_ADMIN any tenant’s members and invitations', async () => {
     const record = `id email ${RECORD_FIELDS.join(' ')} tenants { role tenant { id name } }`;
+    // A user's credentials are their managers' to see (the contract's rule), not the user's own record.
+    const MANAGERS_ONLY = 'credentials { __typename }';
+    const ownRecord = `id email ${RECORD_FIELDS.filter((field) => field !== MANAGERS_ONLY).join(' ')} tenants { role tenant { id name } }`;
     // The user themself, with a token, and as the account login just signed in.
-    const own = await graphql(`{ me { user { ${record} } } }`, { token: shared.token });
+    const own = await graphql(`{ me { user { ${ownRecord} } } }`, { token: shared.token });
     expect(own.errors).toBeUndefined();
+    const ownCredentials = await graphql(`{ me { user { ${MANAGERS_ONLY} } } }`, { token: shared.token });
+    expect(ownCredentials.errors?.[0]?.extensions.code).toBe('FORBIDDEN');
     expect(own.data!.me.user.tenants.map((membership: { tenant: { id: string } }) => membership.tenant.id).sort()).toEqual(
       [ownerA.tenant.id, ownerB.tenant.id].sort(),
     );
-    const login = await graphql(`mutation($input: LoginInput!) { login(input: $input) { me { user { ${record} } } } }`, {
+    const login = await graphql(`mutation($input: LoginInput!) { login(input: $input) { me { user { ${ownRecord} } } } }`, {
       variables: { input: { username: shared.email, password: shared.password } },
     });
     expect(login.errors).toBeUndefined();

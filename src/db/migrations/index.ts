@@ -10,6 +10,7 @@ import { Migration20261201222425 } from './Migration20261201222425.js';
 import { Migration20261201223841 } from './Migration20261201223841.js';
 import { Migration20261201230000 } from './Migration20261201230000.js';
 import { Migration20261204225500 } from './Migration20261204225500.js';
+import { Migration20261204233000 } from './Migration20261204233000.js';
 import { Migration20261204230000 } from './Migration20261204230000.js';
 import { Migration20261204232000 } from './Migration20261204232000.js';
 import { Migration20261205000000 } from './Migration20261205000000.js';
@@ -42,6 +43,8 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261204230000', class: Migration20261204230000 },
   // where the admin-events reader stopped in each realm
   { name: 'Migration20261204232000', class: Migration20261204232000 },
+  // a million users: trigram search, the users' count kept by triggers
+  { name: 'Migration20261204233000', class: Migration20261204233000 },
   // webhooks: endpoints (signing secrets sealed) and their deliveries
   { name: 'Migration20261205000000', class: Migration20261205000000 },
 ];

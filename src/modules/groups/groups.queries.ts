@@ -74,9 +74,12 @@ export function groupsQueries(em: EntityManager): GroupsQueries {
       idsOf(await rows<{ id: string }>('select user_id as id from user_groups where group_id = ?', [groupId])),
     ids: async () => idsOf(await rows<{ id: string }>('select id from groups')),
 
+    // Each link's group looked up by its key (LATERAL, `offset 0` so that it stays a lookup):
+    // a plain join hashed every group, a cost that grew with the directory, not the page.
     groupsByUserIds: (userIds) =>
       rows(
-        `select ug.user_id as key, g.id, g.name from user_groups ug join groups g on g.id = ug.group_id
+        `select ug.user_id as key, g.id, g.name from user_groups ug
+           join lateral (select id, name from groups where id = ug.group_id offset 0) g on true
           where ug.user_id in (?) order by g.name`,
         [userIds],
       ),

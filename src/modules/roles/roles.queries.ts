@@ -79,6 +79,10 @@ const WALKS: Record<Walk, WalkSql> = {
  * has (key, role_id) rows, and with the `paths` walk each row's `path`: the ids from the
  * subject outwards, groups first (the group held, then its parent, its parent's parent...),
  * then the role mapped to the last of them, then each composite down to `role_id`.
+ * The groups and their roles are looked up per group reached (LATERAL, `offset 0` keeping
+ * PostgreSQL from flattening it back into a join): it cannot estimate a recursive CTE's size
+ * and otherwise hashed every group and every group's roles, a cost that grew with the
+ * directory rather than with the users asked about (npm run bench -- --scale).
  */
 function effectiveRolesWalk(of: EffectiveRolesOf, ids: readonly string[], walk: Walk): { ctes: string; params: unknown[] } {
   const { groups, roles } = SEEDS[of];
@@ -90,13 +94,15 @@ function effectiveRolesWalk(of: EffectiveRolesOf, ids: readonly string[], walk: 
          select seed.key, seed.id${seed('seed.id')} from (${groups}) seed(key, id)
          ${union}
          select joined.key, g.parent_id${step('joined', 'g.parent_id')}
-           from joined join groups g on g.id = joined.group_id
-          where g.parent_id is not null${fresh('joined', 'g.parent_id')}
+           from joined
+           cross join lateral (select parent_id from groups where id = joined.group_id and parent_id is not null offset 0) g
+          where true${fresh('joined', 'g.parent_id')}
        ),
        reached(key, role_id${columns}) as (
          select seed.key, seed.id${seed('seed.id')} from (${roles}) seed(key, id)
          ${union}
-         select joined.key, gr.role_id${step('joined', 'gr.role_id')} from joined join group_roles gr on gr.group_id = joined.group_id
+         select joined.key, gr.role_id${step('joined', 'gr.role_id')}
+           from joined cross join lateral (select role_id from group_roles where group_id = joined.group_id offset 0) gr
          ${union}
          select reached.key, link.child_id${step('reached', 'link.child_id')}
            from reached join ${ROLE_LINKS} link on link.role_id = reached.role_id

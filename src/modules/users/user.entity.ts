@@ -13,6 +13,12 @@ export type UserAttributes = Record<string, string[]>;
  */
 @Entity({ tableName: 'users' })
 @Index({ name: 'users_created_at_id_idx', properties: ['createdAt', 'id'] })
+// `search` (users.queries.ts): ILIKE '%fragment%' on each of the four columns, served by trigrams (Migration20261204230000).
+@Index({
+  name: 'users_search_trgm_idx',
+  expression:
+    'create index "users_search_trgm_idx" on "users" using gin ("email" gin_trgm_ops, "username" gin_trgm_ops, "first_name" gin_trgm_ops, "last_name" gin_trgm_ops)',
+})
 // A person may hold an account in the gateway's realm and in tenant realms (realm tenancy),
 // one row each: emails and usernames are unique per realm, as in Keycloak.
 @Unique({ name: 'users_email_unique', properties: ['email'], where: 'realm is null' })
@@ -77,4 +83,19 @@ export class DeletedUserEntity {
 
   @Property({ type: 'timestamptz' })
   deletedAt: Date = new Date();
+}
+
+/**
+ * How many rows `users` holds, kept by triggers (Migration20261204230000) so that the
+ * unfiltered `users { totalCount }` and the dashboard read a few rows instead of counting
+ * a million. Sixteen slots, summed on read: concurrent transactions that add users update
+ * different rows rather than queueing on one.
+ */
+@Entity({ tableName: 'users_count' })
+export class UsersCountEntity {
+  @PrimaryKey({ type: 'smallint' })
+  slot: number;
+
+  @Property({ type: 'bigint' })
+  count: string;
 }

@@ -14,6 +14,7 @@ import type { TenantsDirectory } from '../tenants/tenants.directory.js';
 import type { MemberTenantsQueries } from '../tenants/tenants.queries.js';
 import { checkCreateUser, checkSetPassword, checkUpdateUser, type CreateUserInput, type UpdateUserInput } from './user.input.js';
 import type { UserAttributes } from './user.entity.js';
+import type { HashedCredential } from './password-hash.js';
 import type { ProfileChanges, UserProfile, UserRecord } from './user.type.js';
 import type { UserLinks } from './user-links.js';
 import type { UsersDirectories } from './users.realms.js';
@@ -28,8 +29,10 @@ export interface NewAccount {
   email: string;
   firstName: string;
   lastName: string;
-  /** Absent: the user sets a password through Keycloak's emailed link (UPDATE_PASSWORD). */
+  /** Absent, and no hashed credential: the user sets a password through Keycloak's emailed link (UPDATE_PASSWORD). */
   password?: string;
+  /** A password hash from another system (importUsers), kept by Keycloak as it is. */
+  hashedCredential?: HashedCredential;
   enabled: boolean;
   emailVerified: boolean;
   attributes: UserAttributes;
@@ -139,7 +142,7 @@ export class UserService {
   async createAccount(account: NewAccount, creation: AccountCreation): Promise<UserRecord> {
     const email = account.email.trim().toLowerCase();
     await this.requireEmailFree(email, null, this.realm);
-    const { roles, groups, password } = account;
+    const { roles, groups, password, hashedCredential } = account;
     const profile: UserProfile = {
       username: email,
       email,
@@ -165,7 +168,7 @@ export class UserService {
       },
       keycloak: async (undo) => {
         if (creation.newRealm) await this.requireTenantsDirectory().createRealm(this.realm!, undo);
-        const id = await directory.create({ ...profile, password }, roles, groups, undo);
+        const id = await directory.create({ ...profile, password, hashedCredential }, roles, groups, undo);
         if (creation.emailActions?.length) await directory.sendActionsEmail(id, creation.emailActions, SETUP_LINK_LIFESPAN_SECONDS);
         await creation.afterKeycloak?.(id);
         return id;
@@ -180,7 +183,8 @@ export class UserService {
         return record;
       },
       ...(creation.keepWhenUnreachable &&
-        !password && {
+        !password &&
+        !hashedCredential && {
           whenUnreachable: async (em: EntityManager) => {
             // A local id until the sync job swaps in the Keycloak one.
             const record = recordOf(randomUUID(), 'PENDING');

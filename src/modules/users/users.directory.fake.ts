@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { UndoLog } from '../../journal/journal.js';
 import type { EmailAction } from '../../keycloak/actions-email.js';
 import type { LinkChanges } from '../roles/links.js';
+import type { HashedCredential } from './password-hash.js';
 import type { UserAttributes } from './user.entity.js';
 import type { ProfileChanges, UserProfile } from './user.type.js';
 import { irreversible, type Linked, type ListedUser, type NewDirectoryUser, type UsersDirectory } from './users.directory.js';
@@ -12,6 +13,8 @@ export interface FakeDirectoryUser extends UserProfile {
   id: string;
   createdAt: Date;
   password?: string;
+  /** An imported hash, as Keycloak would keep it. */
+  hashedCredential?: HashedCredential;
   temporaryPassword?: boolean;
   requiredActions: string[];
   roleIds: Set<string>;
@@ -69,7 +72,7 @@ export class FakeUsersDirectory implements UsersDirectory {
     adoptCreatedSince?: Date,
   ): Promise<string> {
     this.maybeFail('create');
-    const { password, ...profile } = user;
+    const { password, hashedCredential, ...profile } = user;
     const taken = [...this.users.values()].find((other) => other.email === user.email || other.username === user.username);
     if (taken) {
       if (adoptCreatedSince && taken.createdAt >= adoptCreatedSince) return this.linkAll(taken.id, roles, groups, undo, user.email);
@@ -81,7 +84,8 @@ export class FakeUsersDirectory implements UsersDirectory {
       id,
       createdAt: new Date(),
       password,
-      requiredActions: password ? [] : ['UPDATE_PASSWORD'],
+      hashedCredential,
+      requiredActions: password || hashedCredential ? [] : ['UPDATE_PASSWORD'],
       roleIds: new Set(),
       groupIds: new Set(),
     });

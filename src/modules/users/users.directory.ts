@@ -4,14 +4,17 @@ import { endSessions, type UndoLog } from '../../journal/journal.js';
 import { sendActionsEmail, type EmailAction } from '../../keycloak/actions-email.js';
 import { isKeycloakNotFound } from '../../keycloak/keycloak-errors.js';
 import type { LinkChanges } from '../roles/links.js';
+import type { HashedCredential } from './password-hash.js';
 import { applyLinkChanges, toMapping } from '../roles/roles.directory.js';
 import type { UserAttributes } from './user.entity.js';
 import type { ProfileChanges, UserProfile } from './user.type.js';
 import type { MirroredUser } from './users.queries.js';
 
-/** A user to create in Keycloak. Absent password: Keycloak asks for one (UPDATE_PASSWORD). */
+/** A user to create in Keycloak. Neither password nor hashed credential: Keycloak asks for one (UPDATE_PASSWORD). */
 export interface NewDirectoryUser extends UserProfile {
   password?: string;
+  /** A password hash from another system, kept by Keycloak as it is (an import). */
+  hashedCredential?: HashedCredential;
 }
 
 /** A user as a listing names it. */
@@ -96,14 +99,16 @@ export class KeycloakUsersDirectory implements UsersDirectory {
     undo: UndoLog,
     adoptCreatedSince?: Date,
   ): Promise<string> {
-    const { password, ...profile } = user;
+    const { password, hashedCredential, ...profile } = user;
     let id: string;
     try {
       ({ id } = await this.keycloak.users.create({
         ...profile,
         ...(password
           ? { credentials: [{ type: 'password', value: password, temporary: false }] }
-          : { requiredActions: ['UPDATE_PASSWORD'] }),
+          : hashedCredential
+            ? { credentials: [hashedCredential] }
+            : { requiredActions: ['UPDATE_PASSWORD'] }),
       }));
     } catch (error) {
       const conflict = (error as { response?: { status?: number } }).response?.status === 409;

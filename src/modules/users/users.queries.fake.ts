@@ -35,6 +35,12 @@ export class FakeUsersQueries implements UserServiceQueries {
     return (await this.findByEmail(email)).filter((user) => (user.realm ?? null) === realm);
   }
 
+  async findByEmailsInRealm(emails: readonly string[], realm: string | null): Promise<UserRecord[]> {
+    return [...this.users.values()].filter(
+      (user) => (user.realm ?? null) === realm && (emails.includes(user.email) || emails.includes(user.username)),
+    );
+  }
+
   /** The first page only: cursors are the real queries' business. */
   async list(window: PageWindow, filter: UserListFilter): Promise<Page<UserRecord>> {
     const first = 'first' in window ? window.first : window.last;

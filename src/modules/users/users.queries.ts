@@ -16,7 +16,8 @@ const USER_COLUMNS = `u.id, u.username, u.email, u.first_name as "firstName", u.
  * features' counts at once (the dashboard's one statement).
  */
 export const USER_COUNTS = {
-  all: '(select count(*)::int from users)',
+  /** Kept by triggers (users_count, UsersCountEntity): a million users are not counted at each read. */
+  all: '(select coalesce(sum(count), 0)::int from users_count)',
   unsynced: "(select count(*)::int from users where sync_status in ('PENDING', 'FAILED'))",
 } as const;
 
@@ -62,6 +63,7 @@ export interface UserServiceQueries {
   findByIds(ids: readonly string[]): Promise<UserRecord[]>;
   findByEmail(email: string): Promise<UserRecord[]>;
   findByEmailInRealm(email: string, realm: string | null): Promise<UserRecord[]>;
+  findByEmailsInRealm(emails: readonly string[], realm: string | null): Promise<UserRecord[]>;
   list(window: PageWindow, filter: UserListFilter): Promise<Page<UserRecord>>;
   /** Whether another account of the realm has this email or username. */
   isEmailTaken(email: string, realm: string | null, exceptId: string | null): Promise<boolean>;
@@ -119,6 +121,16 @@ export class UsersQueries implements UserServiceQueries {
     ]);
   }
 
+  /** The accounts of the realm whose email or username is one of `emails` (lower-cased): one statement for a whole import. */
+  findByEmailsInRealm(emails: readonly string[], realm: string | null): Promise<UserRecord[]> {
+    if (emails.length === 0) return Promise.resolve([]);
+    return selectRows(
+      this.em,
+      `select ${USER_COLUMNS} from users u where (u.email in (?) or u.username in (?)) and u.realm is not distinct from ?`,
+      [emails, emails, realm],
+    );
+  }
+
   async list(window: PageWindow, filter: UserListFilter = {}): Promise<Page<UserRecord>> {
     // The privilege's reach first (one small statement), so that the page's statement names
     // its roles and groups as constants and can be written for how common its holders are.
@@ -134,6 +146,10 @@ export class UsersQueries implements UserServiceQueries {
         orderBy: ['u.created_at', 'u.id'],
         direction: 'asc',
         positionOf: (user: UserRecord) => ({ at: user.createdAt, id: user.id }),
+        countTotal: async () => {
+          const [total] = await selectRows<{ count: string }>(this.em, `select ${USER_COUNTS.all} as count`, []);
+          return Number(total!.count);
+        },
       },
       window,
     );

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
@@ -24,6 +24,17 @@ beforeAll(async () => {
   });
   const admin = inject('config').bootstrapAdmin!;
   hooks = new WebhookAdmin(gateway, renewedToken(admin.email, admin.password, backends.realm));
+  // The administrator's first call mirrors them (an event of its own): numbered before any
+  // endpoint exists, it is delivered to none, and each endpoint sees only its test's users.
+  await hooks.graphql('{ me { user { id } } }');
+  await vi.waitFor(
+    async () => {
+      await gateway.app.outbox.relayNow();
+      const waiting = await backends.sql('select id from identity_events where position is null');
+      if (waiting.length > 0) throw new Error(`${waiting.length} events wait for their position`);
+    },
+    { timeout: 20_000, interval: 50 },
+  );
 });
 afterEach(async () => {
   await Promise.all(processes.splice(0).map((child) => child.kill()));

@@ -31,13 +31,14 @@ import { deleteImported, importWorkload } from './workloads/import.js';
 import { meWorkload } from './workloads/me.js';
 import { eventsWorkload } from './workloads/events.js';
 import { loginWorkload } from './workloads/login.js';
+import { reconcilerWorkload } from './workloads/reconciler.js';
 import { deleteSignups, signupWorkload } from './workloads/signup.js';
 import { stackStartWorkload } from './workloads/stack-start.js';
 import { testSuiteWorkload } from './workloads/test-suite.js';
 import { usersWorkload } from './workloads/users.js';
 
 /** Every workload's number, as `--only` names them. */
-const WORKLOADS = [1, 2, 3, 4, 5, 6, 7, 8];
+const WORKLOADS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 const REALM = 'iam-bench';
 const DATABASE = 'iam_gateway_bench';
@@ -62,7 +63,7 @@ function parseArguments(argv: string[]): Arguments {
   );
   if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1 || (scale && !scale.every((label) => label in SIZES))) {
     throw new Error(
-      `usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,6,7,8] [-- --runs=N] | npm run bench -- --scale [--sizes=10k,100k,1m]  (got ${argv.join(' ')})`,
+      `usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,6,7,8,9] [-- --runs=N] | npm run bench -- --scale [--sizes=10k,100k,1m]  (got ${argv.join(' ')})`,
     );
   }
   const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3, 7] : WORKLOADS);
@@ -276,6 +277,19 @@ async function main(): Promise<void> {
           } finally {
             await stop(gateway);
             await stop(bareSockets);
+          }
+        }),
+      );
+    }
+    if (args.workloads.has(9)) {
+      add(
+        await attempt('9. Reconciler', async () => {
+          // Jobs on, reading admin events at their default interval; the full comparison an hour away.
+          const gateway = await start('gateway', { ...serverEnv, JOBS_ENABLED: 'true', RECONCILE_INTERVAL_SECONDS: '3600' });
+          try {
+            return await reconcilerWorkload(ctx);
+          } finally {
+            await stop(gateway);
           }
         }),
       );

@@ -14,6 +14,7 @@ import { Migration20261204233000 } from './Migration20261204233000.js';
 import { Migration20261204230000 } from './Migration20261204230000.js';
 import { Migration20261204232000 } from './Migration20261204232000.js';
 import { Migration20261205000000 } from './Migration20261205000000.js';
+import { Migration20261205002500 } from './Migration20261205002500.js';
 
 /** Every migration, oldest first. `npm run migration:create` writes new ones; list them here. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -47,4 +48,6 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261204233000', class: Migration20261204233000 },
   // webhooks: endpoints (signing secrets sealed) and their deliveries
   { name: 'Migration20261205000000', class: Migration20261205000000 },
+  // a user's identity events belong to no tenant (ATTACK2-15)
+  { name: 'Migration20261205002500', class: Migration20261205002500 },
 ];

@@ -59,16 +59,36 @@ interface WalkSql {
   step: (from: string, to: string) => string;
   /** A further condition on going from `from` to `to`. */
   fresh: (from: string, to: string) => string;
+  /** The rows of one step down the composite links, from the select `next` that finds them. */
+  composites: (next: string) => string;
 }
 
+/**
+ * How many paths one step of the `paths` walk takes to each role, for each subject. The
+ * paths through composite roles multiply: a ladder of rungs of two roles, each composed of
+ * both roles of the next rung, has 2^n paths to its bottom (a console operator builds one in
+ * minutes), and walking them all took a `privilegeGrants` of 16 rungs 35 seconds and 65,536
+ * paths, 20 rungs a million (ATTACK2-7, test/integration/attack-2.test.ts). Keeping the first
+ * few paths to each role at each step bounds the walk (this many, times the roles, times the
+ * steps) and still reaches every role the `set` walk reaches: a path cut at a role is
+ * replaced by a kept one to that same role, which goes on to whatever the cut one led to
+ * (unless that is on the kept path, and so reached already).
+ */
+const MAX_PATHS_PER_STEP = 10;
+
 const WALKS: Record<Walk, WalkSql> = {
-  set: { union: 'union', columns: '', seed: () => '', step: () => '', fresh: () => '' },
+  set: { union: 'union', columns: '', seed: () => '', step: () => '', fresh: () => '', composites: (next) => next },
   paths: {
     union: 'union all',
     columns: ', path',
     seed: (to) => `, array[${to}]`,
     step: (from, to) => `, ${from}.path || ${to}`,
     fresh: (from, to) => ` and ${to} <> all(${from}.path)`,
+    // At most MAX_PATHS_PER_STEP new paths to each role a step reaches, for each subject.
+    composites: (next) => `select key, role_id, path from (
+             select found.*, row_number() over (partition by found.key, found.role_id order by found.path) as nth
+               from (${next}) found(key, role_id, path)
+           ) kept where kept.nth <= ${MAX_PATHS_PER_STEP}`,
   },
 };
 
@@ -86,7 +106,7 @@ const WALKS: Record<Walk, WalkSql> = {
  */
 function effectiveRolesWalk(of: EffectiveRolesOf, ids: readonly string[], walk: Walk): { ctes: string; params: unknown[] } {
   const { groups, roles } = SEEDS[of];
-  const { union, columns, seed, step, fresh } = WALKS[walk];
+  const { union, columns, seed, step, fresh, composites } = WALKS[walk];
   const params = [groups, roles].filter((seed) => seed !== NOTHING).map(() => ids);
   return {
     ctes: `with recursive
@@ -104,9 +124,9 @@ function effectiveRolesWalk(of: EffectiveRolesOf, ids: readonly string[], walk: 
          select joined.key, gr.role_id${step('joined', 'gr.role_id')}
            from joined cross join lateral (select role_id from group_roles where group_id = joined.group_id offset 0) gr
          ${union}
-         select reached.key, link.child_id${step('reached', 'link.child_id')}
+         ${composites(`select reached.key, link.child_id${step('reached', 'link.child_id')}
            from reached join ${ROLE_LINKS} link on link.role_id = reached.role_id
-          where true${fresh('reached', 'link.child_id')}
+          where true${fresh('reached', 'link.child_id')}`)}
        )`,
     params,
   };
@@ -139,7 +159,8 @@ export type GrantPathRow = Keyed<RoleRecord & { steps: GrantStepRecord[] }>;
 
 /**
  * Every path by which each user of `userIds` holds each privilege: effectiveRolesWalk's
- * paths ending on a privilege, their steps named. The same walk as selectEffectiveRoles,
+ * paths ending on a privilege, their steps named; where composites multiply them, the
+ * first MAX_PATHS_PER_STEP to a role at each step (the privilege itself always among them). The same walk as selectEffectiveRoles,
  * so the privileges here are exactly the effective ones. One statement for any number of
  * users.
  */

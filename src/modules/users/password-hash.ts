@@ -30,8 +30,26 @@ export interface HashedCredential {
  * defaults (pbkdf2-sha512: 210,000 iterations; argon2: 5 iterations, 7,168 KiB) are well within.
  */
 const PBKDF2_ITERATIONS = { min: 1, max: 2_000_000 };
+/*
+ * Keycloak's pbkdf2 derives as many bytes as the stored hash has, one run of the iterations
+ * per block of the digest's size: a 512-byte pbkdf2 (SHA-1) hash at 2,000,000 iterations is
+ * 26 runs, and a 64-byte one took Keycloak 4.2 seconds a sign-in attempt, a wrong password's
+ * included (ATTACK2-14, test/integration/attack-2.test.ts). The iterations bound is for all
+ * the blocks together: one block keeps the 2,000,000 that legacy imports need.
+ */
+const PBKDF2_BLOCK_BYTES: Record<Exclude<HashAlgorithm, 'argon2'>, number> = { pbkdf2: 20, 'pbkdf2-sha256': 32, 'pbkdf2-sha512': 64 };
 const ARGON2_ITERATIONS = { min: 1, max: 100 };
-const ARGON2_MEMORY_KIB = { min: 8, max: 262_144 };
+/*
+ * Argon2's cost is its memory times its passes, paid by Keycloak at every sign-in attempt of
+ * the user, a wrong password's included, by anyone who knows the address (Keycloak's own
+ * token endpoint has no gateway limit in front of it). At the earlier bounds (256 MiB, 100
+ * passes) one failed sign-in took Keycloak 38 seconds and 256 MiB (ATTACK2-13,
+ * test/integration/attack-2.test.ts): a user manager's import could take Keycloak down.
+ * 64 MiB is above OWASP's largest recommended setting (46 MiB), and the product bound is
+ * about 7 times Keycloak's default (7,168 KiB × 5 passes), a few hundred milliseconds.
+ */
+const ARGON2_MEMORY_KIB = { min: 8, max: 65_536 };
+const ARGON2_MAX_MEMORY_PASSES = 262_144;
 const ARGON2_PARALLELISM = { min: 1, max: 16 };
 const ARGON2_TYPES = ['id', 'i', 'd'];
 const ARGON2_VERSIONS = ['1.0', '1.3'];
@@ -79,6 +97,15 @@ export function checkPasswordHash(check: InputCheck, field: string, hash: Passwo
     check.fail(`${field}.iterations`, `must be a whole number from ${iterations.min} to ${iterations.max} for ${algorithm}`);
   }
   const parameters = hash.parameters ?? {};
+  if (algorithm !== 'argon2' && bytes && intIn(hash.iterations, iterations) !== undefined) {
+    const runs = Math.ceil(bytes.length / PBKDF2_BLOCK_BYTES[algorithm]) * Number(hash.iterations);
+    if (runs > PBKDF2_ITERATIONS.max) {
+      check.fail(
+        `${field}.iterations`,
+        `times the hash's blocks of ${PBKDF2_BLOCK_BYTES[algorithm]} bytes must be at most ${PBKDF2_ITERATIONS.max} for ${algorithm}`,
+      );
+    }
+  }
   if (algorithm !== 'argon2') {
     if (Object.keys(parameters).length > 0) check.fail(`${field}.parameters`, `${algorithm} takes no parameters beyond iterations`);
     return;
@@ -88,6 +115,8 @@ export function checkPasswordHash(check: InputCheck, field: string, hash: Passwo
   if (unknown.length > 0) check.fail(`${field}.parameters`, `argon2 takes only ${known.join(', ')}`);
   else if (intIn(parameters.memory, ARGON2_MEMORY_KIB) === undefined) {
     check.fail(`${field}.parameters`, `memory (KiB) must be from ${ARGON2_MEMORY_KIB.min} to ${ARGON2_MEMORY_KIB.max}`);
+  } else if (Number(parameters.memory) * Number(hash.iterations) > ARGON2_MAX_MEMORY_PASSES) {
+    check.fail(`${field}.parameters`, `memory (KiB) times iterations must be at most ${ARGON2_MAX_MEMORY_PASSES}`);
   } else if (intIn(parameters.parallelism, ARGON2_PARALLELISM) === undefined) {
     check.fail(`${field}.parameters`, `parallelism must be from ${ARGON2_PARALLELISM.min} to ${ARGON2_PARALLELISM.max}`);
   } else if (parameters.type !== undefined && !ARGON2_TYPES.includes(String(parameters.type))) {

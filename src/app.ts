@@ -33,6 +33,8 @@ import { UserRecordCache } from './modules/users/user-record-cache.js';
 import { buildExecutableSchema } from './schema.js';
 import type { ServiceDependencies } from './services.js';
 import { TenantsQueries } from './modules/tenants/tenants.queries.js';
+import { createWebhookDispatcher, type WebhookDispatcher } from './modules/webhooks/webhook.dispatcher.js';
+import { webhookSettings } from './modules/webhooks/webhook.settings.js';
 
 export interface App {
   config: Config;
@@ -57,6 +59,8 @@ export interface App {
   outbox: OutboxRelay;
   /** OpenTelemetry tracing, when configured (OTEL_EXPORTER_OTLP_ENDPOINT). */
   tracing?: Tracing;
+  /** Webhook delivery: running with the jobs (`config.jobs.enabled`), else started or run on demand. */
+  webhooks: WebhookDispatcher;
   /** Starts listening; resolves with the GraphQL endpoint's URL. Port 0 picks a free port. */
   listen(port?: number): Promise<string>;
   /**
@@ -73,6 +77,8 @@ export interface AppOptions {
   ide?: Ide;
   /** The clock token expiry is judged by (tests move it). */
   now?: () => number;
+  /** The clock webhook deliveries are scheduled by (tests move it past retries' waits). */
+  webhookClock?: () => Date;
 }
 
 /**
@@ -170,6 +176,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   await apollo.start();
 
+  const webhooks = webhookSettings(config.webhooks, options.webhookClock);
   const serviceDependencies: ServiceDependencies = {
     keycloak: keycloak.client,
     sessions,
@@ -177,6 +184,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     invitationAcceptUrl: config.invitationAcceptUrl,
     invitationLimits: config.invitations,
     tenantRealms,
+    webhooks,
   };
   const liveEvents = startLiveEvents({ em: orm.em, databaseUrl: config.databaseUrl, log });
   const requestContext = (request: Parameters<typeof createContext>[1]) =>
@@ -195,6 +203,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         liveEvents,
         log,
         tenantRealms,
+        webhooks,
       },
       request,
     );
@@ -227,6 +236,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs, metrics });
   if (config.jobs.enabled) jobs.start();
   const outbox = startOutboxRelay({ em: orm.em, databaseUrl: config.databaseUrl, log });
+  const webhookDispatcher = createWebhookDispatcher({
+    databaseUrl: config.databaseUrl,
+    em: orm.em,
+    feed: webhooks.feed,
+    box: webhooks.box,
+    config: config.webhooks,
+    now: webhooks.now,
+    log,
+    onAttempt: (attempt) => metrics.webhookAttempt(attempt),
+  });
+  if (config.jobs.enabled) webhookDispatcher.start();
 
   return {
     config,
@@ -243,6 +263,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     jobs,
     outbox,
     tracing,
+    webhooks: webhookDispatcher,
     async listen(port = config.http.port) {
       if (metricsServer) await listenOn(metricsServer, config.http.metricsPort!, config.http.host);
       return `http://localhost:${await listenOn(http.server, port, config.http.host)}/graphql`;
@@ -252,6 +273,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       http.drain();
       // No new run starts from now on; one under way gets the drain and the timeout to finish.
       const jobsStopped = jobs.stop();
+      // An attempt under way finishes (WEBHOOK_TIMEOUT_SECONDS at most) during the drain and the
+      // requests' timeout; one cut by the process's end is rolled back and retried by another.
+      const webhooksClosed = webhookDispatcher.close();
       if (drainSeconds > 0) {
         log.info({ drainSeconds }, 'draining: /readyz answers 503, requests are still served');
         await delay(drainSeconds * 1000);
@@ -264,6 +288,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (cut > 0) log.warn({ requests: cut, timeoutSeconds }, 'requests still running at the shutdown deadline were cut');
       tenantRealms?.stop();
       await jobsStopped;
+      await webhooksClosed;
       if (metricsServer?.listening) await closeServer(metricsServer);
       metrics.close();
       await apollo.stop();

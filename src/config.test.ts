@@ -35,6 +35,30 @@ describe('loadConfig', () => {
     );
   });
 
+  it('allows webhooks to private addresses in development only, and derives their key from WEBHOOK_SECRET_KEY or the API client secret', () => {
+    expect(loadConfig(MINIMAL).webhooks).toEqual({
+      secretKey: 'secret',
+      allowPrivateAddresses: false,
+      timeoutSeconds: 10,
+      retryHours: 72,
+      concurrency: 4,
+      pollSeconds: 10,
+    });
+    expect(loadConfig({ ...MINIMAL, APP_ENV: 'development' }).webhooks.allowPrivateAddresses).toBe(true);
+    expect(
+      loadConfig({ ...MINIMAL, APP_ENV: 'development', WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false' }).webhooks.allowPrivateAddresses,
+    ).toBe(false);
+    const key = 'k'.repeat(32);
+    expect(loadConfig({ ...MINIMAL, WEBHOOK_SECRET_KEY: key, WEBHOOK_TIMEOUT_SECONDS: '3' }).webhooks).toMatchObject({
+      secretKey: key,
+      timeoutSeconds: 3,
+    });
+    expect(() => loadConfig({ ...MINIMAL, WEBHOOK_SECRET_KEY: 'short-key-value' })).toThrow(
+      /WEBHOOK_SECRET_KEY must be at least 32 characters of random text/,
+    );
+    expect(() => loadConfig({ ...MINIMAL, WEBHOOK_SECRET_KEY: 'short-key-value' })).not.toThrow(/short-key-value/);
+  });
+
   it('TENANCY_MODE=realm needs the master admin, which alone may create realms', () => {
     expect(() => loadConfig({ ...MINIMAL, TENANCY_MODE: 'realm' })).toThrow(
       /TENANCY_MODE=realm .* set KEYCLOAK_ADMIN_USERNAME and KEYCLOAK_ADMIN_PASSWORD/,

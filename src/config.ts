@@ -176,6 +176,8 @@ export interface Config {
   idempotency: { ttlSeconds: number };
   /** What SIGTERM does (src/app.ts, `close`). */
   shutdown: ShutdownConfig;
+  /** Webhook delivery (src/modules/webhooks). */
+  webhooks: WebhooksConfig;
   /**
    * OpenTelemetry tracing (src/telemetry/tracing.ts), from the standard OTEL_* variables;
    * absent, tracing is off and costs nothing.
@@ -202,6 +204,29 @@ export interface TracesSampler {
   ratio: number;
   /** A span with a parent (the caller's traceparent) follows the parent's decision. */
   parentBased: boolean;
+}
+
+export interface WebhooksConfig {
+  /**
+   * The server secret the key that encrypts signing secrets at rest is derived from (HKDF):
+   * WEBHOOK_SECRET_KEY, else KEYCLOAK_API_CLIENT_SECRET. Set WEBHOOK_SECRET_KEY before
+   * rotating the Keycloak client's secret: signing secrets sealed under the old one can no
+   * longer be opened (each endpoint then needs rotateWebhookSecret).
+   */
+  secretKey: string;
+  /**
+   * Endpoints may be (or resolve to) loopback, private, link-local and other non-public
+   * addresses: WEBHOOK_ALLOW_PRIVATE_ADDRESSES, true by default in development only (SSRF).
+   */
+  allowPrivateAddresses: boolean;
+  /** How long one delivery attempt may take, connection to answer (WEBHOOK_TIMEOUT_SECONDS, 10). */
+  timeoutSeconds: number;
+  /** How long a delivery is retried after its first attempt before it fails and its endpoint is disabled (WEBHOOK_RETRY_HOURS, 72). */
+  retryHours: number;
+  /** Deliveries one process sends at once, each to another endpoint (WEBHOOK_CONCURRENCY, 4). */
+  concurrency: number;
+  /** How often a process looks for due deliveries besides being woken by new events (WEBHOOK_POLL_SECONDS, 10). */
+  pollSeconds: number;
 }
 
 export interface ShutdownConfig {
@@ -389,6 +414,14 @@ export function loadConfig(env: Env = process.env): Config {
     },
     idempotency: { ttlSeconds: read.positive('IDEMPOTENCY_TTL_SECONDS', 86_400) },
     tracing: readTracing(read),
+    webhooks: {
+      secretKey: read.secretKey('WEBHOOK_SECRET_KEY') ?? read.optional('KEYCLOAK_API_CLIENT_SECRET') ?? '',
+      allowPrivateAddresses: read.flag('WEBHOOK_ALLOW_PRIVATE_ADDRESSES') ?? environment === 'development',
+      timeoutSeconds: read.positive('WEBHOOK_TIMEOUT_SECONDS', 10),
+      retryHours: read.positive('WEBHOOK_RETRY_HOURS', 72),
+      concurrency: read.positive('WEBHOOK_CONCURRENCY', 4),
+      pollSeconds: read.positive('WEBHOOK_POLL_SECONDS', 10),
+    },
     shutdown: {
       drainSeconds: read.count('SHUTDOWN_DRAIN_SECONDS', environment === 'production' ? 5 : 0),
       timeoutSeconds: read.positive('SHUTDOWN_TIMEOUT_SECONDS', 10),
@@ -696,6 +729,13 @@ class EnvReader {
       return fallback;
     }
     return limit;
+  }
+
+  /** A key to derive others from: at least 32 characters of random text, never echoed in a problem. */
+  secretKey(name: string): string | undefined {
+    const value = this.optional(name);
+    if (value !== undefined && value.length < 32) this.problems.push(`${name} must be at least 32 characters of random text`);
+    return value;
   }
 
   /** true or false; undefined when unset, so that a default can depend on other variables. */

@@ -24,6 +24,8 @@ import { createUserLoaders } from './modules/users/user.loader.js';
 import { createSessionLoaders } from './modules/sessions/session.loader.js';
 import type { UserRecordCache } from './modules/users/user-record-cache.js';
 import { createServices, type Services } from './services.js';
+import type { WebhookSettings } from './modules/webhooks/webhook.service.js';
+import { createWebhookLoaders } from './modules/webhooks/webhook.loader.js';
 
 /** Who the fields below the root are read for: what the field rules need of a principal. */
 export type Viewer = Pick<Principal, 'userId' | 'roles' | 'privileges'>;
@@ -100,6 +102,7 @@ export interface ContextDependencies {
   log: Logger;
   /** Present in realm tenancy (TENANCY_MODE=realm) only. */
   tenantRealms?: TenantRealms;
+  webhooks: WebhookSettings;
 }
 
 export async function createContext(
@@ -199,6 +202,7 @@ function createLoaders(services: Services) {
     ...createCredentialLoaders(services.credentials),
     ...createSessionLoaders(services.sessions),
     ...createEventsLoaders(services.events),
+    ...createWebhookLoaders(services.webhooks),
   };
 }
 

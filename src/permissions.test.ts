@@ -36,6 +36,8 @@ const TENANT_EVENT = 'ae000000-0000-4000-8000-000000000001';
 const SYSTEM_EVENT = 'ae000000-0000-4000-8000-000000000002';
 const TENANT_IDENTITY_EVENT = 'be000000-0000-4000-8000-000000000001';
 const REALM_IDENTITY_EVENT = 'be000000-0000-4000-8000-000000000002';
+const WEBHOOK_ENDPOINT = 'ce000000-0000-4000-8000-000000000001';
+const WEBHOOK_DELIVERY = 'ce000000-0000-4000-8000-000000000002';
 /** The id of a user and of a tenant both: ids come from Keycloak and from the gateway, and nothing keeps them apart. */
 const NAMESAKE = '0c000000-0000-4000-8000-000000000001';
 
@@ -186,6 +188,8 @@ function contextFor(who: Who, options: { tenantId?: string; limiter?: FakeRateLi
     identityEventById: loader((id) =>
       id === TENANT_IDENTITY_EVENT ? { id, tenantId: TENANT } : id === REALM_IDENTITY_EVENT ? { id, tenantId: null } : null,
     ),
+    webhookEndpointById: loader((id) => (id === WEBHOOK_ENDPOINT ? { id } : null)),
+    webhookDeliveryById: loader((id) => (id === WEBHOOK_DELIVERY ? { id, endpointId: WEBHOOK_ENDPOINT } : null)),
   };
   // Any other loader (roleById, tenantById, ...) finds nothing: only the rules' loaders matter here.
   const otherLoaders = new Map<string | symbol, DataLoader<string, null>>();
@@ -361,6 +365,10 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
     },
     // Sessions carry addresses: a user manager reads only those of users within its reach.
     userSessions: onUser('userId'),
+    webhookEndpoints: {
+      ...ADMIN_ONLY,
+      denied: [...ADMIN_ONLY.denied, { who: 'auditor' }, { who: 'owner' }, { who: 'anonymous', code: 'UNAUTHENTICATED' }],
+    },
     events: {
       allowed: [
         { who: 'admin' },
@@ -467,6 +475,11 @@ const TABLE: Record<'Query' | 'Mutation', Record<string, Cases>> = {
     deleteGroup: ADMIN_ONLY,
     endUserSessions: onUser('userId'),
     signOutEverywhere: SIGNED_IN,
+    createWebhookEndpoint: ADMIN_ONLY,
+    updateWebhookEndpoint: ADMIN_ONLY,
+    deleteWebhookEndpoint: ADMIN_ONLY,
+    rotateWebhookSecret: ADMIN_ONLY,
+    redeliverWebhook: ADMIN_ONLY,
   },
 };
 
@@ -676,6 +689,20 @@ describe('node(id:): each type under the rule of the query that lists it', () =>
       id: REALM_IDENTITY_EVENT,
       shown: ['admin'],
       hidden: ['owner', 'tenantAdmin', 'auditor', 'userManager'],
+    },
+    {
+      type: 'WebhookEndpoint',
+      about: 'webhookEndpoints',
+      id: WEBHOOK_ENDPOINT,
+      shown: ['admin'],
+      hidden: ['auditor', 'userManager', 'owner', 'plain'],
+    },
+    {
+      type: 'WebhookDelivery',
+      about: "webhookEndpoints, for an endpoint's delivery",
+      id: WEBHOOK_DELIVERY,
+      shown: ['admin'],
+      hidden: ['auditor', 'userManager', 'owner', 'plain'],
     },
   ];
 

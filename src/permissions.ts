@@ -316,6 +316,7 @@ export const PERMISSIONS = {
     userSessions: userWriter((args) => args.userId),
     // A tenant's OWNER or ADMIN names their tenant in the filter, and sees its events only.
     events: EVENT_READERS,
+    webhookEndpoints: ROLE_ADMIN,
   },
   Mutation: {
     login: rateLimited('login'),
@@ -356,6 +357,11 @@ export const PERMISSIONS = {
     deleteGroup: ROLE_ADMIN,
     endUserSessions: userWriter((args) => args.userId),
     signOutEverywhere: isAuthenticated,
+    createWebhookEndpoint: ROLE_ADMIN,
+    updateWebhookEndpoint: ROLE_ADMIN,
+    deleteWebhookEndpoint: ROLE_ADMIN,
+    rotateWebhookSecret: ROLE_ADMIN,
+    redeliverWebhook: ROLE_ADMIN,
   },
   // Asked when a subscription starts and again for each event it delivers (src/modules/events/identity-events.subscription.ts).
   Subscription: {
@@ -379,6 +385,8 @@ export const NODE_RULES: Record<NodeTypeName, { field: keyof typeof PERMISSIONS.
   // An event of no tenant is the auditors' alone, as in the list: a tenant's admins must name their tenant.
   AuditEvent: { field: 'auditEvents', args: ({ tenantId }: { tenantId: string | null }) => ({ filter: { tenantId } }) },
   IdentityEvent: { field: 'events', args: ({ tenantId }: { tenantId: string | null }) => ({ filter: { tenantId } }) },
+  WebhookEndpoint: { field: 'webhookEndpoints', args: () => ({}) },
+  WebhookDelivery: { field: 'webhookEndpoints', args: () => ({}) },
 };
 
 /**

@@ -22,6 +22,7 @@ import { PrivilegeResolver, RoleResolver } from './modules/roles/role.resolver.j
 import { GroupResolver } from './modules/groups/group.resolver.js';
 import { OnboardingResolver } from './modules/onboarding/onboarding.resolver.js';
 import { InvitationResolver, TenantInvitationsResolver } from './modules/invitations/invitation.resolver.js';
+import { WebhookDeliveryResolver, WebhookEndpointResolver } from './modules/webhooks/webhook.resolver.js';
 import { MeTenantsResolver, TenantMembershipResolver, TenantResolver, UserTenantsResolver } from './modules/tenants/tenant.resolver.js';
 
 const RESOLVERS = [
@@ -49,6 +50,8 @@ const RESOLVERS = [
   SessionResolver,
   MeSessionsResolver,
   EventsResolver,
+  WebhookEndpointResolver,
+  WebhookDeliveryResolver,
   IdentityEventsSubscriptionResolver,
 ] as const;
 

@@ -33,6 +33,9 @@ import { UserService } from './modules/users/user.service.js';
 import { UserImportService } from './modules/users/user-import.service.js';
 import { keycloakUsersDirectories, realmAdminClients } from './modules/users/users.realms.js';
 import { UsersQueries } from './modules/users/users.queries.js';
+import { WebhookService, type WebhookSettings } from './modules/webhooks/webhook.service.js';
+import { webhookSettings } from './modules/webhooks/webhook.settings.js';
+import { WebhooksQueries } from './modules/webhooks/webhooks.queries.js';
 
 /** What the service graph is built from: the process's long-lived parts. */
 export interface ServiceDependencies {
@@ -44,12 +47,18 @@ export interface ServiceDependencies {
   invitationLimits: Config['invitations'];
   /** Present in realm tenancy (TENANCY_MODE=realm) only. */
   tenantRealms?: TenantRealms;
+  webhooks: WebhookSettings;
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The dependencies from the configuration, for a process that runs jobs apart from a gateway's requests. */
-export function serviceDependencies(config: Config, keycloak: KeycloakAdminClient, tenantRealms?: TenantRealms): ServiceDependencies {
+export function serviceDependencies(
+  config: Config,
+  keycloak: KeycloakAdminClient,
+  tenantRealms?: TenantRealms,
+  webhooks: WebhookSettings = webhookSettings(config.webhooks),
+): ServiceDependencies {
   const { url, realm, apiClientId, apiClientSecret } = config.keycloak;
   return {
     keycloak,
@@ -58,6 +67,7 @@ export function serviceDependencies(config: Config, keycloak: KeycloakAdminClien
     invitationAcceptUrl: config.invitationAcceptUrl,
     invitationLimits: config.invitations,
     tenantRealms,
+    webhooks,
   };
 }
 
@@ -67,7 +77,7 @@ export function serviceDependencies(config: Config, keycloak: KeycloakAdminClien
  * makes it. `origin` names who makes the changes in the identity events (src/events/outbox.ts).
  */
 export function createServices(em: EntityManager, deps: ServiceDependencies, log: Logger, origin: EventOrigin = 'GATEWAY') {
-  const { keycloak, sessions, mailer, invitationAcceptUrl, invitationLimits, tenantRealms } = deps;
+  const { keycloak, sessions, mailer, invitationAcceptUrl, invitationLimits, tenantRealms, webhooks } = deps;
   const journal = new Journal(em, log, origin);
   const queries = {
     users: new UsersQueries(em),
@@ -137,6 +147,7 @@ export function createServices(em: EntityManager, deps: ServiceDependencies, log
     }),
     audit: new AuditService(em),
     events: new EventsService(em),
+    webhooks: new WebhookService({ ...webhooks, queries: new WebhooksQueries(em), journal }),
     dashboard: new DashboardService(em),
     sessions: new SessionService({
       directories: keycloakSessionsDirectories(keycloak, tenantRealms),

@@ -68,6 +68,8 @@ describe('metrics', () => {
     metrics.cacheLookup('verified_token', false);
     metrics.userSyncRun({ synced: 3, pending: 1, failed: 0 });
     metrics.reconcilerRun({ usersAdded: 1, usersUpdated: 2 });
+    metrics.webhookAttempt({ delivered: false });
+    metrics.webhookAttempt({ delivered: true, lagSeconds: 0.2 });
     const { body, contentType } = await metrics.render();
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(sample(body, 'iam_db_pool_connections{state="in_use"}')).toBe(1);
@@ -79,6 +81,8 @@ describe('metrics', () => {
     expect(sample(body, 'iam_cache_lookups_total{cache="verified_token",result="miss"}')).toBe(1);
     expect(sample(body, 'iam_user_sync_users_total{result="synced"}')).toBe(3);
     expect(sample(body, 'iam_reconciler_drift_healed_total{kind="usersUpdated"}')).toBe(2);
+    expect(sample(body, 'iam_webhook_attempts_total{result="failed"}')).toBe(1);
+    expect(sample(body, 'iam_webhook_delivery_lag_seconds_bucket{le="0.25"}')).toBe(1);
     expect(body).toContain('process_resident_memory_bytes');
   });
 

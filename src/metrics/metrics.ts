@@ -31,6 +31,8 @@ export interface Metrics {
   reconcilerRun(run: Record<string, number>): void;
   /** What a read of Keycloak's admin events did: events by outcome, and the mirror's changes they caused. */
   adminEventsRun(run: AdminEventsRun): void;
+  /** One webhook delivery attempt; for a delivered one, how long after its event it arrived. */
+  webhookAttempt(attempt: { delivered: boolean; lagSeconds?: number }): void;
   /** The Prometheus text of every metric. */
   render(): Promise<{ contentType: string; body: string }>;
   /** Stops listening to the process's outgoing HTTP calls. */
@@ -89,6 +91,18 @@ export function createMetrics(sources: MetricsSources): Metrics {
     name: 'iam_user_sync_users_total',
     help: 'Users the sync job pushed to Keycloak (synced), left waiting for Keycloak (pending), or Keycloak refused (failed)',
     labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const webhookAttempts = new Counter({
+    name: 'iam_webhook_attempts_total',
+    help: 'Webhook delivery attempts, by result (delivered: a 2xx answer; failed: anything else, retried later)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const webhookLag = new Histogram({
+    name: 'iam_webhook_delivery_lag_seconds',
+    help: 'From an identity event to its delivery (a 2xx answer), retries included',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400],
     registers: [registry],
   });
   const reconcilerHealed = new Counter({
@@ -218,6 +232,10 @@ export function createMetrics(sources: MetricsSources): Metrics {
       for (const kind of ['usersAdded', 'usersUpdated', 'usersRemoved', 'directorySyncs'] as const) {
         adminEventsHealed.inc({ kind }, run[kind]);
       }
+    },
+    webhookAttempt({ delivered, lagSeconds }) {
+      webhookAttempts.inc({ result: delivered ? 'delivered' : 'failed' });
+      if (delivered && lagSeconds !== undefined) webhookLag.observe(Math.max(0, lagSeconds));
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -110,6 +110,11 @@ export function environmentOf(config: Config): Record<string, string> {
     PENDING_TIMEOUT_SECONDS: String(jobs.pendingTimeoutSeconds),
     SHUTDOWN_DRAIN_SECONDS: String(config.shutdown.drainSeconds),
     SHUTDOWN_TIMEOUT_SECONDS: String(config.shutdown.timeoutSeconds),
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: String(config.webhooks.allowPrivateAddresses),
+    WEBHOOK_TIMEOUT_SECONDS: String(config.webhooks.timeoutSeconds),
+    WEBHOOK_RETRY_HOURS: String(config.webhooks.retryHours),
+    WEBHOOK_CONCURRENCY: String(config.webhooks.concurrency),
+    WEBHOOK_POLL_SECONDS: String(config.webhooks.pollSeconds),
   };
 }
 

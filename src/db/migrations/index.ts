@@ -13,6 +13,7 @@ import { Migration20261204225500 } from './Migration20261204225500.js';
 import { Migration20261204232000 } from './Migration20261204232000.js';
 import { Migration20261204233000 } from './Migration20261204233000.js';
 import { Migration20261204230000 } from './Migration20261204230000.js';
+import { Migration20261205000000 } from './Migration20261205000000.js';
 import { Migration20261205002500 } from './Migration20261205002500.js';
 import { Migration20261205004000 } from './Migration20261205004000.js';
 
@@ -46,6 +47,8 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261204232000', class: Migration20261204232000 },
   // a million users: trigram search, the users' count kept by triggers
   { name: 'Migration20261204233000', class: Migration20261204233000 },
+  // webhooks: endpoints (signing secrets sealed) and their deliveries
+  { name: 'Migration20261205000000', class: Migration20261205000000 },
   // a user's identity events belong to no tenant (ATTACK2-15)
   { name: 'Migration20261205002500', class: Migration20261205002500 },
   // identity events: a role or group that goes changes its holders' lists too

@@ -22,6 +22,9 @@ const IN_PROGRESS_WAIT_MS = 10_000;
  * - acceptInvitation: its input is that secret; it works once by itself, and its answer must
  *   not go to whoever repeats the key.
  * - logout: its input is a refresh token, and ending an ended session already answers the same.
+ * - createWebhookEndpoint, rotateWebhookSecret: the answer holds a webhook signing secret
+ *   (PostgreSQL keeps it only encrypted); updateWebhookEndpoint answers the same payload type
+ *   (its secret always null), and setting the same fields twice changes nothing anyway.
  * A test walks the schema: a mutation whose answer can reach a token fails it unless listed.
  */
 export const NOT_REPLAYABLE: ReadonlySet<string> = new Set([
@@ -31,6 +34,9 @@ export const NOT_REPLAYABLE: ReadonlySet<string> = new Set([
   'createInvitation',
   'acceptInvitation',
   'logout',
+  'createWebhookEndpoint',
+  'updateWebhookEndpoint',
+  'rotateWebhookSecret',
 ]);
 const IN_PROGRESS_POLL_MS = 100;
 

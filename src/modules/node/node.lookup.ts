@@ -4,7 +4,15 @@ import { asNode, NODE_TYPES, type NodeRecord, type NodeTypeName } from './node.t
 
 type Loaders = Pick<
   GatewayContext['loaders'],
-  'userById' | 'roleById' | 'groupById' | 'tenantById' | 'invitationById' | 'auditEventById' | 'identityEventById'
+  | 'userById'
+  | 'roleById'
+  | 'groupById'
+  | 'tenantById'
+  | 'invitationById'
+  | 'auditEventById'
+  | 'identityEventById'
+  | 'webhookEndpointById'
+  | 'webhookDeliveryById'
 >;
 
 /** Roles and privileges share the mirror's roles table: one row, one kind, never both. */
@@ -23,6 +31,8 @@ const FINDERS: Record<NodeTypeName, (loaders: Loaders, id: string) => Promise<{ 
   Invitation: (loaders, id) => loaders.invitationById.load(id),
   AuditEvent: (loaders, id) => loaders.auditEventById.load(id),
   IdentityEvent: (loaders, id) => loaders.identityEventById.load(id),
+  WebhookEndpoint: (loaders, id) => loaders.webhookEndpointById.load(id),
+  WebhookDelivery: (loaders, id) => loaders.webhookDeliveryById.load(id),
 };
 
 /**

@@ -7,7 +7,18 @@ import { Field, ID, InterfaceType } from 'type-graphql';
  * is looked up, and when one id names objects of several types (a console operator can import
  * a user with any id), the answer is the first in this order that the caller may see.
  */
-export const NODE_TYPES = ['User', 'Role', 'Privilege', 'Group', 'Tenant', 'Invitation', 'AuditEvent', 'IdentityEvent'] as const;
+export const NODE_TYPES = [
+  'User',
+  'Role',
+  'Privilege',
+  'Group',
+  'Tenant',
+  'Invitation',
+  'AuditEvent',
+  'IdentityEvent',
+  'WebhookEndpoint',
+  'WebhookDelivery',
+] as const;
 export type NodeTypeName = (typeof NODE_TYPES)[number];
 
 const NODE_TYPE = Symbol('Node type');

@@ -1,0 +1,232 @@
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
+import { renewedToken } from '../support/keycloak.js';
+import type { WebhookReceiver } from '../support/webhook-receiver.js';
+import { type Delivery, FakeClock, HOUR, REDELIVER, typesFor, UPDATE_ENDPOINT, WebhookAdmin } from '../support/webhooks.js';
+
+// Webhook delivery under faults, on a realm and a database of its own: nothing but these
+// tests' endpoints and events, and no other test's gateway process delivering them. The
+// gateway here delivers on a fake clock (FakeClock), moved past each retry's wait rather
+// than waited for. Each test ends with the same check: every event committed for the
+// endpoint reached its receiver at least once, verified, in commit order, none lost.
+const clock = new FakeClock();
+let backends: IsolatedBackends;
+let gateway: TestGateway;
+let hooks: WebhookAdmin;
+const processes: GatewayProcess[] = [];
+
+beforeAll(async () => {
+  backends = await isolatedBackends('chaos_webhooks');
+  gateway = await startTestGateway(() => ({ ...backends.config, webhooks: { ...backends.config.webhooks, timeoutSeconds: 2 } }), {
+    webhookClock: clock.now,
+  });
+  const admin = inject('config').bootstrapAdmin!;
+  hooks = new WebhookAdmin(gateway, renewedToken(admin.email, admin.password, backends.realm));
+  // The administrator's first call mirrors them (an event of its own): numbered before any
+  // endpoint exists, it is delivered to none, and each endpoint sees only its test's users.
+  await hooks.graphql('{ me { user { id } } }');
+  await vi.waitFor(
+    async () => {
+      await gateway.app.outbox.relayNow();
+      const waiting = await backends.sql('select id from identity_events where position is null');
+      if (waiting.length > 0) throw new Error(`${waiting.length} events wait for their position`);
+    },
+    { timeout: 20_000, interval: 50 },
+  );
+});
+afterEach(async () => {
+  await Promise.all(processes.splice(0).map((child) => child.kill()));
+  await hooks.cleanUp();
+});
+afterAll(async () => {
+  await gateway?.close();
+  await backends?.close();
+});
+
+/**
+ * Every USER_CREATED event committed since the endpoint was made reached the receiver, as the
+ * receiver counts (2xx, each webhook-id once, signature verified), in commit order.
+ */
+async function expectEveryEventDelivered(receiver: WebhookReceiver, endpointId: string, users: string[]) {
+  const committed = await backends.sql<{ id: string; subject_id: string }>(
+    `select e.id, e.subject_id from identity_events e
+      where e.type = 'USER_CREATED' and e.position > (select min(d.event_position) - 1 from webhook_deliveries d where d.endpoint_id = $1)
+      order by e.position`,
+    [endpointId],
+  );
+  expect(committed.map((event) => event.subject_id)).toEqual(users);
+  expect(receiver.accepted().map((entry) => entry.body.data.id)).toEqual(committed.map((event) => event.id));
+  expect(receiver.unverified).toBe(0);
+}
+
+describe('chaos: webhook delivery', () => {
+  it('an endpoint down for hours (500, then refusing connections) and back: every event delivered, in order, none lost', async () => {
+    const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
+    receiver.behaviour = 500;
+    const users = [await hooks.createUser(), await hooks.createUser(), await hooks.createUser()];
+    // The first event is attempted and fails; the others, queued as the outbox numbers them, wait behind it.
+    let deliveries: Delivery[] = [];
+    await hooks.deliverUntil(() => receiver.received.length === 1);
+    await expect
+      .poll(
+        async () => {
+          await gateway.app.webhooks.runOnce();
+          deliveries = await hooks.deliveriesOf(endpointId);
+          return deliveries.length;
+        },
+        { timeout: 20_000, interval: 50 },
+      )
+      .toBe(3);
+    expect(deliveries.map((d) => [d.status, d.attempts, d.responseStatus])).toEqual([
+      ['PENDING', 0, null],
+      ['PENDING', 0, null],
+      ['PENDING', 1, 500],
+    ]);
+    expect(new Date(deliveries[2]!.nextAttemptAt!).getTime()).toBeGreaterThan(clock.now().getTime());
+    // Nothing is attempted again before its time.
+    await gateway.app.webhooks.runOnce();
+    expect(receiver.received).toHaveLength(1);
+
+    // Hours pass: it answers 500, then refuses connections; every retry is of the first event.
+    for (let hour = 0; hour < 6; hour++) {
+      if (hour === 3) await receiver.down();
+      clock.advance(HOUR);
+      await gateway.app.webhooks.runOnce();
+    }
+    deliveries = await hooks.deliveriesOf(endpointId);
+    expect(deliveries[2]).toMatchObject({ status: 'PENDING', responseStatus: null });
+    expect(deliveries[2]!.attempts).toBeGreaterThanOrEqual(5);
+    expect(deliveries.slice(0, 2).map((d) => d.attempts)).toEqual([0, 0]);
+    expect(new Set(receiver.received.map((entry) => entry.body.data.subjectId))).toEqual(new Set([users[0]]));
+
+    // Back: once its wait is over, every event arrives, in order.
+    await receiver.reopen();
+    receiver.behaviour = 200;
+    clock.advance(7 * HOUR);
+    await hooks.deliverUntil(() => receiver.accepted().length === 3);
+    await expectEveryEventDelivered(receiver, endpointId, users);
+    deliveries = await hooks.deliveriesOf(endpointId);
+    expect(deliveries.every((d) => d.status === 'SUCCEEDED' && d.nextAttemptAt === null && d.responseStatus === 200)).toBe(true);
+  });
+
+  it('an answer slower than the timeout counts as a failure and is retried; the receiver drops the repeat by webhook-id', async () => {
+    const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
+    receiver.behaviour = 'hold';
+    const userId = await hooks.createUser();
+    // The attempt waits for this gateway's 2-second timeout, then counts as failed.
+    await hooks.deliverUntil(() => receiver.received.length === 1);
+    await expect.poll(async () => (await hooks.deliveriesOf(endpointId))[0]?.attempts, { timeout: 10_000, interval: 100 }).toBe(1);
+    const [failed] = await hooks.deliveriesOf(endpointId);
+    expect(failed).toMatchObject({ status: 'PENDING', responseStatus: null });
+    const [row] = await backends.sql<{ last_error: string }>('select last_error from webhook_deliveries where id = $1', [failed!.id]);
+    expect(row!.last_error).toBe('no answer within 2 s');
+    // The slow answer comes at last, too late to count.
+    receiver.release(200);
+    receiver.behaviour = 200;
+    clock.advance(HOUR);
+    await hooks.deliverUntil(() => receiver.accepted().length === 1);
+    // The same webhook-id arrived twice: the receiver keeps one.
+    expect(receiver.received.map((entry) => entry.id)).toEqual([failed!.id, failed!.id]);
+    expect(typesFor(receiver.accepted(), userId)).toEqual(['USER_CREATED']);
+    expect((await hooks.deliveriesOf(endpointId))[0]).toMatchObject({ status: 'SUCCEEDED', attempts: 2, responseStatus: 200 });
+    await expectEveryEventDelivered(receiver, endpointId, [userId]);
+  });
+
+  it('a redelivery carries the same webhook-id, and the receiver drops the duplicate', async () => {
+    const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
+    const userId = await hooks.createUser();
+    await hooks.deliverUntil(() => receiver.accepted().length === 1);
+    const [delivered] = await hooks.deliveriesOf(endpointId);
+    const redelivered = await hooks.graphql(REDELIVER, { id: delivered!.id });
+    expect(redelivered.errors).toBeUndefined();
+    expect(redelivered.data!.redeliverWebhook.delivery).toEqual({ id: delivered!.id, status: 'PENDING', attempts: 1 });
+    await hooks.deliverUntil(() => receiver.received.length === 2);
+    expect(receiver.received.map((entry) => entry.id)).toEqual([delivered!.id, delivered!.id]);
+    expect(typesFor(receiver.accepted(), userId)).toEqual(['USER_CREATED']);
+    expect((await hooks.deliveriesOf(endpointId))[0]).toMatchObject({ status: 'SUCCEEDED', attempts: 2 });
+    await expectEveryEventDelivered(receiver, endpointId, [userId]);
+  });
+
+  it('a delivery worker killed mid-send: another process delivers the event', async () => {
+    const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
+    receiver.behaviour = 'hold';
+    // A second gateway, delivering in the background (this one only when the test asks).
+    const worker = await startGatewayProcess({
+      ...backends.config,
+      jobs: { ...backends.config.jobs, enabled: true },
+      webhooks: { ...backends.config.webhooks, timeoutSeconds: 60 },
+    });
+    processes.push(worker);
+    const userId = await hooks.createUser();
+    // The worker sends; the receiver holds the request: the delivery is in flight, claimed.
+    await expect.poll(() => receiver.holding, { timeout: 20_000, interval: 50 }).toBe(1);
+    await gateway.app.webhooks.runOnce();
+    expect(receiver.received).toHaveLength(1);
+
+    await worker.kill();
+    receiver.behaviour = 204;
+    // Its claim went with its connection: this process takes the delivery over at once.
+    await hooks.deliverUntil(() => receiver.accepted().length === 1);
+    receiver.release();
+    const deliveryId = receiver.received[0]!.id;
+    expect(receiver.received.map((entry) => entry.id)).toEqual([deliveryId, deliveryId]);
+    // The killed attempt left no record; the one that reached the receiver did.
+    expect((await hooks.deliveriesOf(endpointId))[0]).toMatchObject({
+      id: deliveryId,
+      status: 'SUCCEEDED',
+      attempts: 1,
+      responseStatus: 204,
+    });
+    await expectEveryEventDelivered(receiver, endpointId, [userId]);
+  });
+
+  it('deliveries failing for 3 days disable the endpoint and say so in the audit trail; enabled again, it resumes in order', async () => {
+    const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
+    receiver.behaviour = 503;
+    const users = [await hooks.createUser(), await hooks.createUser()];
+    await hooks.deliverUntil(() => receiver.received.length === 1);
+    for (let step = 0; step < 40; step++) {
+      clock.advance(7 * HOUR);
+      await gateway.app.webhooks.runOnce();
+      const [row] = await backends.sql<{ enabled: boolean }>('select enabled from webhook_endpoints where id = $1', [endpointId]);
+      if (!row!.enabled) break;
+    }
+    const deliveries = await hooks.deliveriesOf(endpointId);
+    expect(deliveries.map((d) => d.status)).toEqual(['PENDING', 'FAILED']);
+    expect(deliveries[1]!.attempts).toBeGreaterThan(10);
+    // Every attempt was of the first event: the second waited behind it.
+    expect(new Set(receiver.received.map((entry) => entry.body.data.subjectId))).toEqual(new Set([users[0]]));
+
+    const audit = await hooks.graphql(
+      `query($filter: AuditEventFilter) {
+         auditEvents(first: 5, filter: $filter) { edges { node { action actorId targetType targetId status details } } }
+         webhookEndpoints { id enabled }
+       }`,
+      { filter: { targetId: endpointId, action: 'WEBHOOK_ENDPOINT_DISABLE' } },
+    );
+    expect(audit.data!.webhookEndpoints.find((e: { id: string }) => e.id === endpointId).enabled).toBe(false);
+    const [disabled] = audit.data!.auditEvents.edges.map((edge: { node: unknown }) => edge.node);
+    expect(disabled).toMatchObject({
+      action: 'WEBHOOK_ENDPOINT_DISABLE',
+      actorId: null,
+      targetType: 'WebhookEndpoint',
+      targetId: endpointId,
+      status: 'SUCCEEDED',
+    });
+    expect(disabled.details.reason).toMatch(/^every delivery attempt failed for 72 hours \(last: answered HTTP 503\)$/);
+
+    // A failed delivery of a disabled endpoint is not redelivered until the endpoint is on again.
+    const refused = await hooks.graphql(REDELIVER, { id: deliveries[1]!.id });
+    expect(refused.errors?.[0]?.extensions.code).toBe('CONFLICT');
+
+    receiver.behaviour = 204;
+    const enabled = await hooks.graphql(UPDATE_ENDPOINT, { id: endpointId, input: { enabled: true } });
+    expect(enabled.data!.updateWebhookEndpoint.endpoint.enabled).toBe(true);
+    expect((await hooks.graphql(REDELIVER, { id: deliveries[1]!.id })).errors).toBeUndefined();
+    await hooks.deliverUntil(() => receiver.accepted().length === 2);
+    // The waiting one first (it was queued before), then the failed one, redelivered at the queue's end.
+    expect(receiver.accepted().map((entry) => entry.body.data.subjectId)).toEqual([users[1], users[0]]);
+  });
+});

@@ -30,7 +30,9 @@ export function ormOptions(databaseUrl: string, entities: Entities, overrides: P
     // No JIT compilation: the gateway's statements are short, but PostgreSQL estimates a
     // recursive CTE (effective roles) at over a million rows once the mirror is large, and
     // then spent 30-70 ms compiling it on every request (npm run bench -- --scale, 1M users).
-    driverOptions: { options: '-c jit=off' },
+    // A connection PostgreSQL (or a proxy before it) accepts and then never answers would
+    // otherwise be waited for forever: its request hangs, and stopping waits for it.
+    driverOptions: { options: '-c jit=off', connectionTimeoutMillis: 10_000 },
     ...overrides,
   });
 }

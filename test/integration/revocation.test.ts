@@ -3,15 +3,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import {
-  authorizationRequest,
-  createKeycloakUser,
-  keycloakAdmin,
-  passwordGrant,
-  type TestUser,
-  type TokenSet,
-} from '../support/keycloak.js';
-import { decodeToken, directGrantClient, grant } from '../support/tokens.js';
+import { authorizationRequest, createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser } from '../support/keycloak.js';
+import { decodeToken, directGrantClient, grant, offlineGrant } from '../support/tokens.js';
 
 // Access ends when it is revoked: what an administrator takes away through the gateway
 // (the account, its enabled flag, a role, a group, the password) stops working at the
@@ -57,30 +50,11 @@ async function refreshAtKeycloak(refreshToken: string, client = { clientId: apiC
   return { status: response.status, body: (await response.json()) as { error?: string; refresh_token?: string } };
 }
 
-/**
- * An offline token for `user`, if any way to one is left: Keycloak no longer gives the
- * offline_access role by default, nor the scope to the gateway's clients, so an
- * administrator grants the role in the console and a client of the realm asks for it.
- */
+/** An offline token for `user` (offlineGrant), its client remembered for the refreshes. */
 async function offlineToken(user: TestUser): Promise<string> {
-  const role = (await keycloakAdmin<{ id: string; name: string }>('GET', '/roles/offline_access')).body;
-  await keycloakAdmin('POST', `/users/${user.id}/role-mappings/realm`, [role]);
-  const client = await directGrantClient({ audience: true });
-  const response = await fetch(tokenEndpoint, {
-    method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'password',
-      client_id: client.clientId,
-      client_secret: client.secret,
-      username: user.email,
-      password: user.password,
-      scope: 'openid offline_access',
-    }),
-  });
-  const { refresh_token } = (await response.json()) as TokenSet;
-  expect(decodeToken(refresh_token).payload.typ, 'an offline token').toBe('Offline');
-  offlineClients.set(refresh_token, client);
-  return refresh_token;
+  const { client, refreshToken } = await offlineGrant(user);
+  offlineClients.set(refreshToken, client);
+  return refreshToken;
 }
 const offlineClients = new Map<string, { clientId: string; secret: string }>();
 const refreshOffline = (token: string) => refreshAtKeycloak(token, offlineClients.get(token));

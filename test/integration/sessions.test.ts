@@ -3,7 +3,7 @@ import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser, type TokenSet } from '../support/keycloak.js';
 import { useTenancy } from '../support/tenancy.js';
-import { decodeToken, directGrantClient } from '../support/tokens.js';
+import { decodeToken, offlineGrant } from '../support/tokens.js';
 
 // A user's Keycloak sessions, online and offline: listed live from Keycloak, and ended
 // through the journal so that refresh tokens fail at once and earlier access tokens are
@@ -76,30 +76,10 @@ async function signedInUser(): Promise<{ user: TestUser; online: TokenSet }> {
   return { user, online };
 }
 
-/**
- * A second, offline session of `user`. The gateway's clients cannot ask for offline tokens
- * (provisioning takes the scope and the default role away), so it is made as an
- * administrator would in the console: the offline_access role granted, and a client of the
- * realm asking for the scope.
- */
+/** A second, offline session of `user` (offlineGrant), with a way to refresh it at Keycloak. */
 async function offlineSession(user: TestUser) {
-  const role = (await keycloakAdmin<{ id: string; name: string }>('GET', '/roles/offline_access')).body;
-  await keycloakAdmin('POST', `/users/${user.id}/role-mappings/realm`, [role]);
-  const client = await directGrantClient({ audience: true });
-  const response = await fetch(tokenEndpoint, {
-    method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'password',
-      client_id: client.clientId,
-      client_secret: client.secret,
-      username: user.email,
-      password: user.password,
-      scope: 'openid offline_access',
-    }),
-  });
-  const { refresh_token } = (await response.json()) as TokenSet;
-  expect(decodeToken(refresh_token).payload.typ, 'an offline token').toBe('Offline');
-  return { client, refreshToken: refresh_token, refresh: () => refreshAtKeycloak(refresh_token, client) };
+  const { client, refreshToken } = await offlineGrant(user);
+  return { client, refreshToken, refresh: () => refreshAtKeycloak(refreshToken, client) };
 }
 
 const auditOf = (targetId: string) =>

@@ -2,8 +2,8 @@ import { createHmac, generateKeyPairSync, randomUUID, sign, type KeyObject } fro
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
-import { inject } from 'vitest';
-import { keycloakAdmin, type TokenSet } from './keycloak.js';
+import { expect, inject } from 'vitest';
+import { keycloakAdmin, type TestUser, type TokenSet } from './keycloak.js';
 
 // Tokens for the verification and attack tests: forged by hand, byte by byte, the way an
 // attacker would (no library that might refuse to produce a malformed or dangerous
@@ -156,4 +156,31 @@ export async function grant(realm: string, client: { clientId: string; secret: s
   });
   if (!response.ok) throw new Error(`password grant in ${realm} failed: ${response.status} ${await response.text()}`);
   return (await response.json()) as TokenSet;
+}
+
+/**
+ * An offline session of `user`, made as an administrator would in the console: the gateway's
+ * clients cannot ask for offline tokens (provisioning takes the offline_access scope and the
+ * default role away), so the role is granted and a client of the realm asks for the scope.
+ * Answers the offline refresh token and the client that holds it.
+ */
+export async function offlineGrant(user: TestUser): Promise<{ client: { clientId: string; secret: string }; refreshToken: string }> {
+  const role = (await keycloakAdmin<{ id: string; name: string }>('GET', '/roles/offline_access')).body;
+  await keycloakAdmin('POST', `/users/${user.id}/role-mappings/realm`, [role]);
+  const client = await directGrantClient({ audience: true });
+  const { realm, url } = inject('config').keycloak;
+  const response = await fetch(`${url}/realms/${encodeURIComponent(realm)}/protocol/openid-connect/token`, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'password',
+      client_id: client.clientId,
+      client_secret: client.secret,
+      username: user.email,
+      password: user.password,
+      scope: 'openid offline_access',
+    }),
+  });
+  const { refresh_token } = (await response.json()) as TokenSet;
+  expect(decodeToken(refresh_token).payload.typ, 'an offline token').toBe('Offline');
+  return { client, refreshToken: refresh_token };
 }

@@ -11,7 +11,7 @@ import { createHttpServer, createMetricsServer, type Ide, type Readiness } from 
 import { serveSubscriptions, type SubscriptionServer } from './http/subscriptions.js';
 import { startLiveEvents, type LiveEvents } from './events/live-events.js';
 import { createLogger, type Logger } from './logger.js';
-import { queryLimits } from './auth/armor.js';
+import { queryLimits, subscriptionsOverWebSocket } from './auth/armor.js';
 import { createRateLimiter } from './auth/rate-limit.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/token-verifier.js';
 import { listenToChannel } from './db/channel-listener.js';
@@ -157,6 +157,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     stopOnTerminationSignals: false,
     // Depth, cost, aliases, directives and tokens, refused before anything runs.
     ...limits,
+    validationRules: [...limits.validationRules, subscriptionsOverWebSocket],
     formatError,
     // The HTTP layer serves its own IDE (src/ide.ts): Apollo's loads from a CDN.
     plugins: [

@@ -35,6 +35,20 @@ const knownOperationTypes: ValidationRule = (context) => ({
 });
 
 /**
+ * Over HTTP, a subscription is refused while validating, naming where it is served: Apollo
+ * would otherwise execute it as a one-off query and answer with a server error.
+ */
+export const subscriptionsOverWebSocket: ValidationRule = (context) => ({
+  OperationDefinition(node) {
+    if (node.operation === 'subscription') {
+      context.reportError(
+        new GraphQLError('Subscriptions are served over WebSocket (graphql-ws) on this path, not over HTTP', { nodes: node }),
+      );
+    }
+  },
+});
+
+/**
  * Apollo Server options enforcing QUERY_LIMITS, and refusing operation types the schema
  * lacks. A refused document answers BAD_USER_INPUT (400) like any invalid document, naming
  * the limit it broke.

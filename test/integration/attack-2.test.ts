@@ -6,6 +6,7 @@ import { sql } from '../support/database.js';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { consoleRole, createUserThroughGateway, realmRoleIds } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, renewedToken } from '../support/keycloak.js';
 import { useTenancy } from '../support/tenancy.js';
 
@@ -171,37 +172,52 @@ describe('credentials and required actions', () => {
   });
 });
 
-describe('privilege grants', () => {
+describe('privilege grants, in a realm of their own', () => {
+  // The ladder's 33 console roles would otherwise show in every other file's lists of the shared realm.
+  let backends: IsolatedBackends;
+  let isolated: TestGateway;
+  beforeAll(async () => {
+    backends = await isolatedBackends('ladder');
+    isolated = await startTestGateway(() => backends.config);
+  }, 300_000);
+  afterAll(async () => {
+    await isolated?.close();
+    await backends?.close();
+  });
+
   it('ATTACK2-7: a ladder of composite roles (two a rung, each composed of both of the next) does not make privilegeGrants walk every one of its 2^n paths', async () => {
+    const { realm } = backends;
     const tag = randomUUID().slice(0, 8);
     const RUNGS = 16;
     const privilege = `priv_ladder_${tag}`;
-    await consoleRole(privilege);
+    await consoleRole(privilege, [], realm);
     let below = [privilege];
     for (let rung = RUNGS; rung >= 1; rung -= 1) {
       const names = [`role_ladder_${tag}_${rung}_a`, `role_ladder_${tag}_${rung}_b`];
-      await Promise.all(names.map((name) => consoleRole(name, below)));
+      await Promise.all(names.map((name) => consoleRole(name, below, realm)));
       below = names;
     }
     // The mirror learns the console's roles, then the user holding the top rung (their first request mirrors them).
-    await syncDirectory(gateway.app.keycloak.client, gateway.app.orm.em.fork());
-    const person = await knownUser(below);
+    await syncDirectory(isolated.app.keycloak.client, isolated.app.orm.em.fork());
+    const person = await createKeycloakUser({ realmRoles: below, realm });
+    const personToken = (await passwordGrant(person.email, person.password, realm)).access_token;
+    expect((await isolated.graphql(ME, { token: personToken })).errors).toBeUndefined();
+    const admin = await createKeycloakUser({ realmRoles: ['role_admin'], realm });
+    const token = (await passwordGrant(admin.email, admin.password, realm)).access_token;
 
-    const started = Date.now();
-    const response = await gateway.graphql(
+    const response = await isolated.graphql(
       'query($id: ID!) { user(id: $id) { privilegeGrants { privilege { name } paths { steps { name } } } effectivePrivileges { name } } }',
-      { token: await adminToken(), variables: { id: person.id } },
+      { token, variables: { id: person.id } },
     );
-    const took = Date.now() - started;
     expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
     const grants = response.data!.user.privilegeGrants as { privilege: { name: string }; paths: { steps: { name: string }[] }[] }[];
     const ladder = grants.find((grant) => grant.privilege.name === privilege)!;
     expect(ladder, 'the privilege is still shown as held').toBeDefined();
     expect(ladder.paths.length).toBeGreaterThan(0);
+    // Unbounded, the walk would answer 65,536 paths (2^16).
     expect(ladder.paths.length, 'a bounded number of paths').toBeLessThanOrEqual(100);
     // The shortest paths come first, whole.
     expect(ladder.paths[0]!.steps.at(-1)!.name).toBe(privilege);
-    expect(took, 'answered promptly').toBeLessThan(5000);
   }, 180_000);
 });
 

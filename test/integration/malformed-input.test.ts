@@ -280,13 +280,22 @@ describe('malformed input', () => {
     expect(new Set(response.errors?.map((error) => error.extensions.code))).toEqual(new Set(['BAD_USER_INPUT']));
   });
 
-  it('L1: a subscription operation answers BAD_USER_INPUT with HTTP 400', async () => {
-    const response = await gateway.graphql('subscription { publicHello }');
-    expect(response.status).toBe(400);
-    expect(response.errors?.[0]).toMatchObject({
-      message: 'This API has no subscription operations',
-      extensions: { code: 'BAD_USER_INPUT' },
-    });
+  it('L1: a subscription operation over HTTP answers BAD_USER_INPUT with HTTP 400, naming where subscriptions are served', async () => {
+    for (const document of ['subscription { publicHello }', 'subscription { identityEvents { id } }']) {
+      const response = await gateway.graphql(document);
+      expect(response.status, document).toBe(400);
+      expect(
+        response.errors?.map((error) => error.extensions.code),
+        document,
+      ).toContain('BAD_USER_INPUT');
+    }
+    const valid = await gateway.graphql('subscription { identityEvents { id } }');
+    expect(valid.errors).toEqual([
+      expect.objectContaining({
+        message: 'Subscriptions are served over WebSocket (graphql-ws) on this path, not over HTTP',
+        extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }),
+      }),
+    ]);
   });
 
   it('L7: a list of 20,000 ids answers BAD_USER_INPUT in a short message, for an admin and for a user manager', async () => {

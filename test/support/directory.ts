@@ -58,15 +58,15 @@ export async function keycloakRole(name: string) {
  * A realm role made directly in Keycloak, as an administrator does in its console,
  * composed of the realm roles named (mirrored or not). Answers its id.
  */
-export async function consoleRole(name: string, composedOf: string[] = []): Promise<string> {
-  const created = await keycloakAdmin('POST', '/roles', { name });
+export async function consoleRole(name: string, composedOf: string[] = [], realm?: string): Promise<string> {
+  const created = await keycloakAdmin('POST', '/roles', { name }, realm);
   if (created.status !== 201) throw new Error(`creating role ${name} failed: ${created.status}`);
-  const { id } = (await keycloakAdmin<{ id: string }>('GET', `/roles/${encodeURIComponent(name)}`)).body;
+  const { id } = (await keycloakAdmin<{ id: string }>('GET', `/roles/${encodeURIComponent(name)}`, undefined, realm)).body;
   if (composedOf.length > 0) {
     const children = await Promise.all(
-      composedOf.map(async (child) => (await keycloakAdmin('GET', `/roles/${encodeURIComponent(child)}`)).body),
+      composedOf.map(async (child) => (await keycloakAdmin('GET', `/roles/${encodeURIComponent(child)}`, undefined, realm)).body),
     );
-    const linked = await keycloakAdmin('POST', `/roles-by-id/${id}/composites`, children);
+    const linked = await keycloakAdmin('POST', `/roles-by-id/${id}/composites`, children, realm);
     if (linked.status !== 204) throw new Error(`composing role ${name} failed: ${linked.status}`);
   }
   return id;

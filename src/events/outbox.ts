@@ -130,6 +130,8 @@ export async function recordEvent(em: EntityManager, event: RecordedEvent): Prom
 /** The advisory lock under which one relay at a time, in any process, numbers events. */
 const RELAY_LOCK = 'iam-gateway:identity-events-relay';
 const RELAY_BATCH = 1000;
+/** How long stopping waits for a run under way. */
+const STOP_WAIT_MS = 10_000;
 
 /**
  * Numbers the committed events that have no position yet, in the order they were inserted
@@ -336,14 +338,18 @@ export function startOutboxRelay(deps: { em: EntityManager; databaseUrl: string;
   return {
     relayNow,
     /**
-     * Stops waking the relay. A run under way is not waited for: it is one short transaction,
-     * and on a connection that died it could wait for long; closing the database ends it, and
-     * what it left unnumbered is numbered by the next relay anywhere.
+     * Stops waking the relay, and lets a run under way finish before the database closes:
+     * closing the pool under its transaction left that connection held for good, and the
+     * gateway's stop waiting for it (a gateway stopped as it started hung). Bounded, for a
+     * connection that died mid-run; what a run leaves unnumbered the next relay anywhere numbers.
      */
     async stop() {
       stopped = true;
       clearInterval(sweep);
       await listener.close();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([running, new Promise((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]);
+      clearTimeout(timer);
     },
   };
 }

@@ -251,9 +251,11 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
       const page = await signIn(admin);
       const first = await storedTokens(page);
       const expiresAt = (decodeToken(first.access_token).payload as { exp: number }).exp * 1000;
-      // The gateway's clock runs to fifteen seconds before the page's token expires: it admits
-      // the socket, closes it (4403) when the token expires, and would refuse that token after.
-      gatewayAhead = expiresAt - 15_000 - Date.now();
+      // The gateway's clock runs to LEAD_MS before the page's token expires: it admits the
+      // socket, closes it (4403) when the token expires, and would refuse that token after.
+      // LEAD_MS is what the page may take to open its socket on a busy machine.
+      const LEAD_MS = 40_000;
+      gatewayAhead = expiresAt - LEAD_MS - Date.now();
       try {
         await page.getByRole('link', { name: 'Events' }).click();
         await page.getByRole('status').getByText('Live: new events appear as they happen.').waitFor(WAIT);
@@ -265,7 +267,10 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
             JSON.stringify({ ...JSON.parse(sessionStorage.getItem(key)!), expires_at: Math.floor(Date.now() / 1000) - 1 }),
           );
         });
-        await page.getByRole('status').getByText('Connecting for live events…').waitFor(WAIT);
+        await page
+          .getByRole('status')
+          .getByText('Connecting for live events…')
+          .waitFor({ timeout: LEAD_MS + WAIT.timeout });
         await expect.poll(async () => (await storedTokens(page)).access_token, WAIT).not.toBe(first.access_token);
         // Admitted by a gateway for which the first token has expired (it would close with 4401,
         // which graphql-ws does not retry): the new connection_init carried the renewed token.

@@ -37,6 +37,14 @@ export function percentile(sorted: ArrayLike<number>, fraction: number): number 
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!;
 }
 
+/** The same, of samples in any order, with `p` in percent. */
+export function percentileOf(samples: readonly number[], p: number): number {
+  return percentile(
+    [...samples].sort((a, b) => a - b),
+    p / 100,
+  );
+}
+
 function run(options: Options, onResponse?: (status: number, bytes: number, ms: number) => void): Promise<Result> {
   return new Promise((resolve, reject) => {
     const instance = autocannon(options, (error, result) => (error ? reject(error) : resolve(result)));

@@ -3,6 +3,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import type { BenchContext, WorkloadResult } from '../context.js';
 import type { ServerProcess } from '../processes.js';
+import { percentileOf } from '../load.js';
 import { met } from '../report.js';
 import { seedUserEmail } from '../seed.js';
 import { number, ratio } from '../stats.js';
@@ -14,12 +15,6 @@ const FAN_OUT_SUBSCRIBERS = 1000;
 const FAN_OUT_EVENTS = 20;
 const SUBSCRIBE = 'subscription($filter: EventFilter) { identityEvents(filter: $filter) { id subjectId after } }';
 const BASELINE_CHANNEL = 'bench_baseline';
-
-/** The p-th percentile of samples (nearest rank). */
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 /**
  * Identity events, end to end: a change committed in PostgreSQL (the mirror's own table, as
@@ -194,13 +189,13 @@ export async function eventsWorkload(ctx: BenchContext, gateway: ServerProcess, 
       for (const socket of sockets) socket.close();
     });
 
-    const p50 = percentile(latencies, 50);
-    const p99 = percentile(latencies, 99);
-    const floorP50 = percentile(floor, 50);
-    const floorP99 = percentile(floor, 99);
-    const fanP50 = percentile(fanOut, 50);
-    const fanP99 = percentile(fanOut, 99);
-    const fanFloorP99 = percentile(fanOutFloor, 99);
+    const p50 = percentileOf(latencies, 50);
+    const p99 = percentileOf(latencies, 99);
+    const floorP50 = percentileOf(floor, 50);
+    const floorP99 = percentileOf(floor, 99);
+    const fanP50 = percentileOf(fanOut, 50);
+    const fanP99 = percentileOf(fanOut, 99);
+    const fanFloorP99 = percentileOf(fanOutFloor, 99);
     const workload = '8. Identity events';
     return {
       rows: [

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { BenchContext, WorkloadResult } from '../context.js';
+import { percentileOf } from '../load.js';
 import { met } from '../report.js';
 import { seedUserEmail } from '../seed.js';
 import { number } from '../stats.js';
@@ -8,11 +9,6 @@ const SAMPLES = 10;
 /** How often the bench looks at the mirror while it waits: the figures' resolution. */
 const POLL_MS = 50;
 const GOAL_MS = 5000;
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 /**
  * Workload 9: a change made in Keycloak's admin API, as its console makes it, reaching the
@@ -46,7 +42,7 @@ export async function reconcilerWorkload(ctx: BenchContext): Promise<WorkloadRes
         latencies.push(performance.now() - started);
       }
     });
-    const p50 = percentile(latencies, 50);
+    const p50 = percentileOf(latencies, 50);
     const max = Math.max(...latencies);
     const workload = '9. Reconciler';
     return {
@@ -55,7 +51,7 @@ export async function reconcilerWorkload(ctx: BenchContext): Promise<WorkloadRes
           workload,
           measure: `Keycloak console → mirror, p50 / max (${SAMPLES} changes)`,
           gateway: `${number(p50 / 1000)} / ${number(max / 1000)} s`,
-          baseline: `${number(percentile(saves, 50))} ms (Keycloak saving the change)`,
+          baseline: `${number(percentileOf(saves, 50))} ms (Keycloak saving the change)`,
           ratio: '—',
           goal: '≤ 5 s',
           verdict: met(max <= GOAL_MS, `${number(max / 1000)} s at worst`),

@@ -4,7 +4,7 @@ import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { authorizationRequest, createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser } from '../support/keycloak.js';
-import { decodeToken, directGrantClient, grant, offlineGrant } from '../support/tokens.js';
+import { decodeToken, directGrantClient, grant, offlineGrant, refreshAtKeycloak } from '../support/tokens.js';
 
 // Access ends when it is revoked: what an administrator takes away through the gateway
 // (the account, its enabled flag, a role, a group, the password) stops working at the
@@ -34,20 +34,6 @@ async function asAdmin(query: string, variables: Record<string, unknown>) {
   const response = await gateway.graphql(query, { token: adminToken, variables });
   expect(response.errors, query).toBeUndefined();
   return response.data!;
-}
-
-/** Keycloak's answer to a refresh, through the client that issued the token. */
-async function refreshAtKeycloak(refreshToken: string, client = { clientId: apiClientId, secret: apiClientSecret }) {
-  const response = await fetch(tokenEndpoint, {
-    method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'refresh_token',
-      client_id: client.clientId,
-      client_secret: client.secret,
-      refresh_token: refreshToken,
-    }),
-  });
-  return { status: response.status, body: (await response.json()) as { error?: string; refresh_token?: string } };
 }
 
 /** An offline token for `user` (offlineGrant), its client remembered for the refreshes. */

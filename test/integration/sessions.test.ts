@@ -3,14 +3,13 @@ import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, type TestUser, type TokenSet } from '../support/keycloak.js';
 import { useTenancy } from '../support/tenancy.js';
-import { decodeToken, offlineGrant } from '../support/tokens.js';
+import { decodeToken, offlineGrant, refreshAtKeycloak } from '../support/tokens.js';
 
 // A user's Keycloak sessions, online and offline: listed live from Keycloak, and ended
 // through the journal so that refresh tokens fail at once and earlier access tokens are
 // refused from the next request, in every gateway process.
 const config = inject('config');
-const { realm, url: keycloakUrl, apiClientId, apiClientSecret } = config.keycloak;
-const tokenEndpoint = `${keycloakUrl}/realms/${realm}/protocol/openid-connect/token`;
+const { url: keycloakUrl, apiClientId, apiClientSecret } = config.keycloak;
 
 const ME = '{ me { id user { id } } }';
 const MY_SESSIONS = '{ me { id sessions { id ipAddress startedAt lastAccessAt clients offline } } }';
@@ -49,20 +48,6 @@ async function asAdmin(query: string, variables: Record<string, unknown> = {}) {
   const response = await gateway.graphql(query, { token: adminToken, variables });
   expect(response.errors, query).toBeUndefined();
   return response.data!;
-}
-
-/** Keycloak's answer to a refresh, through the client that issued the token. */
-async function refreshAtKeycloak(refreshToken: string, client = { clientId: apiClientId, secret: apiClientSecret }) {
-  const response = await fetch(tokenEndpoint, {
-    method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'refresh_token',
-      client_id: client.clientId,
-      client_secret: client.secret,
-      refresh_token: refreshToken,
-    }),
-  });
-  return { status: response.status, body: (await response.json()) as { error?: string } };
 }
 
 /**

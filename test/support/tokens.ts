@@ -184,3 +184,14 @@ export async function offlineGrant(user: TestUser): Promise<{ client: { clientId
   expect(decodeToken(refresh_token).payload.typ, 'an offline token').toBe('Offline');
   return { client, refreshToken: refresh_token };
 }
+
+/** Keycloak's answer to a refresh, through the client that issued the token (the gateway's API client unless said). */
+export async function refreshAtKeycloak(refreshToken: string, client?: { clientId: string; secret: string }) {
+  const { realm, url, apiClientId, apiClientSecret } = inject('config').keycloak;
+  const { clientId, secret } = client ?? { clientId: apiClientId, secret: apiClientSecret };
+  const response = await fetch(`${url}/realms/${encodeURIComponent(realm)}/protocol/openid-connect/token`, {
+    method: 'POST',
+    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId, client_secret: secret, refresh_token: refreshToken }),
+  });
+  return { status: response.status, body: (await response.json()) as { error?: string; refresh_token?: string } };
+}

@@ -22,6 +22,8 @@ import type { Logger } from '../logger.js';
 const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Enough for a page that watches a few kinds of events; a bound so that one socket cannot hold thousands of subscriptions. */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 10;
+/** Sockets one account may hold open at once: a few tabs and devices each, not a loop opening thousands. */
+export const MAX_CONNECTIONS_PER_ACCOUNT = 20;
 
 const REFUSALS = new Set(['FORBIDDEN', 'UNAUTHENTICATED']);
 
@@ -92,6 +94,8 @@ type Extra = {
  *   which PostgreSQL announces (`userChanged`);
  * - each event is shown under the permission table's rule again, with the caller as they are
  *   at that moment (the subscription's resolver, src/modules/events).
+ * One account holds at most MAX_CONNECTIONS_PER_ACCOUNT connections (1013 beyond): each is kept,
+ * and admitted again at every change of the account, for as long as it is open.
  * Only subscriptions travel here: queries and mutations keep HTTP, where the rate limits,
  * idempotency and access log are.
  */
@@ -154,6 +158,13 @@ export function serveSubscriptions(options: SubscriptionServerOptions): Subscrip
           ctx.extra.socket.close(CloseCode.Unauthorized, 'Unauthorized');
           return false;
         }
+        // Counted and added with no wait in between, so that sockets admitted at once are counted too.
+        if (openFor(connection.userId) >= MAX_CONNECTIONS_PER_ACCOUNT) {
+          clearTimeout(connection.expiry);
+          // 1013 (try again later): the account's other sockets are its limit, not its token.
+          ctx.extra.socket.close(1013, `At most ${MAX_CONNECTIONS_PER_ACCOUNT} connections per account`);
+          return false;
+        }
         ctx.extra.admitted = connection;
         admitted.add(connection);
         return true;
@@ -206,6 +217,12 @@ export function serveSubscriptions(options: SubscriptionServerOptions): Subscrip
     },
     sockets,
   );
+
+  function openFor(userId: string): number {
+    let count = 0;
+    for (const connection of admitted) if (connection.userId === userId) count++;
+    return count;
+  }
 
   function forget(extra: Extra) {
     if (!extra.admitted) return;

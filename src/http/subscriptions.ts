@@ -22,8 +22,6 @@ import type { Logger } from '../logger.js';
 const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Enough for a page that watches a few kinds of events; a bound so that one socket cannot hold thousands of subscriptions. */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 10;
-/** Sockets one account may hold open at once: a few tabs and devices each, not a loop opening thousands. */
-export const MAX_CONNECTIONS_PER_ACCOUNT = 20;
 
 const REFUSALS = new Set(['FORBIDDEN', 'UNAUTHENTICATED']);
 
@@ -46,6 +44,12 @@ export interface SubscriptionServerOptions {
   log: Logger;
   /** The clock tokens expire by (tests move it). */
   now?: () => number;
+  /**
+   * Connections one account may hold open at once (config.http.subscriptionConnectionsPerAccount):
+   * a few tabs and devices, not a loop opening thousands, each kept and admitted again at
+   * every change of the account for as long as it is open.
+   */
+  maxConnectionsPerAccount: number;
 }
 
 export interface SubscriptionServer {
@@ -94,13 +98,13 @@ type Extra = {
  *   which PostgreSQL announces (`userChanged`);
  * - each event is shown under the permission table's rule again, with the caller as they are
  *   at that moment (the subscription's resolver, src/modules/events).
- * One account holds at most MAX_CONNECTIONS_PER_ACCOUNT connections (1013 beyond): each is kept,
- * and admitted again at every change of the account, for as long as it is open.
+ * One account holds at most `maxConnectionsPerAccount` connections: one more is closed with 1013
+ * (try again later).
  * Only subscriptions travel here: queries and mutations keep HTTP, where the rate limits,
  * idempotency and access log are.
  */
 export function serveSubscriptions(options: SubscriptionServerOptions): SubscriptionServer {
-  const { schema, limits, log, formatError } = options;
+  const { schema, limits, log, formatError, maxConnectionsPerAccount } = options;
   // A request the gateway will not run, like a document that does not validate: BAD_USER_INPUT (src/errors.ts).
   const refusal = (message: string) => new GraphQLError(message);
   const format = (errors: readonly GraphQLError[]) => errors.map((error) => formatError(error.toJSON(), error));
@@ -159,10 +163,10 @@ export function serveSubscriptions(options: SubscriptionServerOptions): Subscrip
           return false;
         }
         // Counted and added with no wait in between, so that sockets admitted at once are counted too.
-        if (openFor(connection.userId) >= MAX_CONNECTIONS_PER_ACCOUNT) {
+        if (openFor(connection.userId) >= maxConnectionsPerAccount) {
           clearTimeout(connection.expiry);
           // 1013 (try again later): the account's other sockets are its limit, not its token.
-          ctx.extra.socket.close(1013, `At most ${MAX_CONNECTIONS_PER_ACCOUNT} connections per account`);
+          ctx.extra.socket.close(1013, `At most ${maxConnectionsPerAccount} connections per account`);
           return false;
         }
         ctx.extra.admitted = connection;

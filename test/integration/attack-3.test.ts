@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { MAX_CONNECTIONS_PER_ACCOUNT } from '../../src/http/subscriptions.js';
 import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, passwordGrant, renewedToken } from '../support/keycloak.js';
@@ -166,13 +165,13 @@ describe('webhook deliveries', () => {
 });
 
 describe('identityEvents connections', () => {
-  it(`ATTACK3-2: one account cannot hold more than MAX_CONNECTIONS_PER_ACCOUNT sockets open`, async () => {
+  it('ATTACK3-2: one account cannot hold more sockets open than SUBSCRIPTION_CONNECTIONS_PER_ACCOUNT', async () => {
     // A plain user, who may subscribe to nothing, opening sockets in a loop: each one admitted
     // is held by the process (and re-admitted on every change of the account) until it closes.
     const plain = await createKeycloakUser();
     const token = (await passwordGrant(plain.email, plain.password)).access_token;
     expect(codeOf(await gateway.graphql(ME, { token }))).toBeUndefined();
-    const sockets = Array.from({ length: MAX_CONNECTIONS_PER_ACCOUNT }, () => socketOf(gateway, token));
+    const sockets = Array.from({ length: gateway.app.config.http.subscriptionConnectionsPerAccount }, () => socketOf(gateway, token));
     try {
       await vi.waitFor(() => expect(sockets.every((socket) => socket.state.acknowledged)).toBe(true), { timeout: 20_000, interval: 20 });
       const extra = socketOf(gateway, token);

@@ -48,6 +48,8 @@ function socketOf(target: TestGateway, token: string, subscription?: { variables
     connectionParams: { authorization: `Bearer ${token}` },
     retryAttempts: 0,
     lazy: false,
+    // How the connection closed is what the tests read (state.closed), not printed.
+    onNonLazyError: () => {},
     on: {
       connected: () => void (state.acknowledged = true),
       closed: (event) => void (state.closed = event as { code: number; reason: string }),
@@ -187,6 +189,61 @@ describe('identityEvents connections', () => {
       await vi.waitFor(() => expect(another.state.acknowledged).toBe(true), { timeout: 10_000, interval: 20 });
     } finally {
       await Promise.all(sockets.map((socket) => socket.dispose()));
+    }
+  });
+});
+
+describe('what the outbox keeps', () => {
+  const GROUP_SIZE = 300;
+
+  it("ATTACK3-3: one user joining or leaving a big group writes an event of the change, not two copies of the group's member list", async () => {
+    // Each GROUP_MEMBERS_CHANGED held the whole list before and after: with N members, adding
+    // N more one at a time wrote O(N²) bytes to identity_events, and POSTed each copy to every
+    // webhook endpoint and subscriber. A group mirrored from Keycloak with GROUP_SIZE members:
+    const hooks = new WebhookAdmin(gateway, adminToken);
+    const created = await hooks.graphql('mutation($input: CreateGroupInput!) { createGroup(input: $input) { group { id } } }', {
+      input: { groupName: `big-${Date.now()}` },
+    });
+    expect(created.errors).toBeUndefined();
+    const groupId = created.data!.createGroup.group.id as string;
+    const members = await sql<{ id: string }>(
+      `with made as (
+         insert into users (id, username, email, first_name, last_name, attributes, created_at, updated_at)
+         select id, 'big-' || id, 'big-' || id || '@example.test', 'Big', 'Group', '{}', now(), now()
+         from (select gen_random_uuid() as id from generate_series(1, $2::int)) ids returning id)
+       insert into user_groups (user_id, group_id) select id, $1 from made returning user_id as id`,
+      [groupId, GROUP_SIZE],
+    );
+    try {
+      const userId = await hooks.createUser();
+      const GROUP_USERS = 'mutation($id: ID!, $input: UpdateGroupUsersInput!) { updateGroupUsers(id: $id, input: $input) { message } }';
+      for (const input of [{ userIdsToAdd: [userId] }, { userIdsToRemove: [userId] }]) {
+        const changed = await hooks.graphql(GROUP_USERS, { id: groupId, input });
+        expect(changed.errors).toBeUndefined();
+      }
+      const events = await hooks.graphql<{ events: { edges: { node: { before: unknown; after: unknown } }[] } }>(EVENTS, {
+        filter: { subjectId: groupId, types: ['GROUP_MEMBERS_CHANGED'] },
+      });
+      expect(events.errors).toBeUndefined();
+      const [joined, left] = events.data!.events.edges.slice(-2).map(({ node: { before, after } }) => ({ before, after }));
+      // What changed, and the group's size: nothing that grows with the group.
+      expect(joined).toEqual({
+        before: { memberCount: GROUP_SIZE },
+        after: { memberCount: GROUP_SIZE + 1, addedMemberIds: [userId], removedMemberIds: [] },
+      });
+      expect(left).toEqual({
+        before: { memberCount: GROUP_SIZE + 1 },
+        after: { memberCount: GROUP_SIZE, addedMemberIds: [], removedMemberIds: [userId] },
+      });
+      const [{ largest }] = (await sql<{ largest: number }>(
+        `select max(octet_length(before::text) + octet_length(after::text)) as largest from identity_events
+         where subject_id = $1 and type = 'GROUP_MEMBERS_CHANGED' and position > (select min(position) from identity_events where subject_id = $2)`,
+        [groupId, userId],
+      )) as [{ largest: number }];
+      expect(largest).toBeLessThan(1000);
+    } finally {
+      await sql('delete from users where id = any($1)', [members.map((member) => member.id)]);
+      await hooks.graphql('mutation($id: ID!) { deleteGroup(id: $id) { message } }', { id: groupId });
     }
   });
 });

@@ -193,6 +193,42 @@ describe('identityEvents connections', () => {
   });
 });
 
+describe('identityEvents connection_init and messages', () => {
+  /** A raw graphql-ws socket: sends `messages` once open, and answers how it closed and what came back. */
+  async function rawSocket(messages: (string | Buffer)[]) {
+    const socket = new WebSocket(gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    const received: string[] = [];
+    socket.on('message', (data) => received.push(String(data)));
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    for (const message of messages) socket.send(message);
+    const code = await new Promise<number>((resolve) => socket.once('close', (closed) => resolve(closed)));
+    return { code, received };
+  }
+
+  it('guard: a connection_init without a usable token, malformed or oversized, and a subscribe before it, are closed with nothing answered', async () => {
+    const plain = await createKeycloakUser();
+    const token = (await passwordGrant(plain.email, plain.password)).access_token;
+    const init = (payload: unknown) => JSON.stringify({ type: 'connection_init', payload });
+    const subscribe = JSON.stringify({ id: '1', type: 'subscribe', payload: { query: SUBSCRIBE } });
+    const cases: [string, (string | Buffer)[], number][] = [
+      ['no payload', [init(undefined)], 4401],
+      ['a number for the token', [init({ authorization: 42 })], 4401],
+      ['an array for the tenant', [init({ authorization: `Bearer ${token}`, 'x-tenant-id': ['a'] })], 4401],
+      ['a forged token', [init({ authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' })], 4401],
+      ['not JSON', ['{"type":"connection_init",'], 4400],
+      ['a payload over 64 KiB', [init({ authorization: `Bearer ${'x'.repeat(70_000)}` })], 1009],
+      ['subscribe before connection_init', [subscribe], 4401],
+    ];
+    for (const [name, messages, code] of cases) {
+      const closed = await rawSocket(messages);
+      expect({ name, code: closed.code, received: closed.received }).toEqual({ name, code, received: [] });
+    }
+  });
+});
+
 describe('what the outbox keeps', () => {
   const GROUP_SIZE = 300;
 
@@ -297,6 +333,48 @@ describe("a tenant's events", () => {
       await vi.waitFor(() => expect(watch.state.completed).toBe(true), { timeout: 10_000, interval: 20 });
       expect(watch.state.errors).toEqual(['FORBIDDEN']);
       expect(watch.state.events).toEqual([]);
+    } finally {
+      await watch.dispose();
+    }
+  });
+
+  it('guard: a tenant ADMIN who loses the tenant while subscribed is sent none of its later events, and the socket closes (4403)', async () => {
+    const owner = await tenancy.tenantOwner();
+    const { gateway: tenantGateway } = tenancy;
+    const admin = await tenancy.signedIn();
+    const invited = await tenantGateway.graphql(CREATE_INVITATION, {
+      token: owner.token,
+      variables: { input: { tenantId: owner.tenant.id, email: admin.email, role: 'ADMIN' } },
+    });
+    expect(invited.errors).toBeUndefined();
+    const accepted = await tenantGateway.graphql('mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { role } }', {
+      token: admin.token,
+      variables: { input: { token: invited.data!.createInvitation.token } },
+    });
+    expect(accepted.errors).toBeUndefined();
+    const before = tenantGateway.app.liveEvents.subscribers;
+    const watch = socketOf(tenantGateway, admin.token, {
+      variables: { filter: { tenantId: owner.tenant.id, types: ['INVITATION_CREATED'] } },
+    });
+    try {
+      await vi.waitFor(() => expect(tenantGateway.app.liveEvents.subscribers).toBeGreaterThan(before), { timeout: 10_000, interval: 20 });
+      // While an ADMIN, an invitation of the tenant reaches them.
+      const first = await tenantGateway.graphql(CREATE_INVITATION, {
+        token: owner.token,
+        variables: { input: { tenantId: owner.tenant.id, email: `first-${admin.id.slice(0, 8)}@example.test`, role: 'MEMBER' } },
+      });
+      expect(first.errors).toBeUndefined();
+      await vi.waitFor(() => expect(watch.state.events).toHaveLength(1), { timeout: 10_000, interval: 20 });
+      // The membership goes (no mutation removes one yet: as an operator would, in the mirror).
+      await sql('delete from memberships where tenant_id = $1 and user_id = $2', [owner.tenant.id, admin.id]);
+      const second = await tenantGateway.graphql(CREATE_INVITATION, {
+        token: owner.token,
+        variables: { input: { tenantId: owner.tenant.id, email: `second-${admin.id.slice(0, 8)}@example.test`, role: 'MEMBER' } },
+      });
+      expect(second.errors).toBeUndefined();
+      await vi.waitFor(() => expect(watch.state.closed?.code).toBe(4403), { timeout: 10_000, interval: 20 });
+      expect(watch.state.events).toHaveLength(1);
+      expect(watch.state.errors).toEqual(['FORBIDDEN']);
     } finally {
       await watch.dispose();
     }

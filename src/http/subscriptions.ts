@@ -222,6 +222,19 @@ export function serveSubscriptions(options: SubscriptionServerOptions): Subscrip
     sockets,
   );
 
+  // graphql-ws (use/ws) answers an error of a socket (a frame over MAX_MESSAGE_BYTES, a broken
+  // frame: the client's doing, before any sign-in) with console.error and a stack trace, then
+  // closes it. Its listener, added as the socket connected just before this one, is replaced
+  // by one that writes a line to the gateway's log instead: one JSON line per failed socket,
+  // with the reason and no stack, like every other line operators collect.
+  sockets.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error: Error & { code?: string }) => {
+      log.info({ reason: error.code ?? error.message }, 'a subscription connection failed');
+      if (socket.readyState === socket.OPEN) socket.close(CloseCode.InternalServerError, 'Internal server error');
+    });
+  });
+
   function openFor(userId: string): number {
     let count = 0;
     for (const connection of admitted) if (connection.userId === userId) count++;

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, passwordGrant, renewedToken } from '../support/keycloak.js';
+import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { useTenancy } from '../support/tenancy.js';
 import { CREATE_ENDPOINT, WebhookAdmin } from '../support/webhooks.js';
 
@@ -23,10 +24,12 @@ const CREATE_INVITATION = 'mutation($input: CreateInvitationInput!) { createInvi
 const codeOf = (response: { errors?: { extensions: { code: string } }[] }) => response.errors?.[0]?.extensions.code;
 
 let gateway: TestGateway;
+let logs: CapturedLog;
 let adminToken: () => Promise<string>;
 
 beforeAll(async () => {
-  gateway = await startTestGateway();
+  logs = captureLog('info');
+  gateway = await startTestGateway((config) => config, { log: logs.log });
   const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
   adminToken = renewedToken(admin.email, admin.password);
   expect((await gateway.graphql(ME, { token: await adminToken() })).errors).toBeUndefined();
@@ -225,6 +228,31 @@ describe('identityEvents connection_init and messages', () => {
     for (const [name, messages, code] of cases) {
       const closed = await rawSocket(messages);
       expect({ name, code: closed.code, received: closed.received }).toEqual({ name, code, received: [] });
+    }
+  });
+});
+
+describe('identityEvents socket errors', () => {
+  it("ATTACK3-4: an anonymous client's oversized frame writes no stack trace to the process's standard error, but one line to the gateway's log", async () => {
+    // graphql-ws (use/ws) answers any error of a socket with console.error and its stack: any
+    // client, before signing in, wrote as many unstructured lines as it opened sockets, beside
+    // (and unlike) the JSON lines operators collect and filter.
+    const written = vi.spyOn(console, 'error');
+    try {
+      const socket = new WebSocket(gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+      await new Promise((resolve, reject) => {
+        socket.once('open', resolve);
+        socket.once('error', reject);
+      });
+      socket.send(Buffer.alloc(70_000, 'x'));
+      expect(await new Promise<number>((resolve) => socket.once('close', resolve))).toBe(1009);
+      await vi.waitFor(() => expect(logs.lines.some((line) => line.msg === 'a subscription connection failed')).toBe(true), {
+        timeout: 10_000,
+        interval: 20,
+      });
+      expect(written).not.toHaveBeenCalled();
+    } finally {
+      written.mockRestore();
     }
   });
 });

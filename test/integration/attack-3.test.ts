@@ -117,6 +117,47 @@ describe('webhook addresses in production (no private addresses)', () => {
   });
 });
 
+describe('bad input to the identity-event features', () => {
+  it('guard: malformed ids, cursors, page sizes and URLs answer a typed error, never INTERNAL_SERVER_ERROR', async () => {
+    const token = await adminToken();
+    const cursor = (parts: unknown) => Buffer.from(JSON.stringify(parts)).toString('base64url');
+    const calls: [string, Record<string, unknown>, string][] = [
+      [EVENTS, { after: 'garbage' }, 'BAD_USER_INPUT'],
+      [EVENTS, { after: cursor(['IdentityEvent', 1e300]) }, 'BAD_USER_INPUT'],
+      [EVENTS, { after: cursor(['IdentityEvent', -1]) }, 'BAD_USER_INPUT'],
+      [EVENTS, { after: cursor(['AuditEvent', 1]) }, 'BAD_USER_INPUT'],
+      [EVENTS, { filter: { tenantId: 'not-a-uuid' } }, 'BAD_USER_INPUT'],
+      ['{ events(first: 0) { edges { cursor } } }', {}, 'BAD_USER_INPUT'],
+      ['{ events(first: 201) { edges { cursor } } }', {}, 'BAD_USER_INPUT'],
+      ['{ webhookEndpoints { deliveries(first: -1) { edges { cursor } } } }', {}, 'BAD_USER_INPUT'],
+      ['{ webhookEndpoints { deliveries(after: "garbage") { edges { cursor } } } }', {}, 'BAD_USER_INPUT'],
+      [CREATE_ENDPOINT, { input: { url: 'https://example.com:99999/hook' } }, 'BAD_USER_INPUT'],
+      [CREATE_ENDPOINT, { input: { url: 'http://[fe80::1%25eth0]/hook' } }, 'BAD_USER_INPUT'],
+      [CREATE_ENDPOINT, { input: { url: `https://example.com/${'x'.repeat(3000)}` } }, 'BAD_USER_INPUT'],
+      [CREATE_ENDPOINT, { input: { url: 'https://example.com/\u0000' } }, 'BAD_USER_INPUT'],
+      ['mutation { updateWebhookEndpoint(id: "x", input: { enabled: false }) { message } }', {}, 'BAD_USER_INPUT'],
+      ['mutation { redeliverWebhook(deliveryId: "../x") { message } }', {}, 'BAD_USER_INPUT'],
+      ['mutation { rotateWebhookSecret(id: "00000000-0000-0000-0000-000000000000") { message } }', {}, 'NOT_FOUND'],
+    ];
+    // An endpoint, so that its deliveries' arguments are read.
+    const created = await gateway.graphql(CREATE_ENDPOINT, {
+      token,
+      variables: { input: { url: 'https://example.com/hook', eventTypes: ['NO_SUCH_EVENT'] } },
+    });
+    expect(created.errors).toBeUndefined();
+    try {
+      const answers = [];
+      for (const [query, variables] of calls) answers.push(codeOf(await gateway.graphql(query, { token, variables })));
+      expect(answers.map((code, i) => `${i} ${code}`)).toEqual(calls.map(([, , code], i) => `${i} ${code}`));
+    } finally {
+      await gateway.graphql('mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { message } }', {
+        token,
+        variables: { id: created.data!.createWebhookEndpoint.endpoint.id },
+      });
+    }
+  });
+});
+
 describe('webhook deliveries', () => {
   let hooks: WebhookAdmin;
   const servers: Server[] = [];

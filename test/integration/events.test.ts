@@ -177,7 +177,10 @@ describe('identity events of changes made through the gateway', () => {
       { type: 'GROUP_MEMBERS_CHANGED', origin: 'GATEWAY' },
     ]);
     expect(groupEvents[0]!.after).toMatchObject({ id: groupId, roleIds: [roleId] });
-    expect([groupEvents[1]!.before, groupEvents[1]!.after]).toEqual([{ memberIds: [] }, { memberIds: [user.id] }]);
+    expect([groupEvents[1]!.before, groupEvents[1]!.after]).toEqual([
+      { memberCount: 0 },
+      { memberCount: 1, addedMemberIds: [user.id], removedMemberIds: [] },
+    ]);
     const userEvents = await allEvents({ subjectId: user.id, types: ['USER_GROUPS_CHANGED'] });
     expect(userEvents.map((event) => event.after)).toEqual([{ groups: [{ id: groupId, name: expect.any(String) }] }]);
 

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, passwordGrant, renewedToken } from '../support/keycloak.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
+import { watch } from '../support/subscriptions.js';
 import { useTenancy } from '../support/tenancy.js';
 import { CREATE_ENDPOINT, WebhookAdmin } from '../support/webhooks.js';
 
@@ -38,43 +38,8 @@ afterAll(() => gateway?.close());
 
 /** A graphql-ws connection of `token`'s caller: how it closed, and what its one subscription (if any) received. */
 function socketOf(target: TestGateway, token: string, subscription?: { variables: Record<string, unknown> }) {
-  const state = {
-    acknowledged: false,
-    closed: null as { code: number; reason: string } | null,
-    events: [] as { tenantId: string | null }[],
-    errors: [] as string[],
-    completed: false,
-  };
-  const client = createClient({
-    url: target.url.replace(/^http/, 'ws'),
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${token}` },
-    retryAttempts: 0,
-    lazy: false,
-    // How the connection closed is what the tests read (state.closed), not printed.
-    onNonLazyError: () => {},
-    on: {
-      connected: () => void (state.acknowledged = true),
-      closed: (event) => void (state.closed = event as { code: number; reason: string }),
-    },
-  });
-  if (subscription) {
-    client.subscribe<{ identityEvents: { tenantId: string | null } }>(
-      { query: SUBSCRIBE, variables: subscription.variables },
-      {
-        next: (result) => {
-          if (result.data?.identityEvents) state.events.push(result.data.identityEvents);
-          for (const error of result.errors ?? []) state.errors.push(String(error.extensions?.code));
-        },
-        error: (error) => {
-          if (Array.isArray(error)) state.errors.push(...error.map((item) => String(item.extensions?.code)));
-          state.completed = true;
-        },
-        complete: () => void (state.completed = true),
-      },
-    );
-  }
-  return { state, dispose: () => client.dispose() };
+  const state = watch(target, token, subscription?.variables, subscription ? SUBSCRIBE : null);
+  return { state, dispose: () => state.client.dispose() };
 }
 
 describe('webhook addresses in production (no private addresses)', () => {
@@ -400,7 +365,7 @@ describe("a tenant's events", () => {
     const watch = socketOf(tenantGateway, owner.token, { variables: { filter: { tenantId: other.tenant.id } } });
     try {
       await vi.waitFor(() => expect(watch.state.completed).toBe(true), { timeout: 10_000, interval: 20 });
-      expect(watch.state.errors).toEqual(['FORBIDDEN']);
+      expect(watch.state.errors.map((error) => error.extensions?.code)).toEqual(['FORBIDDEN']);
       expect(watch.state.events).toEqual([]);
     } finally {
       await watch.dispose();
@@ -443,7 +408,7 @@ describe("a tenant's events", () => {
       expect(second.errors).toBeUndefined();
       await vi.waitFor(() => expect(watch.state.closed?.code).toBe(4403), { timeout: 10_000, interval: 20 });
       expect(watch.state.events).toHaveLength(1);
-      expect(watch.state.errors).toEqual(['FORBIDDEN']);
+      expect(watch.state.errors.map((error) => error.extensions?.code)).toEqual(['FORBIDDEN']);
     } finally {
       await watch.dispose();
     }

@@ -20,6 +20,8 @@ export interface StreamedEvent {
 
 /** One subscription over graphql-ws: what it received, how it ended, and a wait for a condition on them. */
 export interface Watch {
+  /** The gateway acknowledged connection_init: the caller was admitted. */
+  acknowledged: boolean;
   events: StreamedEvent[];
   /** Errors that came with an event (the rule refused that one). */
   errors: { message: string; extensions?: { code?: string } }[];
@@ -33,19 +35,20 @@ export interface Watch {
 /**
  * Subscribes to `query` on `target` as `token`'s caller (null: no authorization at all), on a
  * connection of its own that is never retried, so a close is seen as the gateway sent it.
- * The caller disposes of `client`.
+ * A null `query` opens the connection alone. The caller disposes of `client`.
  */
 export function watch(
   target: TestGateway,
   token: string | null,
   variables: Record<string, unknown> = {},
-  query = SUBSCRIBE_IDENTITY_EVENTS,
+  query: string | null = SUBSCRIBE_IDENTITY_EVENTS,
 ): Watch {
   const changed = new Set<() => void>();
   const notify = () => {
     for (const listener of changed) listener();
   };
   const state: Watch = {
+    acknowledged: false,
     events: [],
     errors: [],
     completed: false,
@@ -56,7 +59,13 @@ export function watch(
       connectionParams: token === null ? {} : { authorization: `Bearer ${token}` },
       retryAttempts: 0,
       lazy: false,
+      // How the connection closed is what the tests read (`closed`), not printed.
+      onNonLazyError: () => {},
       on: {
+        connected: () => {
+          state.acknowledged = true;
+          notify();
+        },
         closed: (event) => {
           const { code, reason } = event as { code: number; reason: string };
           state.closed = { code, reason: String(reason) };
@@ -89,6 +98,7 @@ export function watch(
       });
     },
   };
+  if (query === null) return state;
   state.client.subscribe<{ identityEvents: StreamedEvent }>(
     { query, variables },
     {

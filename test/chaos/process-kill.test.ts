@@ -203,14 +203,16 @@ async function groupsOf(userId: string): Promise<number> {
   return (await keycloakAdmin<unknown[]>('GET', `/users/${userId}/groups`, undefined, rig.backends.realm)).body.length;
 }
 
-/** Why a gateway process did not converge: its last log lines, the job leases, the database sessions. */
+/** Why a gateway process did not converge: its last log lines, the engine's jobs, the database sessions. */
 async function diagnosis(child: GatewayProcess): Promise<string> {
-  const leases = await rig.backends.sql('select name, holder, lease_until, now() from job_leases');
+  const jobs = await rig.backends.sql(
+    `select name, state, singleton_key, start_after, started_on, heartbeat_on, now() from pgboss.job where state in ('created', 'retry', 'active')`,
+  );
   const sessions = await rig.backends.sql(
     `select pid, state, wait_event_type, wait_event, xact_start, left(query, 200) as query from pg_stat_activity where datname = current_database()`,
   );
   const events = await rig.backends.sql(
     `select id, action, status, at, updated_at, target_id, details from audit_events where status = 'PENDING'`,
   );
-  return JSON.stringify({ logs: child.logs.slice(-15), leases, sessions, events }, null, 1);
+  return JSON.stringify({ logs: child.logs.slice(-15), jobs, sessions, events }, null, 1);
 }

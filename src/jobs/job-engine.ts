@@ -132,7 +132,14 @@ export function createJobEngine(deps: {
           // active); the first runs' sends of other processes find the slot taken.
           await next(timing.intervalSeconds);
         });
-        await next(timing.firstDelaySeconds);
+        if ((await next(timing.firstDelaySeconds)) !== null) return;
+        // The slot was taken. Taken by a run due later than this process's whole interval (one
+        // queued by a process configured with a longer interval, or before a restart with a
+        // shorter one): that run is brought forward, so that the shortest interval holds.
+        const late = (await boss.findJobs(name, { queued: true })).filter(
+          (job) => job.state === 'created' && job.startAfter.getTime() > Date.now() + timing.intervalSeconds * 1000,
+        );
+        for (const job of late) await boss.update(name, undefined, { id: job.id, startAfter: Math.round(timing.firstDelaySeconds) });
       });
     },
     async send(queue, data, options) {

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { PgBoss, type SendOptions } from 'pg-boss';
 import type { Logger } from '../logger.js';
 
@@ -55,6 +56,10 @@ const STOP_TIMEOUT_MS = 20_000;
  * scheduled by the handler itself; retries only happen when a process died mid-run.
  */
 const PERIODIC_RETRIES = 1_000_000;
+/** Starting is tried this many times, about 8 hours (pg-boss waits up to 30 s between tries). */
+const START_ATTEMPTS = 1000;
+/** The longest wait between two tries of a setup (a queue, a worker) that failed. */
+const SETUP_RETRY_MAX_MS = 30_000;
 
 export function createJobEngine(deps: {
   databaseUrl: string;
@@ -81,17 +86,27 @@ export function createJobEngine(deps: {
   let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
 
+  const stopped = new AbortController();
+
+  /** Runs a setup until it succeeds (PostgreSQL may be away for a while): setups are idempotent. */
   const apply = async (setup: (boss: PgBoss) => Promise<void>) => {
-    try {
-      await setup(boss);
-    } catch (error) {
-      if (!stopping) log.error({ err: error }, 'a background job could not be set up');
+    for (let attempt = 1; !stopped.signal.aborted; attempt++) {
+      try {
+        await setup(boss);
+        return;
+      } catch (error) {
+        if (stopped.signal.aborted) return;
+        log.warn({ err: error, attempt }, 'a background job could not be set up; trying again');
+        await delay(Math.min(1000 * 2 ** (attempt - 1), SETUP_RETRY_MAX_MS), undefined, { signal: stopped.signal }).catch(() => {});
+      }
     }
   };
 
   const start = (): Promise<void> => {
     starting ??= (async () => {
-      await boss.start();
+      // A process may start while PostgreSQL is away, or lose it while starting: pg-boss tries
+      // again, waits doubling up to 30 s, until stop.
+      await boss.start({ attempts: START_ATTEMPTS });
       for (const setup of setups) await apply(setup);
     })();
     return starting;
@@ -111,6 +126,7 @@ export function createJobEngine(deps: {
     register,
     periodic(name, timing, run) {
       const next = (delaySeconds: number) => boss.send(name, null, { startAfter: Math.max(0, Math.round(delaySeconds)) });
+      let working = false;
       register(async () => {
         await boss.createQueue(name, {
           policy: 'stately',
@@ -122,16 +138,19 @@ export function createJobEngine(deps: {
           expireInSeconds: 4 * 3600,
           deleteAfterSeconds: 3600,
         });
-        await boss.work(name, { pollingIntervalSeconds: Math.min(2, Math.max(0.5, timing.intervalSeconds / 2)) }, async () => {
-          try {
-            await run();
-          } catch (error) {
-            log.warn({ err: error, job: name }, 'background job run failed; it runs again at its next interval');
-          }
-          // Queued while this one is active: the stately policy takes it (one queued, one
-          // active); the first runs' sends of other processes find the slot taken.
-          await next(timing.intervalSeconds);
-        });
+        if (!working) {
+          await boss.work(name, { pollingIntervalSeconds: Math.min(2, Math.max(0.5, timing.intervalSeconds / 2)) }, async () => {
+            try {
+              await run();
+            } catch (error) {
+              log.warn({ err: error, job: name }, 'background job run failed; it runs again at its next interval');
+            }
+            // Queued while this one is active: the stately policy takes it (one queued, one
+            // active); the first runs' sends of other processes find the slot taken.
+            await next(timing.intervalSeconds);
+          });
+          working = true;
+        }
         if ((await next(timing.firstDelaySeconds)) !== null) return;
         // The slot was taken. Taken by a run due later than this process's whole interval (one
         // queued by a process configured with a longer interval, or before a restart with a
@@ -153,6 +172,7 @@ export function createJobEngine(deps: {
     },
     stop() {
       stopping ??= (async () => {
+        stopped.abort();
         if (!starting) return;
         await starting.catch(() => {});
         await boss.stop({ graceful: true, timeout: STOP_TIMEOUT_MS });

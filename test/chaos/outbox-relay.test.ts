@@ -93,7 +93,11 @@ describe('chaos: PostgreSQL cut between commit and relay', () => {
     // Back: the process reconnects, numbers what waited, and delivers.
     await expect
       .poll(() => Math.min(...endpoints.map(({ receiver }) => receiver.accepted().length)), { timeout: 120_000, interval: 200 })
-      .toBe(committed.length);
+      .toBe(committed.length)
+      .catch(async (error: unknown) => {
+        console.error(await diagnosis());
+        throw error;
+      });
     const numbered = await backends.sql<{ id: string }>(
       `select id from identity_events where type = $1 and position is not null order by position`,
       [TYPE],
@@ -104,5 +108,15 @@ describe('chaos: PostgreSQL cut between commit and relay', () => {
       expect(receiver.accepted().map((entry) => entry.body.data.id)).toEqual(numbered.map((event) => event.id));
       expect(receiver.unverified).toBe(0);
     }
-  });
+  }, 180_000);
 });
+
+/** Why events did not arrive: what each receiver took, what waits, the engine's jobs, the relaying process's last log lines. */
+async function diagnosis(): Promise<string> {
+  const unnumbered = await backends.sql('select count(*)::int as count from identity_events where position is null');
+  const deliveries = await backends.sql('select endpoint_id, status, count(*)::int as count from webhook_deliveries group by 1, 2');
+  const jobs = await backends.sql(
+    `select name, state, singleton_key, start_after, started_on, now() from pgboss.job where state in ('created', 'retry', 'active')`,
+  );
+  return JSON.stringify({ unnumbered, deliveries, jobs, logs: relaying?.logs.slice(-20) }, null, 1);
+}

@@ -287,17 +287,20 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
       deleteAfterSeconds: 3600,
     });
   });
+  let working = false;
   const work = async (boss: PgBoss) => {
     if (!started) return;
     // Two at once: a wake-up's run starts while one waits on a slow endpoint.
-    await boss.work(DELIVERY_QUEUE, { localConcurrency: 2, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 }, async () => {
-      try {
-        await runOnce();
-      } catch (error) {
-        log.warn({ err: error }, 'webhook delivery run failed; it runs again at the next poll');
-      }
-      await pollAgain(boss);
-    });
+    if (!working)
+      await boss.work(DELIVERY_QUEUE, { localConcurrency: 2, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 }, async () => {
+        try {
+          await runOnce();
+        } catch (error) {
+          log.warn({ err: error }, 'webhook delivery run failed; it runs again at the next poll');
+        }
+        await pollAgain(boss);
+      });
+    working = true;
     await pollAgain(boss);
   };
 
@@ -308,6 +311,7 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
     await listener?.close();
     listener = undefined;
     await deps.engine.offWork(DELIVERY_QUEUE);
+    working = false;
   };
 
   return {

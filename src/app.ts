@@ -26,6 +26,7 @@ import { createMailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { startTracing, type Tracing } from './telemetry/tracing.js';
 import { syncDirectory } from './jobs/directory-sync.js';
+import { createJobEngine } from './jobs/job-engine.js';
 import { createJobs, type Jobs } from './jobs/jobs.js';
 import { accessLogPlugin } from './http/access-log.js';
 import { idempotencyPlugin } from './http/idempotency/idempotency.plugin.js';
@@ -235,10 +236,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   subscriptions = subscriptionServer;
   const metricsServer = config.http.metricsPort === undefined ? undefined : createMetricsServer(metrics, log);
 
-  const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs, metrics });
+  // One job engine per process: it runs the jobs where they are enabled, and elsewhere only
+  // queues work for the processes that run it (a webhook delivery run after a relay).
+  const engine = createJobEngine({ databaseUrl: config.databaseUrl, log, supervise: config.jobs.enabled });
+  const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs, engine, metrics });
   if (config.jobs.enabled) jobs.start();
-  const outbox = startOutboxRelay({ em: orm.em, databaseUrl: config.databaseUrl, log });
+  const outbox = startOutboxRelay({
+    em: orm.em,
+    databaseUrl: config.databaseUrl,
+    log,
+    // The sweep is a job: it runs where the jobs do.
+    engine: config.jobs.enabled ? engine : undefined,
+    onRelayed: () => webhookDispatcher.wake(),
+  });
   const webhookDispatcher = createWebhookDispatcher({
+    engine,
     databaseUrl: config.databaseUrl,
     em: orm.em,
     feed: webhooks.feed,
@@ -296,6 +308,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await apollo.stop();
       await userChanges.close();
       await outbox.stop();
+      await engine.stop();
       await orm.close();
       await rateLimiter.close();
       mailer.close();

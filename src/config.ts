@@ -230,7 +230,7 @@ export interface WebhooksConfig {
   retryHours: number;
   /** Deliveries one process sends at once, each to another endpoint (WEBHOOK_CONCURRENCY, 4). */
   concurrency: number;
-  /** How often a process looks for due deliveries besides being woken by new events (WEBHOOK_POLL_SECONDS, 10). */
+  /** The longest wait between two delivery runs of the fleet when no event wakes one; retries run when due (WEBHOOK_POLL_SECONDS, 10). */
   pollSeconds: number;
 }
 
@@ -272,7 +272,7 @@ export interface JobsConfig {
   enabled: boolean;
   /** How often pending users are pushed to Keycloak (15 s by default). */
   syncIntervalSeconds: number;
-  /** Users pushed per run and process. */
+  /** Users pushed per run (one run at a time across processes). */
   syncBatchSize: number;
   /** How long a process holds a claimed user: longer than a push can take. */
   syncLeaseSeconds: number;

@@ -1,7 +1,6 @@
 import type { Options } from '@mikro-orm/postgresql';
 import { AuditEventEntity } from './journal/audit-event.entity.js';
 import { IdempotencyKeyEntity } from './http/idempotency/idempotency.entity.js';
-import { JobLeaseEntity } from './jobs/job-lease.entity.js';
 import { UserSyncEntity } from './modules/users/user-sync.entity.js';
 import { GroupEntity, GroupRoleEntity, UserGroupEntity } from './modules/groups/group.entity.js';
 import { RealmRoleEntity, RoleCompositeEntity, RolePrivilegeEntity, UserRoleEntity } from './modules/roles/role.entity.js';
@@ -28,7 +27,6 @@ export const ENTITIES = [
   MembershipEntity,
   InvitationEntity,
   UserSyncEntity,
-  JobLeaseEntity,
   IdempotencyKeyEntity,
   SessionsEndEntity,
 ];

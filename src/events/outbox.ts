@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { listenToChannel } from '../db/channel-listener.js';
 import { AppError } from '../errors.js';
+import type { JobEngine } from '../jobs/job-engine.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -310,12 +311,26 @@ export interface OutboxRelay {
   stop(): Promise<void>;
 }
 
+/** The job engine's queue of the relay's sweep. */
+const SWEEP_QUEUE = 'outbox-sweep';
+
 /**
- * Runs the relay in this process: on every commit that wrote events (NOTIFY on
- * PENDING_EVENTS_CHANNEL) and every `sweepMs` in case a notification was missed (a lost
- * listening connection). Any number of processes may run it; they take turns.
+ * Runs the relay in this process on every commit that wrote events (NOTIFY on
+ * PENDING_EVENTS_CHANNEL: the fast path, no queue between a commit and its subscribers).
+ * Any number of processes may run it; they take turns. In case a notification was missed
+ * (a lost listening connection, a relay cut before it committed), a sweep runs every
+ * `sweepSeconds` as a job of the engine: one run at a time across the fleet, in whichever
+ * process runs jobs. `onRelayed` is told the last position after each run that numbered
+ * events (webhook delivery is woken from there).
  */
-export function startOutboxRelay(deps: { em: EntityManager; databaseUrl: string; log: Logger; sweepMs?: number }): OutboxRelay {
+export function startOutboxRelay(deps: {
+  em: EntityManager;
+  databaseUrl: string;
+  log: Logger;
+  engine?: JobEngine;
+  sweepSeconds?: number;
+  onRelayed?: (last: number) => void;
+}): OutboxRelay {
   const log = deps.log.child({ component: 'outbox-relay' });
   let running: Promise<number | null> | undefined;
   let again = false;
@@ -329,6 +344,10 @@ export function startOutboxRelay(deps: { em: EntityManager; databaseUrl: string;
     }
     // Background runs skip their turn while another process relays: every process hears each commit.
     running = relayEvents(deps.em, { waitForTurn: false })
+      .then((last) => {
+        if (last !== null) deps.onRelayed?.(last);
+        return last;
+      })
       .catch((error: unknown) => {
         if (!stopped) log.warn({ err: error }, 'outbox relay run failed; the next wake or sweep tries again');
         return null;
@@ -352,8 +371,8 @@ export function startOutboxRelay(deps: { em: EntityManager; databaseUrl: string;
     },
     log,
   });
-  const sweep = setInterval(() => void relayNow(), deps.sweepMs ?? 5000);
-  sweep.unref();
+  const sweepSeconds = deps.sweepSeconds ?? 5;
+  deps.engine?.periodic(SWEEP_QUEUE, { intervalSeconds: sweepSeconds, firstDelaySeconds: sweepSeconds }, () => relayNow());
 
   return {
     relayNow,
@@ -365,7 +384,7 @@ export function startOutboxRelay(deps: { em: EntityManager; databaseUrl: string;
      */
     async stop() {
       stopped = true;
-      clearInterval(sweep);
+      await deps.engine?.offWork(SWEEP_QUEUE);
       await listener.close();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([running, new Promise((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]);

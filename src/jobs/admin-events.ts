@@ -68,7 +68,7 @@ export const OVERLAP_MS = 5_000;
  * comparison's (src/jobs/reconciler.ts), which stays the safety net for whatever events miss
  * (changes users make themselves, expired events, events turned off).
  *
- * Run by one process at a time (its job lease in src/jobs/jobs.ts).
+ * Run by one process at a time (its queue's policy in src/jobs/jobs.ts).
  */
 export async function followAdminEvents(deps: Deps, options: AdminEventsOptions, now: Date = new Date()): Promise<AdminEventsRun> {
   const run: AdminEventsRun = {

@@ -71,7 +71,7 @@ const DELETE_ACTIONS = new Set(['USER_DELETE', 'ACCOUNT_DELETE']);
  *    Keycloak call and the local commit): a created user Keycloak has is mirrored, not
  *    deleted, as it may already be in use; a deletion Keycloak did is finished locally.
  *
- * Run by one process at a time (the job lease in src/jobs/jobs.ts).
+ * Run by one process at a time (its queue's policy in src/jobs/jobs.ts).
  */
 export async function reconcile(deps: Deps, options: ReconcilerOptions, now: Date = new Date()): Promise<ReconcileRun> {
   const unsynced = await syncDirectory(deps.keycloak, deps.em.fork());

@@ -24,6 +24,8 @@ afterEach(async () => {
 afterAll(() => rig?.close());
 
 const userCreation = /^POST \/admin\/realms\/[^/]+\/users\/?$/;
+/** The reconciler's listing of a realm's users, page by page. */
+const userListing = /^GET \/admin\/realms\/[^/]+\/users\/?\?(.*&)?first=/;
 
 /** A gateway process on the test's own backends; Keycloak through the counting proxy unless said otherwise. */
 async function spawnGateway(configure: (config: Config) => Config): Promise<GatewayProcess> {
@@ -197,20 +199,67 @@ describe('chaos: a gateway process killed', () => {
     ).toEqual(emails.map(() => 1));
     await runner.stop();
   });
+  it('the reconciler killed mid-run: its job, heartbeat lost, is run to the end by another process within seconds', async () => {
+    // Earlier tests' processes left runs queued: this one's first run is the victim's.
+    await rig.backends.sql("delete from pgboss.job where name = 'reconciler'");
+    let victim: GatewayProcess | undefined;
+    let killedAt: number | undefined;
+    rig.keycloakHttp.failWhen = (request) => {
+      if (userListing.test(request) && killedAt === undefined) {
+        if (!victim) throw new Error('the victim reconciled before the test knew it');
+        killedAt = Date.now();
+        victim.killNow();
+      }
+      return false;
+    };
+    const quiet = { syncIntervalSeconds: 3600, adminEventsIntervalSeconds: 3600 };
+    victim = await spawnGateway((config) => ({
+      ...eagerJobs(config),
+      jobs: { ...eagerJobs(config).jobs, ...quiet, reconcileIntervalSeconds: 5 },
+    }));
+    await victim.exited;
+    rig.keycloakHttp.failWhen = undefined;
+    const [killed] = await rig.backends.sql<{ id: string }>("select id from pgboss.job where name = 'reconciler' and state = 'active'");
+    expect(killed, 'the run the victim held').toBeDefined();
+
+    // Its own first run an hour away: what it runs now is the victim's.
+    const runner = await spawnGateway((config) => ({
+      ...eagerJobs(config),
+      jobs: { ...eagerJobs(config).jobs, ...quiet, reconcileIntervalSeconds: 3600 },
+    }));
+    const state = async () =>
+      (await rig.backends.sql<{ state: string }>('select state from pgboss.job where id = $1', [killed!.id]))[0]?.state;
+    await expect
+      .poll(state, { timeout: 90_000, interval: 250 })
+      .toBe('completed')
+      .catch(async (error: unknown) => {
+        console.error(await diagnosis(runner));
+        throw error;
+      });
+    const [done] = await rig.backends.sql<{ completed: Date; retries: number }>(
+      'select completed_on as completed, retry_count as retries from pgboss.job where id = $1',
+      [killed!.id],
+    );
+    expect(done!.retries, 'run again after the kill, not twice at once').toBe(1);
+    console.info(`reconciler run taken over and completed ${((done!.completed.getTime() - killedAt!) / 1000).toFixed(1)} s after the kill`);
+    await runner.stop();
+  });
 });
 
 async function groupsOf(userId: string): Promise<number> {
   return (await keycloakAdmin<unknown[]>('GET', `/users/${userId}/groups`, undefined, rig.backends.realm)).body.length;
 }
 
-/** Why a gateway process did not converge: its last log lines, the job leases, the database sessions. */
+/** Why a gateway process did not converge: its last log lines, the engine's jobs, the database sessions. */
 async function diagnosis(child: GatewayProcess): Promise<string> {
-  const leases = await rig.backends.sql('select name, holder, lease_until, now() from job_leases');
+  const jobs = await rig.backends.sql(
+    `select name, state, singleton_key, start_after, started_on, heartbeat_on, now() from pgboss.job where state in ('created', 'retry', 'active')`,
+  );
   const sessions = await rig.backends.sql(
     `select pid, state, wait_event_type, wait_event, xact_start, left(query, 200) as query from pg_stat_activity where datname = current_database()`,
   );
   const events = await rig.backends.sql(
     `select id, action, status, at, updated_at, target_id, details from audit_events where status = 'PENDING'`,
   );
-  return JSON.stringify({ logs: child.logs.slice(-15), leases, sessions, events }, null, 1);
+  return JSON.stringify({ logs: child.logs.slice(-15), jobs, sessions, events }, null, 1);
 }

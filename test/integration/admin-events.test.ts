@@ -93,7 +93,7 @@ describe('admin events: changes made in Keycloak reach the mirror within seconds
     await expect.poll(() => metric('iam_admin_events_healed_total', 'kind="usersUpdated"'), within).toBeGreaterThan(updatedBefore);
     expect(await metric('iam_admin_events_healed_total', 'kind="usersAdded"')).toBeGreaterThanOrEqual(1);
     // The full comparison never ran: the admin events were the only way in.
-    expect(await backends.sql("select last_run_at from job_leases where name = 'reconciler' and last_run_at is not null")).toEqual([]);
+    expect(await backends.sql("select id from pgboss.job where name = 'reconciler' and started_on is not null")).toEqual([]);
   });
 
   it('a realm role mapped and a group joined in Keycloak appear in the mirror', async () => {
@@ -129,7 +129,6 @@ describe('admin events: the checkpoint', () => {
 
     // Every process stops; a change is made in Keycloak meanwhile.
     await gateway.app.jobs.stop();
-    await backends.sql("delete from job_leases where name = 'admin-events'");
     await admin('PUT', `/users/${user.id}`, { firstName: 'WhileDown' });
 
     const restarted = await runner();
@@ -148,7 +147,6 @@ describe('admin events: the checkpoint', () => {
 
   it("the gateway's own writes are skipped as echoes, and change nothing in the mirror", async () => {
     await gateway.app.jobs.stop();
-    await backends.sql("delete from job_leases where name = 'admin-events'");
     const reader = await runner();
     await reader.followAdminEvents();
     const created = await createUserThroughGateway(gateway, token);

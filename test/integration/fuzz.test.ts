@@ -214,7 +214,7 @@ describe('fuzzer', () => {
 
   /**
    * PostgreSQL's mirror, table by table: every table but the audit journal and the
-   * idempotency keys, which record attempts by design, the jobs' leases, and the webhook
+   * idempotency keys, which record attempts by design, and the webhook
    * deliveries, which delivery creates from committed events (WRITTEN_BY_CALLS).
    */
   let fingerprintSql: string | undefined;
@@ -222,7 +222,7 @@ describe('fuzzer', () => {
     if (!fingerprintSql) {
       const { rows: tables } = await database.query<{ table_name: string }>(
         `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'
-          and table_name not in ('audit_events', 'idempotency_keys', 'job_leases', 'mikro_orm_migrations', 'webhook_deliveries')
+          and table_name not in ('audit_events', 'idempotency_keys', 'mikro_orm_migrations', 'webhook_deliveries')
           order by table_name`,
       );
       fingerprintSql = tables

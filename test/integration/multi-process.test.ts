@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { randomUUID } from 'node:crypto';
-import { claimLease, createJobs, type Jobs } from '../../src/jobs/jobs.js';
+import type { JobsConfig } from '../../src/config.js';
+import { createJobEngine, type JobEngine } from '../../src/jobs/job-engine.js';
+import { createJobs, type Jobs } from '../../src/jobs/jobs.js';
 import type { Orm } from '../../src/db/orm.js';
 import { openDatabase } from '../../src/database.js';
 import { createKeycloakAdmin } from '../../src/keycloak/admin-client.js';
@@ -24,6 +25,7 @@ let proxy: KeycloakProxy;
 let gateway: TestGateway;
 let token: string;
 const orms: Orm[] = [];
+const engines: JobEngine[] = [];
 beforeAll(async () => {
   backends = await isolatedBackends('multi_process');
   proxy = await startKeycloakProxy(config.keycloak.url);
@@ -32,15 +34,18 @@ beforeAll(async () => {
   token = (await passwordGrant(admin.email, admin.password, backends.realm)).access_token;
 });
 afterAll(async () => {
+  await Promise.all(engines.map((engine) => engine.stop()));
   await Promise.all(orms.map((orm) => orm.close()));
   await gateway?.close();
   await proxy?.close();
   await backends?.close();
 });
 
-async function runner(): Promise<Jobs> {
+async function runner(jobsConfig: Partial<JobsConfig> = {}): Promise<Jobs> {
   const orm = await openDatabase(backends.config.databaseUrl);
   orms.push(orm);
+  const engine = createJobEngine({ databaseUrl: backends.config.databaseUrl, log: createLogger({ level: 'silent' }), supervise: true });
+  engines.push(engine);
   const keycloak = createKeycloakAdmin({
     url: proxy.url,
     realm: backends.realm,
@@ -52,7 +57,8 @@ async function runner(): Promise<Jobs> {
     em: orm.em,
     services: serviceDependencies(backends.config, keycloak.client),
     log: createLogger({ level: 'silent' }),
-    config: { ...backends.config.jobs, syncBatchSize: 2 },
+    config: { ...backends.config.jobs, syncBatchSize: 2, syncIntervalSeconds: 3600, adminEventsIntervalSeconds: 3600, ...jobsConfig },
+    engine,
   });
 }
 
@@ -91,32 +97,30 @@ describe('several gateway processes', () => {
     ).toEqual([{ count: USERS }]);
   });
 
-  it('two processes claiming the reconciler lease at once: exactly one gets it, until it ends', async () => {
-    const [first, second] = [await runner(), await runner()];
-    const name = `test-lease-${randomUUID()}`;
-    const [a, b] = await Promise.all([
-      claimLease(orms[orms.length - 2]!.em.fork(), name, first.holder, 60),
-      claimLease(orms[orms.length - 1]!.em.fork(), name, second.holder, 60),
-    ]);
-    expect([a, b].filter(Boolean)).toHaveLength(1);
-    const winner = a ? first : second;
-    expect(await backends.sql('select holder from job_leases where name = $1', [name])).toEqual([{ holder: winner.holder }]);
-    await backends.sql(`update job_leases set lease_until = now() - interval '1 second' where name = $1`, [name]);
-    expect(await claimLease(orms[orms.length - 1]!.em.fork(), name, (a ? second : first).holder, 60)).toBe(true);
-    await backends.sql('delete from job_leases where name = $1', [name]);
-  });
+  it('three processes running the reconciler queue: one run at a time between them, each the next one an interval after the last', async () => {
+    const interval = 1;
+    const runners = await Promise.all([1, 2, 3].map(() => runner({ reconcileIntervalSeconds: interval })));
+    for (const jobs of runners) jobs.start();
+    const completed = () =>
+      backends.sql<{ started: Date; completed: Date }>(
+        `select started_on as started, completed_on as completed from pgboss.job
+          where name = 'reconciler' and state = 'completed' order by started_on`,
+      );
+    await expect.poll(async () => (await completed()).length, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(4);
+    await Promise.all(runners.map((jobs) => jobs.stop()));
 
-  it("several processes reconcile once per interval between them, not once each; the next run is the holder's", async () => {
-    const runners = [await runner(), await runner(), await runner()];
-    const interval = backends.config.jobs.reconcileIntervalSeconds;
-    const at = (seconds: number) => new Date(Date.now() + seconds * 1000);
-    await backends.sql("delete from job_leases where name = 'reconciler'");
-    expect(await runners[0]!.reconcile(at(0))).not.toBeNull();
-    // The others' timers fire within the interval: they find the lease taken and skip.
-    expect(await runners[1]!.reconcile(at(1))).toBeNull();
-    expect(await runners[2]!.reconcile(at(interval / 2))).toBeNull();
-    // The holder runs at its next interval; had it died, another would once the interval passed.
-    expect(await runners[0]!.reconcile(at(interval + 1))).not.toBeNull();
-    expect(await runners[1]!.reconcile(at(2 * interval + 2))).not.toBeNull();
+    const runs = await completed();
+    for (const [index, run] of runs.entries()) {
+      const previous = runs[index - 1];
+      if (previous)
+        expect(run.started.getTime(), `run ${index} started after run ${index - 1} ended`).toBeGreaterThanOrEqual(
+          previous.completed.getTime(),
+        );
+    }
+    // Never more than one queued: every process's first run, and each run's next, share one slot.
+    const [waiting] = await backends.sql<{ count: number }>(
+      `select count(*)::int as count from pgboss.job where name = 'reconciler' and state in ('created', 'retry')`,
+    );
+    expect(waiting!.count).toBeLessThanOrEqual(1);
   });
 });

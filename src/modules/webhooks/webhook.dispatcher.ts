@@ -1,7 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
+import type { PgBoss } from 'pg-boss';
 import type { WebhooksConfig } from '../../config.js';
 import { listenToChannel, type ChannelListener } from '../../db/channel-listener.js';
+import { HEARTBEAT_SECONDS, type JobEngine } from '../../jobs/job-engine.js';
 import { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../logger.js';
 import type { Resolver } from './address-policy.js';
@@ -11,6 +13,10 @@ import { sendWebhook, signatureHeader, type AttemptResult } from './webhook-send
 import { originOf } from './webhook.service.js';
 import { DELIVERIES_CHANNEL, DeliveryStatements, WebhooksQueries, type AttemptOutcome, type ClaimedDelivery } from './webhooks.queries.js';
 
+/** The job engine's queue of delivery runs, and its two keys: a run now, and the next poll. */
+const DELIVERY_QUEUE = 'webhook-delivery';
+const WAKE = 'wake';
+const DUE = 'due';
 /** Events read from the outbox per endpoint and statement. */
 const FAN_OUT_BATCH = 500;
 /** The first retry waits about this long; each next one twice as long, up to MAX_BACKOFF_MS. */
@@ -38,9 +44,11 @@ export interface DispatchRun {
 export interface WebhookDispatcher {
   /** Queues deliveries of new events, then makes every attempt due now, until none is left. */
   runOnce(): Promise<DispatchRun>;
-  /** Listens for new events and redeliveries, and polls for retries, until stop. */
+  /** Runs deliveries as jobs of the engine, woken by new events and redeliveries, polling for retries, until stop. */
   start(): void;
-  /** Stops listening and polling; waits for the run under way. */
+  /** Queues a delivery run now (the relay calls it when events got positions); nothing before start. */
+  wake(): void;
+  /** Stops this process's delivery worker; waits for the run under way. */
   stop(): Promise<void>;
   /** Stops, and closes the delivery connections. */
   close(): Promise<void>;
@@ -57,6 +65,8 @@ export interface DispatcherDependencies {
   /** Resolves endpoint hosts at delivery (the system's DNS unless a test gives another). */
   resolve?: Resolver;
   log: Logger;
+  /** Where background runs are queued (src/jobs/job-engine.ts). */
+  engine: JobEngine;
   /** Told of each attempt (the metrics); for a delivered one, how long after its event. */
   onAttempt?: (attempt: { delivered: boolean; lagSeconds?: number }) => void;
 }
@@ -88,7 +98,7 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
   const log = deps.log.child({ component: 'webhooks' });
   const pool = new pg.Pool({
     connectionString: deps.databaseUrl,
-    max: config.concurrency + 1,
+    max: 2 * config.concurrency + 1,
     application_name: 'iam-gateway webhook delivery',
   });
   pool.on('error', (error) => log.warn({ err: error }, 'a webhook delivery connection failed'));
@@ -220,66 +230,33 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
     );
   };
 
-  // Set by a wake-up: events may have been committed since the last queueing.
-  let fresh = false;
-
   const runOnce = async (): Promise<DispatchRun> => {
-    fresh = false;
     const run: DispatchRun = { queued: await fanOut(), attempted: 0, succeeded: 0 };
-    let refill: Promise<void> | undefined;
     // Each worker takes the next due delivery until none is left. Events committed meanwhile
-    // are queued by the first worker to run out (the others wait for it), so that an endpoint
-    // slow to answer holds up its own deliveries only, not the run's other workers.
+    // are another run's (a wake-up queues it, and it starts beside this one): an endpoint slow
+    // to answer holds up its own deliveries only.
     const worker = async () => {
-      for (;;) {
-        if (await attemptOne(run)) continue;
-        if (!fresh) return;
-        refill ??= (async () => {
-          fresh = false;
-          run.queued += await fanOut();
-        })().finally(() => {
-          refill = undefined;
-        });
-        await refill;
-      }
+      while (await attemptOne(run));
     };
     await Promise.all(Array.from({ length: config.concurrency }, worker));
     return run;
   };
 
-  // Background: a run at a time; a wake-up during a run asks for another right after it.
-  let stopped = true;
-  let running: Promise<void> | undefined;
-  let again = false;
-  let timer: NodeJS.Timeout | undefined;
-  let listeners: ChannelListener[] = [];
+  // Background: runs are jobs of the engine's DELIVERY_QUEUE. A wake-up queues one to run at
+  // once (WAKE); every run ends by queueing the next poll (DUE) for the earliest retry, or
+  // pollSeconds from now. The queue's policy is `short`: at most one job queued per key across
+  // the fleet (wake-ups during a run queue one more, not one each), any number running: runs
+  // may overlap, in one process or several, because order and one-in-flight per endpoint are
+  // the claims' (above), not the scheduler's. A process killed mid-run loses its claims with
+  // its connection (the deliveries are due again at once), and its job, heartbeat lost, is
+  // retried elsewhere within about 15 s.
+  let started = false;
 
-  const schedule = (delayMs: number) => {
-    clearTimeout(timer);
-    if (!stopped) timer = setTimeout(wake, Math.max(0, delayMs));
-  };
+  // From any process, running deliveries or not: the relay of one that does not wakes the others.
   const wake = () => {
-    if (stopped) return;
-    fresh = true;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        try {
-          await runOnce();
-        } catch (error) {
-          log.warn({ err: error }, 'webhook delivery run failed; it runs again at the next poll');
-        }
-      } while (again && !stopped);
-      const pollMs = config.pollSeconds * 1000;
-      const due = await nextDue().catch(() => undefined);
-      schedule(due ? Math.min(pollMs, due.getTime() - now().getTime()) : pollMs);
-    })().finally(() => {
-      running = undefined;
-    });
+    deps.engine
+      .send(DELIVERY_QUEUE, null, { singletonKey: WAKE })
+      .catch((error: unknown) => log.warn({ err: error }, 'could not queue a webhook delivery run; the next poll runs it'));
   };
   const nextDue = async () => {
     const client = await pool.connect();
@@ -289,30 +266,74 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
       client.release();
     }
   };
+  const pollAgain = async (boss: PgBoss) => {
+    const pollMs = config.pollSeconds * 1000;
+    const due = await nextDue().catch(() => undefined);
+    const delayMs = due ? Math.max(0, Math.min(pollMs, due.getTime() - now().getTime())) : pollMs;
+    await boss.send(DELIVERY_QUEUE, null, { singletonKey: DUE, startAfter: new Date(Date.now() + delayMs) });
+  };
 
+  // The queue exists for every process, whether it delivers or only wakes those that do.
+  deps.engine.register(async (boss) => {
+    await boss.createQueue(DELIVERY_QUEUE, {
+      policy: 'short',
+      notify: true,
+      heartbeatSeconds: HEARTBEAT_SECONDS,
+      retryLimit: 1_000_000,
+      retryDelay: 1,
+      // A run goes on while deliveries are due: long behind slow endpoints; a dead process is
+      // found by its heartbeat.
+      expireInSeconds: 4 * 3600,
+      deleteAfterSeconds: 3600,
+    });
+  });
+  let working = false;
+  const work = async (boss: PgBoss) => {
+    if (!started) return;
+    // Two at once: a wake-up's run starts while one waits on a slow endpoint.
+    if (!working)
+      await boss.work(DELIVERY_QUEUE, { localConcurrency: 2, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 }, async () => {
+        try {
+          await runOnce();
+        } catch (error) {
+          log.warn({ err: error }, 'webhook delivery run failed; it runs again at the next poll');
+        }
+        await pollAgain(boss);
+      });
+    working = true;
+    await pollAgain(boss);
+  };
+
+  let listener: ChannelListener | undefined;
   const stop = async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await Promise.all(listeners.map((listener) => listener.close()));
-    listeners = [];
-    await running;
+    if (!started) return;
+    started = false;
+    await listener?.close();
+    listener = undefined;
+    await deps.engine.offWork(DELIVERY_QUEUE);
+    working = false;
   };
 
   return {
     runOnce,
+    wake,
     start() {
-      if (!stopped) return;
-      stopped = false;
-      listeners = [feed.channel, DELIVERIES_CHANNEL].map((channel) =>
-        listenToChannel({
-          databaseUrl: deps.databaseUrl,
-          channel,
-          onMessage: wake,
-          // Announcements missed while not listening are caught up at once.
-          onListening: (listening) => listening && wake(),
-          log,
-        }),
-      );
+      if (started) return;
+      started = true;
+      // Redeliveries and endpoints turned on again are announced on DELIVERIES_CHANNEL; new
+      // events by the relay (wake).
+      listener = listenToChannel({
+        databaseUrl: deps.databaseUrl,
+        channel: DELIVERIES_CHANNEL,
+        onMessage: wake,
+        // Announcements missed while not listening are caught up at once.
+        onListening: (listening) => listening && wake(),
+        log,
+      });
+      deps.engine.register(work);
+      deps.engine
+        .start()
+        .catch((error: unknown) => log.error({ err: error }, 'the job engine did not start; webhooks are not delivered by this process'));
       wake();
     },
     stop,

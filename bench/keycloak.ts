@@ -62,7 +62,7 @@ export function clientCredentialsToken(target: KeycloakTarget, clientId: string,
 /** The realm's admin REST API, authenticated by `token`. */
 export class KeycloakAdminRest {
   constructor(
-    private readonly target: KeycloakTarget,
+    readonly target: KeycloakTarget,
     private readonly token: () => Promise<string>,
   ) {}
 

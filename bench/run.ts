@@ -9,6 +9,8 @@
  *   npm run bench -- --runs=1     one run per figure instead of three (a quick look, not a result)
  *   npm run bench -- --scale      the scale profile instead (bench/scale/profile.ts): mirrors of 10k,
  *                                 100k and 1M users; seeding takes minutes, once; -- --sizes=10k,100k picks
+ *   npm run bench -- --scale-reconciler   the reconciler's full comparison at 10k and 100k Keycloak users
+ *                                 (bench/scale/reconcile.ts): time and peak memory; seeding 100k takes long, once
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -25,6 +27,7 @@ import { KeycloakAdminRest, masterAdminToken } from './keycloak.js';
 import { LOG_DIR, startServer, type ServerProcess } from './processes.js';
 import { renderMarkdown, type Report, type Row } from './report.js';
 import { scaleProfile } from './scale/profile.js';
+import { RECONCILE_SIZES, reconcileProfile, type ReconcileSize } from './scale/reconcile.js';
 import { scaleDatabase, SIZES, type SizeLabel } from './scale/seed.js';
 import { seed } from './seed.js';
 import { deleteImported, importWorkload } from './workloads/import.js';
@@ -36,6 +39,7 @@ import { deleteSignups, signupWorkload } from './workloads/signup.js';
 import { stackStartWorkload } from './workloads/stack-start.js';
 import { testSuiteWorkload } from './workloads/test-suite.js';
 import { usersWorkload } from './workloads/users.js';
+import { webhooksWorkload } from './workloads/webhooks.js';
 
 /** Every workload's number, as `--only` names them. */
 const WORKLOADS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -49,6 +53,8 @@ interface Arguments {
   quick: boolean;
   /** The scale profile's sizes, when --scale. */
   scale?: SizeLabel[];
+  /** The reconciler's sizes, when --scale-reconciler. */
+  reconciler?: ReconcileSize[];
 }
 
 function parseArguments(argv: string[]): Arguments {
@@ -57,20 +63,51 @@ function parseArguments(argv: string[]): Arguments {
   const runs = Number(argv.find((arg) => arg.startsWith('--runs='))?.slice('--runs='.length) ?? 3);
   const sizes = argv.find((arg) => arg.startsWith('--sizes='))?.slice('--sizes='.length);
   const scale = argv.includes('--scale') ? ((sizes ?? Object.keys(SIZES).join(',')).split(',') as SizeLabel[]) : undefined;
+  const reconciler = argv.includes('--scale-reconciler')
+    ? ((sizes ?? Object.keys(RECONCILE_SIZES).join(',')).split(',') as ReconcileSize[])
+    : undefined;
   const unknown = argv.filter(
     (arg) =>
-      arg !== '--quick' && arg !== '--scale' && !arg.startsWith('--only=') && !arg.startsWith('--runs=') && !arg.startsWith('--sizes='),
+      arg !== '--quick' &&
+      arg !== '--scale' &&
+      arg !== '--scale-reconciler' &&
+      !arg.startsWith('--only=') &&
+      !arg.startsWith('--runs=') &&
+      !arg.startsWith('--sizes='),
   );
-  if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1 || (scale && !scale.every((label) => label in SIZES))) {
+  if (
+    unknown.length > 0 ||
+    !Number.isInteger(runs) ||
+    runs < 1 ||
+    (scale && !scale.every((label) => label in SIZES)) ||
+    (reconciler && !reconciler.every((label) => label in RECONCILE_SIZES))
+  ) {
     throw new Error(
-      `usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,6,7,8,9] [-- --runs=N] | npm run bench -- --scale [--sizes=10k,100k,1m]  (got ${argv.join(' ')})`,
+      `usage: npm run bench [-- --quick] [-- --only=1,2,3,4,5,6,7,8,9] [-- --runs=N] | npm run bench -- --scale [--sizes=10k,100k,1m] | npm run bench -- --scale-reconciler [--sizes=10k,100k]  (got ${argv.join(' ')})`,
     );
   }
   const workloads = new Set(only ? only.split(',').map(Number) : quick ? [1, 2, 3, 7] : WORKLOADS);
-  return { workloads, runs, quick, scale };
+  return { workloads, runs, quick, scale, reconciler };
 }
 
 /** The scale profile: its own realm and databases, on the same stack. */
+/** The reconciler's comparison at 10k and 100k Keycloak users: writes bench/results/<date>-reconciler-scale.md. */
+async function reconcilerMain(labels: ReconcileSize[], runs: number): Promise<void> {
+  const progress = terminalProgress();
+  const stack = await startStack({ env: { ...process.env, LOG_LEVEL: 'warn', PORT: '0' }, database: DATABASE, progress });
+  try {
+    const markdown = await reconcileProfile({ stackEnv: stack.env, labels, runs, progress });
+    process.stdout.write(`\n${markdown}\n`);
+    const directory = join(process.cwd(), 'bench', 'results');
+    mkdirSync(directory, { recursive: true });
+    const file = join(directory, `${new Date().toISOString().slice(0, 10)}-reconciler-scale.md`);
+    writeFileSync(file, `${markdown}\n`);
+    process.stderr.write(`Written to ${file}\n`);
+  } finally {
+    await stack.stop();
+  }
+}
+
 async function scaleMain(labels: SizeLabel[]): Promise<void> {
   const progress = terminalProgress();
   const stack = await startStack({
@@ -130,6 +167,7 @@ async function environmentNotes(ctx: BenchContext, masterToken: () => Promise<st
 async function main(): Promise<void> {
   const args = parseArguments(process.argv.slice(2));
   if (args.scale) return scaleMain(args.scale);
+  if (args.reconciler) return reconcilerMain(args.reconciler, args.runs);
   const started = performance.now();
   const progress = terminalProgress();
   const stack = await startStack({
@@ -278,6 +316,23 @@ async function main(): Promise<void> {
           } finally {
             await stop(gateway);
             await stop(bareSockets);
+          }
+        }),
+      );
+      add(
+        await attempt('8. Identity events: webhooks', async () => {
+          // Its delivery worker is one of the jobs; the reconciler's full comparison an hour away,
+          // and the receiver on the loopback address, which production refuses.
+          const gateway = await start('gateway', {
+            ...serverEnv,
+            JOBS_ENABLED: 'true',
+            RECONCILE_INTERVAL_SECONDS: '3600',
+            WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
+          });
+          try {
+            return await webhooksWorkload(ctx, gateway);
+          } finally {
+            await stop(gateway);
           }
         }),
       );

@@ -204,7 +204,7 @@ async function mirrorLooksComplete(db: pg.Client): Promise<boolean> {
   return Number(row!.users) === SEED_USERS && Number(row!.roles) === roles && Number(row!.groups) === groups && row!.admin === '1';
 }
 
-interface KeycloakUser {
+export interface KeycloakUser {
   id: string;
   username: string;
   email?: string;
@@ -221,7 +221,7 @@ interface KeycloakUser {
  * the managed roles each holds directly, the groups each belongs to. Links come from
  * the role and group side (one paged listing per role and per group), not per user.
  */
-async function mirrorUsers(admin: KeycloakAdminRest, db: pg.Client): Promise<void> {
+export async function mirrorUsers(admin: KeycloakAdminRest, db: pg.Client): Promise<void> {
   const users = await admin.all<KeycloakUser>('/users?briefRepresentation=false');
   const roles = (await db.query<{ id: string; name: string }>('select id, name from realm_roles')).rows;
   const groups = (await db.query<{ id: string }>('select id from groups')).rows;
@@ -235,9 +235,24 @@ async function mirrorUsers(admin: KeycloakAdminRest, db: pg.Client): Promise<voi
     const members = await admin.all<{ id: string }>(`/groups/${group.id}/members?briefRepresentation=true`);
     for (const member of members) userGroups.push([member.id, group.id]);
   }
+  await writeMirror(db, users, userRoles, userGroups);
+}
 
+/**
+ * The mirror's users and direct links made exactly these, in one transaction. `quiet` writes
+ * them with triggers off (the outbox's events and the kept users count, which it then counts
+ * again): a bulk fixture of 100,000 users otherwise spends half an hour making events nobody reads.
+ */
+export async function writeMirror(
+  db: pg.Client,
+  users: KeycloakUser[],
+  userRoles: [string, string][],
+  userGroups: [string, string][],
+  quiet = false,
+): Promise<void> {
   await db.query('begin');
   try {
+    if (quiet) await db.query('set local session_replication_role = replica');
     const column = <T>(pick: (user: KeycloakUser) => T) => users.map(pick);
     await db.query(
       `insert into users (id, username, email, first_name, last_name, enabled, email_verified, attributes, sync_status, created_at, updated_at)
@@ -270,6 +285,10 @@ async function mirrorUsers(admin: KeycloakAdminRest, db: pg.Client): Promise<voi
       userGroups.map(([user]) => user),
       userGroups.map(([, group]) => group),
     ]);
+    if (quiet) {
+      await db.query('delete from users_count');
+      await db.query('insert into users_count (slot, count) select 0, count(*) from users');
+    }
     await db.query('commit');
   } catch (error) {
     await db.query('rollback');

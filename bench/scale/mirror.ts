@@ -78,7 +78,7 @@ export async function seedMirror(db: pg.Client, { users, admin, log }: MirrorSee
   await db.query(`comment on database ${db.escapeIdentifier(db.database!)} is null`);
   await step(
     'cleared',
-    'truncate users, user_roles, user_groups, memberships, tenants, invitations, user_sync, audit_events, deleted_users',
+    'truncate users, user_roles, user_groups, memberships, tenants, invitations, user_sync, user_sessions_ended, audit_events, deleted_users',
   );
   // The mirror's own groups (Keycloak's keep their Keycloak ids): their role links go with them.
   await step(

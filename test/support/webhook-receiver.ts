@@ -13,6 +13,8 @@ export interface ReceivedWebhook {
   body: { type: string; timestamp: string; data: Record<string, any> };
   /** What the receiver answered: an HTTP status, or 'held' for a request never answered. */
   answer: number | 'held';
+  /** When the request had arrived and verified (performance.now(), the receiving process's clock): the bench's latencies. */
+  receivedAt: number;
 }
 
 /** What the receiver does with the next request: answer this status, or hold it unanswered until released. */
@@ -31,6 +33,8 @@ export interface WebhookReceiver {
   behaviour: Behaviour;
   /** Every request, in arrival order. */
   readonly received: ReceivedWebhook[];
+  /** Called with each verified request as it arrives (the bench waits on it instead of polling). */
+  onReceive?: (entry: ReceivedWebhook) => void;
   /** Requests that did not verify with any secret. */
   readonly unverified: number;
   /** The requests it answered 2xx, each webhook-id once: how a receiver drops duplicates. */
@@ -81,8 +85,10 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       verifiedBy,
       body: JSON.parse(payload),
       answer: receiver.behaviour === 'hold' ? 'held' : receiver.behaviour,
+      receivedAt: performance.now(),
     };
     received.push(entry);
+    receiver.onReceive?.(entry);
     if (receiver.behaviour === 'hold') held.push(response);
     else response.writeHead(receiver.behaviour).end();
   };

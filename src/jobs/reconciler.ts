@@ -1,5 +1,6 @@
 import type KeycloakAdminClient from '@keycloak/keycloak-admin-client';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import pRetry from 'p-retry';
 import { UUID } from '../validation.js';
 import type { Logger } from '../logger.js';
 import { AuditQueries, type StaleEvent } from '../modules/audit/audit.queries.js';
@@ -50,6 +51,24 @@ interface Pass {
 }
 
 const PAGE_SIZE = 500;
+/**
+ * A page Keycloak fails to answer (a timeout on a large, busy realm, a dropped connection) is
+ * asked again, 1 s then 2 s later, before the run gives up: a full comparison of a large realm
+ * takes many minutes, and one slow page among hundreds used to throw all of it away, the next
+ * run starting again from the first page. p-retry does the waiting and the counting.
+ */
+const PAGE_RETRIES = 2;
+
+function readPage<T>(log: Logger, what: string, first: number, read: () => Promise<T>): Promise<T> {
+  return pRetry(read, {
+    retries: PAGE_RETRIES,
+    minTimeout: 1000,
+    onFailedAttempt: ({ error, retriesLeft }) => {
+      if (retriesLeft > 0)
+        log.warn({ err: error, page: what, first, retriesLeft }, 'Keycloak did not answer a page of the comparison: asked again');
+    },
+  });
+}
 const STALE_BATCH = 200;
 const CREATE_ACTIONS = new Set(['USER_CREATE', 'USER_SIGNUP', 'USER_REGISTER', 'INVITATION_ACCEPT']);
 const DELETE_ACTIONS = new Set(['USER_DELETE', 'ACCOUNT_DELETE']);
@@ -120,7 +139,7 @@ async function mirrorUsers(pass: Pass, options: ReconcilerOptions, now: Date, ru
   const added = new Set<string>();
   let above: string | null = null;
   for (let first = 0; ; first += pageSize) {
-    const page = await keycloak.list(first, pageSize);
+    const page = await readPage(log, 'users', first, () => keycloak.list(first, pageSize));
     const last = page.length < pageSize;
     // Read after the listing: covers every write that was under way while Keycloak was read.
     const inFlight = await touched();
@@ -199,7 +218,7 @@ async function mirrorUpdated({ services }: Pass, user: MirroredUser, notSince: D
  * Keycloak) before their link goes.
  */
 async function mirrorLinks(
-  { services }: Pass,
+  { services, log }: Pass,
   touched: () => Promise<Set<string>>,
   snapshotAt: Date,
   added: Set<string>,
@@ -235,7 +254,7 @@ async function mirrorLinks(
     let changed = 0;
     let above: string | null = null;
     for (let first = 0; ; first += pageSize) {
-      const page = await list(first, pageSize);
+      const page = await readPage(log, `${target.kind} members`, first, () => list(first, pageSize));
       const last = page.length < pageSize;
       const eligibleAmong = await eligibleNow(target.id);
       if (!eligibleAmong) return changed;

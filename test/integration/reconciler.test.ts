@@ -5,6 +5,8 @@ import { createServices, serviceDependencies } from '../../src/services.js';
 import { createUserThroughGateway, unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
+import { createKeycloakAdmin } from '../../src/keycloak/admin-client.js';
+import { startKeycloakProxy } from '../support/keycloak-proxy.js';
 import { keycloakAdmin, passwordGrant } from '../support/keycloak.js';
 import { captureLog, LEVEL } from '../support/log-capture.js';
 import { keycloakGroupNamed, localLinks, localUser, newEmail } from '../support/sync.js';
@@ -187,11 +189,11 @@ describe('reconciler: journal entries left PENDING', () => {
 
 describe('reconciler: the full comparison streams', () => {
   /** One run of the full comparison reading `pageSize` Keycloak users at a time. */
-  const comparison = (pageSize: number) => {
+  const comparison = (pageSize: number, keycloak = gateway.app.keycloak.client) => {
     const { app } = gateway;
-    const dependencies = serviceDependencies(backends.config, app.keycloak.client);
+    const dependencies = serviceDependencies(backends.config, keycloak);
     return reconcileWith(
-      { em: app.orm.em, keycloak: app.keycloak.client, services: (em) => createServices(em, dependencies, app.log), log: app.log },
+      { em: app.orm.em, keycloak, services: (em) => createServices(em, dependencies, app.log), log: app.log },
       { pendingTimeoutSeconds: backends.config.jobs.pendingTimeoutSeconds, pageSize },
     );
   };
@@ -225,5 +227,38 @@ describe('reconciler: the full comparison streams', () => {
 
     // The figure is real: one page as large as the realm holds all of it.
     expect((await comparison(500)).usersHeldAtMost).toBeGreaterThanOrEqual(count);
+  });
+
+  it('asks again for a page Keycloak failed to answer, and finishes the comparison instead of giving it up', async () => {
+    await reconcile();
+    const late = await consoleUser();
+    const proxy = await startKeycloakProxy(backends.config.keycloak.url);
+    try {
+      const { keycloak } = backends.config;
+      const { client } = createKeycloakAdmin({
+        url: proxy.url,
+        realm: keycloak.realm,
+        clientId: keycloak.apiClientId,
+        clientSecret: keycloak.apiClientSecret,
+      });
+      // The second page of users fails twice (Keycloak down or slow for a moment), then answers.
+      let failures = 0;
+      const secondPage = /^GET \/admin\/realms\/[^/]+\/users\/?\?.*first=2(&|$)/;
+      proxy.failWhen = (request) => secondPage.test(request) && failures++ < 2;
+
+      const run = await comparison(2, client);
+
+      expect(failures).toBe(3);
+      expect(proxy.requests.filter((request) => secondPage.test(request))).toHaveLength(3);
+      expect(run.usersAdded).toBe(1);
+      expect(await localUser(late.email, backends)).toMatchObject({ id: late.id, sync_status: 'SYNCED' });
+      expect(
+        captured.lines.some(
+          (line) => line.level === LEVEL.warn && line.msg === 'Keycloak did not answer a page of the comparison: asked again',
+        ),
+      ).toBe(true);
+    } finally {
+      await proxy.close();
+    }
   });
 });

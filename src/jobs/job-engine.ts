@@ -15,7 +15,10 @@ import type { Logger } from '../logger.js';
  *   is queued once, never twice, and never overlaps it;
  * - LISTEN/NOTIFY wake-ups (`useListenNotify`, queue `notify`) for work that must start at
  *   once (webhook delivery), with polling kept as the fallback;
- * - it can enqueue inside a transaction of ours (`send(..., { db })`), and owns its schema.
+ * - it owns its schema and migrates it itself, and can enqueue inside a transaction of ours
+ *   (`send(..., { db })`). The relay does not need that: it queues a delivery run after its
+ *   commit, and one lost between the two (the process dies) is caught by the next run queued
+ *   for retries, WEBHOOK_POLL_SECONDS later at most.
  */
 export interface JobEngine {
   /** Starts pg-boss once (later calls wait for the same start), then applies the registrations. */

@@ -270,7 +270,8 @@ async function main(): Promise<void> {
     if (args.workloads.has(8)) {
       add(
         await attempt('8. Identity events', async () => {
-          const gateway = await start('gateway', serverEnv);
+          // The fan-out's 1,000 subscribers are one administrator's connections.
+          const gateway = await start('gateway', { ...serverEnv, SUBSCRIPTION_CONNECTIONS_PER_ACCOUNT: '2000' });
           const bareSockets = await start('bare-websocket', serverEnv);
           try {
             return await eventsWorkload(ctx, gateway, bareSockets);

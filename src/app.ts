@@ -231,6 +231,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     formatError,
     log,
     now: options.now,
+    maxConnectionsPerAccount: config.http.subscriptionConnectionsPerAccount,
   });
   subscriptions = subscriptionServer;
   const metricsServer = config.http.metricsPort === undefined ? undefined : createMetricsServer(metrics, log);

@@ -96,6 +96,11 @@ export interface Config {
      * listener; absent, /metrics is served beside /graphql.
      */
     metricsPort?: number;
+    /**
+     * GraphQL subscription connections (graphql-ws) one account may hold open at once
+     * (src/http/subscriptions.ts): SUBSCRIPTION_CONNECTIONS_PER_ACCOUNT.
+     */
+    subscriptionConnectionsPerAccount: number;
   };
   databaseUrl: string;
   /**
@@ -356,6 +361,7 @@ export function loadConfig(env: Env = process.env): Config {
         unique([...(environment === 'development' ? DEVELOPMENT_CORS_ORIGINS : []), ...frontendOrigins]),
       ),
       metricsPort: read.optional('METRICS_PORT') === undefined ? undefined : read.port('METRICS_PORT', 0),
+      subscriptionConnectionsPerAccount: read.positive('SUBSCRIPTION_CONNECTIONS_PER_ACCOUNT', 20),
     },
     databaseUrl: read.url('DATABASE_URL', ['postgres:', 'postgresql:']),
     tenancyMode,

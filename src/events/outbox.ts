@@ -225,6 +225,26 @@ export async function eventsAfter(
   return records.map(toRow);
 }
 
+/**
+ * Up to `limit` numbered events before `position` (null: the newest), in commit order,
+ * matching `filter`: the newest page, and the pages before it, read backward.
+ */
+export async function eventsBefore(
+  em: EntityManager,
+  position: number | null,
+  limit: number,
+  filter: EventFilter = {},
+): Promise<IdentityEventRow[]> {
+  const where = filterClauses(filter, position === null ? ['position is not null'] : ['position < ?'], position === null ? [] : [position]);
+  const records = await em
+    .getConnection()
+    .execute<EventRecord[]>(`select ${EVENT_COLUMNS} from identity_events where ${where.sql} order by position desc limit ?`, [
+      ...where.params,
+      limit,
+    ]);
+  return records.map(toRow).reverse();
+}
+
 /** Whether any numbered event matching `filter` lies at or before `position` (a page's hasPreviousPage). */
 export async function eventsAtOrBefore(em: EntityManager, position: number, filter: EventFilter = {}): Promise<boolean> {
   const where = filterClauses(filter, ['position <= ?'], [position]);

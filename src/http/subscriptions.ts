@@ -44,6 +44,12 @@ export interface SubscriptionServerOptions {
   log: Logger;
   /** The clock tokens expire by (tests move it). */
   now?: () => number;
+  /**
+   * Connections one account may hold open at once (config.http.subscriptionConnectionsPerAccount):
+   * a few tabs and devices, not a loop opening thousands, each kept and admitted again at
+   * every change of the account for as long as it is open.
+   */
+  maxConnectionsPerAccount: number;
 }
 
 export interface SubscriptionServer {
@@ -92,11 +98,13 @@ type Extra = {
  *   which PostgreSQL announces (`userChanged`);
  * - each event is shown under the permission table's rule again, with the caller as they are
  *   at that moment (the subscription's resolver, src/modules/events).
+ * One account holds at most `maxConnectionsPerAccount` connections: one more is closed with 1013
+ * (try again later).
  * Only subscriptions travel here: queries and mutations keep HTTP, where the rate limits,
  * idempotency and access log are.
  */
 export function serveSubscriptions(options: SubscriptionServerOptions): SubscriptionServer {
-  const { schema, limits, log, formatError } = options;
+  const { schema, limits, log, formatError, maxConnectionsPerAccount } = options;
   // A request the gateway will not run, like a document that does not validate: BAD_USER_INPUT (src/errors.ts).
   const refusal = (message: string) => new GraphQLError(message);
   const format = (errors: readonly GraphQLError[]) => errors.map((error) => formatError(error.toJSON(), error));
@@ -154,6 +162,13 @@ export function serveSubscriptions(options: SubscriptionServerOptions): Subscrip
           ctx.extra.socket.close(CloseCode.Unauthorized, 'Unauthorized');
           return false;
         }
+        // Counted and added with no wait in between, so that sockets admitted at once are counted too.
+        if (openFor(connection.userId) >= maxConnectionsPerAccount) {
+          clearTimeout(connection.expiry);
+          // 1013 (try again later): the account's other sockets are its limit, not its token.
+          ctx.extra.socket.close(1013, `At most ${maxConnectionsPerAccount} connections per account`);
+          return false;
+        }
         ctx.extra.admitted = connection;
         admitted.add(connection);
         return true;
@@ -206,6 +221,25 @@ export function serveSubscriptions(options: SubscriptionServerOptions): Subscrip
     },
     sockets,
   );
+
+  // graphql-ws (use/ws) answers an error of a socket (a frame over MAX_MESSAGE_BYTES, a broken
+  // frame: the client's doing, before any sign-in) with console.error and a stack trace, then
+  // closes it. Its listener, added as the socket connected just before this one, is replaced
+  // by one that writes a line to the gateway's log instead: one JSON line per failed socket,
+  // with the reason and no stack, like every other line operators collect.
+  sockets.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error: Error & { code?: string }) => {
+      log.info({ reason: error.code ?? error.message }, 'a subscription connection failed');
+      if (socket.readyState === socket.OPEN) socket.close(CloseCode.InternalServerError, 'Internal server error');
+    });
+  });
+
+  function openFor(userId: string): number {
+    let count = 0;
+    for (const connection of admitted) if (connection.userId === userId) count++;
+    return count;
+  }
 
   function forget(extra: Extra) {
     if (!extra.admitted) return;

@@ -1,13 +1,12 @@
 import { pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
-import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import WebSocket from 'ws';
 import { sql } from '../support/database.js';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
 import { consoleRole, createUserThroughGateway, realmRoleIds } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, renewedToken } from '../support/keycloak.js';
+import { watch as watchEvents } from '../support/subscriptions.js';
 import { useTenancy } from '../support/tenancy.js';
 
 // A second attacker-reviewer's probes of sessions, credentials and privilege grants: each
@@ -222,39 +221,10 @@ describe('privilege grants, in a realm of their own', () => {
 });
 
 describe('identityEvents over graphql-ws', () => {
-  const SUBSCRIBE = 'subscription($filter: EventFilter) { identityEvents(filter: $filter) { id type subjectId tenantId } }';
-
   /** A subscription of `token`'s caller: what came, how the connection closed. */
   function watch(token: string, variables: Record<string, unknown> = {}) {
-    const state = {
-      events: [] as { subjectId: string }[],
-      errors: [] as { extensions?: { code?: string } }[],
-      completed: false,
-      closed: null as { code: number } | null,
-    };
-    const client = createClient({
-      url: gateway.url.replace(/^http/, 'ws'),
-      webSocketImpl: WebSocket,
-      connectionParams: { authorization: `Bearer ${token}` },
-      retryAttempts: 0,
-      lazy: false,
-      on: { closed: (event) => void (state.closed = { code: (event as { code: number }).code }) },
-    });
-    client.subscribe<{ identityEvents: { subjectId: string } }>(
-      { query: SUBSCRIBE, variables },
-      {
-        next: (result) => {
-          if (result.data?.identityEvents) state.events.push(result.data.identityEvents);
-          if (result.errors) state.errors.push(...(result.errors as never[]));
-        },
-        error: (error) => {
-          if (Array.isArray(error)) state.errors.push(...error);
-          state.completed = true;
-        },
-        complete: () => void (state.completed = true),
-      },
-    );
-    return { state, dispose: () => client.dispose() };
+    const state = watchEvents(gateway, token, variables);
+    return { state, dispose: () => state.client.dispose() };
   }
 
   it("ATTACK2-8: an administrator's subscription ends (4403) as soon as their sessions are ended, and streams nothing after", async () => {

@@ -52,6 +52,17 @@ interface EventNode {
   after: Record<string, any> | null;
 }
 
+const BACKWARD = /* GraphQL */ `
+  query Newest($first: Int, $last: Int, $before: String, $filter: EventFilter) {
+    events(first: $first, last: $last, before: $before, filter: $filter) {
+      edges { cursor node { id type origin actorId subjectType subjectId tenantId occurredAt before after } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+`;
+
+const backwardPage = (variables: Record<string, unknown>) => gateway.graphql(BACKWARD, { token: adminToken, variables });
+
 async function eventsPage(variables: Record<string, unknown>, token = adminToken) {
   const response = await gateway.graphql(EVENTS, { token, variables });
   return response;
@@ -166,7 +177,10 @@ describe('identity events of changes made through the gateway', () => {
       { type: 'GROUP_MEMBERS_CHANGED', origin: 'GATEWAY' },
     ]);
     expect(groupEvents[0]!.after).toMatchObject({ id: groupId, roleIds: [roleId] });
-    expect([groupEvents[1]!.before, groupEvents[1]!.after]).toEqual([{ memberIds: [] }, { memberIds: [user.id] }]);
+    expect([groupEvents[1]!.before, groupEvents[1]!.after]).toEqual([
+      { memberCount: 0 },
+      { memberCount: 1, addedMemberIds: [user.id], removedMemberIds: [] },
+    ]);
     const userEvents = await allEvents({ subjectId: user.id, types: ['USER_GROUPS_CHANGED'] });
     expect(userEvents.map((event) => event.after)).toEqual([{ groups: [{ id: groupId, name: expect.any(String) }] }]);
 
@@ -235,6 +249,35 @@ describe('identity events of changes made through the gateway', () => {
     const resumed = await eventsPage({ filter: { types: ['USER_CREATED'] }, after: cursor });
     expect(resumed.data!.events.edges.map((edge: { node: EventNode }) => edge.node.subjectId)).toEqual([second.id]);
     expect(resumed.data!.events.edges.map((edge: { node: EventNode }) => edge.node.subjectId)).not.toContain(first.id);
+  });
+
+  it('a screen reads the newest events first, backward (last, before), each page in commit order; both ways at once is refused', async () => {
+    const user = await createUser();
+    await updateUser(user.id, { firstName: 'One' });
+    await updateUser(user.id, { firstName: 'Two' });
+    const filter = { subjectId: user.id };
+    const forward = await allEvents(filter);
+    expect(typesOf(forward)).toEqual(['USER_CREATED', 'USER_UPDATED', 'USER_UPDATED']);
+    const ids = (response: Awaited<ReturnType<typeof backwardPage>>) =>
+      response.data!.events.edges.map((edge: { node: EventNode }) => edge.node.id);
+
+    const newest = await backwardPage({ last: 2, filter });
+    expect(ids(newest)).toEqual([forward[1]!.id, forward[2]!.id]);
+    expect(newest.data!.events.pageInfo).toMatchObject({ hasPreviousPage: true, hasNextPage: false });
+    const older = await backwardPage({ last: 2, before: newest.data!.events.pageInfo.startCursor, filter });
+    expect(ids(older)).toEqual([forward[0]!.id]);
+    expect(older.data!.events.pageInfo).toMatchObject({ hasPreviousPage: false, hasNextPage: true });
+    // The newest page's cursor is a consumer's cursor too: forward from it, what commits next.
+    await updateUser(user.id, { firstName: 'Three' });
+    const next = await eventsPage({ after: newest.data!.events.pageInfo.endCursor, filter });
+    expect(typesOf(next.data!.events.edges.map((edge: { node: EventNode }) => edge.node))).toEqual(['USER_UPDATED']);
+
+    const both = await backwardPage({ first: 2, last: 2 });
+    expect(both.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: { first: 'not with last or before' } } });
+    const none = await backwardPage({ last: 0 });
+    expect(none.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: { last: 'must be between 1 and 200' } } });
+    const forged = await backwardPage({ last: 1, before: 'not-a-cursor' });
+    expect(forged.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: { before: 'invalid cursor' } } });
   });
 
   it('refuses a cursor of another list, and filters by origin and type', async () => {

@@ -1,45 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { createClient, type Client } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import WebSocket from 'ws';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, passwordGrant } from '../support/keycloak.js';
+import { subscribed, type Watch, watch as watchEvents } from '../support/subscriptions.js';
 
 // identityEvents over graphql-ws, end to end: a real gateway (two of them, sharing PostgreSQL
 // as two replicas would), real tokens from Keycloak, real writes through the gateway.
 
-const SUBSCRIBE = `subscription($filter: EventFilter) {
-  identityEvents(filter: $filter) { id type origin actorId subjectType subjectId tenantId after }
-}`;
 const CREATE_USER = `mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }`;
 const UPDATE_USER = 'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { user { id } } }';
 const CREATE_TENANT = 'mutation($name: String!) { createTenant(input: { name: $name }) { tenant { id } } }';
 const INVITE = `mutation($tenantId: ID!, $email: String!) {
   createInvitation(input: { tenantId: $tenantId, email: $email, role: MEMBER }) { invitation { id } }
 }`;
-
-interface Event {
-  id: string;
-  type: string;
-  origin: string;
-  actorId: string | null;
-  subjectType: string;
-  subjectId: string;
-  tenantId: string | null;
-  after: Record<string, unknown> | null;
-}
-
-/** One subscription: what it received, how it ended, and a wait for a condition on them. */
-interface Watch {
-  events: Event[];
-  /** Errors that came with an event (the rule refused that one). */
-  errors: { message: string; extensions?: { code?: string } }[];
-  /** The subscription ended (the gateway completed it: a refused start ends so). */
-  completed: boolean;
-  closed: { code: number; reason: string } | null;
-  until<T>(found: () => T | null | undefined | false, what: string, timeoutMs?: number): Promise<T>;
-  client: Client;
-}
 
 let gateway: TestGateway;
 /** A second replica: a subscriber here sees what the first one writes. */
@@ -62,77 +36,10 @@ afterAll(async () => {
   await Promise.all([gateway?.close(), replica?.close()]);
 });
 
-function watch(target: TestGateway, token: string | null, variables: Record<string, unknown> = {}, query = SUBSCRIBE): Watch {
-  const changed = new Set<() => void>();
-  const notify = () => {
-    for (const listener of changed) listener();
-  };
-  const state: Watch = {
-    events: [],
-    errors: [],
-    completed: false,
-    closed: null,
-    client: createClient({
-      url: target.url.replace(/^http/, 'ws'),
-      webSocketImpl: WebSocket,
-      connectionParams: token === null ? {} : { authorization: `Bearer ${token}` },
-      retryAttempts: 0,
-      lazy: false,
-      on: {
-        closed: (event) => {
-          const { code, reason } = event as { code: number; reason: string };
-          state.closed = { code, reason: String(reason) };
-          notify();
-        },
-      },
-    }),
-    until(found, what, timeoutMs = 15_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const value = found();
-          if (value === undefined || value === null || value === false) return;
-          cleanup();
-          resolve(value as never);
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new Error(
-              `timed out waiting for ${what}: ${JSON.stringify({ events: state.events, errors: state.errors, closed: state.closed })}`,
-            ),
-          );
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          changed.delete(check);
-        };
-        changed.add(check);
-        check();
-      });
-    },
-  };
-  clients.push(state.client);
-  state.client.subscribe<{ identityEvents: Event }>(
-    { query, variables },
-    {
-      next: (result) => {
-        if (result.data?.identityEvents) state.events.push(result.data.identityEvents);
-        if (result.errors) state.errors.push(...(result.errors as Watch['errors']));
-        notify();
-      },
-      // The gateway refused to run it (an `error` message): it ended too.
-      error: (error) => {
-        if (Array.isArray(error)) state.errors.push(...error);
-        state.completed = true;
-        notify();
-      },
-      complete: () => {
-        state.completed = true;
-        notify();
-      },
-    },
-  );
-  return state;
+function watch(target: TestGateway, token: string | null, variables: Record<string, unknown> = {}, query?: string): Watch {
+  const subscription = watchEvents(target, token, variables, query);
+  clients.push(subscription.client);
+  return subscription;
 }
 
 /** The errors of a start the gateway refused: answered once and completed, the connection left open. */
@@ -141,14 +48,6 @@ async function refusedStart(subscription: Watch) {
   expect(subscription.events).toEqual([]);
   expect(subscription.closed).toBeNull();
   return errors;
-}
-
-/** A subscription the gateway's stream has taken in: from now on, every commit reaches it. */
-async function subscribed(target: TestGateway, open: () => Watch): Promise<Watch> {
-  const before = target.app.liveEvents.subscribers;
-  const subscription = open();
-  await vi.waitFor(() => expect(target.app.liveEvents.subscribers).toBeGreaterThan(before), { timeout: 10_000, interval: 20 });
-  return subscription;
 }
 
 async function asAdmin<T = Record<string, any>>(query: string, variables: Record<string, unknown>, target = gateway): Promise<T> {

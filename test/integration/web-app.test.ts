@@ -274,7 +274,8 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
         await expect.poll(async () => (await storedTokens(page)).access_token, WAIT).not.toBe(first.access_token);
         // Admitted by a gateway for which the first token has expired (it would close with 4401,
         // which graphql-ws does not retry): the new connection_init carried the renewed token.
-        await page.getByRole('status').getByText('Live: new events appear as they happen.').waitFor(WAIT);
+        // Polled rather than waited for, so that a failure says what the page shows instead.
+        await expect.poll(() => page.getByRole('status').first().textContent(), WAIT).toBe('Live: new events appear as they happen.');
       } finally {
         gatewayAhead = 0;
       }

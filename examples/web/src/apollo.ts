@@ -43,7 +43,15 @@ const withToken = new SetContextLink(async ({ headers }) => {
  * with the new tenant.
  */
 export const subscriptions = createClient({
-  url: settings.gatewayUrl.replace(/^http/, 'ws'),
+  // The token is made ready before the socket opens, not between its opening and
+  // connection_init: the gateway closes a socket that sends no connection_init within 3 s
+  // (4408), and renewing an expired token is a round trip to Keycloak that can take longer.
+  // A slow renewal then cost a refused connection and a growing retry delay each time.
+  url: async () => {
+    await currentAccessToken();
+    return settings.gatewayUrl.replace(/^http/, 'ws');
+  },
+  // Called once the socket is open: the token made ready above, read from storage.
   connectionParams: async () => {
     const token = await currentAccessToken();
     const tenantId = currentTenantId();

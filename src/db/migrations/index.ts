@@ -17,6 +17,7 @@ import { Migration20261205000000 } from './Migration20261205000000.js';
 import { Migration20261205002500 } from './Migration20261205002500.js';
 import { Migration20261205004000 } from './Migration20261205004000.js';
 import { Migration20261205015200 } from './Migration20261205015200.js';
+import { Migration20261205020100 } from './Migration20261205020100.js';
 
 /** Every migration, oldest first. `npm run migration:create` writes new ones; list them here. */
 export const MIGRATIONS: MigrationObject[] = [
@@ -56,4 +57,6 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261205004000', class: Migration20261205004000 },
   // the job leases go: the jobs run on pg-boss queues
   { name: 'Migration20261205015200', class: Migration20261205015200 },
+  // identity events: GROUP_MEMBERS_CHANGED tells the change, not the member list twice (ATTACK3-3)
+  { name: 'Migration20261205020100', class: Migration20261205020100 },
 ];

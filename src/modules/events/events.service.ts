@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { MAX_PAGE_SIZE, type PageInfo } from '../../db/pagination.js';
+import { MAX_PAGE_SIZE, type PageInfo, type PageWindow } from '../../db/pagination.js';
 import { AppError } from '../../errors.js';
 import {
   decodeEventCursor,
@@ -7,6 +7,7 @@ import {
   type EventFilter,
   eventsAfter,
   eventsAtOrBefore,
+  eventsBefore,
   eventsByIds,
   type IdentityEventRow,
   relayEvents,
@@ -28,28 +29,38 @@ export class EventsService {
   }
 
   /**
-   * The `first` events after the cursor `after` (from the first without one). What committed
-   * up to now is numbered first, so that a caller reads its own changes at once; a consumer
-   * polls with its last cursor and never misses one committed later (commit order).
+   * Forward, the `first` events after the cursor `after` (from the first without one): what
+   * committed up to now is numbered first, so that a caller reads its own changes at once; a
+   * consumer polls with its last cursor and never misses one committed later (commit order).
+   * Backward, the `last` events before the cursor `before` (the newest without one), in commit
+   * order too: a screen shows the newest events without reading every older one first.
    */
-  async list(first: number, after: string | null | undefined, filter: EventFilter): Promise<EventPage> {
-    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
-      throw new AppError('BAD_USER_INPUT', `first must be between 1 and ${MAX_PAGE_SIZE}`, {
-        fieldErrors: { first: `must be between 1 and ${MAX_PAGE_SIZE}` },
+  async list(window: PageWindow, filter: EventFilter): Promise<EventPage> {
+    const backward = 'last' in window;
+    const size = backward ? window.last : window.first;
+    const name = backward ? 'last' : 'first';
+    if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
+      throw new AppError('BAD_USER_INPUT', `${name} must be between 1 and ${MAX_PAGE_SIZE}`, {
+        fieldErrors: { [name]: `must be between 1 and ${MAX_PAGE_SIZE}` },
       });
     }
-    const from = after != null ? decodeEventCursor(after, 'after') : 0;
+    const cursor = backward ? window.before : window.after;
+    const from = cursor != null ? decodeEventCursor(cursor, backward ? 'before' : 'after') : null;
     await relayEvents(this.em);
-    const rows = await eventsAfter(this.em, from, first + 1, filter);
-    const edges = rows.slice(0, first).map((node) => ({ cursor: encodeEventCursor(node.position), node }));
+    const rows = backward ? await eventsBefore(this.em, from, size + 1, filter) : await eventsAfter(this.em, from ?? 0, size + 1, filter);
+    const more = rows.length > size;
+    const page = backward ? rows.slice(more ? 1 : 0) : rows.slice(0, size);
+    const edges = page.map((node) => ({ cursor: encodeEventCursor(node.position), node }));
     const em = this.em;
     let behind: Promise<boolean> | undefined;
     return {
       edges,
       pageInfo: {
-        hasNextPage: rows.length > first,
+        // Backward from `before`, the event at `before` follows; from the newest, none does yet.
+        hasNextPage: backward ? from !== null : more,
         get hasPreviousPage() {
-          if (from === 0) return false;
+          if (backward) return more;
+          if (!from) return false;
           behind ??= eventsAtOrBefore(em, from, filter);
           return behind;
         },

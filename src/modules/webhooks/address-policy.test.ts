@@ -33,6 +33,10 @@ describe('the webhook address classifier', () => {
     // IPv4 embedded in NAT64 or 6to4 prefixes is not plain unicast either.
     ['64:ff9b::7f00:1', 'rfc6052'],
     ['2002:7f00:1::', '6to4'],
+    // IPv4-compatible (::/96) and anything else outside 2000::/3, where ipaddr.js says unicast.
+    ['::7f00:1', 'notGlobalUnicast'],
+    ['::a00:1', 'notGlobalUnicast'],
+    ['4000::1', 'notGlobalUnicast'],
   ])('refuses %s (%s)', (address, range) => {
     expect(nonPublicRange(address)).toBe(range);
   });

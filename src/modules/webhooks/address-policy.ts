@@ -21,6 +21,9 @@ export interface AddressPolicy {
   allowPrivate: boolean;
 }
 
+/** The one IPv6 block allocated for global unicast (IANA's IPv6 address space registry). */
+const GLOBAL_UNICAST_IPV6 = ipaddr.parseCIDR('2000::/3');
+
 /** Why an address is not public, in a word ('loopback', 'private', ...); undefined for a public one. */
 export function nonPublicRange(address: string): string | undefined {
   let parsed: ipaddr.IPv4 | ipaddr.IPv6;
@@ -31,7 +34,13 @@ export function nonPublicRange(address: string): string | undefined {
     return 'not an IP address';
   }
   const range = parsed.range();
-  return range === 'unicast' ? undefined : range;
+  if (range !== 'unicast') return range;
+  // ipaddr.js calls every IPv6 address of no special range 'unicast', ::7f00:1 included: the
+  // IPv4-compatible form (::/96, deprecated by RFC 4291) that the URL parser makes of
+  // [::127.0.0.1], which IPv6-in-IPv4 tunnels and translators carry to 127.0.0.1. Only
+  // 2000::/3 is allocated for global unicast (IANA): anything else is not a public address.
+  if (parsed.kind() === 'ipv6' && !parsed.match(GLOBAL_UNICAST_IPV6)) return 'notGlobalUnicast';
+  return undefined;
 }
 
 /** A URL's problem as an endpoint's address, in words for the administrator; undefined when it may be saved. */

@@ -1,5 +1,5 @@
 import { useQuery, useSubscription } from '@apollo/client/react';
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { subscriptions, useSubscriptionSocketOpen } from '../apollo';
 import { type EventScope, eventScope, latestEvents, mergeEvents, scopeFilter, subjectName } from '../events';
 import { graphql } from '../gql';
@@ -9,7 +9,7 @@ import type { IdentityEventFieldsFragment } from '../gql/graphql';
 
 /** How many events the page shows at first, and how many more each "Show older events" adds. */
 const SHOWN = 20;
-/** The largest page `events` answers: the page reads forward to the newest events in as few requests as it can. */
+/** The largest page `events` answers: the page reads what it missed in as few requests as it can. */
 const READ_PAGE = 200;
 
 // A subset of the home page's `me`: the same Me:<id> object in the cache, so a tenant switch
@@ -48,8 +48,8 @@ const IdentityEventFields = graphql(`
 `);
 
 const EventsQuery = graphql(`
-  query Events($filter: EventFilter, $first: Int, $after: String) {
-    events(filter: $filter, first: $first, after: $after) {
+  query Events($filter: EventFilter, $first: Int, $after: String, $last: Int, $before: String) {
+    events(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
       edges {
         cursor
         node {
@@ -58,6 +58,8 @@ const EventsQuery = graphql(`
       }
       pageInfo {
         hasNextPage
+        hasPreviousPage
+        startCursor
         endCursor
       }
     }
@@ -104,16 +106,22 @@ function EventFeed({ scope }: { scope: EventScope }) {
   const [live, setLive] = useState<IdentityEventFieldsFragment[]>([]);
   const connected = useSubscriptionSocketOpen();
 
-  // `events` reads forward only, from the first event (a consumer's cursor): the newest page
-  // is the last one, so the page reads on until hasNextPage is false (relayStylePagination
-  // merges the pages under one cache entry per filter).
-  const { data, error, fetchMore } = useQuery(EventsQuery, { variables: { filter, first: READ_PAGE } });
+  // The newest events first, read backward (last); older pages before the first one read
+  // (before), as "Show older events" needs them; what committed since, forward from the last
+  // one read (after). relayStylePagination merges them under one cache entry per filter.
+  // `last` and `first` are given explicitly each time: fetchMore adds to the first read's variables.
+  const { data, error, fetchMore } = useQuery(EventsQuery, { variables: { filter, last: SHOWN } });
   const read = data?.events;
   const lastCursor = read?.edges.at(-1)?.cursor;
+  const firstCursor = read?.edges[0]?.cursor;
   const complete = read !== undefined && !read.pageInfo.hasNextPage;
+  const readForward = useCallback(
+    (after: string) => fetchMore({ variables: { first: READ_PAGE, after, last: null, before: null } }),
+    [fetchMore],
+  );
   useEffect(() => {
-    if (read?.pageInfo.hasNextPage && lastCursor) void fetchMore({ variables: { after: lastCursor } });
-  }, [read?.pageInfo.hasNextPage, lastCursor, fetchMore]);
+    if (read?.pageInfo.hasNextPage && lastCursor) void readForward(lastCursor);
+  }, [read?.pageInfo.hasNextPage, lastCursor, readForward]);
 
   // The subscription delivers what commits while its socket is open, and nothing from before:
   // each time the socket opens (a reconnection after the 4403 at token expiry, a network blip,
@@ -122,9 +130,9 @@ function EventFeed({ scope }: { scope: EventScope }) {
   useEffect(
     () =>
       subscriptions.on('connected', () => {
-        if (lastCursor) void fetchMore({ variables: { after: lastCursor } });
+        if (lastCursor) void readForward(lastCursor);
       }),
-    [lastCursor, fetchMore],
+    [lastCursor, readForward],
   );
 
   const subscription = useSubscription(IdentityEventsSubscription, {
@@ -136,6 +144,14 @@ function EventFeed({ scope }: { scope: EventScope }) {
 
   const all = mergeEvents(read?.edges.map((edge) => unmask(IdentityEventFields, edge.node)) ?? [], live);
   const { shown: events, older } = latestEvents(all, shown);
+  const unread = read?.pageInfo.hasPreviousPage ?? false;
+  const showOlder = () => {
+    setShown((count) => count + SHOWN);
+    // Fewer held than the next step shows: read the page before the first one held.
+    if (older < SHOWN && unread && firstCursor) {
+      void fetchMore({ variables: { last: READ_PAGE, before: firstCursor, first: null, after: null } });
+    }
+  };
 
   return (
     <section aria-labelledby="events-heading">
@@ -151,13 +167,13 @@ function EventFeed({ scope }: { scope: EventScope }) {
       {!complete && !error && <p>Loading events…</p>}
       {complete && (
         <>
-          <button type="button" onClick={() => setShown((count) => count + SHOWN)} disabled={older === 0}>
+          <button type="button" onClick={showOlder} disabled={older === 0 && !unread}>
             Show older events
           </button>
           <table>
             <caption>
               {'tenantId' in scope ? "This tenant's events" : 'All events'}, newest last
-              {older > 0 && ` (${older} older not shown)`}
+              {(older > 0 || unread) && ' (older events not shown)'}
             </caption>
             <thead>
               <tr>

@@ -238,7 +238,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   // One job engine per process: it runs the jobs where they are enabled, and elsewhere only
   // queues work for the processes that run it (a webhook delivery run after a relay).
-  const engine = createJobEngine({ databaseUrl: config.databaseUrl, log, supervise: config.jobs.enabled });
+  const engine = createJobEngine({ databaseUrl: config.databaseUrl, log, runsJobs: config.jobs.enabled });
   const jobs = createJobs({ em: orm.em, services: serviceDependencies, log, config: config.jobs, engine, metrics });
   if (config.jobs.enabled) jobs.start();
   const outbox = startOutboxRelay({

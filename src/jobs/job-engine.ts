@@ -15,7 +15,10 @@ import type { Logger } from '../logger.js';
  *   is queued once, never twice, and never overlaps it;
  * - LISTEN/NOTIFY wake-ups (`useListenNotify`, queue `notify`) for work that must start at
  *   once (webhook delivery), with polling kept as the fallback;
- * - it can enqueue inside a transaction of ours (`send(..., { db })`), and owns its schema.
+ * - it owns its schema and migrates it itself, and can enqueue inside a transaction of ours
+ *   (`send(..., { db })`). The relay does not need that: it queues a delivery run after its
+ *   commit, and one lost between the two (the process dies) is caught by the next run queued
+ *   for retries, WEBHOOK_POLL_SECONDS later at most.
  */
 export interface JobEngine {
   /** Starts pg-boss once (later calls wait for the same start), then applies the registrations. */
@@ -64,21 +67,25 @@ const SETUP_RETRY_MAX_MS = 30_000;
 export function createJobEngine(deps: {
   databaseUrl: string;
   log: Logger;
-  /** Whether this process watches for stalled jobs (the processes that run jobs do). */
-  supervise: boolean;
+  /**
+   * Whether this process runs jobs: it then watches for stalled ones and listens for new ones.
+   * One that does not only queues work for the others, on fewer connections.
+   */
+  runsJobs: boolean;
 }): JobEngine {
   const log = deps.log.child({ component: 'job-engine' });
   const boss = new PgBoss({
     connectionString: deps.databaseUrl,
     schema: 'pgboss',
     application_name: 'iam-gateway jobs',
-    max: 4,
-    supervise: deps.supervise,
+    // PostgreSQL's connections are shared by every process: few, as queries here are short.
+    max: deps.runsJobs ? 3 : 2,
+    supervise: deps.runsJobs,
     superviseIntervalSeconds: SUPERVISE_SECONDS,
     monitorIntervalSeconds: SUPERVISE_SECONDS,
     // No cron schedules: periodic jobs schedule their next run themselves, to the second.
     schedule: false,
-    useListenNotify: true,
+    useListenNotify: deps.runsJobs,
   });
   boss.on('error', (error) => log.warn({ err: error }, 'the job engine reported an error; it retries on its own'));
 

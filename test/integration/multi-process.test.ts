@@ -44,7 +44,7 @@ afterAll(async () => {
 async function runner(jobsConfig: Partial<JobsConfig> = {}): Promise<Jobs> {
   const orm = await openDatabase(backends.config.databaseUrl);
   orms.push(orm);
-  const engine = createJobEngine({ databaseUrl: backends.config.databaseUrl, log: createLogger({ level: 'silent' }), supervise: true });
+  const engine = createJobEngine({ databaseUrl: backends.config.databaseUrl, log: createLogger({ level: 'silent' }), runsJobs: true });
   engines.push(engine);
   const keycloak = createKeycloakAdmin({
     url: proxy.url,

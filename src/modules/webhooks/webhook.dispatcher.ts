@@ -98,7 +98,7 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
   const log = deps.log.child({ component: 'webhooks' });
   const pool = new pg.Pool({
     connectionString: deps.databaseUrl,
-    max: 2 * config.concurrency + 1,
+    max: config.concurrency + 1,
     application_name: 'iam-gateway webhook delivery',
   });
   pool.on('error', (error) => log.warn({ err: error }, 'a webhook delivery connection failed'));
@@ -290,7 +290,7 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
   let working = false;
   const work = async (boss: PgBoss) => {
     if (!started) return;
-    // Two at once: a wake-up's run starts while one waits on a slow endpoint.
+    // Two at once: a wake-up's run starts while one waits on a slow endpoint (they share the pool).
     if (!working)
       await boss.work(DELIVERY_QUEUE, { localConcurrency: 2, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 }, async () => {
         try {

@@ -163,7 +163,11 @@ export class WebhookService {
         actorId,
         details: { origin: originOf(endpoint.url) },
       },
-      (em) => this.deps.queries.within(em).delete(id),
+      async (em) => {
+        if (!(await this.deps.queries.within(em).delete(id))) {
+          throw new AppError('CONFLICT', 'A delivery to this endpoint is being attempted right now: delete it once that has ended');
+        }
+      },
     );
     return endpoint;
   }
@@ -214,7 +218,9 @@ export class WebhookService {
       },
       async (em) => {
         const queries = this.deps.queries.within(em);
-        await queries.requeue(deliveryId, this.deps.now());
+        if (!(await queries.requeue(deliveryId, this.deps.now()))) {
+          throw new AppError('CONFLICT', 'The delivery is being attempted or redelivered right now: redeliver it once that has ended');
+        }
         await queries.announce();
       },
     );

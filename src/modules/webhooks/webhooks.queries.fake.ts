@@ -45,11 +45,12 @@ export class InMemoryWebhooks implements WebhookStatements {
     if (endpoint) Object.assign(endpoint, Object.fromEntries(Object.entries(change).filter(([, value]) => value !== undefined)));
   }
 
-  async delete(id: string): Promise<void> {
+  async delete(id: string): Promise<boolean> {
     this.endpoints.splice(
       this.endpoints.findIndex((endpoint) => endpoint.id === id),
       1,
     );
+    return true;
   }
 
   async rotate(id: string, secrets: SealedSecrets): Promise<void> {
@@ -69,8 +70,9 @@ export class InMemoryWebhooks implements WebhookStatements {
     return this.deliveries.filter((delivery) => ids.includes(delivery.id));
   }
 
-  async requeue(deliveryId: string, now: Date): Promise<void> {
+  async requeue(deliveryId: string, now: Date): Promise<boolean> {
     Object.assign(this.deliveries.find((delivery) => delivery.id === deliveryId)!, { status: 'PENDING', nextAttemptAt: now });
+    return true;
   }
 
   async announce(): Promise<void> {

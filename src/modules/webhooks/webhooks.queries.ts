@@ -111,8 +111,21 @@ export class WebhooksQueries {
     return row !== undefined;
   }
 
-  async delete(id: string): Promise<void> {
-    await statementsOn(this.em).run('delete from webhook_endpoints where id = ?', [id]);
+  /**
+   * Deletes the endpoint and its deliveries; false, deleting nothing, when one of its deliveries
+   * is locked (an attempt under way, or a redelivery): the delete would wait for it on a request
+   * connection, for as long as the endpoint takes to answer (ATTACK4-2).
+   */
+  async delete(id: string): Promise<boolean> {
+    const { rows, run } = statementsOn(this.em);
+    const [row] = await rows<{ busy: boolean }>(
+      `with free as (select id from webhook_deliveries where endpoint_id = ? for update skip locked)
+       select (select count(*) from webhook_deliveries where endpoint_id = ?) > (select count(*) from free) as busy`,
+      [id, id],
+    );
+    if (row?.busy) return false;
+    await run('delete from webhook_endpoints where id = ?', [id]);
+    return true;
   }
 
   async rotate(id: string, secrets: SealedSecrets, now: Date): Promise<void> {
@@ -178,13 +191,19 @@ export class WebhooksQueries {
     await statementsOn(this.em).run(`select pg_notify('${DELIVERIES_CHANNEL}', '')`);
   }
 
-  /** The delivery joins the end of its endpoint's queue, due now, with a new retry period. */
-  async requeue(deliveryId: string, now: Date): Promise<void> {
-    await statementsOn(this.em).run(
+  /**
+   * The delivery joins the end of its endpoint's queue, due now, with a new retry period; false
+   * when its row is locked (an attempt of it under way, or another redelivery). Skipped, not
+   * waited for: an attempt holds the row for as long as the endpoint takes to answer, and a
+   * request waiting on it holds one of the request pool's connections meanwhile (ATTACK4-1).
+   */
+  async requeue(deliveryId: string, now: Date): Promise<boolean> {
+    const rows = await statementsOn(this.em).rows(
       `update webhook_deliveries set status = 'PENDING', seq = nextval('webhook_delivery_seq'), next_attempt_at = ?, first_attempt_at = null
-        where id = ?`,
+        where id = (select id from webhook_deliveries where id = ? for update skip locked) returning id`,
       [now, deliveryId],
     );
+    return rows.length > 0;
   }
 }
 

@@ -54,7 +54,14 @@ const eagerJobs = (config: Config): Config => ({
   },
 });
 
-describe('chaos: a gateway process killed', () => {
+/**
+ * Each test spawns gateway processes, kills one and waits for another to finish its work (a
+ * restart, a takeover after the heartbeat is lost): on a loaded 2-core machine the spawning
+ * alone can take a minute, past the default test timeout. An upper bound, not a measure.
+ */
+const PROCESS_TEST_TIMEOUT_MS = 180_000;
+
+describe('chaos: a gateway process killed', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
   it('killed between the Keycloak calls and the local commit: a restarted gateway’s reconciler mirrors what Keycloak holds', async () => {
     const ops = new Operations();
     const token = await rig.token();

@@ -56,7 +56,10 @@ export class WebhookEndpointResolver {
     return { ...message('Webhook endpoint updated'), endpoint, secret: null };
   }
 
-  @Mutation(() => MessagePayloadType, { description: 'ROLE_ADMIN. Deletes an endpoint and its delivery log.' })
+  @Mutation(() => MessagePayloadType, {
+    description:
+      'ROLE_ADMIN. Deletes an endpoint and its delivery log. CONFLICT while one of its deliveries is being attempted: try again once it ends.',
+  })
   async deleteWebhookEndpoint(@Arg('id', () => ID, { description: 'The endpoint to delete.' }) id: string, @Ctx() context: GatewayContext) {
     await context.services.webhooks.delete(id, principalOf(context).userId);
     return message('Webhook endpoint deleted');
@@ -77,7 +80,9 @@ export class WebhookEndpointResolver {
     };
   }
 
-  @Mutation(() => WebhookDeliveryPayloadType, { description: 'Deliver one event to its endpoint again, now.' })
+  @Mutation(() => WebhookDeliveryPayloadType, {
+    description: 'Deliver one event to its endpoint again, now. CONFLICT while that delivery is being attempted: try again once it ends.',
+  })
   async redeliverWebhook(
     @Arg('deliveryId', () => ID, { description: 'The delivery to make again.' }) deliveryId: string,
     @Ctx() context: GatewayContext,

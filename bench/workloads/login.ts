@@ -1,10 +1,10 @@
+import { alternating } from '../alternating.js';
 import { graphqlData, type BenchContext, type WorkloadResult } from '../context.js';
 import { tokenRequest } from '../keycloak.js';
-import { percentile } from '../load.js';
 import type { ServerProcess } from '../processes.js';
 import { met } from '../report.js';
 import { BENCH_ADMIN } from '../seed.js';
-import { figure, number, ratio, summarize } from '../stats.js';
+import { figure, number, ratio } from '../stats.js';
 
 const LOGIN = /* GraphQL */ `
   mutation Login($input: LoginInput!) {
@@ -39,43 +39,19 @@ export async function loginWorkload(ctx: BenchContext, gateway: ServerProcess): 
     });
     if (!tokens.access_token) throw new Error('the password grant answered no access token');
   };
-  const timed = async (login: () => Promise<void>) => {
-    const started = performance.now();
-    await login();
-    return performance.now() - started;
-  };
-
-  for (let i = 0; i < WARMUP; i++) {
-    await throughGateway();
-    await keycloakAlone();
-  }
-  const gatewayRuns: number[][] = [];
-  const keycloakRuns: number[][] = [];
-  for (let run = 1; run <= ctx.runs; run++) {
-    await ctx.progress.step(
-      `login, run ${run}/${ctx.runs}: ${LOGINS} through the gateway, ${LOGINS} straight to Keycloak, alternating`,
-      async () => {
-        // One of each in turn, so that whatever else loads the machine weighs on both sides alike.
-        const gatewayTimes: number[] = [];
-        const keycloakTimes: number[] = [];
-        for (let i = 0; i < LOGINS; i++) {
-          gatewayTimes.push(await timed(throughGateway));
-          keycloakTimes.push(await timed(keycloakAlone));
-        }
-        gatewayRuns.push(gatewayTimes.sort((a, b) => a - b));
-        keycloakRuns.push(keycloakTimes.sort((a, b) => a - b));
-      },
-    );
-  }
+  const { gateway: times, baseline } = await alternating(
+    ctx,
+    { name: 'login', count: LOGINS, warmup: WARMUP },
+    throughGateway,
+    keycloakAlone,
+  );
   // What one login costs the gateway in SQL statements (the caller's record, looked up once the token verifies).
   await gateway.command('count-start');
   await throughGateway();
   const statements = Number(await gateway.command('count-stop'));
 
-  const p50 = summarize(gatewayRuns.map((times) => percentile(times, 0.5)));
-  const p95 = summarize(gatewayRuns.map((times) => percentile(times, 0.95)));
-  const kcP50 = summarize(keycloakRuns.map((times) => percentile(times, 0.5)));
-  const kcP95 = summarize(keycloakRuns.map((times) => percentile(times, 0.95)));
+  const { p50, p95 } = times;
+  const { p50: kcP50, p95: kcP95 } = baseline;
   const r50 = p50.median / kcP50.median;
   const workload = '7. `login` (50 sequential)';
   return {

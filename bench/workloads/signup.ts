@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { type AlternatingResult, alternating } from '../alternating.js';
 import { graphqlData, type BenchContext, type WorkloadResult } from '../context.js';
 import { clientCredentialsToken, KeycloakAdminRest, tokenRequest } from '../keycloak.js';
-import { percentile } from '../load.js';
 import type { ServerProcess } from '../processes.js';
 import { met } from '../report.js';
 import { EMAIL_DOMAIN } from '../seed.js';
-import { figure, number, ratio, summarize } from '../stats.js';
+import { figure, number, ratio } from '../stats.js';
 
 const SIGNUP = /* GraphQL */ `
   mutation Signup($input: SignupInput!) {
@@ -56,36 +56,10 @@ export async function signupWorkload(ctx: BenchContext, gateway: ServerProcess):
       password: PASSWORD,
     });
   };
-  const timed = async (signup: () => Promise<void>) => {
-    const started = performance.now();
-    await signup();
-    return performance.now() - started;
-  };
-
   let statements = Number.NaN;
-  const gatewayRuns: number[][] = [];
-  const keycloakRuns: number[][] = [];
+  let measured: AlternatingResult;
   try {
-    for (let i = 0; i < WARMUP; i++) {
-      await throughGateway();
-      await keycloakAlone();
-    }
-    for (let run = 1; run <= ctx.runs; run++) {
-      await ctx.progress.step(
-        `signup, run ${run}/${ctx.runs}: ${SIGNUPS} through the gateway, ${SIGNUPS} straight to Keycloak, alternating`,
-        async () => {
-          // One of each in turn, so that whatever else loads the machine weighs on both sides alike.
-          const gatewayTimes: number[] = [];
-          const keycloakTimes: number[] = [];
-          for (let i = 0; i < SIGNUPS; i++) {
-            gatewayTimes.push(await timed(throughGateway));
-            keycloakTimes.push(await timed(keycloakAlone));
-          }
-          gatewayRuns.push(gatewayTimes.sort((a, b) => a - b));
-          keycloakRuns.push(keycloakTimes.sort((a, b) => a - b));
-        },
-      );
-    }
+    measured = await alternating(ctx, { name: 'signup', count: SIGNUPS, warmup: WARMUP }, throughGateway, keycloakAlone);
     // What one sign-up costs the gateway in SQL statements (journal, mirror, the lookups around them).
     await gateway.command('count-start');
     await throughGateway();
@@ -94,10 +68,8 @@ export async function signupWorkload(ctx: BenchContext, gateway: ServerProcess):
     await ctx.progress.step('Delete the accounts made by the sign-ups', () => deleteSignups(ctx));
   }
 
-  const p50 = summarize(gatewayRuns.map((times) => percentile(times, 0.5)));
-  const p95 = summarize(gatewayRuns.map((times) => percentile(times, 0.95)));
-  const kcP50 = summarize(keycloakRuns.map((times) => percentile(times, 0.5)));
-  const kcP95 = summarize(keycloakRuns.map((times) => percentile(times, 0.95)));
+  const { p50, p95 } = measured.gateway;
+  const { p50: kcP50, p95: kcP95 } = measured.baseline;
   const r50 = p50.median / kcP50.median;
   const r95 = p95.median / kcP95.median;
   const workload = '3. `signup` (50 sequential)';

@@ -1,4 +1,5 @@
-import { pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { pbkdf2Hash } from '../../test/support/password-hashes.js';
 import pg from 'pg';
 import { graphqlData, type BenchContext, type WorkloadResult } from '../context.js';
 import type { ServerProcess } from '../processes.js';
@@ -19,17 +20,6 @@ const GOAL = 1.5;
 /** A seeded role of the bench's own, not an administrator's: 2,000 new administrators a run would be a strange sight in its logs. */
 const ROLE = ROLE_NAMES.find((name) => name.startsWith('role_bench_')) ?? ROLE_NAMES[0]!;
 
-/** One pbkdf2-sha256 hash for every imported user: Keycloak stores it as given, so its cost is the same for any. */
-function hashOf(password: string) {
-  const salt = randomBytes(16);
-  return {
-    algorithm: 'pbkdf2-sha256',
-    hash: pbkdf2Sync(password, salt, 27500, 32, 'sha256').toString('base64'),
-    salt: salt.toString('base64'),
-    iterations: 27500,
-  };
-}
-
 /**
  * The import workload (issue 16): 1,000 users, each with a password hash, a role and a group,
  * imported in one `importUsers` call, beside the same 1,000 in one call of Keycloak's
@@ -43,7 +33,8 @@ export async function importWorkload(ctx: BenchContext, gateway: ServerProcess):
   const [group] = (await ctx.admin.ok<{ id: string; name: string; path: string }[]>('GET', `/groups?search=${GROUP_NAMES[0]}&exact=true`))
     .body;
   if (!group) throw new Error(`the seeded group ${GROUP_NAMES[0]} is missing`);
-  const hash = hashOf('Bench-import-1');
+  // One hash for every imported user: Keycloak stores it as given, so its cost is the same for any.
+  const hash = pbkdf2Hash('Bench-import-1');
   const tag = randomUUID().slice(0, 6);
   let batch = 0;
   const people = (side: string, count: number) => {

@@ -1,4 +1,4 @@
-import { pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { sql } from '../support/database.js';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
@@ -7,6 +7,7 @@ import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
 import { createKeycloakUser, keycloakAdmin, passwordGrant, renewedToken } from '../support/keycloak.js';
 import { watch as watchEvents } from '../support/subscriptions.js';
+import { pbkdf2Hash } from '../support/password-hashes.js';
 import { useTenancy } from '../support/tenancy.js';
 
 // A second attacker-reviewer's probes of sessions, credentials and privilege grants: each
@@ -275,15 +276,6 @@ describe('importUsers', () => {
     }
   `;
   const email = () => `attack2-${randomUUID().slice(0, 8)}@example.test`;
-  const hashOf = (password: string) => {
-    const salt = randomBytes(16);
-    return {
-      algorithm: 'pbkdf2-sha256',
-      hash: pbkdf2Sync(password, salt, 27500, 32, 'sha256').toString('base64'),
-      salt: salt.toString('base64'),
-      iterations: 27500,
-    };
-  };
 
   it('ATTACK2-10: a user manager cannot state an address verified through an import, for a new user nor by UPDATE of one within reach; nothing is written', async () => {
     const manager = await knownUser(['priv_user_management']);
@@ -340,7 +332,7 @@ describe('importUsers', () => {
 
   it("ATTACK2-12: an imported hash and salt reach no table in clear: not the audit trail, the identity events nor the Idempotency-Key's stored answer", async () => {
     const address = email();
-    const hashed = hashOf('Imported-password-9q');
+    const hashed = pbkdf2Hash('Imported-password-9q');
     const response = await gateway.graphql(IMPORT, {
       token: await adminToken(),
       variables: {

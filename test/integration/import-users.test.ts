@@ -1,4 +1,4 @@
-import { pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { refusingWrites, sql } from '../support/database.js';
 import { realmRoleIds, unique } from '../support/directory.js';
@@ -6,6 +6,7 @@ import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, keycloakAdmin, renewedToken } from '../support/keycloak.js';
 import { captureLog, type CapturedLog } from '../support/log-capture.js';
 import { createMailbox } from '../support/mailbox.js';
+import { pbkdf2Hash as madeElsewhere } from '../support/password-hashes.js';
 import { keycloakLinks, keycloakUsersByEmail, localLinks } from '../support/sync.js';
 
 const IMPORT = /* GraphQL */ `
@@ -55,15 +56,9 @@ afterAll(() => gateway?.close());
 const email = (prefix = 'import') => `${prefix}-${randomUUID().slice(0, 8)}@example.test`;
 const person = (extra: Record<string, unknown> = {}) => ({ email: email(), firstName: 'Grace', lastName: 'Hopper', ...extra });
 
-/** A pbkdf2 hash as another system made it, with Node's crypto (Keycloak's pbkdf2 is HMAC-SHA1). */
-function pbkdf2Hash(password: string, digest: 'sha1' | 'sha256' | 'sha512', iterations = 27500, keyLength = 32) {
-  const salt = randomBytes(16);
-  const hashed = {
-    algorithm: digest === 'sha1' ? 'pbkdf2' : `pbkdf2-${digest}`,
-    hash: pbkdf2Sync(password, salt, iterations, keyLength, digest).toString('base64'),
-    salt: salt.toString('base64'),
-    iterations,
-  };
+/** A pbkdf2 hash made by Node's crypto (test/support/password-hashes.ts), its secrets looked for in the logs. */
+function pbkdf2Hash(password: string, digest: 'sha1' | 'sha256' | 'sha512', iterations?: number, keyLength?: number) {
+  const hashed = madeElsewhere(password, digest, iterations, keyLength);
   for (const secret of [password, hashed.hash, hashed.salt]) secrets.add(secret);
   return hashed;
 }

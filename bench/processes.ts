@@ -26,7 +26,14 @@ export async function startServer(
   mkdirSync(LOG_DIR, { recursive: true });
   const logFile = join(LOG_DIR, `${name}.log`);
   const log = openSync(logFile, 'a');
-  const child = fork(entry(`./servers/${name}.js`), [], { env: { ...env, NODE_ENV: 'production' }, stdio: ['ignore', log, log, 'ipc'] });
+  // BENCH_CPU_PROFILE_DIR=<dir> writes each server's V8 CPU profile there when it stops (open it in
+  // Chrome's DevTools): where a workload's server time goes. NODE_OPTIONS may not carry --cpu-prof.
+  const profileDir = process.env.BENCH_CPU_PROFILE_DIR;
+  const child = fork(entry(`./servers/${name}.js`), [], {
+    env: { ...env, NODE_ENV: 'production' },
+    stdio: ['ignore', log, log, 'ipc'],
+    execArgv: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : process.execArgv,
+  });
   closeSync(log);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s; see ${logFile}`)), 60_000);

@@ -239,7 +239,7 @@ describe('privilege grants: every privilege a user holds, with every path that g
   it('users(filter: { privilegeId }) pages through common holders as through rare ones, and counts them all', async () => {
     // Enough holders that the gateway walks the users in order and checks each (PrivilegeReach.common),
     // rather than collecting every holder: at least sqrt(50 × users) of them, with the users' count
-    // known to the planner (analyze).
+    // and their groups' members known to the planner (analyze), whose estimate decides.
     const [{ count }] = await sql<{ count: string }>('select count(*) from users');
     const bulk = Math.ceil((50 + Math.sqrt(2500 + 200 * Number(count))) / 2) + 50;
     const marker = `grants-${tag}-bulk`;
@@ -256,7 +256,7 @@ describe('privilege grants: every privilege a user holds, with every path that g
       [marker, bulk, ids.child],
     );
     try {
-      await sql('analyze users');
+      await sql('analyze users, user_groups');
       expect((await selectPrivilegeReach(gateway.app.orm.em.fork(), ids.read!)).common).toBe(true);
 
       const PAGE = /* GraphQL */ `

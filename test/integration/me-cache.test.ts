@@ -12,12 +12,20 @@ const ME = 'query { me { user { id firstName enabled } } }';
 const renameElsewhere = (id: string, firstName: string) =>
   sql('update users set first_name = $2, updated_at = now() where id = $1', [id, firstName]);
 const LISTENER = 'iam-gateway listening on users_changed';
+const LOGIN = 'mutation Login($input: LoginInput!) { login(input: $input) { me { id } } }';
 
 describe('me from the caller cache', () => {
   let gateway: TestGateway;
   let statements = 0;
   beforeAll(async () => {
-    gateway = await startTestGateway();
+    // Logins of one account, repeated until a read is kept: far past the default limits.
+    // Its own in-memory limiter, so no other file's gateway shares its counts.
+    const loginLimit = { max: 1000, windowSeconds: 600 };
+    gateway = await startTestGateway((config) => ({
+      ...config,
+      redis: undefined,
+      rateLimits: { ...config.rateLimits, login: { perAccountAndIp: loginLimit, perIp: loginLimit } },
+    }));
     gateway.app.orm.config.set('onQuery', (query: string) => {
       statements++;
       return query;
@@ -49,6 +57,43 @@ describe('me from the caller cache', () => {
       .toBe(0);
     for (let i = 0; i < 5; i++) expect((await me()).data!.me.user.enabled).toBe(true);
     expect(statements).toBe(0);
+  });
+
+  it('keeps every caller cached through a login, and a login of a cached user reads only its account check', async () => {
+    const { me } = await caller();
+    const other = await createKeycloakUser();
+    const login = async () => {
+      const response = await gateway.graphql<{ login: { me: { id: string } } }>(LOGIN, {
+        variables: { input: { username: other.email, password: other.password } },
+      });
+      expect(response.errors).toBeUndefined();
+      expect(response.data!.login.me.id).toBe(other.id);
+    };
+    // A login leaves the process's cache as it was: another caller's next me asks PostgreSQL nothing.
+    await expect
+      .poll(
+        async () => {
+          await me();
+          await login();
+          statements = 0;
+          await me();
+          return statements;
+        },
+        { timeout: 10_000, interval: 20 },
+      )
+      .toBe(0);
+    // The signed-in user's record is read afresh for the account check (disabled: no tokens);
+    // admitting them for `me` is answered from the cache, as their next request would be.
+    await expect
+      .poll(
+        async () => {
+          statements = 0;
+          await login();
+          return statements;
+        },
+        { timeout: 10_000, interval: 20 },
+      )
+      .toBe(1);
   });
 
   it('shows a change another process made in PostgreSQL, once PostgreSQL announced it', async () => {

@@ -280,16 +280,56 @@ class BodyError {
 
 const TOO_LARGE = `Request body larger than ${MAX_BODY_BYTES} bytes`;
 
-async function readJsonBody(request: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_DRAINED_BYTES) return new BodyError(413, TOO_LARGE, true);
-    if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
-  }
-  if (size > MAX_BODY_BYTES) return new BodyError(413, TOO_LARGE);
-  const text = Buffer.concat(chunks).toString('utf8');
+/**
+ * The body, parsed when JSON. Read with the stream's own events rather than async iteration:
+ * its iterator costs a few microseconds per request in promises (measured by `npm run bench`,
+ * workload 1), and a request body is nearly always one chunk.
+ */
+function readJsonBody(request: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onError);
+      request.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_DRAINED_BYTES) {
+        stop();
+        // The client is still sending: the connection goes with it (destroying the request cuts its socket).
+        request.destroy();
+        resolve(new BodyError(413, TOO_LARGE, true));
+      } else if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      resolve(
+        size > MAX_BODY_BYTES
+          ? new BodyError(413, TOO_LARGE)
+          : parseBody(request, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)),
+      );
+    };
+    const onError = (error: Error) => {
+      stop();
+      reject(error);
+    };
+    // Closed before its end without an error (the client went away): as stream.finished says it.
+    const onClose = () => {
+      stop();
+      reject(new Error('the request closed before its body ended'));
+    };
+    request.on('data', onData);
+    request.on('end', onEnd);
+    request.on('error', onError);
+    request.on('close', onClose);
+  });
+}
+
+function parseBody(request: IncomingMessage, bytes: Buffer): unknown {
+  const text = bytes.toString('utf8');
   const type = request.headers['content-type'] ?? '';
   // Apollo's CSRF prevention decides about non-JSON requests; hand it the raw text.
   if (!type.includes('application/json')) return text;

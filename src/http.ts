@@ -165,7 +165,7 @@ async function route(
   response: ServerResponse,
   record: RequestRecord,
 ) {
-  const url = new URL(request.url ?? '/', 'http://gateway');
+  const url = requestTarget(request.url ?? '/');
   switch (url.pathname) {
     case '/healthz':
       return sendJson(response, 200, { status: 'ok' });
@@ -196,6 +196,18 @@ async function route(
   }
   if (handlers.ide && url.pathname.startsWith('/ide/') && (await handlers.ide.sendAsset(url.pathname.slice(5), response))) return;
   return notFound(response);
+}
+
+/**
+ * A plain path without a query string (every POST to /graphql) is its own pathname: the WHATWG
+ * parser would change nothing in it, and costs a few microseconds a request (measured by `npm
+ * run bench`, workload 1). Anything else (dots, escapes, a query string) goes through the parser.
+ */
+const PLAIN_PATH = /^\/[A-Za-z0-9_-]+(?:\/[A-Za-z0-9_-]+)*$/;
+
+function requestTarget(target: string): Pick<URL, 'pathname' | 'search'> {
+  if (PLAIN_PATH.test(target)) return { pathname: target, search: '' };
+  return new URL(target, 'http://gateway');
 }
 
 /** The server of METRICS_PORT: /metrics and nothing else. */
@@ -234,7 +246,13 @@ function redirect(response: ServerResponse, location: string) {
   response.end();
 }
 
-async function graphql(handlers: HttpHandlers, request: IncomingMessage, response: ServerResponse, url: URL, record: RequestRecord) {
+async function graphql(
+  handlers: HttpHandlers,
+  request: IncomingMessage,
+  response: ServerResponse,
+  url: Pick<URL, 'search'>,
+  record: RequestRecord,
+) {
   const headers = new HeaderMap();
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);

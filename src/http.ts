@@ -253,6 +253,9 @@ async function graphql(
   url: Pick<URL, 'search'>,
   record: RequestRecord,
 ) {
+  // GraphQL answers (tokens, personal data) are never to be stored by browsers or proxies. Set
+  // here rather than by an Apollo plugin: one hook fewer on every request.
+  response.setHeader('cache-control', 'no-store');
   const headers = new HeaderMap();
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { Config } from './config.js';
 import { createContext, type GatewayContext } from './context.js';
@@ -165,9 +165,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ApolloServerPluginLandingPageDisabled(),
       // Apollo's cache-control plugin, on by default, runs a hook for every field resolved
       // (thousands in a page of users) to compute hints the gateway never gives; its only
-      // outcome was `cache-control: no-store`, which noStoreHeader says directly.
+      // outcome was `cache-control: no-store`, which the HTTP layer says directly (src/http.ts).
       ApolloServerPluginCacheControlDisabled(),
-      noStoreHeader(),
       rateLimitedStatus(),
       metrics.graphqlPlugin,
       ...(tracing ? [tracing.graphqlPlugin] : []),
@@ -415,19 +414,6 @@ async function jobBacklog(orm: Orm) {
        from audit_events where status = 'PENDING'`,
   );
   return { usersWaitingForSync: row?.users ?? 0, pendingJournalEntries: row?.pending ?? 0, oldestPendingAgeSeconds: row?.oldest ?? 0 };
-}
-
-/** GraphQL answers (tokens, personal data) are never to be stored by browsers or proxies. */
-function noStoreHeader(): ApolloServerPlugin<GatewayContext> {
-  return {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ response }) {
-          response.http.headers.set('cache-control', 'no-store');
-        },
-      };
-    },
-  };
 }
 
 /** Keycloak's admin API, as the gateway's own service account. */

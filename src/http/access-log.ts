@@ -64,6 +64,9 @@ function rootFields(operation: OperationDefinitionNode): string {
  */
 export function logAccess(log: Logger, request: IncomingMessage, response: ServerResponse, record: RequestRecord, startedAt: number) {
   const path = (request.url ?? '/').split('?', 1)[0]!.slice(0, MAX_PATH_LENGTH);
+  const level = PROBES.has(path) ? 'debug' : 'info';
+  // Below LOG_LEVEL the line is not built at all: pino would drop it after it was.
+  if (!log.isLevelEnabled(level)) return;
   const line = {
     requestId: record.requestId,
     method: request.method,
@@ -75,6 +78,5 @@ export function logAccess(log: Logger, request: IncomingMessage, response: Serve
     durationMs: Math.round((performance.now() - startedAt) * 10) / 10,
     ...(!response.writableFinished && { aborted: true }),
   };
-  if (PROBES.has(path)) log.debug(line, 'request');
-  else log.info(line, 'request');
+  log[level](line, 'request');
 }

@@ -114,11 +114,14 @@ const schema: GraphQLSchema = buildSchema(/* GraphQL */ `
   type Group { id: ID! name: String! roles: [Role!]! }
 `);
 
-const cursorOf = (user: User) => Buffer.from(JSON.stringify([user.createdAt.toISOString(), user.id])).toString('base64url');
+// As the gateway's cursors (src/db/pagination.ts): they name their list, then the place in it.
+const cursorOf = (user: User) => Buffer.from(JSON.stringify(['users', user.createdAt.toISOString(), user.id])).toString('base64url');
 
 const rootValue = {
   async users({ first, after }: { first: number; after?: string | null }) {
-    const position = after ? (JSON.parse(Buffer.from(after, 'base64url').toString('utf8')) as [string, string]) : undefined;
+    const position = after
+      ? (JSON.parse(Buffer.from(after, 'base64url').toString('utf8')) as [string, string, string]).slice(1)
+      : undefined;
     const page = await rows<User>(
       `select u.id, u.email, u.first_name as "firstName", u.last_name as "lastName", u.enabled, u.created_at as "createdAt"
          from users u ${position ? 'where (u.created_at, u.id) > ($2, $3)' : ''} order by u.created_at, u.id limit $1`,

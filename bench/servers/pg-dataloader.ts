@@ -13,7 +13,9 @@ import pg from 'pg';
 import { announce, statementCounter } from './child.js';
 
 const counter = statementCounter();
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
+// As the gateway's connections (src/db/orm.ts): without JIT, which PostgreSQL otherwise spends
+// about 200 ms on for the effective roles' recursive CTE, whose size it overestimates.
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10, options: '-c jit=off' });
 
 async function rows<T>(sql: string, params: unknown[]): Promise<T[]> {
   counter.record();

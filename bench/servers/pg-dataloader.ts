@@ -13,7 +13,9 @@ import pg from 'pg';
 import { announce, statementCounter } from './child.js';
 
 const counter = statementCounter();
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
+// As the gateway's connections (src/db/orm.ts): without JIT, which PostgreSQL otherwise spends
+// about 200 ms on for the effective roles' recursive CTE, whose size it overestimates.
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10, options: '-c jit=off' });
 
 async function rows<T>(sql: string, params: unknown[]): Promise<T[]> {
   counter.record();
@@ -54,7 +56,7 @@ function createLoaders() {
     rolesByUserId: grouped<Role>((ids) =>
       rows(
         `select ur.user_id as key, ${ROLE_COLUMNS} from user_roles ur join realm_roles r on r.id = ur.role_id
-          where ur.user_id = any($1::uuid[]) order by r.name`,
+          where ur.user_id = any($1::uuid[]) and r.kind = 'ROLE' order by r.name`,
         [ids],
       ),
     ),
@@ -67,7 +69,8 @@ function createLoaders() {
     ),
     groupsByUserId: grouped<Group>((ids) =>
       rows(
-        `select ug.user_id as key, g.id, g.name from user_groups ug join groups g on g.id = ug.group_id
+        `select ug.user_id as key, g.id, g.name from user_groups ug
+           join lateral (select id, name from groups where id = ug.group_id offset 0) g on true
           where ug.user_id = any($1::uuid[]) order by g.name`,
         [ids],
       ),
@@ -79,19 +82,30 @@ function createLoaders() {
         [ids],
       ),
     ),
-    effectivePrivilegesByUserId: grouped<Role>((ids) =>
+    // selectEffectiveRoles (src/modules/roles/roles.queries.ts) for users: the roles held directly,
+    // those of every group held and of each of its ancestors, then the closure of role_privileges
+    // and role_composites, as Keycloak computes a token's roles.
+    effectiveRolesByUserId: grouped<Role>((ids) =>
       rows(
-        `select distinct reached.user_id as key, ${ROLE_COLUMNS}
-           from (
+        `with recursive
+           joined(key, group_id) as (
+             select ug.user_id, ug.group_id from user_groups ug where ug.user_id = any($1::uuid[])
+             union
+             select joined.key, g.parent_id
+               from joined
+               cross join lateral (select parent_id from groups where id = joined.group_id and parent_id is not null offset 0) g
+           ),
+           reached(key, role_id) as (
              select ur.user_id, ur.role_id from user_roles ur where ur.user_id = any($1::uuid[])
              union
-             select ug.user_id, gr.role_id from user_groups ug join group_roles gr on gr.group_id = ug.group_id
-              where ug.user_id = any($1::uuid[])
-           ) reached
-           join realm_roles held on held.id = reached.role_id
-           left join role_privileges rp on rp.role_id = held.id
-           join realm_roles r on r.id = case when held.kind = 'PRIVILEGE' then held.id else rp.privilege_id end
-          order by r.name`,
+             select joined.key, gr.role_id
+               from joined cross join lateral (select role_id from group_roles where group_id = joined.group_id offset 0) gr
+             union
+             select reached.key, link.child_id
+               from reached join (select role_id, privilege_id as child_id from role_privileges
+                                  union all select role_id, child_id from role_composites) link on link.role_id = reached.role_id
+           )
+         select reached.key, ${ROLE_COLUMNS} from reached join realm_roles r on r.id = reached.role_id order by r.name`,
         [ids],
       ),
     ),
@@ -114,11 +128,14 @@ const schema: GraphQLSchema = buildSchema(/* GraphQL */ `
   type Group { id: ID! name: String! roles: [Role!]! }
 `);
 
-const cursorOf = (user: User) => Buffer.from(JSON.stringify([user.createdAt.toISOString(), user.id])).toString('base64url');
+// As the gateway's cursors (src/db/pagination.ts): they name their list, then the place in it.
+const cursorOf = (user: User) => Buffer.from(JSON.stringify(['users', user.createdAt.toISOString(), user.id])).toString('base64url');
 
 const rootValue = {
   async users({ first, after }: { first: number; after?: string | null }) {
-    const position = after ? (JSON.parse(Buffer.from(after, 'base64url').toString('utf8')) as [string, string]) : undefined;
+    const position = after
+      ? (JSON.parse(Buffer.from(after, 'base64url').toString('utf8')) as [string, string, string]).slice(1)
+      : undefined;
     const page = await rows<User>(
       `select u.id, u.email, u.first_name as "firstName", u.last_name as "lastName", u.enabled, u.created_at as "createdAt"
          from users u ${position ? 'where (u.created_at, u.id) > ($2, $3)' : ''} order by u.created_at, u.id limit $1`,
@@ -136,7 +153,9 @@ const resolve = (type: string, field: string, resolver: (parent: any, loaders: L
 };
 resolve('User', 'roles', (user: User, loaders) => loaders.rolesByUserId.load(user.id));
 resolve('User', 'groups', (user: User, loaders) => loaders.groupsByUserId.load(user.id));
-resolve('User', 'effectivePrivileges', (user: User, loaders) => loaders.effectivePrivilegesByUserId.load(user.id));
+resolve('User', 'effectivePrivileges', async (user: User, loaders) =>
+  (await loaders.effectiveRolesByUserId.load(user.id)).filter((role) => role.kind === 'PRIVILEGE'),
+);
 resolve('Role', 'privileges', (role: Role, loaders) => loaders.privilegesByRoleId.load(role.id));
 // As the gateway's Group.roles: the group's roles; its privileges are another field.
 resolve('Group', 'roles', async (group: Group, loaders) =>

@@ -28,6 +28,45 @@ const WARMUP_SECONDS = 2;
 /** Pages the Keycloak baseline assembles per run: each takes about a second. */
 const KEYCLOAK_PAGES: Record<number, number> = { 1: 5, 10: 20 };
 
+interface UsersPage {
+  users: {
+    pageInfo: Record<string, unknown>;
+    edges: { node: Record<string, unknown> & { id: string; email: string } }[];
+  };
+}
+
+/** How many differences a failed comparison lists: the first few tell what went wrong. */
+const DIFFERENCES_SHOWN = 10;
+
+/**
+ * Where the gateway's answer to USERS and (a)'s part, one line per user and field (the user
+ * named by position, email and id), the first DIFFERENCES_SHOWN of them: empty when they agree.
+ */
+function pageDifferences(gateway: UsersPage, handWritten: UsersPage): string[] {
+  const shown = (value: unknown) => JSON.stringify(value);
+  const found: string[] = [];
+  for (const key of new Set([...Object.keys(gateway.users.pageInfo), ...Object.keys(handWritten.users.pageInfo)])) {
+    const [g, a] = [gateway.users.pageInfo[key], handWritten.users.pageInfo[key]];
+    if (!isDeepStrictEqual(g, a)) found.push(`pageInfo.${key}: gateway ${shown(g)}, (a) ${shown(a)}`);
+  }
+  const [g, a] = [gateway.users.edges, handWritten.users.edges];
+  if (g.length !== a.length) found.push(`edges: the gateway lists ${g.length} users, (a) ${a.length}`);
+  for (let i = 0; i < Math.min(g.length, a.length); i++) {
+    const [ours, theirs] = [g[i]!.node, a[i]!.node];
+    if (ours.id !== theirs.id) {
+      found.push(`user ${i + 1}: the gateway lists ${ours.email} (${ours.id}), (a) ${theirs.email} (${theirs.id})`);
+      continue;
+    }
+    for (const field of new Set([...Object.keys(ours), ...Object.keys(theirs)])) {
+      if (!isDeepStrictEqual(ours[field], theirs[field]))
+        found.push(`user ${i + 1} ${ours.email} (${ours.id}), ${field}: gateway ${shown(ours[field])}, (a) ${shown(theirs[field])}`);
+    }
+  }
+  return found.length > DIFFERENCES_SHOWN
+    ? [...found.slice(0, DIFFERENCES_SHOWN), `… and ${found.length - DIFFERENCES_SHOWN} more`]
+    : found;
+}
+
 interface Figures {
   rps: Summary;
   p50: Summary;
@@ -59,11 +98,12 @@ export async function usersWorkload(
   const auth = { authorization: `Bearer ${token}` };
 
   // The same question must get the same answer from the gateway and from (a).
-  const fromGateway = await graphqlData(gateway.url, USERS, { token, variables: { first: PAGE } });
-  const fromHandWritten = await graphqlData(handWritten.url, USERS, { variables: { first: PAGE } });
+  const fromGateway = await graphqlData<UsersPage>(gateway.url, USERS, { token, variables: { first: PAGE } });
+  const fromHandWritten = await graphqlData<UsersPage>(handWritten.url, USERS, { variables: { first: PAGE } });
   if (fromGateway.users.edges.length !== PAGE) throw new Error(`the gateway listed ${fromGateway.users.edges.length} users, not ${PAGE}`);
-  if (!isDeepStrictEqual(fromGateway, fromHandWritten))
-    throw new Error('the gateway and the hand-written server answer the same page differently');
+  const differences = pageDifferences(fromGateway, fromHandWritten);
+  if (differences.length > 0)
+    throw new Error(`the gateway and the hand-written server answer the same page differently: ${differences.join('\n')}`);
   const fromKeycloak = await graphqlData(keycloakAdmin.url, USERS, { variables: { first: PAGE } });
   if (fromKeycloak.users.edges.length !== PAGE) throw new Error(`the Keycloak baseline listed ${fromKeycloak.users.edges.length} users`);
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncDirectory } from '../../src/jobs/directory-sync.js';
-import { selectPrivilegeReach } from '../../src/modules/roles/roles.queries.js';
+import { holdersCondition, selectPrivilegeReach } from '../../src/modules/roles/roles.queries.js';
 import { sql } from '../support/database.js';
 import { consoleGroup, consoleRole, createUserThroughGateway, realmRoleIds, withoutDirectorySync } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -344,6 +344,107 @@ describe('privilege grants when composites or groups form a cycle', () => {
         `GROUP g1-${tag} > GROUP g2-${tag} > ROLE ${A} > ROLE ${B} > PRIVILEGE priv_code_review`,
       ]);
       expect(response.data!.users.edges).toEqual([{ node: { id: userId } }]);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
+describe('users(filter: { privilegeId }) when more groups reach the privilege than the statements name', () => {
+  it('finds the holders through each user’s groups and their ancestors, cycles included, walking or collecting', async () => {
+    const gateway = await startTestGateway();
+    try {
+      const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
+      const token = (await passwordGrant(admin.email, admin.password)).access_token;
+      const tag = randomUUID().slice(0, 8);
+      const [privilegeId, roleId] = [randomUUID(), randomUUID()];
+      // 70 groups mapped the role: more than selectPrivilegeReach names (MAX_NAMED_GROUPS).
+      const mapped = Array.from({ length: 70 }, () => randomUUID());
+      // A subgroup of a subgroup of a mapped group; a cycle of parents through a mapped
+      // group, and one through none (Keycloak's console makes neither, so the mirror is
+      // written directly, while no directory sync runs).
+      const [sub, subSub, cycleIn, cycleMapped, loopA, loopB, unmapped] = Array.from({ length: 7 }, () => randomUUID());
+      const users = {
+        direct: randomUUID(),
+        viaRole: randomUUID(),
+        viaGroup: randomUUID(),
+        viaSubSub: randomUUID(),
+        viaCycle: randomUUID(),
+        nothing: randomUUID(),
+      };
+      const { reach, answered, walked, collected } = await withoutDirectorySync(async () => {
+        await sql("insert into realm_roles (id, name, kind) values ($1, $3, 'PRIVILEGE'), ($2, $4, 'ROLE')", [
+          privilegeId,
+          roleId,
+          `priv_${tag}_many`,
+          `role_${tag}_many`,
+        ]);
+        await sql('insert into role_privileges (role_id, privilege_id) values ($1, $2)', [roleId, privilegeId]);
+        await sql('insert into groups (id, name, parent_id) select id, $2 || n, null from unnest($1::uuid[]) with ordinality m(id, n)', [
+          mapped,
+          `many-${tag}-`,
+        ]);
+        await sql(
+          `insert into groups (id, name, parent_id) values
+             ($1, $8 || 'sub', $9), ($2, $8 || 'subsub', $1), ($3, $8 || 'cycle-in', null), ($4, $8 || 'cycle-mapped', $3),
+             ($5, $8 || 'loop-a', null), ($6, $8 || 'loop-b', $5), ($7, $8 || 'unmapped', null)`,
+          [sub, subSub, cycleIn, cycleMapped, loopA, loopB, unmapped, `many-${tag}-`, mapped[0]],
+        );
+        await sql('update groups set parent_id = $2 where id = $1', [cycleIn, cycleMapped]);
+        await sql('update groups set parent_id = $2 where id = $1', [loopA, loopB]);
+        await sql('insert into group_roles (group_id, role_id) select unnest($1::uuid[]), $2', [[...mapped, cycleMapped], roleId]);
+        await sql(
+          `insert into users (id, username, email, first_name, last_name, enabled, email_verified, attributes, sync_status, created_at, updated_at)
+           select id, $2 || n || '@example.test', $2 || n || '@example.test', 'Many', 'Groups', true, true, '{}', 'SYNCED', now(), now()
+             from unnest($1::uuid[]) with ordinality m(id, n)`,
+          [Object.values(users), `many-${tag}-`],
+        );
+        await sql('insert into user_roles (user_id, role_id) values ($1, $3), ($2, $4)', [
+          users.direct,
+          users.viaRole,
+          privilegeId,
+          roleId,
+        ]);
+        await sql('insert into user_groups (user_id, group_id) values ($1, $5), ($2, $6), ($3, $7), ($4, $8), ($4, $9)', [
+          users.viaGroup,
+          users.viaSubSub,
+          users.viaCycle,
+          users.nothing,
+          mapped[42],
+          subSub,
+          cycleIn,
+          loopA,
+          unmapped,
+        ]);
+        try {
+          const em = gateway.app.orm.em.fork();
+          const reach = await selectPrivilegeReach(em, privilegeId);
+          // Each way of writing the condition, whichever the estimate picks for the page.
+          const holders = async (how: 'walk' | 'collect') => {
+            const { clause, params } = holdersCondition(reach, how);
+            const rows = (await em.execute(`select u.id from users u where ${clause} and u.username like ?`, [
+              ...params,
+              `many-${tag}-%`,
+            ])) as { id: string }[];
+            return rows.map((row) => row.id).sort();
+          };
+          const answered = await gateway.graphql(HOLDERS, { token, variables: { filter: { privilegeId, search: `many-${tag}-` } } });
+          return { reach, answered, walked: await holders('walk'), collected: await holders('collect') };
+        } finally {
+          await sql('delete from users where id = any($1)', [Object.values(users)]);
+          await sql('delete from groups where id = any($1)', [[...mapped, sub, subSub, cycleIn, cycleMapped, loopA, loopB, unmapped]]);
+          await sql('delete from realm_roles where id in ($1, $2)', [privilegeId, roleId]);
+        }
+      });
+
+      expect(reach.groupIds).toBeNull();
+      const expected = [users.direct, users.viaRole, users.viaGroup, users.viaSubSub, users.viaCycle].sort();
+      expect(walked).toEqual(expected);
+      expect(collected).toEqual(expected);
+      expect(answered.errors).toBeUndefined();
+      const page = answered.data!.users as { totalCount: number; edges: { node: { id: string } }[] };
+      expect(page.totalCount).toBe(expected.length);
+      expect(page.edges.map((edge) => edge.node.id).sort()).toEqual(expected);
     } finally {
       await gateway.close();
     }

@@ -29,4 +29,23 @@ describe('holdersCondition', () => {
     });
     expect(holdersCondition({ roleIds: [], groupIds: [], common: false }, 'walk')).toEqual({ clause: 'false', params: [] });
   });
+
+  it('without the groups named, walks each user’s groups up through their parents, and collects the groups in the statement itself', () => {
+    const unnamed = { roleIds: ['r1', 'r2'], groupIds: null, common: true };
+    const walk = holdersCondition(unnamed, 'walk');
+    expect(walk.params).toEqual([
+      ['r1', 'r2'],
+      ['r1', 'r2'],
+    ]);
+    expect(walk.clause).toMatch(/^exists \(/);
+    expect(walk.clause).toContain('select ug.group_id from user_groups ug where ug.user_id = u.id');
+    expect(walk.clause).toContain('where id = up.group_id and parent_id is not null');
+    const collect = holdersCondition(unnamed, 'collect');
+    expect(collect.params).toEqual([
+      ['r1', 'r2'],
+      ['r1', 'r2'],
+    ]);
+    expect(collect.clause).toMatch(/^u\.id in \(with recursive reached_groups/);
+    expect(collect.clause).not.toContain('u.id =');
+  });
 });

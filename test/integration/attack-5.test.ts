@@ -475,3 +475,55 @@ describe('users(filter: { privilegeId }) decided by the planner estimate', () =>
     expect(all.users.edges.map((edge: { node: { id: string } }) => edge.node.id)).toContain(member.createUser.user.id);
   });
 });
+
+describe('deeply nested JSON in a body of less than 1 MiB', () => {
+  let gateway: TestGateway;
+  let capture: CapturedLog;
+  let token: string;
+  beforeAll(async () => {
+    capture = captureLog('info');
+    gateway = await startTestGateway(undefined, { log: capture.log });
+    const user = await createKeycloakUser();
+    token = (await passwordGrant(user.email, user.password)).access_token;
+  });
+  afterAll(() => gateway?.close());
+
+  // 300,000 levels in 600 KB: JSON.parse takes it (V8 parses iteratively), a recursive walk does not.
+  // JSON.stringify is recursive too: the body is written by hand.
+  const sendRaw = (text: string, headers: Record<string, string> = {}) =>
+    fetch(gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+      body: text,
+    });
+  const nested = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+  const CREATE_TENANT = 'mutation { createTenant(input: { name: "" }) { tenant { id } } }';
+
+  it('ATTACK5-2: an Idempotency-Key mutation whose variables nest 300,000 deep answers BAD_USER_INPUT, not INTERNAL_SERVER_ERROR', async () => {
+    const response = await sendRaw(`{"query":${JSON.stringify(CREATE_TENANT)},"variables":{"extra":${nested(300_000)}}}`, {
+      'idempotency-key': `attack5-${Math.random().toString(36).slice(2)}`,
+    });
+    const answer = (await response.json()) as { errors?: { extensions: { code: string } }[] };
+    expect(response.status).toBeLessThan(500);
+    expect(codeOf(answer)).toBe('BAD_USER_INPUT');
+    expect(capture.lines.filter((line) => line.level >= LEVEL.error)).toEqual([]);
+  });
+
+  it('guard: the same nesting in variables without a key, in extensions, as operationName, or as the whole body, is refused as bad input', async () => {
+    const errorsBefore = capture.lines.filter((line) => line.level >= LEVEL.error).length;
+    const bodies = [
+      `{"query":${JSON.stringify(CREATE_TENANT)},"variables":{"extra":${nested(300_000)}}}`,
+      `{"query":"{ publicHello }","extensions":{"x":${nested(300_000)}}}`,
+      `{"query":"{ publicHello }","operationName":${nested(300_000)}}`,
+      `{"query":${nested(300_000)}}`,
+      nested(300_000),
+    ];
+    for (const body of bodies) {
+      const response = await sendRaw(body);
+      expect(response.status, body.slice(0, 40)).toBeLessThan(500);
+      const answer = (await response.json()) as { errors?: { extensions: { code: string } }[] };
+      expect(codeOf(answer), body.slice(0, 40)).not.toBe('INTERNAL_SERVER_ERROR');
+    }
+    expect(capture.lines.filter((line) => line.level >= LEVEL.error).slice(errorsBefore)).toEqual([]);
+  });
+});

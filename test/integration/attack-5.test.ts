@@ -1,7 +1,9 @@
-import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AddressInfo, connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from '../../src/stack/free-port.js';
 import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { startGatewayProcess } from '../support/gateway-process.js';
 import { captureLog, LEVEL, type CapturedLog } from '../support/log-capture.js';
 import { createKeycloakUser, passwordGrant, renewedToken } from '../support/keycloak.js';
 
@@ -217,6 +219,26 @@ describe('the HTTP layer: bodies read with events, plain paths routed without th
       expect(answer.status, target).toBe(400);
     }
     expect(serverErrors()).toEqual([]);
+  });
+});
+
+describe('the METRICS_PORT server', () => {
+  let gateway: TestGateway;
+  let capture: CapturedLog;
+  beforeAll(async () => {
+    capture = captureLog('info');
+    gateway = await startTestGateway((config) => ({ ...config, http: { ...config.http, metricsPort: 0 } }), { log: capture.log });
+  });
+  afterAll(() => gateway?.close());
+
+  it('ATTACK5-1: a request target the URL parser rejects is not found there, not a logged 500', async () => {
+    const port = (gateway.app.metricsServer!.address() as AddressInfo).port;
+    for (const target of ['http://x:99999/metrics', 'http://[/metrics']) {
+      const answer = await raw(port, [`GET ${target} HTTP/1.1\r\nhost: x\r\n\r\n`], answered);
+      expect(answer.status, target).toBe(404);
+    }
+    expect((await raw(port, ['GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n'], answered)).status).toBe(200);
+    expect(capture.lines.filter((line) => line.level >= LEVEL.error)).toEqual([]);
   });
 });
 
@@ -525,5 +547,27 @@ describe('deeply nested JSON in a body of less than 1 MiB', () => {
       expect(codeOf(answer), body.slice(0, 40)).not.toBe('INTERNAL_SERVER_ERROR');
     }
     expect(capture.lines.filter((line) => line.level >= LEVEL.error).slice(errorsBefore)).toEqual([]);
+  });
+});
+
+describe('a production gateway process with METRICS_PORT', () => {
+  it('ATTACK5-3: one request whose target the URL parser rejects, sent to METRICS_PORT, does not end the process', {
+    timeout: 180_000,
+  }, async () => {
+    const metricsPort = await freePort();
+    const gateway = await startGatewayProcess({
+      ...inject('config'),
+      environment: 'production',
+      http: { ...inject('config').http, metricsPort },
+    });
+    try {
+      const answer = await raw(metricsPort, ['GET http://x:99999/metrics HTTP/1.1\r\nhost: x\r\n\r\n'], answered);
+      expect(answer.status).toBe(404);
+      // Still there: it scrapes and serves.
+      expect((await raw(metricsPort, ['GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n'], answered)).status).toBe(200);
+      expect((await gateway.graphql('{ publicHello }')).data).toEqual({ publicHello: 'Hello from the IAM gateway' });
+    } finally {
+      await gateway.kill();
+    }
   });
 });

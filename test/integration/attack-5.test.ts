@@ -218,6 +218,16 @@ describe('the HTTP layer: bodies read with events, plain paths routed without th
       // Node's parser may refuse it itself (400 and a closed connection); the gateway must never answer 500.
       expect(answer.status, target).toBe(400);
     }
+    // The WebSocket upgrade of subscriptions compares the path as text: no parser to throw either.
+    const upgrade = await raw(
+      port,
+      [
+        'GET http://x:99999/graphql HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n',
+      ],
+      answered,
+    );
+    expect(upgrade.status).toBe(400);
+    expect((await gateway.graphql('{ publicHello }')).data).toEqual({ publicHello: 'Hello from the IAM gateway' });
     expect(serverErrors()).toEqual([]);
   });
 });
@@ -531,7 +541,7 @@ describe('deeply nested JSON in a body of less than 1 MiB', () => {
     expect(capture.lines.filter((line) => line.level >= LEVEL.error)).toEqual([]);
   });
 
-  it('guard: the same nesting in variables without a key, in extensions, as operationName, or as the whole body, is refused as bad input', async () => {
+  it('guard: the same nesting in variables without a key, in extensions, as operationName, or as the whole body, and JSON bodies that are no request, are refused as bad input', async () => {
     const errorsBefore = capture.lines.filter((line) => line.level >= LEVEL.error).length;
     const bodies = [
       `{"query":${JSON.stringify(CREATE_TENANT)},"variables":{"extra":${nested(300_000)}}}`,
@@ -539,6 +549,15 @@ describe('deeply nested JSON in a body of less than 1 MiB', () => {
       `{"query":"{ publicHello }","operationName":${nested(300_000)}}`,
       `{"query":${nested(300_000)}}`,
       nested(300_000),
+      // Bodies that are JSON but no request.
+      'null',
+      '1',
+      '"{ publicHello }"',
+      'true',
+      '{"query":"{ publicHello }","variables":"x"}',
+      '{"query":"{ publicHello }","variables":[1]}',
+      '{"query":"{ publicHello }","extensions":null,"operationName":5}',
+      '\ufeff{"query":"{ publicHello }"}',
     ];
     for (const body of bodies) {
       const response = await sendRaw(body);

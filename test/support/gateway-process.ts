@@ -96,6 +96,7 @@ export function environmentOf(config: Config): Record<string, string> {
     INVITATION_ACCEPT_URL: config.invitationAcceptUrl,
     // An empty list cannot be written: the default (none in production) stands for it.
     ...(config.http.corsOrigins.length > 0 && { CORS_ORIGINS: config.http.corsOrigins.join(',') }),
+    ...(config.http.metricsPort !== undefined && { METRICS_PORT: String(config.http.metricsPort) }),
     INVITATIONS_MAX_PENDING_PER_TENANT: String(config.invitations.maxPendingPerTenant),
     // A tenant realm a process creates gets the same catalog.
     ...(config.catalog.file && { IAM_CATALOG_FILE: config.catalog.file }),

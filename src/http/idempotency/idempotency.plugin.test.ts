@@ -39,6 +39,14 @@ describe('requestHash', () => {
     expect(requestHash(key, 'A', doc, { a: 1 })).not.toBe(requestHash(key, 'B', doc, { a: 1 }));
   });
 
+  it('answers null, without overflowing the stack, for variables nested past any input of the schema', () => {
+    const doc = 'mutation { x }';
+    const levels = 300_000;
+    const nested = JSON.parse(`${'['.repeat(levels)}${']'.repeat(levels)}`) as unknown;
+    expect(requestHash(key, 'A', doc, { extra: nested })).toBeNull();
+    expect(requestHash(key, 'A', doc, { a: { b: [{ c: [1, 2] }] } })).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   it('M1: depends on a key PostgreSQL does not hold, so a stored hash cannot be checked against guessed passwords', () => {
     const variables = { userId: 'u', password: 'Summer2026!' };
     expect(requestHash(key, null, 'mutation', variables)).not.toBe(requestHash(Buffer.alloc(32, 2), null, 'mutation', variables));

@@ -92,6 +92,9 @@ export function idempotencyPlugin(deps: {
             );
           }
           const hash = requestHash(hashKey, context.operationName, print(context.document), context.request.variables ?? {});
+          if (hash === null) {
+            return errorResponse('BAD_USER_INPUT', `Variables nest deeper than ${MAX_VARIABLE_DEPTH} levels: no input of this API does`);
+          }
           const store = new IdempotencyStore(deps.em.fork(), deps.ttlSeconds);
           const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
           for (;;) {
@@ -139,9 +142,16 @@ export function idempotencyPlugin(deps: {
  * variables (keys sorted), keyed by a secret every gateway process shares and PostgreSQL
  * does not hold, since variables may hold a password (createUser, setUserPassword).
  */
-export function requestHash(key: Buffer, operationName: string | null, document: string, variables: Record<string, unknown>): string {
+export function requestHash(
+  key: Buffer,
+  operationName: string | null,
+  document: string,
+  variables: Record<string, unknown>,
+): string | null {
+  const sorted = canonical(variables, 0);
+  if (sorted === TOO_DEEP) return null;
   return createHmac('sha256', key)
-    .update(JSON.stringify([operationName ?? null, document, canonical(variables)]))
+    .update(JSON.stringify([operationName ?? null, document, sorted]))
     .digest('hex');
 }
 
@@ -163,14 +173,26 @@ function rootFields(operation: OperationDefinitionNode, document: DocumentNode):
   return fieldsOf(operation.selectionSet);
 }
 
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
+/**
+ * Far deeper than any input of the schema. The variables hashed are the raw JSON of the body,
+ * before GraphQL coerces (or ignores) them: a body under 1 MiB nests half a million levels,
+ * which JSON.parse takes and a recursive walk overflows the stack on (an INTERNAL_SERVER_ERROR
+ * any signed-in caller could cause at will).
+ */
+const MAX_VARIABLE_DEPTH = 64;
+const TOO_DEEP = Symbol('too deep');
+
+function canonical(value: unknown, depth: number): unknown {
+  if (depth > MAX_VARIABLE_DEPTH) return TOO_DEEP;
+  if (Array.isArray(value)) {
+    const items = value.map((item) => canonical(item, depth + 1));
+    return items.includes(TOO_DEEP) ? TOO_DEEP : items;
+  }
   if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([k, v]) => [k, canonical(v)]),
-    );
+    const entries = Object.entries(value as Record<string, unknown>)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => [k, canonical(v, depth + 1)] as const);
+    return entries.some(([, v]) => v === TOO_DEEP) ? TOO_DEEP : Object.fromEntries(entries);
   }
   return value;
 }

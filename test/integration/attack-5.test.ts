@@ -2,6 +2,7 @@ import { type AddressInfo, connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../src/stack/free-port.js';
 import { sql } from '../support/database.js';
+import { realmRoleIds } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startGatewayProcess } from '../support/gateway-process.js';
 import { captureLog, LEVEL, type CapturedLog } from '../support/log-capture.js';
@@ -274,7 +275,7 @@ describe('login and refreshToken keep the caller cache: two gateways, each with 
     [writer, reader] = await Promise.all([startTestGateway(config), startTestGateway(config)]);
     const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
     adminToken = renewedToken(admin.email, admin.password);
-    roleIds = Object.fromEntries((await sql<{ id: string; name: string }>('select id, name from realm_roles')).map((r) => [r.name, r.id]));
+    roleIds = await realmRoleIds();
   });
   afterAll(async () => {
     await writer?.close();
@@ -457,7 +458,7 @@ describe('users(filter: { privilegeId }) decided by the planner estimate', () =>
     gateway = await startTestGateway();
     const admin = await createKeycloakUser({ realmRoles: ['role_admin'] });
     adminToken = renewedToken(admin.email, admin.password);
-    roleIds = Object.fromEntries((await sql<{ id: string; name: string }>('select id, name from realm_roles')).map((r) => [r.name, r.id]));
+    roleIds = await realmRoleIds();
   });
   afterAll(() => gateway?.close());
 

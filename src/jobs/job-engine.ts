@@ -91,6 +91,8 @@ export function createJobEngine(deps: {
 
   const setups: ((boss: PgBoss) => Promise<void>)[] = [];
   let starting: Promise<void> | undefined;
+  /** pg-boss has started: only from then on may it have workers to take off. */
+  let running = false;
   let stopping: Promise<void> | undefined;
 
   const stopped = new AbortController();
@@ -114,6 +116,7 @@ export function createJobEngine(deps: {
       // A process may start while PostgreSQL is away, or lose it while starting: pg-boss tries
       // again, waits doubling up to 30 s, until stop.
       await boss.start({ attempts: START_ATTEMPTS });
+      running = true;
       for (const setup of setups) await apply(setup);
     })();
     return starting;
@@ -174,15 +177,20 @@ export function createJobEngine(deps: {
       return boss.send(queue, data, options);
     },
     async offWork(queue) {
-      if (starting) await starting.catch(() => {});
+      // Not while pg-boss is still starting: a start that PostgreSQL keeps refusing retries for
+      // hours, and waiting for it here held a gateway's stop for as long (a chaos test's close).
+      // A worker registered once it starts is stopped with the engine.
+      if (!running) return;
       await boss.offWork(queue, { wait: true });
     },
     stop() {
       stopping ??= (async () => {
         stopped.abort();
         if (!starting) return;
-        await starting.catch(() => {});
+        // pg-boss's own stop ends a start that waits between attempts, and waits for an attempt
+        // under way; waiting for `starting` first would wait out every retry.
         await boss.stop({ graceful: true, timeout: STOP_TIMEOUT_MS });
+        await starting.catch(() => {});
       })();
       return stopping;
     },

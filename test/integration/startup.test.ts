@@ -7,6 +7,21 @@ import { type IsolatedBackends, isolatedBackends } from '../support/isolated.js'
 
 const silent = createLogger({ level: 'silent' });
 
+/**
+ * Counts this database's advisory locks on the preparation key, granted or still waited for.
+ * pg_locks lists the whole cluster, where test files running beside this one (pg-boss, the outbox
+ * relay, other databases' start-ups) hold advisory locks of their own.
+ */
+async function prepareLocks(backends: IsolatedBackends, granted: boolean): Promise<number> {
+  const [row] = await backends.sql<{ locks: number }>(
+    `select count(*)::int as locks from pg_locks
+      where locktype = 'advisory' and granted = ${granted}
+        and database = (select oid from pg_database where datname = current_database())
+        and objsubid = 1 and ((classid::bigint << 32) | objid::bigint) = ${PREPARE_LOCK_KEY}`,
+  );
+  return row!.locks;
+}
+
 /** Polls `condition` until it holds (or fails the test after `timeoutMs`). */
 async function until(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -33,12 +48,7 @@ describe('start-up preparation with several replicas', () => {
         settled = true;
       });
       // This process is queued behind the other's lock, not provisioning beside it.
-      await until(async () => {
-        const [row] = await backends.sql<{ waiting: number }>(
-          "select count(*)::int as waiting from pg_locks where locktype = 'advisory' and not granted",
-        );
-        return row!.waiting === 1;
-      });
+      await until(async () => (await prepareLocks(backends, false)) === 1);
       expect(settled).toBe(false);
       await otherReplica.query('select pg_advisory_unlock($1)', [PREPARE_LOCK_KEY]);
       await preparing;
@@ -55,7 +65,6 @@ describe('start-up preparation with several replicas', () => {
         prepareBackends(backends.config, silent),
       ]),
     ).resolves.toHaveLength(3);
-    const [held] = await backends.sql<{ held: number }>("select count(*)::int as held from pg_locks where locktype = 'advisory'");
-    expect(held!.held).toBe(0);
+    expect(await prepareLocks(backends, true)).toBe(0);
   });
 });

@@ -128,13 +128,14 @@ function argumentChecks(schema: GraphQLSchema): IMiddleware {
 }
 
 /**
- * Mutations that open a session and write nothing to the mirror themselves: what admitting
- * the signed-in user writes (a first sight mirrored, newer claims) already leaves the
- * process's cache of callers' records as it should (src/admission.ts). Emptying that cache
- * after each of them cost every caller of the process a read at their next request, and
- * the next sign-in of the same user two statements and a round trip (`npm run bench`, workload 7).
+ * Mutations that open or close a session and write nothing to the mirror themselves: what
+ * admitting the signed-in user writes (a first sight mirrored, newer claims) already leaves
+ * the process's cache of callers' records as it should (src/admission.ts), and `logout` only
+ * ends a session at Keycloak. Emptying that cache after each of them cost every caller of the
+ * process a read at their next request, and the next sign-in of the same user two statements
+ * and a round trip (`npm run bench`, workload 7).
  */
-const SIGN_INS = new Set(['login', 'refreshToken']);
+const SESSION_MUTATIONS = new Set(['login', 'refreshToken', 'logout']);
 
 /**
  * A mutation's payload must show the state it produced: whatever the request's loaders
@@ -147,7 +148,7 @@ const forgetReadsAfterWrite: IMiddlewareFunction<unknown, GatewayContext> = asyn
     return await resolve(parent, args, context, info);
   } finally {
     for (const loader of Object.values(context.loaders)) loader.clearAll();
-    if (!SIGN_INS.has(info.fieldName)) context.userRecords.forgetAll();
+    if (!SESSION_MUTATIONS.has(info.fieldName)) context.userRecords.forgetAll();
   }
 };
 

@@ -96,6 +96,32 @@ describe('me from the caller cache', () => {
       .toBe(1);
   });
 
+  it('keeps every caller cached through a logout', async () => {
+    const { me } = await caller();
+    const other = await createKeycloakUser();
+    const logout = async () => {
+      const tokens = await passwordGrant(other.email, other.password);
+      const response = await gateway.graphql<{ logout: { message: string } }>(
+        'mutation Logout($refreshToken: String!) { logout(refreshToken: $refreshToken) { message } }',
+        { token: tokens.access_token, variables: { refreshToken: tokens.refresh_token } },
+      );
+      expect(response.errors).toBeUndefined();
+    };
+    // A logout ends a session at Keycloak and changes no record: another caller's next me asks PostgreSQL nothing.
+    await expect
+      .poll(
+        async () => {
+          await me();
+          await logout();
+          statements = 0;
+          await me();
+          return statements;
+        },
+        { timeout: 10_000, interval: 20 },
+      )
+      .toBe(0);
+  });
+
   it('shows a change another process made in PostgreSQL, once PostgreSQL announced it', async () => {
     const { user, me } = await caller();
     await me();

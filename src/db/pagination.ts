@@ -122,7 +122,14 @@ export async function keysetPage<T>(em: EntityManager, query: KeysetQuery<T>, wi
   );
   const more = rows.length > size;
   const read = rows.slice(0, size);
-  const edges = (forward ? read : read.reverse()).map((node) => ({ cursor: encodeCursor(query.list, query.positionOf(node)), node }));
+  // Each cursor is made when asked for: a client reading `nodes`, or only `endCursor`, asks
+  // for none or one of a page's hundred.
+  const edges = (forward ? read : read.reverse()).map((node) => ({
+    node,
+    get cursor() {
+      return encodeCursor(query.list, query.positionOf(node));
+    },
+  }));
   // Items behind the cursor (the cursor's own row included): those on the page's other side.
   let behind: Promise<boolean> | undefined;
   const behindCursor = () => {
@@ -134,8 +141,12 @@ export async function keysetPage<T>(em: EntityManager, query: KeysetQuery<T>, wi
     return behind;
   };
   const pageInfo: PageInfo = {
-    startCursor: edges[0]?.cursor ?? null,
-    endCursor: edges.at(-1)?.cursor ?? null,
+    get startCursor() {
+      return edges[0]?.cursor ?? null;
+    },
+    get endCursor() {
+      return edges.at(-1)?.cursor ?? null;
+    },
     get hasNextPage() {
       return forward ? more : behindCursor();
     },

@@ -182,6 +182,37 @@ describe('chaos: webhook delivery', () => {
     await expectEveryEventDelivered(receiver, endpointId, [userId]);
   });
 
+  it('an endpoint waiting out a retry with deliveries queued behind it: the delivery queue waits for the retry instead of running without pause', async () => {
+    const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
+    receiver.behaviour = 503;
+    // Polling every 2 s rather than 10: the retries come sooner, the test ends sooner.
+    const worker = await startGatewayProcess({
+      ...backends.config,
+      jobs: { ...backends.config.jobs, enabled: true },
+      webhooks: { ...backends.config.webhooks, pollSeconds: 2 },
+    });
+    processes.push(worker);
+    const users = [await hooks.createUser(), await hooks.createUser(), await hooks.createUser()];
+    // The first attempt fails, then its first retry; the second retry is due 5–10 s later, and
+    // the two behind it wait for it.
+    await expect.poll(() => receiver.received.length, { timeout: 40_000, interval: 50 }).toBeGreaterThanOrEqual(2);
+    const deliveryRuns = async () => {
+      const [row] = await backends.sql<{ runs: number }>("select count(*)::int as runs from pgboss.job where name = 'webhook-delivery'");
+      return row!.runs;
+    };
+    const runsBefore = await deliveryRuns();
+    await expect.poll(() => receiver.received.length, { timeout: 40_000, interval: 50 }).toBeGreaterThanOrEqual(3);
+    // Runs queued while the head waited up to 10 s: one a poll (2 s) and its retry's, a few of
+    // them. The queue used to take the waiting deliveries' own (past) times for the next due one
+    // and run without pause: 613 runs in the same wait.
+    expect((await deliveryRuns()) - runsBefore).toBeLessThanOrEqual(15);
+    expect(new Set(receiver.received.map((entry) => entry.body.data.subjectId))).toEqual(new Set([users[0]]));
+
+    receiver.behaviour = 204;
+    await expect.poll(() => receiver.accepted().length, { timeout: 30_000, interval: 50 }).toBe(3);
+    await expectEveryEventDelivered(receiver, endpointId, users);
+  }, 150_000);
+
   it('deliveries failing for 3 days disable the endpoint and say so in the audit trail; enabled again, it resumes in order', async () => {
     const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
     receiver.behaviour = 503;

@@ -42,6 +42,10 @@ export default defineConfig({
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 300_000,
+          // What tests poll for comes from real servers and child processes on a loaded 2-core
+          // machine: expect.poll's own default, one second, has been too short for Keycloak's
+          // event store and for a child process's signal handling.
+          expect: { poll: { timeout: 15_000 } },
         },
       },
     ],

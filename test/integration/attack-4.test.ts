@@ -1,6 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { type IsolatedBackends, isolatedBackends } from '../support/isolated.js';
 import { createKeycloakUser, renewedToken } from '../support/keycloak.js';
 import { useTenancy } from '../support/tenancy.js';
 import { DELETE_ENDPOINT, REDELIVER, WebhookAdmin } from '../support/webhooks.js';
@@ -24,16 +25,22 @@ beforeAll(async () => {
 });
 
 describe('background work on pg-boss', () => {
+  let backends: IsolatedBackends;
   let gateway: TestGateway;
   let hooks: WebhookAdmin;
   beforeAll(async () => {
-    // A gateway that runs the jobs, as production does: deliveries run as pg-boss jobs.
-    gateway = await startTestGateway((config) => ({ ...config, jobs: { ...config.jobs, enabled: true } }));
-    hooks = new WebhookAdmin(gateway, adminToken);
+    // A gateway that runs the jobs, as production does: deliveries run as pg-boss jobs. On a
+    // realm and a database of its own: its periodic jobs (admin events every 2 s, the full
+    // comparison) would mirror, or remove, what other files arrange in the shared ones.
+    backends = await isolatedBackends('attack4_jobs');
+    gateway = await startTestGateway(() => ({ ...backends.config, jobs: { ...backends.config.jobs, enabled: true } }));
+    const admin = inject('config').bootstrapAdmin!;
+    hooks = new WebhookAdmin(gateway, renewedToken(admin.email, admin.password, backends.realm));
   });
   afterAll(async () => {
     await hooks?.cleanUp();
     await gateway?.close();
+    await backends?.close();
   });
 
   it('guard: no caller input reaches a job: fixed queue names and keys, no payload, and no secret anywhere in pgboss', async () => {
@@ -41,7 +48,7 @@ describe('background work on pg-boss', () => {
     const userId = await hooks.createUser();
     await expect.poll(() => receiver.received.filter((entry) => entry.body.data.subjectId === userId).length, { timeout: 30_000 }).toBe(1);
 
-    const jobs = await sql<{ name: string; singleton_key: string | null; data: unknown; output: unknown }>(
+    const jobs = await backends.sql<{ name: string; singleton_key: string | null; data: unknown; output: unknown }>(
       'select name, singleton_key, data, output from pgboss.job',
     );
     expect(jobs.length).toBeGreaterThan(0);
@@ -53,15 +60,17 @@ describe('background work on pg-boss', () => {
     }
     // Every table of the schema, as text: neither the signing secret nor its key material.
     const key = secret.replace(/^whsec_/, '');
-    const tables = await sql<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'pgboss'");
+    const tables = await backends.sql<{ table_name: string }>(
+      "select table_name from information_schema.tables where table_schema = 'pgboss'",
+    );
     for (const { table_name } of tables) {
-      const [row] = await sql<{ text: string | null }>(`select string_agg(t::text, '\n') as text from pgboss.${table_name} t`);
+      const [row] = await backends.sql<{ text: string | null }>(`select string_agg(t::text, '\n') as text from pgboss.${table_name} t`);
       expect(row?.text ?? '').not.toContain(key);
     }
   });
 
   it('guard: every queue deletes finished jobs within a day, and keeps a queued one at most its retention', async () => {
-    const queues = await sql<{ name: string; deletion_seconds: number; retention_seconds: number; policy: string }>(
+    const queues = await backends.sql<{ name: string; deletion_seconds: number; retention_seconds: number; policy: string }>(
       'select name, deletion_seconds, retention_seconds, policy from pgboss.queue order by name',
     );
     expect(queues.map((queue) => queue.name)).toEqual(
@@ -86,7 +95,7 @@ describe('background work on pg-boss', () => {
     expect(answers.map(codeOf).filter((code) => code !== undefined && code !== 'CONFLICT')).toEqual([]);
     expect(answers.filter((answer) => answer.errors === undefined).length).toBeGreaterThan(0);
     // Never more than one delivery run waiting per key (the wake-up and the next poll), however many asked.
-    const [waiting] = await sql<{ count: number }>(
+    const [waiting] = await backends.sql<{ count: number }>(
       "select count(*)::int as count from pgboss.job where name = 'webhook-delivery' and state in ('created', 'retry')",
     );
     expect(waiting!.count).toBeLessThanOrEqual(2);

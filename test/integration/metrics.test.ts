@@ -1,6 +1,7 @@
 import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { type IsolatedBackends, isolatedBackends } from '../support/isolated.js';
 import { createKeycloakUser, type TestUser } from '../support/keycloak.js';
 
 const LOGIN = 'mutation Login($input: LoginInput!) { login(input: $input) { tokens { accessToken } } }';
@@ -22,19 +23,28 @@ describe('/metrics after real traffic', () => {
   let user: TestUser;
   let metricsUrl: string;
 
+  let backends: IsolatedBackends;
+
   beforeAll(async () => {
+    // A realm and a database of their own: the test runs the full comparison and the push of
+    // pending users, which would mirror, push or remove what other files arrange in the shared
+    // ones.
+    backends = await isolatedBackends('metrics');
     // One login per account and address: the second is refused, and counted as such.
-    gateway = await startTestGateway((config) => ({
-      ...config,
+    gateway = await startTestGateway(() => ({
+      ...backends.config,
       rateLimits: {
-        ...config.rateLimits,
+        ...backends.config.rateLimits,
         login: { perAccountAndIp: { max: 1, windowSeconds: 60 }, perIp: { max: 10, windowSeconds: 60 } },
       },
     }));
     metricsUrl = gateway.url.replace(/\/graphql$/, '/metrics');
-    user = await createKeycloakUser();
+    user = await createKeycloakUser({ realm: backends.realm });
   });
-  afterAll(() => gateway?.close());
+  afterAll(async () => {
+    await gateway?.close();
+    await backends?.close();
+  });
 
   it('shows every family: operations, Keycloak calls, the pool, rate limits, the jobs and the caches', async () => {
     const signedIn = await gateway.graphql(LOGIN, { variables: { input: { username: user.email, password: user.password } } });

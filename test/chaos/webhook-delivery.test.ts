@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { DeliveryStatements } from '../../src/modules/webhooks/webhooks.queries.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
@@ -59,6 +62,12 @@ async function expectEveryEventDelivered(receiver: WebhookReceiver, endpointId: 
   expect(committed.map((event) => event.subject_id)).toEqual(users);
   expect(receiver.accepted().map((entry) => entry.body.data.id)).toEqual(committed.map((event) => event.id));
   expect(receiver.unverified).toBe(0);
+}
+
+/** Delivery runs queued so far, in any state: each is a pg-boss job of the delivery queue. */
+async function deliveryRuns(): Promise<number> {
+  const [row] = await backends.sql<{ runs: number }>("select count(*)::int as runs from pgboss.job where name = 'webhook-delivery'");
+  return row!.runs;
 }
 
 describe('chaos: webhook delivery', () => {
@@ -182,36 +191,114 @@ describe('chaos: webhook delivery', () => {
     await expectEveryEventDelivered(receiver, endpointId, [userId]);
   });
 
-  it('an endpoint waiting out a retry with deliveries queued behind it: the delivery queue waits for the retry instead of running without pause', async () => {
+  it('an endpoint waiting out a retry with deliveries queued behind it: each retry runs when due, not at the next poll, and the delivery queue waits for it instead of running without pause', async () => {
     const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
     receiver.behaviour = 503;
-    // Polling every 2 s rather than 10: the retries come sooner, the test ends sooner.
+    // Polling every minute: each retry below comes when it is due, not at a poll. The queue
+    // used to keep the first waiting poll and drop the retry's earlier one.
     const worker = await startGatewayProcess({
       ...backends.config,
       jobs: { ...backends.config.jobs, enabled: true },
-      webhooks: { ...backends.config.webhooks, pollSeconds: 2 },
+      webhooks: { ...backends.config.webhooks, pollSeconds: 60 },
     });
     processes.push(worker);
     const users = [await hooks.createUser(), await hooks.createUser(), await hooks.createUser()];
     // The first attempt fails, then its first retry; the second retry is due 5–10 s later, and
     // the two behind it wait for it.
     await expect.poll(() => receiver.received.length, { timeout: 40_000, interval: 50 }).toBeGreaterThanOrEqual(2);
-    const deliveryRuns = async () => {
-      const [row] = await backends.sql<{ runs: number }>("select count(*)::int as runs from pgboss.job where name = 'webhook-delivery'");
-      return row!.runs;
-    };
     const runsBefore = await deliveryRuns();
     await expect.poll(() => receiver.received.length, { timeout: 40_000, interval: 50 }).toBeGreaterThanOrEqual(3);
-    // Runs queued while the head waited up to 10 s: one a poll (2 s) and its retry's, a few of
-    // them. The queue used to take the waiting deliveries' own (past) times for the next due one
-    // and run without pause: 613 runs in the same wait.
-    expect((await deliveryRuns()) - runsBefore).toBeLessThanOrEqual(15);
+    // Runs queued while the head waited up to 10 s: its retry's, and a wake-up or two. The queue
+    // used to take the waiting deliveries' own (past) times for the next due one and run without
+    // pause: 613 runs in the same wait.
+    expect((await deliveryRuns()) - runsBefore).toBeLessThanOrEqual(5);
     expect(new Set(receiver.received.map((entry) => entry.body.data.subjectId))).toEqual(new Set([users[0]]));
 
     receiver.behaviour = 204;
     await expect.poll(() => receiver.accepted().length, { timeout: 30_000, interval: 50 }).toBe(3);
     await expectEveryEventDelivered(receiver, endpointId, users);
   }, 150_000);
+
+  it('an attempt under way, with deliveries queued behind it: the delivery queue waits for it instead of running without pause', async () => {
+    const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
+    receiver.behaviour = 'hold';
+    const worker = await startGatewayProcess({
+      ...backends.config,
+      jobs: { ...backends.config.jobs, enabled: true },
+      webhooks: { ...backends.config.webhooks, timeoutSeconds: 5 },
+    });
+    processes.push(worker);
+    const users = [await hooks.createUser(), await hooks.createUser()];
+    await expect.poll(() => receiver.holding, { timeout: 20_000, interval: 50 }).toBe(1);
+    const runsBefore = await deliveryRuns();
+    // The attempt ends when the worker gives up on the held answer, 5 s later.
+    await expect
+      .poll(async () => (await hooks.deliveriesOf(endpointId)).some((delivery) => delivery.attempts > 0), { timeout: 30_000, interval: 50 })
+      .toBe(true);
+    // One poll a second at most while the head was held. A run used to find the head still due
+    // (pending, its old time) and queue the next run at once, for the attempt's whole length.
+    expect((await deliveryRuns()) - runsBefore).toBeLessThanOrEqual(10);
+
+    receiver.release();
+    receiver.behaviour = 204;
+    await expect.poll(() => receiver.accepted().length, { timeout: 40_000, interval: 50 }).toBe(2);
+    await expectEveryEventDelivered(receiver, endpointId, users);
+  }, 150_000);
+
+  it('a head another process attempted after this claim took its snapshot is not sent again before its retry', async () => {
+    const endpointId = randomUUID();
+    await backends.sql(
+      "insert into webhook_endpoints (id, url, sealed_secret, created_at, updated_at) values ($1, 'http://127.0.0.1:9/', 'sealed', now(), now())",
+      [endpointId],
+    );
+    await backends.sql(
+      `insert into webhook_deliveries (id, endpoint_id, event_id, event_position, event_at, next_attempt_at, created_at)
+       select gen_random_uuid(), $1, gen_random_uuid(), g, now(), now(), now() from generate_series(1, 2) g`,
+      [endpointId],
+    );
+    const [first, second] = [new pg.Client(backends.config.databaseUrl), new pg.Client(backends.config.databaseUrl)];
+    await Promise.all([first.connect(), second.connect()]);
+    try {
+      await first.query('begin');
+      const head = await new DeliveryStatements(first).claimNext(new Date(), []);
+      expect(head).toBeDefined();
+      // The second process's claim, paused between its snapshot and its lock: declared as a
+      // cursor (the snapshot), fetched later (the lock), so the window is as wide as the test needs.
+      let declared!: () => void;
+      const snapshotTaken = new Promise<void>((resolve) => (declared = resolve));
+      let fetch!: () => void;
+      const lockNow = new Promise<void>((resolve) => (fetch = resolve));
+      const paused = {
+        async query(text: string, params: unknown[]) {
+          await second.query(`declare claim cursor for ${text}`, params);
+          declared();
+          await lockNow;
+          return second.query('fetch 1 from claim');
+        },
+      };
+      await second.query('begin');
+      const claiming = new DeliveryStatements(paused as unknown as pg.ClientBase).claimNext(new Date(), []);
+      await snapshotTaken;
+      // Meanwhile the first process's attempt fails, its retry a minute away, and commits.
+      const now = new Date();
+      await new DeliveryStatements(first).record(head!, {
+        status: 'PENDING',
+        now,
+        nextAttemptAt: new Date(now.getTime() + 60_000),
+        responseStatus: 503,
+        error: 'answered HTTP 503',
+      });
+      await first.query('commit');
+      fetch();
+      // The head is not due any more, and the one behind it is not the head: nothing to claim.
+      expect(await claiming).toBeUndefined();
+      await second.query('rollback');
+    } finally {
+      await Promise.all([first.end(), second.end()]);
+      await backends.sql('delete from webhook_deliveries where endpoint_id = $1', [endpointId]);
+      await backends.sql('delete from webhook_endpoints where id = $1', [endpointId]);
+    }
+  });
 
   it('deliveries failing for 3 days disable the endpoint and say so in the audit trail; enabled again, it resumes in order', async () => {
     const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });

@@ -17,6 +17,8 @@ import { DELIVERIES_CHANNEL, DeliveryStatements, WebhooksQueries, type AttemptOu
 const DELIVERY_QUEUE = 'webhook-delivery';
 const WAKE = 'wake';
 const DUE = 'due';
+/** The soonest a run queues the next poll (pollAgain). */
+const MIN_POLL_MS = 1000;
 /** Events read from the outbox per endpoint and statement. */
 const FAN_OUT_BATCH = 500;
 /** The first retry waits about this long; each next one twice as long, up to MAX_BACKOFF_MS. */
@@ -269,8 +271,18 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
   const pollAgain = async (boss: PgBoss) => {
     const pollMs = config.pollSeconds * 1000;
     const due = await nextDue().catch(() => undefined);
-    const delayMs = due ? Math.max(0, Math.min(pollMs, due.getTime() - now().getTime())) : pollMs;
-    await boss.send(DELIVERY_QUEUE, null, { singletonKey: DUE, startAfter: new Date(Date.now() + delayMs) });
+    // At least a second: a head still due when a run ends is being attempted by another worker
+    // (it stays pending, with its old time, until that attempt ends), and a run at once would
+    // find it held again, and again, for the attempt's whole length.
+    const delayMs = due ? Math.min(pollMs, Math.max(MIN_POLL_MS, due.getTime() - now().getTime())) : pollMs;
+    const startAfter = new Date(Date.now() + delayMs);
+    if ((await boss.send(DELIVERY_QUEUE, null, { singletonKey: DUE, startAfter })) !== null) return;
+    // The queue keeps one waiting poll, and refuses a second one. A waiting poll due later than
+    // this one is brought forward: a retry is not held until the poll a quiet run queued.
+    const later = (await boss.findJobs(DELIVERY_QUEUE, { key: DUE, queued: true })).filter(
+      (job) => job.state === 'created' && job.startAfter.getTime() > startAfter.getTime(),
+    );
+    for (const job of later) await boss.update(DELIVERY_QUEUE, undefined, { id: job.id, startAfter });
   };
 
   // The queue exists for every process, whether it delivers or only wakes those that do.

@@ -263,6 +263,10 @@ export class DeliveryStatements {
    * The next due delivery at the head of an enabled endpoint's queue that no other worker
    * holds, locked (FOR UPDATE SKIP LOCKED) until the transaction ends. A delivery behind a
    * pending one of the same endpoint never qualifies: one in flight per endpoint, in order.
+   * The conditions are on the locked row `d`, not on `heads`: PostgreSQL checks the locked row's
+   * newest version against them again, while `heads` keeps the statement's snapshot. A head
+   * another process has just attempted (retry not yet due) or requeued at the end (a new `seq`)
+   * is then skipped, not sent again.
    */
   async claimNext(now: Date, busyEndpoints: readonly string[]): Promise<ClaimedDelivery | undefined> {
     const [row] = await this.rows<ClaimedDelivery>(
@@ -270,7 +274,7 @@ export class DeliveryStatements {
        select d.id, d.endpoint_id as "endpointId", d.event_id as "eventId", d.attempts, d.first_attempt_at as "firstAttemptAt"
          from heads h
          join webhook_deliveries d on d.id = h.id
-        where d.status = 'PENDING' and h.next_attempt_at <= $1 and not (h.endpoint_id = any($2::uuid[]))
+        where d.status = 'PENDING' and d.seq = h.seq and d.next_attempt_at <= $1 and not (d.endpoint_id = any($2::uuid[]))
         order by h.next_attempt_at, h.seq
         limit 1
         for update of d skip locked`,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { DeliveryStatements } from '../../src/modules/webhooks/webhooks.queries.js';
+import type { Config } from '../../src/config.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
@@ -62,6 +63,17 @@ async function expectEveryEventDelivered(receiver: WebhookReceiver, endpointId: 
   expect(committed.map((event) => event.subject_id)).toEqual(users);
   expect(receiver.accepted().map((entry) => entry.body.data.id)).toEqual(committed.map((event) => event.id));
   expect(receiver.unverified).toBe(0);
+}
+
+/** A second gateway, delivering in the background as production does; killed after the test. */
+async function deliveringProcess(webhooks: Partial<Config['webhooks']>): Promise<GatewayProcess> {
+  const worker = await startGatewayProcess({
+    ...backends.config,
+    jobs: { ...backends.config.jobs, enabled: true },
+    webhooks: { ...backends.config.webhooks, ...webhooks },
+  });
+  processes.push(worker);
+  return worker;
 }
 
 /** Delivery runs queued so far, in any state: each is a pg-boss job of the delivery queue. */
@@ -162,12 +174,7 @@ describe('chaos: webhook delivery', () => {
     const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
     receiver.behaviour = 'hold';
     // A second gateway, delivering in the background (this one only when the test asks).
-    const worker = await startGatewayProcess({
-      ...backends.config,
-      jobs: { ...backends.config.jobs, enabled: true },
-      webhooks: { ...backends.config.webhooks, timeoutSeconds: 60 },
-    });
-    processes.push(worker);
+    const worker = await deliveringProcess({ timeoutSeconds: 60 });
     const userId = await hooks.createUser();
     // The worker sends; the receiver holds the request: the delivery is in flight, claimed.
     await expect.poll(() => receiver.holding, { timeout: 20_000, interval: 50 }).toBe(1);
@@ -196,12 +203,7 @@ describe('chaos: webhook delivery', () => {
     receiver.behaviour = 503;
     // Polling every minute: each retry below comes when it is due, not at a poll. The queue
     // used to keep the first waiting poll and drop the retry's earlier one.
-    const worker = await startGatewayProcess({
-      ...backends.config,
-      jobs: { ...backends.config.jobs, enabled: true },
-      webhooks: { ...backends.config.webhooks, pollSeconds: 60 },
-    });
-    processes.push(worker);
+    await deliveringProcess({ pollSeconds: 60 });
     const users = [await hooks.createUser(), await hooks.createUser(), await hooks.createUser()];
     // The first attempt fails, then its first retry; the second retry is due 5–10 s later, and
     // the two behind it wait for it.
@@ -222,12 +224,7 @@ describe('chaos: webhook delivery', () => {
   it('an attempt under way, with deliveries queued behind it: the delivery queue waits for it instead of running without pause', async () => {
     const { receiver, endpointId } = await hooks.receiverWithEndpoint({ eventTypes: ['USER_CREATED'] });
     receiver.behaviour = 'hold';
-    const worker = await startGatewayProcess({
-      ...backends.config,
-      jobs: { ...backends.config.jobs, enabled: true },
-      webhooks: { ...backends.config.webhooks, timeoutSeconds: 5 },
-    });
-    processes.push(worker);
+    await deliveringProcess({ timeoutSeconds: 5 });
     const users = [await hooks.createUser(), await hooks.createUser()];
     await expect.poll(() => receiver.holding, { timeout: 20_000, interval: 50 }).toBe(1);
     const runsBefore = await deliveryRuns();

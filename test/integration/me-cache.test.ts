@@ -41,6 +41,18 @@ describe('me from the caller cache', () => {
     return { user, me: () => gateway.graphql<{ me: { user: { enabled: boolean; firstName: string } } }>(ME, { token }) };
   }
 
+  /**
+   * The statements of the caller's `me` just after `action`, with their record read into the
+   * cache first. Polled: a read during which any user changed is not kept (see below).
+   */
+  async function statementsOfMeAfter(me: () => Promise<unknown>, action: () => Promise<void>): Promise<number> {
+    await me();
+    await action();
+    statements = 0;
+    await me();
+    return statements;
+  }
+
   it('answers a repeated me without a statement to PostgreSQL', async () => {
     const { me } = await caller();
     // A read during which any user changed (other test files write users all the time) is
@@ -70,18 +82,7 @@ describe('me from the caller cache', () => {
       expect(response.data!.login.me.id).toBe(other.id);
     };
     // A login leaves the process's cache as it was: another caller's next me asks PostgreSQL nothing.
-    await expect
-      .poll(
-        async () => {
-          await me();
-          await login();
-          statements = 0;
-          await me();
-          return statements;
-        },
-        { timeout: 10_000, interval: 20 },
-      )
-      .toBe(0);
+    await expect.poll(() => statementsOfMeAfter(me, login), { timeout: 10_000, interval: 20 }).toBe(0);
     // The signed-in user's record is read afresh for the account check (disabled: no tokens);
     // admitting them for `me` is answered from the cache, as their next request would be.
     await expect
@@ -108,18 +109,7 @@ describe('me from the caller cache', () => {
       expect(response.errors).toBeUndefined();
     };
     // A logout ends a session at Keycloak and changes no record: another caller's next me asks PostgreSQL nothing.
-    await expect
-      .poll(
-        async () => {
-          await me();
-          await logout();
-          statements = 0;
-          await me();
-          return statements;
-        },
-        { timeout: 10_000, interval: 20 },
-      )
-      .toBe(0);
+    await expect.poll(() => statementsOfMeAfter(me, logout), { timeout: 10_000, interval: 20 }).toBe(0);
   });
 
   it('shows a change another process made in PostgreSQL, once PostgreSQL announced it', async () => {

@@ -4,7 +4,8 @@ import { refusingWrites, sql } from '../support/database.js';
 import { unique } from '../support/directory.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startKeycloakProxy, type KeycloakProxy } from '../support/keycloak-proxy.js';
-import { adminAccessToken, keycloakAdmin } from '../support/keycloak.js';
+import { isolatedBackends } from '../support/isolated.js';
+import { adminAccessToken, keycloakAdmin, passwordGrant } from '../support/keycloak.js';
 import { captureLog, LEVEL } from '../support/log-capture.js';
 import { createMailbox } from '../support/mailbox.js';
 import {
@@ -184,23 +185,30 @@ describe('background sync of users registered while Keycloak was away', () => {
 
 describe('jobs in the gateway process', () => {
   it('a gateway with jobs enabled pushes pending users on its own, and stops cleanly on close', async () => {
-    const withJobs = await startTestGateway((base) => ({
-      ...base,
-      keycloak: { ...base.keycloak, url: proxy.url },
-      // Neither the full comparison nor the admin events: they would rewrite what other files arrange in the shared realm.
-      jobs: { ...base.jobs, enabled: true, syncIntervalSeconds: 1, reconcileIntervalSeconds: 3600, adminEventsIntervalSeconds: 3600 },
+    // A realm and a database of its own: a gateway with its jobs on pushes every pending user
+    // it finds and delivers every due webhook, other files' too, in the shared ones.
+    const backends = await isolatedBackends('sync_jobs');
+    const ownProxy = await startKeycloakProxy(config.keycloak.url);
+    const withJobs = await startTestGateway(() => ({
+      ...backends.config,
+      keycloak: { ...backends.config.keycloak, url: ownProxy.url },
+      jobs: { ...backends.config.jobs, enabled: true, syncIntervalSeconds: 1 },
     }));
     try {
-      expect((await withJobs.graphql('{ me { user { id } } }', { token })).errors).toBeUndefined();
+      const admin = config.bootstrapAdmin!;
+      const ownToken = (await passwordGrant(admin.email, admin.password, backends.realm)).access_token;
+      expect((await withJobs.graphql('{ me { user { id } } }', { token: ownToken })).errors).toBeUndefined();
       const email = newEmail();
-      await registerWhileUnreachable(withJobs, token, proxy, { email, firstName: 'Auto', lastName: 'Sync' });
-      await expect.poll(async () => (await localUser(email))?.sync_status, { timeout: 15_000, interval: 250 }).toBe('SYNCED');
-      expect(await keycloakUsersByEmail(email)).toHaveLength(1);
+      await registerWhileUnreachable(withJobs, ownToken, ownProxy, { email, firstName: 'Auto', lastName: 'Sync' });
+      await expect.poll(async () => (await localUser(email, backends))?.sync_status, { timeout: 15_000, interval: 250 }).toBe('SYNCED');
+      expect(await keycloakUsersByEmail(email, backends)).toHaveLength(1);
     } finally {
       const started = performance.now();
       await withJobs.close();
       // Not the sync interval's wait, nor a hang; generous, as other test files load the machine.
       expect(performance.now() - started).toBeLessThan(15_000);
+      await ownProxy.close();
+      await backends.close();
     }
   });
 });

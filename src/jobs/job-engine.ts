@@ -43,6 +43,25 @@ export interface JobEngine {
 }
 
 /**
+ * Queues a run of `name` at `startAfter` (a date, or seconds from now). A queue whose policy
+ * keeps one waiting run (per `singletonKey`) refuses a second one: a waiting run due later than
+ * `bringForwardPast` is then brought forward to `startAfter`, so that the sooner time holds.
+ */
+export async function queueRun(
+  boss: PgBoss,
+  name: string,
+  { startAfter, singletonKey, bringForwardPast }: { startAfter: Date | number; singletonKey?: string; bringForwardPast: Date },
+): Promise<void> {
+  if ((await boss.send(name, null, { startAfter, ...(singletonKey && { singletonKey }) })) !== null) return;
+  const waiting = await boss.findJobs(name, { queued: true, ...(singletonKey && { key: singletonKey }) });
+  for (const job of waiting) {
+    if (job.state === 'created' && job.startAfter.getTime() > bringForwardPast.getTime()) {
+      await boss.update(name, undefined, { id: job.id, startAfter });
+    }
+  }
+}
+
+/**
  * How often a worker proves a job is still being worked on; a job without proof for this long
  * is failed and retried elsewhere. pg-boss's floor is 10.
  */
@@ -161,14 +180,13 @@ export function createJobEngine(deps: {
           });
           working = true;
         }
-        if ((await next(timing.firstDelaySeconds)) !== null) return;
-        // The slot was taken. Taken by a run due later than this process's whole interval (one
+        // The slot may be taken by a run due later than this process's whole interval (one
         // queued by a process configured with a longer interval, or before a restart with a
         // shorter one): that run is brought forward, so that the shortest interval holds.
-        const late = (await boss.findJobs(name, { queued: true })).filter(
-          (job) => job.state === 'created' && job.startAfter.getTime() > Date.now() + timing.intervalSeconds * 1000,
-        );
-        for (const job of late) await boss.update(name, undefined, { id: job.id, startAfter: Math.round(timing.firstDelaySeconds) });
+        await queueRun(boss, name, {
+          startAfter: Math.max(0, Math.round(timing.firstDelaySeconds)),
+          bringForwardPast: new Date(Date.now() + timing.intervalSeconds * 1000),
+        });
       });
     },
     async send(queue, data, options) {

@@ -48,8 +48,13 @@ describe('me from the caller cache', () => {
   async function statementsOfMeAfter(me: () => Promise<unknown>, action: () => Promise<void>): Promise<number> {
     await me();
     await action();
+    return statementsOf(me);
+  }
+
+  /** The statements `action` sent to PostgreSQL. */
+  async function statementsOf(action: () => Promise<unknown>): Promise<number> {
     statements = 0;
-    await me();
+    await action();
     return statements;
   }
 
@@ -57,16 +62,7 @@ describe('me from the caller cache', () => {
     const { me } = await caller();
     // A read during which any user changed (other test files write users all the time) is
     // not kept: ask until one is.
-    await expect
-      .poll(
-        async () => {
-          statements = 0;
-          await me();
-          return statements;
-        },
-        { timeout: 10_000, interval: 20 },
-      )
-      .toBe(0);
+    await expect.poll(() => statementsOf(me), { timeout: 10_000, interval: 20 }).toBe(0);
     for (let i = 0; i < 5; i++) expect((await me()).data!.me.user.enabled).toBe(true);
     expect(statements).toBe(0);
   });
@@ -85,16 +81,7 @@ describe('me from the caller cache', () => {
     await expect.poll(() => statementsOfMeAfter(me, login), { timeout: 10_000, interval: 20 }).toBe(0);
     // The signed-in user's record is read afresh for the account check (disabled: no tokens);
     // admitting them for `me` is answered from the cache, as their next request would be.
-    await expect
-      .poll(
-        async () => {
-          statements = 0;
-          await login();
-          return statements;
-        },
-        { timeout: 10_000, interval: 20 },
-      )
-      .toBe(1);
+    await expect.poll(() => statementsOf(login), { timeout: 10_000, interval: 20 }).toBe(1);
   });
 
   it('keeps every caller cached through a logout', async () => {
@@ -140,16 +127,6 @@ describe('me from the caller cache', () => {
     await renameElsewhere(user.id, 'Unannounced');
     expect((await me()).data!.me.user.firstName).toBe('Unannounced');
 
-    await expect
-      .poll(
-        async () => {
-          await me();
-          statements = 0;
-          await me();
-          return statements;
-        },
-        { timeout: 10_000, interval: 200 },
-      )
-      .toBe(0);
+    await expect.poll(() => statementsOfMeAfter(me, async () => {}), { timeout: 10_000, interval: 200 }).toBe(0);
   });
 });

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { PgBoss } from 'pg-boss';
 import type { WebhooksConfig } from '../../config.js';
 import { listenToChannel, type ChannelListener } from '../../db/channel-listener.js';
-import { HEARTBEAT_SECONDS, type JobEngine } from '../../jobs/job-engine.js';
+import { HEARTBEAT_SECONDS, type JobEngine, queueRun } from '../../jobs/job-engine.js';
 import { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../logger.js';
 import type { Resolver } from './address-policy.js';
@@ -275,14 +275,10 @@ export function createWebhookDispatcher(deps: DispatcherDependencies): WebhookDi
     // (it stays pending, with its old time, until that attempt ends), and a run at once would
     // find it held again, and again, for the attempt's whole length.
     const delayMs = due ? Math.min(pollMs, Math.max(MIN_POLL_MS, due.getTime() - now().getTime())) : pollMs;
+    // A poll already waiting for later is brought forward: a retry is not held until the poll a
+    // quiet run queued.
     const startAfter = new Date(Date.now() + delayMs);
-    if ((await boss.send(DELIVERY_QUEUE, null, { singletonKey: DUE, startAfter })) !== null) return;
-    // The queue keeps one waiting poll, and refuses a second one. A waiting poll due later than
-    // this one is brought forward: a retry is not held until the poll a quiet run queued.
-    const later = (await boss.findJobs(DELIVERY_QUEUE, { key: DUE, queued: true })).filter(
-      (job) => job.state === 'created' && job.startAfter.getTime() > startAfter.getTime(),
-    );
-    for (const job of later) await boss.update(DELIVERY_QUEUE, undefined, { id: job.id, startAfter });
+    await queueRun(boss, DELIVERY_QUEUE, { startAfter, singletonKey: DUE, bringForwardPast: startAfter });
   };
 
   // The queue exists for every process, whether it delivers or only wakes those that do.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, Locator, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchBrowser, privateWindow } from '../support/browser.js';
 import { unique } from '../support/directory.js';
@@ -353,6 +353,45 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
     }
     await page.getByLabel('Work in tenant').selectOption({ label: 'No tenant' });
     await page.getByRole('status').getByText('Working in no tenant').waitFor();
+  });
+
+  it("drops an answer for the old tenant still on its way when the person switches: it cannot put back the old tenant's view", async () => {
+    // Seen in CI: the navigation's `me` (EventAccess, sent at load) answered after the switch's
+    // `me` and wrote `currentTenant: null` over the chosen tenant. Here that answer is held.
+    const user = await createKeycloakUser();
+    const token = (await passwordGrant(user.email, user.password)).access_token;
+    const name = `Workshop ${randomUUID().slice(0, 6)}`;
+    const { createTenant } = await call(token, 'mutation($input: CreateTenantInput!) { createTenant(input: $input) { tenant { id } } }', {
+      input: { name },
+    });
+    const page = await signIn(user);
+    const eventAccess = (request: Request) => request.method() === 'POST' && request.postDataJSON()?.operationName === 'EventAccess';
+    let held: Request | undefined;
+    let releaseHeld!: () => void;
+    const heldReleased = new Promise<void>((resolve) => (releaseHeld = resolve));
+    await page.route(`${new URL(gateway.url).origin}/**`, async (route) => {
+      if (held || !eventAccess(route.request())) return route.fallback();
+      held = route.request();
+      const answer = await route.fetch();
+      await heldReleased;
+      // The page has dropped the request by now: there is nobody left to answer.
+      await route.fulfill({ response: answer }).catch(() => undefined);
+    });
+    await page.reload();
+    await page.getByRole('status').getByText('Working in no tenant').waitFor();
+    expect(held?.headers()['x-tenant-id']).toBeUndefined();
+
+    const dropped = page.waitForEvent('requestfailed', { predicate: (request) => request === held, ...WAIT });
+    const askedAgain = page.waitForRequest(
+      (request) => eventAccess(request) && request.headers()['x-tenant-id'] === createTenant.tenant.id,
+      WAIT,
+    );
+    await page.getByLabel('Work in tenant').selectOption({ label: name });
+    await Promise.all([dropped, askedAgain]);
+    releaseHeld();
+    await page.getByRole('status').getByText(`Working in ${name}`).waitFor();
+    // The navigation follows the same `me`: an owner working in a tenant sees its events.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Events' }).waitFor();
   });
 
   it("shows a tenant's owner the Events page only while working in that tenant, with that tenant's events only", async () => {

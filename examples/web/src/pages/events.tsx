@@ -12,8 +12,8 @@ const SHOWN = 20;
 /** The largest page `events` answers: the page reads what it missed in as few requests as it can. */
 const READ_PAGE = 200;
 
-// A subset of the home page's `me`: the same Me:<id> object in the cache, so a tenant switch
-// there (which asks `me` again) updates the navigation here.
+// A subset of the home page's `me`: the same Me:<id> object in the cache. A tenant switch there
+// resets the store, so this is asked again with the new tenant too.
 const EventAccessQuery = graphql(`
   query EventAccess {
     me {

@@ -1,4 +1,4 @@
-import { useQuery } from '@apollo/client/react';
+import { useApolloClient, useQuery } from '@apollo/client/react';
 import { graphql } from '../gql';
 import { currentTenantId, setCurrentTenantId } from '../tenant';
 
@@ -31,11 +31,16 @@ const MeQuery = graphql(`
 
 /** The signed-in person, their tenants, and the tenant the page works in (X-Tenant-ID). */
 export function MePage() {
-  const { data, error, refetch } = useQuery(MeQuery);
+  const client = useApolloClient();
+  const { data, error } = useQuery(MeQuery);
   const switchTenant = async (tenantId: string) => {
     setCurrentTenantId(tenantId || null);
-    // The link reads the tenant per request: asking again shows the tenant's view.
-    await refetch();
+    // Another tenant is another view of every query, and the cache does not know the header.
+    // Refetching `me` alone let an answer for the old tenant still on its way (the navigation's
+    // EventAccess, sent at load) land after it and put Me:<id>.currentTenant back. resetStore
+    // drops those answers and what is cached, and asks every shown query again with the new
+    // X-Tenant-ID (the link reads it per request).
+    await client.resetStore();
   };
   if (error) {
     return (

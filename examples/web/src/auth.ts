@@ -16,9 +16,8 @@ export const userManager = new UserManager({
   post_logout_redirect_uri: `${window.location.origin}/`,
   response_type: 'code',
   scope: 'openid',
-  // Shortly before the access token expires, oidc-client-ts trades the refresh token for new
-  // tokens at Keycloak's token endpoint (Keycloak answers CORS for the client's web origins).
-  automaticSilentRenew: true,
+  // Renewed by renew() below, not by the library's own timer: see there.
+  automaticSilentRenew: false,
 });
 
 /**
@@ -30,7 +29,27 @@ async function forgetEndedSession(error: unknown): Promise<null> {
   if (error instanceof ErrorResponse && error.error === 'invalid_grant') await userManager.removeUser();
   return null;
 }
-userManager.events.addSilentRenewError((error) => void forgetEndedSession(error));
+
+let renewal: Promise<User | null> | undefined;
+
+/**
+ * Trades the refresh token for new tokens at Keycloak's token endpoint (Keycloak answers CORS
+ * for the client's web origins); callers at the same moment share one trade. The realm's
+ * refresh tokens are single-use: a second trade with the same one, say by the two queries a
+ * page sends at load with an expired token, is refused (invalid_grant) and would sign the
+ * person out. oidc-client-ts does not join concurrent renewals itself.
+ */
+function renew(): Promise<User | null> {
+  renewal ??= userManager
+    .signinSilent()
+    .catch(forgetEndedSession)
+    .finally(() => {
+      renewal = undefined;
+    });
+  return renewal;
+}
+// A minute before the access token expires (oidc-client-ts's default notification time).
+userManager.events.addAccessTokenExpiring(() => void renew());
 
 /** What the page returns to after signing in (the invitation page sends its invitee back to it). */
 interface SignInState {
@@ -65,7 +84,7 @@ export async function currentAccessToken(): Promise<string | null> {
   const user = await userManager.getUser();
   if (!user) return null;
   if (!user.expired) return user.access_token;
-  const renewed = await userManager.signinSilent().catch(forgetEndedSession);
+  const renewed = await renew();
   return renewed?.access_token ?? null;
 }
 

@@ -102,6 +102,15 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
       body: new URLSearchParams({ grant_type: 'refresh_token', client_id: config.keycloak.frontendClientId, refresh_token: refreshToken }),
     });
 
+  /** Makes the page's stored access token expire this many seconds from now, as oidc-client-ts reads it. */
+  async function setTokenExpiry(page: Page, seconds: number): Promise<void> {
+    await page.evaluate((seconds) => {
+      const key = Object.keys(sessionStorage).find((name) => name.startsWith('oidc.user:'))!;
+      const stored = JSON.parse(sessionStorage.getItem(key)!);
+      sessionStorage.setItem(key, JSON.stringify({ ...stored, expires_at: Math.floor(Date.now() / 1000) + seconds }));
+    }, seconds);
+  }
+
   /** The tokens oidc-client-ts keeps in the page's sessionStorage. */
   async function storedTokens(page: Page): Promise<{ access_token: string; refresh_token: string }> {
     const stored = await page.evaluate(() =>
@@ -307,13 +316,7 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
         await page.getByRole('link', { name: 'Events' }).click();
         await page.getByRole('status').getByText('Live: new events appear as they happen.').waitFor(WAIT);
         // The page's clock says so too: the next connection_init asks for the token and gets a renewed one.
-        await page.evaluate(() => {
-          const key = Object.keys(sessionStorage).find((name) => name.startsWith('oidc.user:'))!;
-          sessionStorage.setItem(
-            key,
-            JSON.stringify({ ...JSON.parse(sessionStorage.getItem(key)!), expires_at: Math.floor(Date.now() / 1000) - 1 }),
-          );
-        });
+        await setTokenExpiry(page, -1);
         await page
           .getByRole('status')
           .getByText('Connecting for live events…')
@@ -364,13 +367,7 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
     const page = await signIn(user);
     const before = await storedTokens(page);
     // As if Keycloak's 5-minute access token had seconds left: oidc-client-ts renews it when it reads the user at start.
-    await page.evaluate(() => {
-      const key = Object.keys(sessionStorage).find((name) => name.startsWith('oidc.user:'))!;
-      sessionStorage.setItem(
-        key,
-        JSON.stringify({ ...JSON.parse(sessionStorage.getItem(key)!), expires_at: Math.floor(Date.now() / 1000) + 5 }),
-      );
-    });
+    await setTokenExpiry(page, 5);
     await page.reload();
     await expect.poll(async () => (await storedTokens(page)).access_token, WAIT).not.toBe(before.access_token);
     const after = await storedTokens(page);
@@ -389,13 +386,7 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
     // As after a laptop slept: the stored access token has expired. The home page's `me` and the
     // navigation's ask for a token together; the realm's refresh tokens are single-use, so a
     // second trade of the same one would be refused (invalid_grant) and sign the person out.
-    await page.evaluate(() => {
-      const key = Object.keys(sessionStorage).find((name) => name.startsWith('oidc.user:'))!;
-      sessionStorage.setItem(
-        key,
-        JSON.stringify({ ...JSON.parse(sessionStorage.getItem(key)!), expires_at: Math.floor(Date.now() / 1000) - 1 }),
-      );
-    });
+    await setTokenExpiry(page, -1);
     const trades: string[] = [];
     page.on('request', (request) => {
       if (request.url() === tokenEndpoint && new URLSearchParams(request.postData() ?? '').get('grant_type') === 'refresh_token') {

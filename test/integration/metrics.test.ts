@@ -105,16 +105,15 @@ describe('/metrics after real traffic', () => {
     // Headers sent, the announced body never: Node's own request timeout is five minutes.
     const client = connect(port, '127.0.0.1');
     const cut = new Promise<void>((resolve) => client.on('close', () => resolve()));
+    const answered = new Promise<string>((resolve) => client.once('data', (chunk) => resolve(chunk.toString())));
     client.on('error', () => {});
-    await new Promise<void>((resolve) =>
-      client.write('POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{', () => resolve()),
-    );
-    await expect
-      .poll(() => new Promise<number>((resolve) => separate.app.metricsServer!.getConnections((_error, count) => resolve(count))))
-      .toBe(1);
+    client.write('POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{');
+    // The scrape is answered, and the connection stays open for the rest of the body. Waiting
+    // for the answer keeps the scrape's own reads out of the stop being measured.
+    expect(await answered).toMatch(/^HTTP\/1\.1 200 /);
     const started = performance.now();
     await separate.close();
     await cut;
     expect(performance.now() - started).toBeLessThan(5000);
-  }, 20_000);
+  });
 });

@@ -114,7 +114,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       userRecords.announced(payload);
       subscriptions?.userChanged(payload);
     },
-    onListening: (listening) => userRecords.setListening(listening),
+    onListening: (listening) => {
+      userRecords.setListening(listening);
+      // What was announced while nobody listened is lost: every open connection is admitted
+      // again, so a user disabled or signed out everywhere meanwhile is closed now, not at the
+      // expiry of their token.
+      if (listening) subscriptions?.userChanged('*');
+    },
     log,
   });
   const keycloak = apiClientAdmin(config);

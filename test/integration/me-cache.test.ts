@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../support/database.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createKeycloakUser, passwordGrant } from '../support/keycloak.js';
+import { watch } from '../support/subscriptions.js';
 
 // `me` is answered from the process's cache of callers' records
 // (src/modules/users/user-record-cache.ts), kept fresh by PostgreSQL's announcements of
@@ -114,6 +115,27 @@ describe('me from the caller cache', () => {
     expect(updated.errors).toBeUndefined();
     // Read at once: no waiting for the announcement to arrive.
     expect((await gateway.graphql<{ me: { user: { firstName: string } } }>(ME, { token })).data!.me.user.firstName).toBe('Cached');
+  });
+
+  it('admits every subscription connection again once it listens again: a user disabled while nobody listened is closed (4403)', async () => {
+    const user = await createKeycloakUser();
+    const token = (await passwordGrant(user.email, user.password)).access_token;
+    const connection = watch(gateway, token, {}, null);
+    try {
+      await connection.until(() => connection.acknowledged, 'the admission');
+      const listeners = await sql<{ pid: number }>(
+        `select pid, pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = current_database()`,
+        [LISTENER],
+      );
+      const pids = listeners.map(({ pid }) => pid);
+      await expect.poll(async () => (await sql('select pid from pg_stat_activity where pid = any($1)', [pids])).length).toBe(0);
+      // Committed while nobody listens: its announcement reaches no gateway.
+      await sql('update users set enabled = false, updated_at = now() where id = $1', [user.id]);
+      const closed = await connection.until(() => connection.closed, 'the close');
+      expect(closed.code).toBe(4403);
+    } finally {
+      await connection.client.dispose();
+    }
   });
 
   it('forgets everything when its listening connection drops, and caches again once it listens again', async () => {

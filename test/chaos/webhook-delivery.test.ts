@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { DeliveryStatements } from '../../src/modules/webhooks/webhooks.queries.js';
 import type { Config } from '../../src/config.js';
-import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { buildGateway, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { isolatedBackends, type IsolatedBackends } from '../support/isolated.js';
 import { renewedToken } from '../support/keycloak.js';
@@ -22,6 +22,8 @@ let hooks: WebhookAdmin;
 const processes: GatewayProcess[] = [];
 
 beforeAll(async () => {
+  // Compiled here, under the hook's time limit, not inside the first test that starts a process.
+  await buildGateway();
   backends = await isolatedBackends('chaos_webhooks');
   gateway = await startTestGateway(() => ({ ...backends.config, webhooks: { ...backends.config.webhooks, timeoutSeconds: 2 } }), {
     webhookClock: clock.now,

@@ -232,9 +232,11 @@ describe('the IDE in a browser: sign-in with Keycloak', { timeout: 120_000 }, ()
     expect((await rememberedKeys(page)).length).toBeGreaterThan(0);
 
     // Through Keycloak's logout, which sends the browser back to the gateway: a new page at /graphql.
-    const back = page.waitForEvent('framenavigated', (frame) => frame === page.mainFrame() && frame.url() === `${origin}/graphql`);
-    await page.getByRole('button', { name: 'Sign out' }).click();
-    await back;
+    // Waited for together with the click: a click that fails leaves no wait behind.
+    await Promise.all([
+      page.waitForEvent('framenavigated', (frame) => frame === page.mainFrame() && frame.url() === `${origin}/graphql`),
+      page.getByRole('button', { name: 'Sign out' }).click(),
+    ]);
     await status(page, 'Signed out');
     expect(await rememberedKeys(page)).toEqual([]);
 

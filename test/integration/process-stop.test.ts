@@ -64,8 +64,9 @@ describe('the gateway process', () => {
   });
 
   it('on SIGTERM /readyz answers 503 at once while /graphql is still served for the drain; a client that keeps its keep-alive connection busy does not hold the exit', async () => {
-    // A deadline far away: the process must exit long before it, with nothing cut.
-    const gateway = await startGatewayProcess(stopping({ drainSeconds: 2, timeoutSeconds: 60 }));
+    // A deadline far away: the process must exit long before it, with nothing cut. The drain is
+    // long enough for the probes below to be answered within it on a busy machine.
+    const gateway = await startGatewayProcess(stopping({ drainSeconds: 10, timeoutSeconds: 60 }));
     const base = baseOf(gateway);
     const probe = new Agent({ keepAlive: false });
     // One connection, reused request after request, as a load balancer's pool does.

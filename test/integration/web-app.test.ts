@@ -348,9 +348,11 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
     expect((await keycloakAdmin<unknown[]>('GET', `/users/${user.id}/sessions`)).body).toHaveLength(1);
 
     // Back from Keycloak's logout: waited for as an event, since the page is on that URL already.
-    const back = page.waitForEvent('framenavigated', (frame) => frame === page.mainFrame() && frame.url() === `${app.url}/`);
-    await page.getByRole('button', { name: 'Sign out' }).click();
-    await back;
+    // Waited for together with the click: a click that fails leaves no wait behind.
+    await Promise.all([
+      page.waitForEvent('framenavigated', (frame) => frame === page.mainFrame() && frame.url() === `${app.url}/`),
+      page.getByRole('button', { name: 'Sign out' }).click(),
+    ]);
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     expect(await page.evaluate(() => Object.keys(sessionStorage).filter((key) => key.startsWith('oidc.user:')))).toEqual([]);
 
@@ -445,13 +447,12 @@ describe('the example app (examples/web) in a real browser', { timeout: 180_000 
     await page.getByRole('status').getByText('Working in no tenant').waitFor();
     expect(held?.headers()['x-tenant-id']).toBeUndefined();
 
-    const dropped = page.waitForEvent('requestfailed', { predicate: (request) => request === held, ...WAIT });
-    const askedAgain = page.waitForRequest(
-      (request) => eventAccess(request) && request.headers()['x-tenant-id'] === createTenant.tenant.id,
-      WAIT,
-    );
-    await page.getByLabel('Work in tenant').selectOption({ label: name });
-    await Promise.all([dropped, askedAgain]);
+    // The held request is dropped, and the navigation's `me` asked again with the tenant.
+    await Promise.all([
+      page.waitForEvent('requestfailed', { predicate: (request) => request === held, ...WAIT }),
+      page.waitForRequest((request) => eventAccess(request) && request.headers()['x-tenant-id'] === createTenant.tenant.id, WAIT),
+      page.getByLabel('Work in tenant').selectOption({ label: name }),
+    ]);
     releaseHeld();
     await page.getByRole('status').getByText(`Working in ${name}`).waitFor();
     // The navigation follows the same `me`: an owner working in a tenant sees its events.

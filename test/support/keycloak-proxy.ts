@@ -1,4 +1,4 @@
-import { createServer, request as forward, type IncomingHttpHeaders } from 'node:http';
+import { createServer, request as forward, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -32,7 +32,15 @@ export interface KeycloakProxy {
 export async function startKeycloakProxy(keycloakUrl: string): Promise<KeycloakProxy> {
   const target = new URL(keycloakUrl);
   const sockets = new Set<Socket>();
-  const server = createServer(async (request, response) => {
+  // A guard of the test that throws (failWhen) is shown and the call cut, not
+  // left as an unhandled rejection with a request nobody answers.
+  const server = createServer((request, response) =>
+    handle(request, response).catch((error: unknown) => {
+      console.error(`keycloak proxy: ${String(error)}`);
+      response.destroy();
+    }),
+  );
+  const handle = async (request: IncomingMessage, response: ServerResponse) => {
     const line = `${request.method} ${request.url}`;
     proxy.requests.push(line);
     proxy.requestHeaders.push(request.headers);
@@ -64,7 +72,7 @@ export async function startKeycloakProxy(keycloakUrl: string): Promise<KeycloakP
     );
     upstream.on('error', () => response.destroy());
     request.pipe(upstream);
-  });
+  };
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));

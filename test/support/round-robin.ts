@@ -48,16 +48,19 @@ export async function startRoundRobin(options: { healthIntervalMs?: number } = {
   }, interval);
 
   const server: Server = createServer((request, response) => {
-    void forward(request).then(
-      async (answer) => {
-        response.writeHead(answer.status, Object.fromEntries(answer.headers));
-        response.end(Buffer.from(await answer.arrayBuffer()));
-      },
-      (error: unknown) => {
-        response.writeHead(502, { 'content-type': 'text/plain' });
-        response.end(`no backend answered: ${String(error)}`);
-      },
-    );
+    void forward(request)
+      .then(
+        async (answer) => {
+          response.writeHead(answer.status, Object.fromEntries(answer.headers));
+          response.end(Buffer.from(await answer.arrayBuffer()));
+        },
+        (error: unknown) => {
+          response.writeHead(502, { 'content-type': 'text/plain' });
+          response.end(`no backend answered: ${String(error)}`);
+        },
+      )
+      // A backend cut while its answer's body was read: the client's request is cut too.
+      .catch(() => response.destroy());
   });
 
   async function forward(request: IncomingMessage): Promise<Response> {

@@ -95,7 +95,8 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
 
   const listen = (port: number) =>
     new Promise<number>((resolve, reject) => {
-      server = createServer((request, response) => void handle(request, response));
+      // A sender killed or cut mid-body ends the read of its request: nothing to answer then.
+      server = createServer((request, response) => handle(request, response).catch(() => response.destroy()));
       server.on('connection', (socket) => {
         sockets.add(socket);
         socket.on('close', () => sockets.delete(socket));

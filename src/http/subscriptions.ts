@@ -95,7 +95,8 @@ type Extra = {
  * A connection lives only as long as what admitted it:
  * - it closes (4403) when its token expires: the client reconnects with a fresh one;
  * - it closes (4403) as soon as its user is disabled, deleted or their sessions are ended,
- *   which PostgreSQL announces (`userChanged`);
+ *   which PostgreSQL announces (`userChanged`); announcements lost while the gateway was not
+ *   listening are covered by admitting every connection again once it listens (src/app.ts);
  * - each event is shown under the permission table's rule again, with the caller as they are
  *   at that moment (the subscription's resolver, src/modules/events).
  * One account holds at most `maxConnectionsPerAccount` connections: one more is closed with 1013
